@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* Client commands over WebSocket (JSON text, parsed with cJSON). Pure: parses one
+ * message into a struct that points into the cJSON tree it owns. */
+#ifndef RINGCAST_COMMAND_H
+#define RINGCAST_COMMAND_H
+
+#include <stddef.h>
+
+struct cJSON;
+
+enum rc_cmd_op { RC_CMD_SUBSCRIBE = 1, RC_CMD_UNSUBSCRIBE, RC_CMD_PUBLISH, RC_CMD_PING };
+
+struct rc_command {
+  enum rc_cmd_op op;
+  struct cJSON *root;            /* owned; free with rc_command_fini */
+  const struct cJSON *id;        /* the "id" member (string or number), or NULL */
+  const struct cJSON *topics;    /* subscribe/unsubscribe: array of strings */
+  const char *topic;             /* publish */
+  char *data;                    /* publish payload; owned */
+  size_t data_len;
+};
+
+/* Parses text[0..len). Returns 0, or -EINVAL with a message for the client in err
+ * (the op and id, when known, are still filled in for the error reply). */
+int rc_command_parse(const char *text, size_t len, struct rc_command *cmd, char *err,
+                     size_t err_size);
+void rc_command_fini(struct rc_command *cmd);
+const char *rc_command_op_name(enum rc_cmd_op op);
+
+#endif
