@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Command-line flags: parsing, validation with messages that name the flag, and
  * the usage text. */
-#define _GNU_SOURCE
 #include "ringcast/config.h"
 
 #include <arpa/inet.h>

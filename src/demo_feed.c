@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ringcast/fanout.h"
 #include "ringcast/log.h"
@@ -75,6 +76,9 @@ uint64_t rc_demo_feed_tick(struct rc_demo_feed *f, struct rc_shard *sh, uint64_t
   /* Catch up at most a second after a stall rather than flooding. */
   if (now_ms > f->next_ms + 1000) f->next_ms = now_ms - 1000;
   char msg[256];
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  unsigned long long wall_ms = (unsigned long long)wall.tv_sec * 1000u + (unsigned long long)wall.tv_nsec / 1000000u;
   while (f->next_ms <= now_ms) {
     for (unsigned k = 0; k < QUOTES_PER_TICK; k++) {
       unsigned i = (unsigned)(next_rand(f) % NSYM);
@@ -86,13 +90,13 @@ uint64_t rc_demo_feed_tick(struct rc_demo_feed *f, struct rc_shard *sh, uint64_t
                        "\"ask_size\":%u,\"ts\":%llu}",
                        symbols[i], f->px[i] - spread, f->px[i] + spread,
                        (unsigned)(next_rand(f) % 50 + 1) * 100, (unsigned)(next_rand(f) % 50 + 1) * 100,
-                       (unsigned long long)f->next_ms);
+                       wall_ms);
       (void)rc_fanout_publish(sh, f->quotes[i], (const uint8_t *)msg, (size_t)n);
       if (next_rand(f) % TRADE_ONE_IN == 0) {
         n = snprintf(msg, sizeof msg,
                      "{\"sym\":\"%s\",\"price\":%.2f,\"size\":%u,\"side\":\"%s\",\"ts\":%llu}",
                      symbols[i], f->px[i], (unsigned)(next_rand(f) % 20 + 1) * 10,
-                     next_rand(f) & 1 ? "buy" : "sell", (unsigned long long)f->next_ms);
+                     next_rand(f) & 1 ? "buy" : "sell", wall_ms);
         (void)rc_fanout_publish(sh, f->trades[i], (const uint8_t *)msg, (size_t)n);
       }
     }

@@ -170,6 +170,54 @@ ssize_t rc_http_query_get(const char *query, size_t len, const char *key, char *
   return -ENOENT;
 }
 
+/* Reads one CRLF-terminated line of at most max bytes at buf[*pos..len). */
+static int chunk_line(const uint8_t *buf, size_t len, size_t *pos, size_t max, size_t *line_len) {
+  const char *eol;
+  size_t avail = len - *pos < max + 2 ? len - *pos : max + 2;
+  int r = find_eol((const char *)buf + *pos, (const char *)buf + *pos + avail, &eol);
+  if (r < 0) return -EBADMSG;
+  if (r == 0) return avail == max + 2 ? -EBADMSG : -EAGAIN;
+  *line_len = (size_t)((const uint8_t *)eol - (buf + *pos));
+  return 0;
+}
+
+ssize_t rc_http_chunked_decode(const uint8_t *buf, size_t len, uint8_t *out, size_t out_max,
+                               size_t *consumed) {
+  size_t pos = 0, olen = 0, ll;
+  for (;;) {
+    int r = chunk_line(buf, len, &pos, 256, &ll);
+    if (r < 0) return r;
+    size_t size = 0, i = 0;
+    for (; i < ll && i < 9; i++) {
+      int v = hexval((char)buf[pos + i]);
+      if (v < 0) break;
+      size = size * 16 + (size_t)v;
+    }
+    if (i == 0 || i > 8 || (i < ll && buf[pos + i] != ';' && buf[pos + i] != ' ' &&
+                            buf[pos + i] != '\t'))
+      return -EBADMSG;
+    pos += ll + 2;
+    if (size == 0) {
+      /* Trailer fields, then the empty line. */
+      for (int n = 0;; n++) {
+        if (n > 32) return -EBADMSG;
+        r = chunk_line(buf, len, &pos, 1024, &ll);
+        if (r < 0) return r;
+        pos += ll + 2;
+        if (ll == 0) break;
+      }
+      *consumed = pos;
+      return (ssize_t)olen;
+    }
+    if (size > out_max - olen) return -EMSGSIZE;
+    if (len - pos < size + 2) return -EAGAIN;
+    if (buf[pos + size] != '\r' || buf[pos + size + 1] != '\n') return -EBADMSG;
+    memcpy(out + olen, buf + pos, size);
+    olen += size;
+    pos += size + 2;
+  }
+}
+
 const char *rc_http_reason(int status) {
   switch (status) {
   case 101: return "Switching Protocols";

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ringcast/conn.h"
 #include "ringcast/fanout.h"
@@ -283,11 +284,21 @@ static ssize_t handle_request(struct rc_shard *sh, struct rc_conn *c, const uint
   int close_after = r.minor_version == 1
                         ? (connh && rc_http_has_token(connh->value, connh->value_len, "close"))
                         : !(connh && rc_http_has_token(connh->value, connh->value_len, "keep-alive"));
-  if (rc_http_find_header(&r, "Transfer-Encoding")) {
-    respond_error(sh, c, 501, 1, NULL, "Transfer-Encoding is not supported; send Content-Length");
-    return -1;
-  }
+  const struct rc_http_header *teh = rc_http_find_header(&r, "Transfer-Encoding");
   const struct rc_http_header *clh = rc_http_find_header(&r, "Content-Length");
+  bool chunked = false;
+  if (teh) {
+    if (!(teh->value_len == 7 && strncasecmp(teh->value, "chunked", 7) == 0)) {
+      respond_error(sh, c, 501, 1, NULL, "only Transfer-Encoding: chunked is supported");
+      return -1;
+    }
+    if (clh) {
+      /* Both framings at once is how request smuggling starts (RFC 9112 6.3). */
+      respond_error(sh, c, 400, 1, NULL, "Content-Length together with Transfer-Encoding");
+      return -1;
+    }
+    chunked = true;
+  }
   size_t clen = 0;
   if (clh && parse_content_length(clh, &clen) < 0) {
     respond_error(sh, c, 400, 1, NULL, "invalid Content-Length");
@@ -295,23 +306,47 @@ static ssize_t handle_request(struct rc_shard *sh, struct rc_conn *c, const uint
   }
   bool is_publish = r.path_len >= 8 && memcmp(r.path, "/publish", 8) == 0 &&
                     (r.path_len == 8 || r.path[8] == '/');
+  size_t max = 65536;
+  const char *limit_name = "the limit for this route";
   if (is_publish && rc_http_is_method(&r, "POST")) {
-    size_t max = r.path_len == 8 ? BATCH_MAX_BODY : sh->srv->cfg->max_message;
-    if (!clh) {
-      respond_error(sh, c, 411, 1, NULL, "POST /publish needs a Content-Length");
+    max = r.path_len == 8 ? BATCH_MAX_BODY : sh->srv->cfg->max_message;
+    limit_name = r.path_len == 8 ? "the batch limit" : "--max-message";
+    if (!clh && !chunked) {
+      respond_error(sh, c, 411, 1, NULL, "POST /publish needs a Content-Length or a chunked body");
       return -1;
     }
-    if (clen > max) {
-      respond_error(sh, c, 413, 1, NULL, "body of %zu bytes exceeds %s (%zu bytes)", clen,
-                    r.path_len == 8 ? "the batch limit" : "--max-message", max);
-      return -1;
-    }
-  } else if (clen > 65536) {
-    respond_error(sh, c, 413, 1, NULL, "unexpected request body of %zu bytes", clen);
+  }
+  if (clen > max) {
+    respond_error(sh, c, 413, 1, NULL, "body of %zu bytes exceeds %s (%zu bytes)", clen, limit_name, max);
     return -1;
   }
-  if (len - (size_t)hl < clen) return 0;
   const uint8_t *body = buf + hl;
+  size_t consumed = (size_t)hl + clen;
+  uint8_t *decoded = NULL;
+  if (chunked) {
+    size_t framed;
+    decoded = malloc(max ? max : 1);
+    if (!decoded) {
+      rc_conn_abort(sh, c);
+      return -1;
+    }
+    ssize_t dl = rc_http_chunked_decode(buf + hl, len - (size_t)hl, decoded, max, &framed);
+    if (dl < 0) free(decoded);
+    if (dl == -EAGAIN) return 0;
+    if (dl == -EMSGSIZE) {
+      respond_error(sh, c, 413, 1, NULL, "chunked body exceeds %s (%zu bytes)", limit_name, max);
+      return -1;
+    }
+    if (dl < 0) {
+      respond_error(sh, c, 400, 1, NULL, "malformed chunked body");
+      return -1;
+    }
+    body = decoded;
+    clen = (size_t)dl;
+    consumed = (size_t)hl + framed;
+  } else if (len - (size_t)hl < clen) {
+    return 0;
+  }
   RC_METRIC_ADD(&sh->metrics, http_requests, 1);
 
   bool get = rc_http_is_method(&r, "GET"), head_ok = get;
@@ -337,8 +372,9 @@ static ssize_t handle_request(struct rc_shard *sh, struct rc_conn *c, const uint
                   "POST /publish, GET /metrics, GET /healthz",
                   (int)r.method_len, r.method, (int)(r.path_len > 200 ? 200 : r.path_len), r.path);
   }
+  free(decoded);
   if (c->flags & (RC_CF_CLOSING | RC_CF_TEARDOWN)) return -1;
-  return hl + (ssize_t)clen;
+  return (ssize_t)consumed;
 }
 
 void rc_http_on_data(struct rc_shard *sh, struct rc_conn *c, uint8_t *p, size_t n) {

@@ -2,7 +2,6 @@
 /* The shard loop: ring set-up inside the pinned thread, accepts into direct
  * descriptors, multishot receives over a provided-buffer ring, dispatch of every
  * completion, the inbox, deferred closes, the sleep/wake handshake and shutdown. */
-#define _GNU_SOURCE
 #include "ringcast/shard.h"
 
 #include <errno.h>

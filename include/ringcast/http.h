@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define RC_HTTP_MAX_HEADERS 32
@@ -52,6 +53,12 @@ bool rc_http_is_method(const struct rc_http_request *req, const char *m);
  * -EINVAL on bad escapes, -ENOSPC if it does not fit. */
 ssize_t rc_http_query_get(const char *query, size_t len, const char *key, char *out,
                           size_t out_size);
+/* Decodes a chunked body (RFC 9112 section 7.1) at buf[0..len) into out (at most
+ * out_max bytes). Returns the decoded length and sets *consumed to the bytes of
+ * framing read, or -EAGAIN (incomplete), -EBADMSG (malformed) or -EMSGSIZE (over
+ * out_max). Chunk extensions and trailers are skipped. */
+ssize_t rc_http_chunked_decode(const uint8_t *buf, size_t len, uint8_t *out, size_t out_max,
+                               size_t *consumed);
 /* The reason phrase for a status code ("Not Found"). */
 const char *rc_http_reason(int status);
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs what is missing, then builds and runs every test through ctest:
+#   1. release build with -Werror: unit and integration tests;
+#   2. ASan+UBSan build: unit and integration tests;
+#   3. TSan build: the cross-thread unit tests and the multi-shard fan-out test.
+# RC_QUICK=1 runs only step 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+jobs=$(nproc)
+status=0
+
+run_ctest() {
+  local dir=$1
+  shift
+  echo "== ctest in $dir $*"
+  ctest --test-dir "$dir" --output-on-failure "$@" || status=1
+}
+
+scripts/build.sh build -DCMAKE_BUILD_TYPE=Release -DRC_WERROR=ON
+run_ctest build -j "$jobs" --schedule-random
+
+if [ "${RC_QUICK:-0}" != 1 ]; then
+  scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DRC_ASAN=ON -DRC_WERROR=ON
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_ctest build-asan -j "$jobs"
+  scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DRC_TSAN=ON -DRC_WERROR=ON
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    run_ctest build-tsan -L threads
+  TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan -R 'integration_(fanout|shutdown)$'
+fi
+exit $status

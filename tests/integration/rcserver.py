@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: MIT
+"""Starts the real ringcast binary on a free port for integration tests, and a raw
+WebSocket client for the cases real client libraries refuse to produce."""
+import base64
+import hashlib
+import http.client
+import os
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+BINARY = os.environ.get("RINGCAST_BIN", os.path.join(os.path.dirname(__file__), "../../build/ringcast"))
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, *args, threads=2):
+        self.port = free_port()
+        self.log = tempfile.NamedTemporaryFile(prefix="ringcast-", suffix=".log", delete=False)
+        cmd = [BINARY, "--listen", f"127.0.0.1:{self.port}", "--threads", str(threads), "--no-pin", *args]
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
+        deadline = time.time() + 15
+        while True:
+            try:
+                if self.http("GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("ringcast did not start:\n" + self.log_text())
+            time.sleep(0.05)
+
+    def log_text(self):
+        with open(self.log.name, "r", errors="replace") as f:
+            return f.read()
+
+    def http(self, method, path, body=None, headers=None, timeout=10):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, dict(r.getheaders()), data
+
+    def publish(self, topic, body):
+        status, _, data = self.http("POST", f"/publish/{topic}", body=body)
+        assert status == 200, (status, data)
+
+    def metrics(self):
+        status, _, data = self.http("GET", "/metrics")
+        assert status == 200
+        out = {}
+        for line in data.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
+
+    def url(self, query=""):
+        return f"ws://127.0.0.1:{self.port}/ws{query}"
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        self.log.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        os.unlink(self.log.name)
+
+
+class RawWs:
+    """A deliberately minimal client that sends exactly the bytes a test asks for."""
+
+    def __init__(self, port, path="/ws", timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16))
+        self.sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                          b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + b"\r\n\r\n")
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed during handshake")
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        want = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        assert b"Sec-WebSocket-Accept: " + want in head, head
+
+    @staticmethod
+    def frame(opcode, payload=b"", fin=True, mask=True, rsv=0, length_override=None):
+        b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
+        n = len(payload) if length_override is None else length_override
+        mbit = 0x80 if mask else 0
+        if n < 126:
+            head = struct.pack("!BB", b0, mbit | n)
+        elif n <= 0xFFFF:
+            head = struct.pack("!BBH", b0, mbit | 126, n)
+        else:
+            head = struct.pack("!BBQ", b0, mbit | 127, n)
+        if not mask:
+            return head + payload
+        key = os.urandom(4)
+        return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+    def send(self, opcode, payload=b"", **kw):
+        self.sock.sendall(self.frame(opcode, payload, **kw))
+
+    def send_text(self, text):
+        self.send(0x1, text.encode())
+
+    def recv_frame(self):
+        """Returns (opcode, payload), or (None, b"") once the server has closed TCP."""
+        while True:
+            if len(self.buf) >= 2:
+                n = self.buf[1] & 0x7F
+                off = 2
+                if n == 126:
+                    if len(self.buf) < 4:
+                        n = None
+                    else:
+                        n = struct.unpack("!H", self.buf[2:4])[0]
+                        off = 4
+                elif n == 127:
+                    if len(self.buf) < 10:
+                        n = None
+                    else:
+                        n = struct.unpack("!Q", self.buf[2:10])[0]
+                        off = 10
+                if n is not None and len(self.buf) >= off + n:
+                    op = self.buf[0] & 0x0F
+                    payload = self.buf[off:off + n]
+                    self.buf = self.buf[off + n:]
+                    return op, payload
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                return None, b""
+            self.buf += chunk
+
+    def recv_close(self):
+        """Skips data frames; returns the close code (None if TCP closed without one)."""
+        while True:
+            op, payload = self.recv_frame()
+            if op is None:
+                return None
+            if op == 0x8:
+                return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+
+    def close(self):
+        self.sock.close()

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+// Node's `ws` clients against the real server: 300 subscribers over three topics
+// on three shards, publishes over a ws client's commands and over HTTP, and every
+// subscriber must see contiguous sequence numbers in one order; raw format too.
+'use strict';
+const { spawn } = require('child_process');
+const http = require('http');
+const net = require('net');
+const WebSocket = require('ws');
+
+const BIN = process.env.RINGCAST_BIN || `${__dirname}/../../build/ringcast`;
+const TOPICS = ['node.a', 'node.b', 'node.c'];
+const SUBS = 300;
+const PER_PATH = 30;
+let passed = 0, failed = 0;
+
+function check(cond, what) {
+  if (cond) passed++;
+  else { failed++; console.error(`FAIL: ${what}`); }
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = s.address().port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function request(port, method, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path }, (res) => {
+      let data = '';
+      res.on('data', (c) => (data += c));
+      res.on('end', () => resolve({ status: res.statusCode, body: data }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+async function waitHealthy(port) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await request(port, 'GET', '/healthz')).status === 200) return;
+    } catch (e) { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('ringcast did not start');
+}
+
+function open(url) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+async function main() {
+  const port = await freePort();
+  const srv = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--threads', '3', '--no-pin'], { stdio: 'inherit' });
+  try {
+    await waitHealthy(port);
+    const expected = PER_PATH * 2;
+    const subs = [];
+    for (let i = 0; i < SUBS; i++) {
+      const topic = TOPICS[i % TOPICS.length];
+      const raw = i % 50 === 0;
+      const ws = await open(`ws://127.0.0.1:${port}/ws?topics=${topic}${raw ? '&format=raw' : ''}`);
+      const got = [];
+      const done = new Promise((resolve) => ws.on('message', (data) => {
+        got.push(data.toString());
+        if (got.length === expected) resolve();
+      }));
+      subs.push({ ws, topic, raw, got, done });
+    }
+    const pub = await open(`ws://127.0.0.1:${port}/ws`);
+    const acks = [];
+    pub.on('message', (d) => acks.push(JSON.parse(d.toString())));
+    for (let k = 0; k < PER_PATH; k++) {
+      for (const t of TOPICS) {
+        pub.send(JSON.stringify({ op: 'publish', topic: t, id: `${t}-${k}`, data: { via: 'ws', k, t } }));
+        const r = await request(port, 'POST', `/publish/${t}`, JSON.stringify({ via: 'http', k, t }));
+        check(r.status === 200, `HTTP publish ${t} ${k}: ${r.status}`);
+      }
+    }
+    await Promise.race([Promise.all(subs.map((s) => s.done)),
+      new Promise((_, rej) => setTimeout(() => rej(new Error('timed out waiting for messages')), 30000))]);
+    check(acks.length === PER_PATH * TOPICS.length && acks.every((a) => a.type === 'ack'), 'every publish acknowledged');
+    const order = {};
+    for (const s of subs.filter((x) => !x.raw)) {
+      const msgs = s.got.map((x) => JSON.parse(x));
+      check(msgs.every((m, i) => m.seq === i + 1 && m.topic === s.topic), `contiguous seq for a ${s.topic} subscriber`);
+      const datas = JSON.stringify(msgs.map((m) => m.data));
+      if (!(s.topic in order)) order[s.topic] = datas;
+      check(order[s.topic] === datas, 'one order per topic');
+    }
+    for (const s of subs.filter((x) => x.raw)) {
+      check(JSON.stringify(s.got.map((x) => JSON.parse(x))) === order[s.topic], 'raw subscribers get the payloads in the same order');
+    }
+    for (const s of subs) s.ws.close();
+    pub.close();
+  } finally {
+    srv.kill('SIGTERM');
+    await new Promise((r) => srv.once('exit', r));
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  console.log(`${passed} passed, ${failed + 1} failed`);
+  process.exit(1);
+});

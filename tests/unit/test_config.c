@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ringcast/config.h"
+
+static int run(struct rc_config *cfg, char *errbuf, size_t n, int argc, char **argv) {
+  FILE *err = fmemopen(errbuf, n, "w");
+  FILE *out = fopen("/dev/null", "w");
+  int r = rc_config_parse(cfg, argc, argv, out, err);
+  fclose(err);
+  fclose(out);
+  return r;
+}
+
+Test(config, defaults) {
+  struct rc_config c;
+  char e[512] = "";
+  char *argv[] = {"ringcast", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 1, argv), 0);
+  cr_assert_eq(c.n_listen, 1);
+  cr_assert_str_eq(c.listen[0].text, "0.0.0.0:8080");
+  cr_assert(c.threads >= 1);
+  cr_assert(c.pin);
+  cr_assert_eq(c.max_queue, 4u << 20);
+}
+
+Test(config, flags) {
+  struct rc_config c;
+  char e[512] = "";
+  char *argv[] = {"ringcast", "--listen", "127.0.0.1:9000", "--listen", "[::1]:9001",
+                  "--threads", "4", "--no-pin", "--max-message", "64k", "--max-queue", "1m",
+                  "--demo-feed", "--log-level", "debug", "--max-conns", "1000", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 17, argv), 0, "%s", e);
+  cr_assert_eq(c.n_listen, 2);
+  cr_assert_eq(c.listen[1].addr.ss_family, AF_INET6);
+  cr_assert_eq(c.threads, 4);
+  cr_assert_not(c.pin);
+  cr_assert_eq(c.max_message, 65536);
+  cr_assert_eq(c.max_queue, 1u << 20);
+  cr_assert(c.demo_feed);
+  cr_assert_eq(c.max_conns, 1000);
+}
+
+Test(config, bad_values_name_the_flag) {
+  static const char *cases[][3] = {
+      {"--threads", "0", "--threads"},     {"--threads", "abc", "--threads"},
+      {"--listen", "nope", "--listen"},    {"--listen", "1.2.3.4:99999", "--listen"},
+      {"--listen", "::1:80", "--listen"},  {"--max-queue", "12q", "--max-queue"},
+      {"--max-message", "1", "--max-message"}, {"--cpus", "5-2", "--cpus"},
+      {"--log-level", "loud", "--log-level"}, {"--max-conns", "99999999", "--max-conns"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct rc_config c;
+    char e[512] = "";
+    char *argv[] = {"ringcast", (char *)cases[i][0], (char *)cases[i][1], NULL};
+    cr_assert_eq(run(&c, e, sizeof e, 3, argv), -EINVAL, "%s %s", cases[i][0], cases[i][1]);
+    cr_assert_not_null(strstr(e, cases[i][2]), "message names the flag: %s", e);
+  }
+  struct rc_config c;
+  char e[512] = "";
+  char *argv[] = {"ringcast", "--bogus", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 2, argv), -EINVAL);
+  cr_assert_not_null(strstr(e, "--bogus"));
+}
+
+Test(config, sizes_and_cpus) {
+  uint64_t v;
+  cr_assert_eq(rc_config_parse_size("10", &v), 0);
+  cr_assert_eq(v, 10);
+  cr_assert_eq(rc_config_parse_size("2k", &v), 0);
+  cr_assert_eq(v, 2048);
+  cr_assert_eq(rc_config_parse_size("3MB", &v), 0);
+  cr_assert_eq(v, 3u << 20);
+  cr_assert_eq(rc_config_parse_size("", &v), -EINVAL);
+  cr_assert_eq(rc_config_parse_size("-1", &v), -EINVAL);
+  int cpus[8];
+  cr_assert_eq(rc_config_parse_cpus("0-1", cpus, 8), 2);
+  cr_assert_eq(rc_config_parse_cpus("0,1", cpus, 8), 2);
+  cr_assert_eq(rc_config_parse_cpus("x", cpus, 8), -EINVAL);
+}
