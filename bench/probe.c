@@ -469,5 +469,9 @@ int main(int argc, char **argv) {
   if (opt.server_pid && frames)
     printf("server_cpu_s=%.2f cpu_s_per_million=%.3f server_rss_kb=%ld\n", cpu2 - cpu1,
            (cpu2 - cpu1) / ((double)frames / 1e6), rss2);
+  free(body);
+  free(payload);
+  for (unsigned i = 0; i < opt.conns; i++) free(subs[i].carry);
+  free(subs);
   return (missing || gaps || dups || failed) ? 1 : 0;
 }

@@ -19,8 +19,9 @@
 static_assert(sizeof(struct rc_conn) <= 256, "struct rc_conn grew past 256 bytes");
 static_assert(sizeof(struct rc_qchunk) == 256, "queue chunks are 256 bytes");
 
-/* Bytes one sendmsg may carry; more waits for the next one. */
-#define SEND_MAX_BYTES (1u << 20)
+/* Bytes one sendmsg may carry; more waits for the next one. Also the most a
+ * connection holds beyond --max-queue while a send is stuck. */
+#define SEND_MAX_BYTES (256u << 10)
 /* How long a closing connection may take to flush before it is cut. */
 #define CLOSE_GRACE_MS 3000
 
@@ -163,14 +164,17 @@ static void slow_consumer(struct rc_shard *sh, struct rc_conn *c, size_t adding)
   char peer[64];
   rc_conn_peer_text(c, peer, sizeof peer);
   rc_info("slow consumer %s: %llu bytes queued + %zu > --max-queue %llu; closing with 1008",
-          peer, (unsigned long long)c->q.bytes, adding,
+          peer, (unsigned long long)(c->q.bytes - (c->send ? c->send->bytes : 0)), adding,
           (unsigned long long)sh->srv->cfg->max_queue);
   rc_conn_close(sh, c, RC_WS_CLOSE_POLICY, "slow consumer: send queue exceeded --max-queue", true);
 }
 
+/* --max-queue bounds the bytes waiting behind the send in flight: those already
+ * handed to the kernel are the socket buffer's business. A single message larger
+ * than the limit may still go out on an empty queue. */
 static bool over_limit(struct rc_shard *sh, struct rc_conn *c, size_t len) {
-  /* A single message larger than the limit may still go out on an empty queue. */
-  return c->q.count && c->q.bytes + len > sh->srv->cfg->max_queue;
+  uint64_t waiting = c->q.bytes - (c->send ? c->send->bytes : 0);
+  return c->q.count && waiting > 0 && waiting + len > sh->srv->cfg->max_queue;
 }
 
 void rc_conn_enqueue(struct rc_shard *sh, struct rc_conn *c, struct rc_hold *h,

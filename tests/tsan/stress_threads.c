@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/* Cross-thread stress tests as a plain program, because Criterion cannot run
+ * under ThreadSanitizer (Snaipe/Criterion#274). scripts/test.sh runs it in the
+ * TSan build; the release build runs it too. Prints "N passed, N failed". */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringcast/frame.h"
+#include "ringcast/mpsc.h"
+#include "ringcast/topic.h"
+
+static int passed, failed;
+#define CHECK(cond, ...)                                                                  \
+  do {                                                                                    \
+    if (cond) {                                                                           \
+      passed++;                                                                           \
+    } else {                                                                              \
+      failed++;                                                                           \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                \
+      fprintf(stderr, __VA_ARGS__);                                                       \
+      fputc('\n', stderr);                                                                \
+    }                                                                                     \
+  } while (0)
+
+/* MPSC: producers push items holding data written before the push; the consumer
+ * checks per-producer order and reads the data (a race if publication is wrong). */
+#define PRODUCERS 4
+#define PER_PRODUCER 50000
+
+struct item {
+  struct rc_mpsc_node node;
+  unsigned producer, seq;
+  uint64_t payload;
+};
+
+static struct rc_mpsc queue;
+static struct item *items;
+
+static void *produce(void *arg) {
+  unsigned id = (unsigned)(uintptr_t)arg;
+  for (unsigned i = 0; i < PER_PRODUCER; i++) {
+    struct item *x = &items[id * PER_PRODUCER + i];
+    x->producer = id;
+    x->seq = i;
+    x->payload = (uint64_t)id << 32 | i;
+    rc_mpsc_push(&queue, &x->node);
+  }
+  return NULL;
+}
+
+static void test_mpsc(void) {
+  rc_mpsc_init(&queue);
+  items = calloc(PRODUCERS * PER_PRODUCER, sizeof *items);
+  pthread_t th[PRODUCERS];
+  for (unsigned i = 0; i < PRODUCERS; i++) pthread_create(&th[i], NULL, produce, (void *)(uintptr_t)i);
+  unsigned next[PRODUCERS] = {0}, total = 0, bad = 0;
+  while (total < PRODUCERS * PER_PRODUCER) {
+    struct item *x = (struct item *)rc_mpsc_try_pop(&queue);
+    if (!x) continue;
+    if (x->seq != next[x->producer] || x->payload != ((uint64_t)x->producer << 32 | x->seq)) bad++;
+    next[x->producer]++;
+    total++;
+  }
+  for (unsigned i = 0; i < PRODUCERS; i++) pthread_join(th[i], NULL);
+  CHECK(bad == 0, "mpsc: %u items out of order or torn", bad);
+  CHECK(rc_mpsc_is_empty(&queue), "mpsc: empty after draining");
+  free(items);
+}
+
+/* Split reference counts: several "shards" read each message, then drop their
+ * reference; exactly one frees it, after every read. */
+#define ROUNDS 20000
+#define SHARDS 4
+static struct rc_msg *msgs[ROUNDS];
+static _Atomic unsigned frees;
+
+static void *shard_release(void *arg) {
+  uintptr_t sum = (uintptr_t)arg;
+  for (unsigned i = 0; i < ROUNDS; i++) {
+    sum += msgs[i]->data[i % 16];
+    if (rc_msg_shard_unref(msgs[i])) {
+      atomic_fetch_add_explicit(&frees, 1, memory_order_relaxed);
+      rc_msg_destroy(msgs[i]);
+    }
+  }
+  return (void *)sum;
+}
+
+static void test_refcount(void) {
+  for (unsigned i = 0; i < ROUNDS; i++) {
+    msgs[i] = rc_msg_create_bytes(0, 16);
+    memset(msgs[i]->data, (int)i, 16);
+    atomic_store_explicit(&msgs[i]->shard_refs, SHARDS, memory_order_relaxed);
+  }
+  pthread_t th[SHARDS];
+  for (uintptr_t i = 0; i < SHARDS; i++) pthread_create(&th[i], NULL, shard_release, (void *)i);
+  for (int i = 0; i < SHARDS; i++) pthread_join(th[i], NULL);
+  CHECK(atomic_load(&frees) == ROUNDS, "refcount: %u frees for %u messages", atomic_load(&frees), ROUNDS);
+}
+
+/* The topic table: concurrent creation agrees on one topic per name, and the
+ * interest bitmap is updated by several shards at once. */
+static struct rc_topic_table *table;
+static struct rc_topic *seen[SHARDS][256];
+
+static void *create_topics(void *arg) {
+  unsigned s = (unsigned)(uintptr_t)arg;
+  char name[32];
+  for (int i = 0; i < 256; i++) {
+    snprintf(name, sizeof name, "stress.%d", i);
+    if (rc_topic_get(table, name, strlen(name), &seen[s][i]) < 0) return arg;
+    rc_topic_local_add(seen[s][i], s, (struct rc_conn *)(uintptr_t)(0x1000 + s), 0);
+    (void)rc_topic_local_remove(seen[s][i], s, 0);
+    rc_topic_local_add(seen[s][i], s, (struct rc_conn *)(uintptr_t)(0x1000 + s), 0);
+  }
+  return NULL;
+}
+
+static void test_topics(void) {
+  table = rc_topic_table_create(1024, SHARDS);
+  pthread_t th[SHARDS];
+  for (uintptr_t i = 0; i < SHARDS; i++) pthread_create(&th[i], NULL, create_topics, (void *)i);
+  unsigned errors = 0;
+  for (int i = 0; i < SHARDS; i++) {
+    void *r;
+    pthread_join(th[i], &r);
+    errors += r != NULL;
+  }
+  CHECK(errors == 0, "topics: creation failed");
+  unsigned mismatched = 0, bits = 0;
+  for (int i = 0; i < 256; i++) {
+    for (int s = 1; s < SHARDS; s++) mismatched += seen[s][i] != seen[0][i];
+    bits += atomic_load(&seen[0][i]->interest) == (1u << SHARDS) - 1;
+  }
+  CHECK(mismatched == 0, "topics: %u names resolved to different topics", mismatched);
+  CHECK(bits == 256, "topics: %u of 256 interest bitmaps complete", bits);
+  CHECK(rc_topic_count(table) == 256, "topics: count %u", rc_topic_count(table));
+  rc_topic_table_destroy(table);
+}
+
+int main(void) {
+  test_mpsc();
+  test_refcount();
+  test_topics();
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
