@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Installs what is missing, then builds and runs every test through ctest:
 #   1. release build with -Werror: unit and integration tests;
+#   (clang build with -Werror: unit tests;)
 #   2. ASan+UBSan build: unit and integration tests;
 #   3. TSan build: the cross-thread unit tests and the multi-shard fan-out test.
 # RC_QUICK=1 runs only step 1.
@@ -22,6 +23,9 @@ scripts/build.sh build -DCMAKE_BUILD_TYPE=Release -DRC_WERROR=ON
 run_ctest build -j "$jobs" --schedule-random
 
 if [ "${RC_QUICK:-0}" != 1 ]; then
+  # clang must build it warning-free too (it runs the unit tests as well).
+  CC=clang-14 scripts/build.sh build-clang -DCMAKE_BUILD_TYPE=Release -DRC_WERROR=ON
+  run_ctest build-clang -L unit
   scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DRC_ASAN=ON -DRC_WERROR=ON
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_ctest build-asan -j "$jobs"
