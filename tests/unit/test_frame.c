@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Message encoding (both views) and the shard-level reference count, including a
- * multi-threaded release race run under ThreadSanitizer by scripts/test.sh. */
+/* Message encoding (both views) and the shard-level reference count; the
+ * multi-threaded release race is in tests/tsan/stress_threads.c. */
 #include <cJSON.h>
 #include <criterion/criterion.h>
-#include <pthread.h>
 #include <string.h>
 
 #include "ringcast/frame.h"
@@ -115,36 +114,4 @@ Test(frame, shard_refs_single_thread) {
   cr_assert_not(rc_msg_shard_unref(m));
   cr_assert(rc_msg_shard_unref(m));
   rc_msg_destroy(m);
-}
-
-#define ROUNDS 20000
-#define THREADS 4
-static struct rc_msg *msgs[ROUNDS];
-static _Atomic unsigned last_count;
-
-static void *releaser(void *arg) {
-  (void)arg;
-  uintptr_t sum = 0;
-  for (unsigned i = 0; i < ROUNDS; i++) {
-    /* Read the payload as a shard would while holding its reference; TSan flags
-     * a free that is not ordered after this read. */
-    sum += msgs[i]->data[0];
-    if (rc_msg_shard_unref(msgs[i])) {
-      atomic_fetch_add(&last_count, 1);
-      rc_msg_destroy(msgs[i]);
-    }
-  }
-  return (void *)sum;
-}
-
-Test(frame, concurrent_release_frees_exactly_once, .timeout = 60) {
-  for (unsigned i = 0; i < ROUNDS; i++) {
-    msgs[i] = rc_msg_create_bytes(0, 16);
-    memset(msgs[i]->data, (int)i, 16);
-    atomic_store_explicit(&msgs[i]->shard_refs, THREADS, memory_order_relaxed);
-  }
-  pthread_t th[THREADS];
-  for (int i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, releaser, NULL);
-  for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
-  cr_assert_eq(atomic_load(&last_count), ROUNDS);
 }

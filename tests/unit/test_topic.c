@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,39 +66,5 @@ Test(topic, local_lists_and_interest_bits) {
   cr_assert_null(moved.conn, "removing the last entry moves nothing");
   moved = rc_topic_local_remove(tp, 2, 0);
   cr_assert_eq(atomic_load(&tp->interest), 0, "bit clears with the last subscriber");
-  rc_topic_table_destroy(t);
-}
-
-struct race_arg {
-  struct rc_topic_table *t;
-  struct rc_topic *got[64];
-};
-
-static void *racer(void *p) {
-  struct race_arg *a = p;
-  char name[16];
-  for (int i = 0; i < 64; i++) {
-    snprintf(name, sizeof name, "topic-%d", i);
-    if (rc_topic_get(a->t, name, strlen(name), &a->got[i]) < 0) return p;
-  }
-  return NULL;
-}
-
-Test(topic, concurrent_creation_agrees) {
-  struct rc_topic_table *t = rc_topic_table_create(128, 4);
-  struct race_arg args[4];
-  pthread_t th[4];
-  for (int i = 0; i < 4; i++) {
-    args[i].t = t;
-    pthread_create(&th[i], NULL, racer, &args[i]);
-  }
-  for (int i = 0; i < 4; i++) {
-    void *ret;
-    pthread_join(th[i], &ret);
-    cr_assert_null(ret);
-  }
-  for (int k = 0; k < 64; k++)
-    for (int i = 1; i < 4; i++) cr_assert_eq(args[i].got[k], args[0].got[k]);
-  cr_assert_eq(rc_topic_count(t), 64);
   rc_topic_table_destroy(t);
 }
