@@ -18,10 +18,14 @@
 #define DEFAULT_LISTEN "0.0.0.0:8080"
 #define DEFAULT_MAX_MESSAGE (1u << 20)
 #define DEFAULT_MAX_QUEUE (4ull << 20)
+#define DEFAULT_HANDSHAKE_TIMEOUT 10
+#define DEFAULT_IDLE_TIMEOUT 90
+#define DEFAULT_PING_INTERVAL 30
 
 enum {
   OPT_LISTEN = 256, OPT_THREADS, OPT_CPUS, OPT_NO_PIN, OPT_MAX_CONNS, OPT_MAX_MESSAGE,
-  OPT_MAX_QUEUE, OPT_DEMO_FEED, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION,
+  OPT_MAX_QUEUE, OPT_DEMO_FEED, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION, OPT_ECHO,
+  OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_PING_INTERVAL,
 };
 
 static const struct option long_opts[] = {
@@ -33,6 +37,10 @@ static const struct option long_opts[] = {
     {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
     {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
     {"demo-feed", no_argument, NULL, OPT_DEMO_FEED},
+    {"echo", no_argument, NULL, OPT_ECHO},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"ping-interval", required_argument, NULL, OPT_PING_INTERVAL},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -69,13 +77,21 @@ void rc_config_usage(FILE *out) {
           "  --max-queue BYTES    bytes queued per connection before it is closed as a slow\n"
           "                       consumer with code 1008 (default %llu)\n"
           "  --demo-feed          publish a synthetic market-data feed (quotes.SYM, trades.SYM)\n"
+          "  --echo               enable GET /echo, a WebSocket echo route for conformance\n"
+          "                       suites (default off)\n"
+          "  --handshake-timeout S  seconds a client has to send a complete request head;\n"
+          "                       slower ones get 408 (default %u; 0 disables)\n"
+          "  --idle-timeout S     close connections silent this long, pongs included\n"
+          "                       (default %u; 0 disables)\n"
+          "  --ping-interval S    ping WebSocket clients silent this long (default %u; 0 disables)\n"
           "  --log-level LEVEL    error, warn, info or debug (default info)\n"
           "  --help               show this text\n"
           "  --version            show the version\n\n"
           "Routes: GET /ws?topics=a,b[&format=raw], POST /publish/<topic>, POST /publish\n"
           "(batch), GET /metrics, GET /healthz. See docs/protocol.md.\n",
           DEFAULT_LISTEN, sysconf(_SC_NPROCESSORS_ONLN), default_max_conns(),
-          DEFAULT_MAX_MESSAGE, (unsigned long long)DEFAULT_MAX_QUEUE);
+          DEFAULT_MAX_MESSAGE, (unsigned long long)DEFAULT_MAX_QUEUE, DEFAULT_HANDSHAKE_TIMEOUT,
+          DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL);
 }
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out) {
@@ -190,6 +206,9 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
   cfg->max_message = DEFAULT_MAX_MESSAGE;
   cfg->max_queue = DEFAULT_MAX_QUEUE;
   cfg->log_level = RC_LOG_INFO;
+  cfg->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
+  cfg->idle_timeout = DEFAULT_IDLE_TIMEOUT;
+  cfg->ping_interval = DEFAULT_PING_INTERVAL;
   unsigned long long v;
   uint64_t sz;
   int opt;
@@ -242,6 +261,19 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
       cfg->max_queue = sz;
       break;
     case OPT_DEMO_FEED: cfg->demo_feed = true; break;
+    case OPT_ECHO: cfg->echo = true; break;
+    case OPT_HANDSHAKE_TIMEOUT:
+    case OPT_IDLE_TIMEOUT:
+    case OPT_PING_INTERVAL: {
+      static const char *const names[] = {"--handshake-timeout", "--idle-timeout", "--ping-interval"};
+      const char *name = names[opt - OPT_HANDSHAKE_TIMEOUT];
+      if (parse_uint(optarg, 86400, &v) < 0)
+        return bad(err, name, optarg, "expected seconds from 0 (off) to 86400");
+      if (opt == OPT_HANDSHAKE_TIMEOUT) cfg->handshake_timeout = (unsigned)v;
+      else if (opt == OPT_IDLE_TIMEOUT) cfg->idle_timeout = (unsigned)v;
+      else cfg->ping_interval = (unsigned)v;
+      break;
+    }
     case OPT_LOG_LEVEL:
       if (rc_log_parse_level(optarg, &cfg->log_level) < 0)
         return bad(err, "--log-level", optarg, "expected error, warn, info or debug");
@@ -259,6 +291,12 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
   }
   if (optind < argc) {
     fprintf(err, "ringcast: unexpected argument '%s' (see --help)\n", argv[optind]);
+    return -EINVAL;
+  }
+  if (cfg->idle_timeout && cfg->ping_interval >= cfg->idle_timeout) {
+    fprintf(err, "ringcast: invalid value for --ping-interval: %u must be shorter than "
+                 "--idle-timeout %u, or clients are closed before they are pinged\n",
+            cfg->ping_interval, cfg->idle_timeout);
     return -EINVAL;
   }
   if (cfg->n_listen == 0) rc_config_parse_listen(DEFAULT_LISTEN, &cfg->listen[cfg->n_listen++]);

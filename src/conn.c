@@ -283,6 +283,23 @@ void rc_conn_flush(struct rc_shard *sh) {
   }
 }
 
+/* Everything, the close frame or error response included, is written: shut the
+ * write side and wait (until the close deadline) for the peer to close its side,
+ * discarding what it still sends. Closing at once would turn unread input into a
+ * reset, which can destroy the close frame or response before the peer reads it. */
+static void linger(struct rc_shard *sh, struct rc_conn *c) {
+  if (!(c->flags & RC_CF_RECV_ARMED)) {
+    rc_conn_abort(sh, c);
+    return;
+  }
+  if (c->flags & RC_CF_LINGER) return;
+  c->flags |= RC_CF_LINGER;
+  struct io_uring_sqe *sqe = rc_shard_get_sqe(sh);
+  io_uring_prep_shutdown(sqe, (int)rc_conn_slot(sh, c), SHUT_WR);
+  sqe->flags |= IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS;
+  io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_SHUTDOWN, c->gen, rc_conn_slot(sh, c)));
+}
+
 void rc_conn_on_send(struct rc_shard *sh, struct rc_conn *c, int res) {
   struct rc_sendop *s = c->send;
   c->send = NULL;
@@ -319,7 +336,7 @@ void rc_conn_on_send(struct rc_shard *sh, struct rc_conn *c, int res) {
     return;
   }
   if (c->q.count) mark_dirty(sh, c);
-  else if (c->flags & RC_CF_CLOSING) rc_conn_abort(sh, c);
+  else if (c->flags & RC_CF_CLOSING) linger(sh, c);
 }
 
 void rc_conn_close(struct rc_shard *sh, struct rc_conn *c, unsigned code, const char *reason,
@@ -360,7 +377,7 @@ void rc_conn_close(struct rc_shard *sh, struct rc_conn *c, unsigned code, const 
     if (outq_push(sh, c, h, RC_VIEW_ENVELOPE) < 0) rc_conn_abort(sh, c);
     rc_hold_unref(sh, h);
   }
-  if (!(c->flags & RC_CF_SEND_INFLIGHT) && c->q.count == 0) rc_conn_abort(sh, c);
+  if (!(c->flags & RC_CF_SEND_INFLIGHT) && c->q.count == 0) linger(sh, c);
 }
 
 void rc_conn_abort(struct rc_shard *sh, struct rc_conn *c) {

@@ -226,6 +226,7 @@ const char *rc_http_reason(int status) {
   case 400: return "Bad Request";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
   case 411: return "Length Required";
   case 413: return "Content Too Large";
   case 414: return "URI Too Long";

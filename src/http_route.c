@@ -70,13 +70,16 @@ static bool path_is(const struct rc_http_request *r, const char *p) {
   return r->path_len == n && memcmp(r->path, p, n) == 0;
 }
 
-static void route_upgrade(struct rc_shard *sh, struct rc_conn *c, const struct rc_http_request *r) {
+/* The WebSocket handshake for /ws (subscribing to ?topics=) and /echo. */
+static void route_upgrade(struct rc_shard *sh, struct rc_conn *c, const struct rc_http_request *r,
+                          bool echo) {
   const struct rc_http_header *up = rc_http_find_header(r, "Upgrade");
   const struct rc_http_header *conn = rc_http_find_header(r, "Connection");
   const struct rc_http_header *ver = rc_http_find_header(r, "Sec-WebSocket-Version");
   const struct rc_http_header *key = rc_http_find_header(r, "Sec-WebSocket-Key");
   if (!up || !rc_http_has_token(up->value, up->value_len, "websocket")) {
-    respond_error(sh, c, 400, 1, NULL, "GET /ws needs a WebSocket upgrade (Upgrade: websocket)");
+    respond_error(sh, c, 400, 1, NULL, "GET %s needs a WebSocket upgrade (Upgrade: websocket)",
+                  echo ? "/echo" : "/ws");
     return;
   }
   if (!conn || !rc_http_has_token(conn->value, conn->value_len, "upgrade")) {
@@ -141,6 +144,10 @@ static void route_upgrade(struct rc_shard *sh, struct rc_conn *c, const struct r
     }
     n++;
   }
+  if (echo && (n || fl >= 0)) {
+    respond_error(sh, c, 400, 1, NULL, "/echo takes no topics or format");
+    return;
+  }
   if (raw && n != 1) {
     respond_error(sh, c, 400, 1, NULL, "format=raw needs exactly one topic in topics=");
     return;
@@ -167,6 +174,7 @@ static void route_upgrade(struct rc_shard *sh, struct rc_conn *c, const struct r
   if (rc_conn_send_msg(sh, c, m) < 0) return;
   c->state = RC_CONN_WS;
   if (raw) c->flags |= RC_CF_RAW;
+  if (echo) c->flags |= RC_CF_ECHO;
   RC_METRIC_ADD(&sh->metrics, ws_upgrades, 1);
 }
 
@@ -348,10 +356,13 @@ static ssize_t handle_request(struct rc_shard *sh, struct rc_conn *c, const uint
     return 0;
   }
   RC_METRIC_ADD(&sh->metrics, http_requests, 1);
+  c->req_ds = sh->now_ds;
+  c->flags |= RC_CF_SERVED;
 
   bool get = rc_http_is_method(&r, "GET"), head_ok = get;
-  if (path_is(&r, "/ws") && get) {
-    route_upgrade(sh, c, &r);
+  bool echo = sh->srv->cfg->echo && path_is(&r, "/echo");
+  if ((path_is(&r, "/ws") || echo) && get) {
+    route_upgrade(sh, c, &r, echo);
   } else if (path_is(&r, "/healthz") && head_ok) {
     rc_http_respond(sh, c, 200, "text/plain", NULL, "ok\n", 3, close_after);
   } else if (path_is(&r, "/metrics") && head_ok) {
@@ -361,7 +372,7 @@ static ssize_t handle_request(struct rc_shard *sh, struct rc_conn *c, const uint
       route_publish_batch(sh, c, body, clen, close_after);
     else
       route_publish_one(sh, c, r.path + 9, r.path_len - 9, body, clen, close_after);
-  } else if (path_is(&r, "/ws") || path_is(&r, "/healthz") || path_is(&r, "/metrics")) {
+  } else if (path_is(&r, "/ws") || echo || path_is(&r, "/healthz") || path_is(&r, "/metrics")) {
     respond_error(sh, c, 405, close_after, "Allow: GET\r\n", "%.*s only allows GET",
                   (int)r.path_len, r.path);
   } else if (is_publish) {

@@ -70,6 +70,9 @@ static const struct {
     F(recv_enobufs, "ringcast_recv_buffer_exhausted_total", "counter",
       "Receives that found the provided-buffer ring empty and were re-armed."),
     F(sends, "ringcast_sendmsg_total", "counter", "sendmsg operations completed (each coalesces queued frames)."),
+    F(timeouts, "ringcast_timeouts_total", "counter",
+      "Connections closed by --handshake-timeout or --idle-timeout."),
+    F(pings_sent, "ringcast_keepalive_pings_total", "counter", "Keepalive pings sent (--ping-interval)."),
 #undef F
 };
 

@@ -20,6 +20,7 @@
 #include "ringcast/log.h"
 #include "ringcast/session.h"
 #include "ringcast/uring_compat.h"
+#include "ringcast/ws.h"
 
 #define ACCEPTS_PER_LISTENER 8
 #define SQ_ENTRIES 4096
@@ -107,6 +108,7 @@ static void on_accept(struct rc_shard *sh, unsigned idx, int res) {
       abort();
     }
     c->state = RC_CONN_HTTP;
+    c->rx_ds = c->req_ds = sh->now_ds;
     memcpy(&c->peer, &a->addr, a->addr_len < sizeof c->peer ? a->addr_len : sizeof c->peer);
     sh->n_conns++;
     RC_METRIC_ADD(&sh->metrics, conns_accepted, 1);
@@ -145,6 +147,7 @@ static void on_recv(struct rc_shard *sh, struct rc_conn *c, const struct io_urin
   if (cqe->flags & IORING_CQE_F_BUFFER) {
     unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
     uint8_t *p = sh->bufs + (size_t)bid * sh->buf_size;
+    if (res > 0) c->rx_ds = sh->now_ds;
     if (res > 0 && !(c->flags & (RC_CF_CLOSING | RC_CF_TEARDOWN))) {
       if (c->state == RC_CONN_HTTP) rc_http_on_data(sh, c, p, (size_t)res);
       else rc_ws_on_data(sh, c, p, (size_t)res);
@@ -195,6 +198,7 @@ static void dispatch(struct rc_shard *sh, const struct io_uring_cqe *cqe) {
     resume_accepts(sh);
     break;
   case RC_OP_CANCEL: break; /* the cancelled request posts its own completion */
+  case RC_OP_SHUTDOWN: break; /* only failures get here; the close deadline still applies */
   case RC_OP_DOORBELL: break; /* the wake-up was the point */
   case RC_OP_MSG_SENT: {
     /* MSG_RING failed (e.g. -EOVERFLOW): ring the eventfd instead. */
@@ -260,6 +264,55 @@ static void sweep_closing(struct rc_shard *sh, bool force) {
   }
 }
 
+/* Handshake, idle and keepalive timers: one pass over the connections, at most
+ * once a second (a quarter of the shortest timeout when that is less). */
+static void sweep_timers(struct rc_shard *sh) {
+  const struct rc_config *cfg = sh->srv->cfg;
+  uint32_t now = sh->now_ds;
+  uint32_t hs = cfg->handshake_timeout * 10, idle = cfg->idle_timeout * 10,
+           ping = cfg->ping_interval * 10;
+  for (uint32_t i = 0; i < sh->conn_cap; i++) {
+    struct rc_conn *c = &sh->conns[i];
+    if (c->state == RC_CONN_FREE || (c->flags & (RC_CF_CLOSING | RC_CF_TEARDOWN))) continue;
+    uint32_t silent = now - c->rx_ds;
+    char peer[64];
+    if (c->state == RC_CONN_HTTP && hs && (c->in.len || !(c->flags & RC_CF_SERVED)) &&
+        now - c->req_ds > hs) {
+      rc_conn_peer_text(c, peer, sizeof peer);
+      rc_info("%s: no complete request within --handshake-timeout %us; closing with 408", peer,
+              cfg->handshake_timeout);
+      RC_METRIC_ADD(&sh->metrics, timeouts, 1);
+      static const char body[] = "{\"error\":\"request not completed within --handshake-timeout\"}\n";
+      rc_http_respond(sh, c, 408, "application/json", NULL, body, sizeof body - 1, 1);
+    } else if (idle && silent > idle) {
+      rc_conn_peer_text(c, peer, sizeof peer);
+      rc_info("%s: nothing received for --idle-timeout %us; closing", peer, cfg->idle_timeout);
+      RC_METRIC_ADD(&sh->metrics, timeouts, 1);
+      rc_conn_close(sh, c, RC_WS_CLOSE_GOING_AWAY, "idle timeout", false);
+    } else if (c->state == RC_CONN_WS && ping && silent >= ping &&
+               (c->ping_ds == 0 || now - c->ping_ds >= ping)) {
+      struct rc_msg *m = rc_msg_create_ws((uint16_t)sh->id, RC_WS_OP_PING, NULL, 0);
+      if (!m) {
+        rc_conn_abort(sh, c);
+        continue;
+      }
+      c->ping_ds = now;
+      RC_METRIC_ADD(&sh->metrics, pings_sent, 1);
+      rc_conn_send_msg(sh, c, m);
+    }
+  }
+}
+
+static uint64_t timer_period_ms(const struct rc_config *cfg) {
+  unsigned shortest = 0;
+  const unsigned t[] = {cfg->handshake_timeout, cfg->idle_timeout, cfg->ping_interval};
+  for (int i = 0; i < 3; i++)
+    if (t[i] && (!shortest || t[i] < shortest)) shortest = t[i];
+  if (!shortest) return 0;
+  uint64_t ms = (uint64_t)shortest * 1000 / 4;
+  return ms < 1000 ? (ms < 100 ? 100 : ms) : 1000;
+}
+
 static void begin_shutdown(struct rc_shard *sh) {
   sh->stop_seen = true;
   for (unsigned l = 0; l < sh->n_listen; l++) {
@@ -278,8 +331,10 @@ static void run_loop(struct rc_shard *sh) {
   struct io_uring_cqe *cqes[CQE_BATCH];
   uint64_t stop_deadline = 0;
   bool forced = false;
+  uint64_t timer_period = timer_period_ms(sh->srv->cfg);
   for (;;) {
     sh->now_ms = rc_now_ms();
+    sh->now_ds = (uint32_t)((sh->now_ms - sh->start_ms) / 100) + 1;
     unsigned n;
     while ((n = io_uring_peek_batch_cqe(&sh->ring, cqes, CQE_BATCH)) > 0) {
       for (unsigned i = 0; i < n; i++) dispatch(sh, cqes[i]);
@@ -309,6 +364,11 @@ static void run_loop(struct rc_shard *sh) {
       sweep_closing(sh, force);
       sh->next_sweep_ms = sh->now_ms + 100;
     }
+    if (timer_period && !sh->stop_seen && sh->now_ms >= sh->next_timer_ms) {
+      sweep_timers(sh);
+      sh->next_timer_ms = sh->now_ms + timer_period;
+    }
+    if (timer_period && next_tick > sh->next_timer_ms) next_tick = sh->next_timer_ms;
     process_pending(sh);
     rc_conn_flush(sh);
     rc_fanout_flush_batches(sh);
@@ -434,7 +494,8 @@ static void *shard_main(void *arg) {
   arm_eventfd(sh);
   for (unsigned i = 0; i < sh->n_accepts; i++) arm_accept(sh, i);
   io_uring_submit(&sh->ring);
-  if (sh->srv->cfg->demo_feed && sh->id == 0) sh->demo = rc_demo_feed_create(rc_now_ms(), 42);
+  sh->start_ms = rc_now_ms();
+  if (sh->srv->cfg->demo_feed && sh->id == 0) sh->demo = rc_demo_feed_create(sh->start_ms, 42);
   atomic_fetch_add_explicit(&sh->srv->ready, 1, memory_order_release);
   run_loop(sh);
   for (uint32_t i = 0; i < sh->conn_cap; i++)

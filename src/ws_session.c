@@ -148,6 +148,13 @@ static void cmd_publish(struct rc_shard *sh, struct rc_conn *c, struct rc_comman
 
 static void on_message(struct rc_shard *sh, struct rc_conn *c, uint8_t opcode, const uint8_t *p,
                        size_t n) {
+  if (c->flags & RC_CF_ECHO) {
+    /* The message comes back whole, as one frame with its opcode. */
+    struct rc_msg *m = rc_msg_create_ws((uint16_t)sh->id, opcode, p, n);
+    if (!m) rc_conn_abort(sh, c);
+    else rc_conn_send_msg(sh, c, m);
+    return;
+  }
   if (opcode == RC_WS_OP_BINARY) {
     send_error(sh, c, NULL, "binary messages are not commands; send JSON text (docs/protocol.md)");
     return;

@@ -33,6 +33,10 @@ struct rc_config {
   uint32_t max_message;    /* bytes, inbound and published */
   uint64_t max_queue;      /* bytes queued per connection */
   bool demo_feed;
+  bool echo;                 /* GET /echo for conformance suites */
+  unsigned handshake_timeout; /* seconds to send a complete request head; 0: off */
+  unsigned idle_timeout;     /* seconds without inbound bytes before closing; 0: off */
+  unsigned ping_interval;    /* seconds of inbound silence before a keepalive ping; 0: off */
   enum rc_log_level log_level;
 };
 

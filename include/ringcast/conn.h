@@ -29,6 +29,9 @@ enum rc_conn_flag {
   RC_CF_REARM = 1u << 7,          /* on the re-arm list after -ENOBUFS */
   RC_CF_PENDING = 1u << 8,        /* on the pending (unsubscribe/teardown) list */
   RC_CF_OVER_LIMIT = 1u << 9,     /* accepted past --max-conns: gets 503 */
+  RC_CF_ECHO = 1u << 10,          /* GET /echo: messages come back, no commands */
+  RC_CF_SERVED = 1u << 11,        /* an HTTP request completed (now keep-alive idle) */
+  RC_CF_LINGER = 1u << 12,        /* written out and shut for writing; awaiting EOF */
 };
 
 /* Entries per queue chunk: a chunk is 256 bytes. */
@@ -83,6 +86,10 @@ struct rc_conn {
   struct rc_conn *next_pending;
   struct rc_conn *next_rearm;
   uint64_t close_deadline_ms;
+  /* Timer marks in deciseconds since the shard started (32 bits: 13 years). */
+  uint32_t rx_ds;        /* last inbound bytes */
+  uint32_t req_ds;       /* start of the current HTTP request (handshake timeout) */
+  uint32_t ping_ds;      /* last keepalive ping sent; 0: none */
   union {
     struct sockaddr sa;
     struct sockaddr_in v4;

@@ -22,6 +22,8 @@ struct rc_shard_metrics {
   _Atomic uint64_t protocol_errors;
   _Atomic uint64_t recv_enobufs;
   _Atomic uint64_t sends;
+  _Atomic uint64_t timeouts;
+  _Atomic uint64_t pings_sent;
 };
 
 /* Owner thread only. */

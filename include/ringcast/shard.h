@@ -44,6 +44,7 @@ enum rc_op {
   RC_OP_DOORBELL,    /* a MSG_RING from another shard */
   RC_OP_MSG_SENT,    /* our MSG_RING, only seen on failure */
   RC_OP_EVENTFD,
+  RC_OP_SHUTDOWN,    /* result ignored: a lingering close waits for the peer's EOF */
 };
 
 static inline uint64_t rc_ud(enum rc_op op, uint32_t gen, uint32_t idx) {
@@ -99,7 +100,10 @@ struct rc_shard {
 
   struct rc_demo_feed *demo;
   uint64_t now_ms;                  /* loop-iteration clock */
-  uint64_t next_sweep_ms;
+  uint64_t start_ms;
+  uint32_t now_ds;                  /* deciseconds since start_ms, from 1 */
+  uint64_t next_sweep_ms;           /* closing connections' deadlines */
+  uint64_t next_timer_ms;           /* handshake, idle and ping timers */
 
   /* Cross-thread fields, each on its own cache line. */
   alignas(64) struct rc_mpsc inbox;
