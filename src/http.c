@@ -139,9 +139,10 @@ static int hexval(char c) {
 
 ssize_t rc_http_query_get(const char *query, size_t len, const char *key, char *out,
                           size_t out_size) {
+  if (!query) return -ENOENT;
   size_t kn = strlen(key);
   const char *p = query, *end = query + len;
-  while (query && p < end) {
+  while (p < end) {
     const char *amp = memchr(p, '&', (size_t)(end - p));
     const char *pe = amp ? amp : end;
     const char *eq = memchr(p, '=', (size_t)(pe - p));
