@@ -61,7 +61,10 @@ static void respond_error(struct rc_shard *sh, struct rc_conn *c, int status, in
   bl += (size_t)snprintf(body + bl, sizeof body - bl, "\"}\n");
   char peer[64];
   rc_conn_peer_text(c, peer, sizeof peer);
-  rc_debug("%s: HTTP %d: %s", peer, status, msg);
+  /* Input that ends the connection is logged at info; ordinary client mistakes
+   * on a keep-alive connection (404, a bad topic in a publish) only at debug. */
+  if (close_after) rc_info("%s: HTTP %d: %s", peer, status, msg);
+  else rc_debug("%s: HTTP %d: %s", peer, status, msg);
   rc_http_respond(sh, c, status, "application/json", extra_headers, body, bl, close_after);
 }
 
