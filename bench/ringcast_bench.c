@@ -1,0 +1,1335 @@
+/* SPDX-License-Identifier: MIT */
+/* ringcast-bench: a WebSocket fan-out load generator on io_uring.
+ *
+ * Subscriber threads each own one ring; connections live in the ring's direct
+ * descriptor table (so one process holds more than RLIMIT_NOFILE) and read with
+ * multishot recv over a provided-buffer ring, so a delivery costs a completion,
+ * not a read() system call. Every payload carries the publisher's per-topic
+ * sequence number ("s") and send time ("t"): each subscriber checks its stream
+ * for gaps, duplicates and reordering and records end-to-end latency in a
+ * log-linear histogram. Any WebSocket broadcaster can be the target: the
+ * subscribe URL, an optional subscribe message and the publish request are
+ * templates in which {topic} is replaced. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <getopt.h>
+#include <liburing.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client_common.h"
+#include "hist.h"
+#include "ringcast/ws.h"
+#include "seqcheck.h"
+
+#define MAX_THREADS 16
+#define MAX_TOPICS 1024
+#define BUF_COUNT 4096       /* provided buffers per thread, power of two */
+#define BUF_SIZE 8192
+#define MAX_SERIES 3600
+#define CONNECTS_IN_FLIGHT 256
+
+enum scenario { SC_FANOUT, SC_RAMP, SC_IDLE, SC_STORM, SC_SLOW };
+static const char *const scenario_names[] = {"fanout", "ramp", "idle", "storm", "slow"};
+enum pub_mode { PUB_BATCH, PUB_SINGLE, PUB_WS };
+static const char *const pub_mode_names[] = {"batch", "single", "ws"};
+enum dist { DIST_ONE, DIST_RR, DIST_ZIPF };
+enum { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSED };
+enum { OP_CONNECT = 1, OP_SEND, OP_RECV, OP_CLOSE, OP_CANCEL, OP_PONG };
+enum cmd {
+  CMD_NONE, CMD_RESET, CMD_SNAPSHOT, CMD_STORM_CLOSE, CMD_RECONNECT, CMD_SLOW_STOP, CMD_SLOW_RESUME,
+  CMD_STOP,
+};
+
+static struct options {
+  char url[2048];
+  char sub_message[1024];
+  char publish[2048];
+  enum pub_mode pub_mode;
+  bool pub_mode_set;
+  unsigned conns;
+  unsigned ntopics;
+  char topics[MAX_TOPICS][129];
+  enum dist dist;
+  double connect_rate;
+  struct in_addr src[64];
+  unsigned n_src;
+  double rate;
+  unsigned size;
+  double duration;
+  unsigned threads;
+  enum scenario scenario;
+  double ramp_start, ramp_factor, ramp_step, p99_bound_ms;
+  unsigned ramp_steps;
+  double slow_fraction;
+  int server_pid;
+  char json[1024];
+  uint64_t max_loss, max_failed;
+  double drain;
+  uint64_t inject_gap_every;
+} opt = {
+    .url = "ws://127.0.0.1:8080/ws?topics={topic}", .publish = "http://127.0.0.1:8080/publish",
+    .conns = 1000, .ntopics = 1, .dist = DIST_RR, .rate = 100, .size = 128, .duration = 10,
+    .threads = 1, .scenario = SC_FANOUT, .ramp_start = 50, .ramp_factor = 2, .ramp_step = 5,
+    .p99_bound_ms = 50, .ramp_steps = 8, .slow_fraction = 0.1, .drain = 5,
+};
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void build_from_template(char *out, size_t size, const char *tmpl, const char *topic) {
+  size_t o = 0;
+  for (const char *p = tmpl; *p && o + 1 < size;) {
+    if (strncmp(p, "{topic}", 7) == 0) {
+      int n = snprintf(out + o, size - o, "%s", topic);
+      o = n < 0 || (size_t)n >= size - o ? size - 1 : o + (size_t)n;
+      p += 7;
+    } else {
+      out[o++] = *p++;
+    }
+  }
+  out[o] = '\0';
+}
+
+/* ---- subscriber threads -------------------------------------------------------- */
+
+struct conn {
+  uint8_t state;
+  bool slow, recv_armed, got_since_reconnect, pong_inflight;
+  uint16_t topic;
+  uint32_t gen;
+  uint32_t carry_len;
+  uint8_t *carry;
+  struct rc_seq_stream seq;
+  uint64_t connect_ns;
+};
+
+struct stats {
+  uint64_t frames, bytes, closed_by_server, failed, slow_closed_1008, slow_closed, pings;
+  struct rc_seq_totals seq;
+  struct rc_hist lat;      /* ns, publish to delivery */
+  struct rc_hist connect;  /* ns, connect() to the 101 */
+};
+
+struct worker {
+  unsigned id;
+  pthread_t thread;
+  struct io_uring ring;
+  struct io_uring_buf_ring *br;
+  uint8_t *bufs;
+  unsigned bufs_pending;
+  struct conn *c;          /* this thread's connections: global index = id + k * threads */
+  unsigned n;
+  struct stats st;
+  _Atomic uint64_t frames_live;
+  _Atomic unsigned open_live, failed_live, recovered_live;
+  _Atomic unsigned ack;
+  unsigned *rearm;
+  unsigned n_rearm;
+  unsigned inflight_connects, next_connect, pending_closes;
+  uint64_t connect_interval_ns, next_connect_ns;
+  bool connecting;
+  bool stop;
+  /* Written by the worker on CMD_SNAPSHOT, read by main after the ack. */
+  uint64_t snap_missing, snap_expected, snap_frames;
+  unsigned snap_unrecovered;
+};
+
+static struct worker workers[MAX_THREADS];
+static _Atomic bool snapshot_skip_slow;
+static _Atomic unsigned cmd_seq;
+static _Atomic int cmd_value;
+static _Atomic uint64_t published[MAX_TOPICS];
+static struct sockaddr_storage dst;
+static socklen_t dst_len;
+static char accept_key[29];
+static char *topic_req[MAX_TOPICS];
+static size_t topic_req_len[MAX_TOPICS];
+static uint8_t *sub_frame[MAX_TOPICS];
+static size_t sub_frame_len[MAX_TOPICS];
+static const uint8_t empty_pong[6] = {0x8a, 0x80, 0, 0, 0, 0};
+
+static inline uint64_t ud_make(unsigned op, uint32_t gen, unsigned k) {
+  return (uint64_t)op << 56 | (uint64_t)(gen & 0xffffff) << 32 | k;
+}
+
+static struct io_uring_sqe *get_sqe(struct worker *w) {
+  struct io_uring_sqe *sqe;
+  while (!(sqe = io_uring_get_sqe(&w->ring))) io_uring_submit(&w->ring);
+  return sqe;
+}
+
+static void arm_recv(struct worker *w, unsigned k) {
+  struct conn *c = &w->c[k];
+  struct io_uring_sqe *sqe = get_sqe(w);
+  io_uring_prep_recv_multishot(sqe, (int)k, NULL, 0, 0);
+  sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+  sqe->buf_group = 0;
+  io_uring_sqe_set_data64(sqe, ud_make(OP_RECV, c->gen, k));
+  c->recv_armed = true;
+}
+
+static void close_conn(struct worker *w, unsigned k) {
+  struct conn *c = &w->c[k];
+  if (c->state == ST_OPEN) atomic_fetch_sub_explicit(&w->open_live, 1, memory_order_relaxed);
+  c->state = ST_CLOSED;
+  free(c->carry);
+  c->carry = NULL;
+  c->carry_len = 0;
+  /* Shutdown ends an armed multishot recv (it holds the file), then the slot is
+   * closed; both SQEs are taken first so the link is not split. */
+  struct io_uring_sqe *sd = get_sqe(w), *cl = get_sqe(w);
+  if (!cl) cl = get_sqe(w);
+  io_uring_prep_shutdown(sd, (int)k, SHUT_RDWR);
+  sd->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
+  io_uring_sqe_set_data64(sd, ud_make(OP_CANCEL, c->gen, k));
+  io_uring_prep_close_direct(cl, k);
+  io_uring_sqe_set_data64(cl, ud_make(OP_CLOSE, c->gen, k));
+  w->pending_closes++;
+}
+
+static int start_connect(struct worker *w, unsigned k) {
+  struct conn *c = &w->c[k];
+  unsigned global = w->id + k * opt.threads;
+  int fd = socket(dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (opt.n_src && dst.ss_family == AF_INET) {
+    /* The port is chosen at connect, per source address and destination. */
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = opt.src[global % opt.n_src]};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+      int e = errno;
+      close(fd);
+      return -e;
+    }
+  }
+  /* Into the ring's table at slot k; the process fd is closed at once, so the
+   * fd limit only bounds connections being set up, not connections held. */
+  int ret = io_uring_register_files_update(&w->ring, k, &fd, 1);
+  close(fd);
+  if (ret < 0) return ret;
+  c->gen++;
+  c->state = ST_CONNECTING;
+  c->connect_ns = now_ns();
+  memset(&c->seq, 0, sizeof c->seq);
+  struct io_uring_sqe *sqe = get_sqe(w);
+  io_uring_prep_connect(sqe, (int)k, (struct sockaddr *)&dst, dst_len);
+  sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, ud_make(OP_CONNECT, c->gen, k));
+  w->inflight_connects++;
+  return 0;
+}
+
+static void send_static(struct worker *w, unsigned k, const void *p, size_t n, unsigned op) {
+  struct io_uring_sqe *sqe = get_sqe(w);
+  io_uring_prep_send(sqe, (int)k, p, n, MSG_WAITALL);
+  sqe->flags |= IOSQE_FIXED_FILE;
+  if (op == OP_SEND) sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  io_uring_sqe_set_data64(sqe, ud_make(op, w->c[k].gen, k));
+}
+
+static void on_message(struct worker *w, struct conn *c, const uint8_t *p, size_t n, uint64_t now) {
+  w->st.frames++;
+  w->st.bytes += n;
+  const uint8_t *q = memmem(p, n, "\"s\":", 4);
+  if (q) rc_seq_observe(&c->seq, &w->st.seq, strtoull((const char *)q + 4, NULL, 10));
+  const uint8_t *t = memmem(p, n, "\"t\":", 4);
+  if (t) {
+    uint64_t sent = strtoull((const char *)t + 4, NULL, 10);
+    if (sent && now > sent) rc_hist_record(&w->st.lat, now - sent);
+  }
+  if (!c->got_since_reconnect) {
+    c->got_since_reconnect = true;
+    atomic_fetch_add_explicit(&w->recovered_live, 1, memory_order_relaxed);
+  }
+}
+
+/* Parses frames; returns bytes consumed, or -1 when the connection ended. */
+static long parse_frames(struct worker *w, unsigned k, uint8_t *buf, size_t len) {
+  struct conn *c = &w->c[k];
+  size_t pos = 0;
+  uint64_t now = now_ns();
+  while (pos < len) {
+    struct rc_ws_header h;
+    ssize_t hl = rc_ws_parse_header(buf + pos, len - pos, false, &h);
+    if (hl == -EAGAIN) break;
+    if (hl < 0) return -1;
+    if (len - pos - (size_t)hl < h.payload_len) break;
+    uint8_t *p = buf + pos + hl;
+    size_t n = (size_t)h.payload_len;
+    switch (h.opcode) {
+    case RC_WS_OP_TEXT:
+    case RC_WS_OP_BINARY:
+    case RC_WS_OP_CONT: on_message(w, c, p, n, now); break;
+    case RC_WS_OP_PING:
+      w->st.pings++;
+      if (n == 0 && !c->pong_inflight) {
+        c->pong_inflight = true;
+        send_static(w, k, empty_pong, sizeof empty_pong, OP_PONG);
+      }
+      break;
+    case RC_WS_OP_CLOSE:
+      if (c->slow) w->st.slow_closed_1008 += n >= 2 && ((unsigned)p[0] << 8 | p[1]) == 1008;
+      else w->st.closed_by_server++;
+      return -1;
+    default: break;
+    }
+    pos += (size_t)hl + n;
+  }
+  return (long)pos;
+}
+
+static void on_data(struct worker *w, unsigned k, uint8_t *p, size_t n) {
+  struct conn *c = &w->c[k];
+  uint8_t *buf = p;
+  size_t len = n;
+  uint8_t *joined = NULL;
+  if (c->carry_len) {
+    joined = malloc(c->carry_len + n);
+    if (!joined) {
+      close_conn(w, k);
+      return;
+    }
+    memcpy(joined, c->carry, c->carry_len);
+    memcpy(joined + c->carry_len, p, n);
+    buf = joined;
+    len = c->carry_len + n;
+    free(c->carry);
+    c->carry = NULL;
+    c->carry_len = 0;
+  }
+  size_t pos = 0;
+  if (c->state == ST_HANDSHAKE) {
+    uint8_t *e = memmem(buf, len, "\r\n\r\n", 4);
+    if (e) {
+      char why[256];
+      size_t hl = (size_t)(e + 4 - buf);
+      if (rc_client_check_upgrade((char *)buf, hl, accept_key, why, sizeof why) < 0) {
+        if (w->st.failed < 3) fprintf(stderr, "ringcast-bench: %s\n", why);
+        w->st.failed++;
+        atomic_fetch_add_explicit(&w->failed_live, 1, memory_order_relaxed);
+        free(joined);
+        close_conn(w, k);
+        return;
+      }
+      c->state = ST_OPEN;
+      rc_hist_record(&w->st.connect, now_ns() - c->connect_ns);
+      atomic_fetch_add_explicit(&w->open_live, 1, memory_order_relaxed);
+      if (opt.sub_message[0]) send_static(w, k, sub_frame[c->topic], sub_frame_len[c->topic], OP_SEND);
+      pos = hl;
+    } else if (len > 16384) {
+      w->st.failed++;
+      atomic_fetch_add_explicit(&w->failed_live, 1, memory_order_relaxed);
+      free(joined);
+      close_conn(w, k);
+      return;
+    }
+  }
+  if (c->state == ST_OPEN) {
+    long used = parse_frames(w, k, buf + pos, len - pos);
+    if (used < 0) {
+      free(joined);
+      close_conn(w, k);
+      return;
+    }
+    pos += (size_t)used;
+  }
+  if (pos < len) {
+    c->carry = malloc(len - pos);
+    if (c->carry) {
+      memcpy(c->carry, buf + pos, len - pos);
+      c->carry_len = (uint32_t)(len - pos);
+    }
+  }
+  free(joined);
+}
+
+static void return_buffer(struct worker *w, unsigned bid) {
+  io_uring_buf_ring_add(w->br, w->bufs + (size_t)bid * BUF_SIZE, BUF_SIZE, (unsigned short)bid,
+                        io_uring_buf_ring_mask(BUF_COUNT), (int)w->bufs_pending++);
+}
+
+static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe) {
+  unsigned op = (unsigned)(cqe->user_data >> 56);
+  unsigned k = (unsigned)cqe->user_data;
+  uint32_t gen = (uint32_t)(cqe->user_data >> 32) & 0xffffff;
+  struct conn *c = &w->c[k];
+  bool current = (c->gen & 0xffffff) == gen;
+  switch (op) {
+  case OP_CONNECT:
+    w->inflight_connects--;
+    if (!current) return;
+    if (cqe->res < 0) {
+      if (w->st.failed < 3) fprintf(stderr, "ringcast-bench: connect: %s\n", strerror(-cqe->res));
+      w->st.failed++;
+      atomic_fetch_add_explicit(&w->failed_live, 1, memory_order_relaxed);
+      c->state = ST_CLOSED;
+      return;
+    }
+    c->state = ST_HANDSHAKE;
+    send_static(w, k, topic_req[c->topic], topic_req_len[c->topic], OP_SEND);
+    arm_recv(w, k);
+    return;
+  case OP_RECV: {
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+      unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+      if (current && cqe->res > 0 && (c->state == ST_HANDSHAKE || c->state == ST_OPEN))
+        on_data(w, k, w->bufs + (size_t)bid * BUF_SIZE, (size_t)cqe->res);
+      return_buffer(w, bid);
+    }
+    if (!current || (cqe->flags & IORING_CQE_F_MORE)) return;
+    c->recv_armed = false;
+    if (c->state != ST_HANDSHAKE && c->state != ST_OPEN) return;
+    if (cqe->res == -ENOBUFS || cqe->res > 0) {
+      if (cqe->res > 0) arm_recv(w, k);
+      else w->rearm[w->n_rearm++ % w->n] = k;
+    } else if (cqe->res == -ECANCELED && c->slow) {
+      /* the slow scenario stopped reading on purpose */
+    } else {
+      if (c->state == ST_OPEN) {
+        if (c->slow) w->st.slow_closed++;
+        else w->st.closed_by_server++;
+      }
+      close_conn(w, k);
+    }
+    return;
+  }
+  case OP_PONG:
+    if (current) c->pong_inflight = false;
+    return;
+  case OP_CLOSE:
+    w->pending_closes--;
+    return;
+  default:
+    return; /* sends, cancels and closes: only failures get here */
+  }
+}
+
+static void do_command(struct worker *w, int cmd) {
+  switch (cmd) {
+  case CMD_RESET: {
+    struct rc_seq_totals keep = w->st.seq;
+    (void)keep;
+    memset(&w->st, 0, sizeof w->st);
+    rc_hist_init(&w->st.lat);
+    rc_hist_init(&w->st.connect);
+    break;
+  }
+  case CMD_STORM_CLOSE: {
+    for (unsigned k = 0; k < w->n; k++)
+      if (w->c[k].state == ST_OPEN || w->c[k].state == ST_HANDSHAKE) close_conn(w, k);
+    atomic_store(&w->recovered_live, 0);
+    /* A slot is reconnected only after its close ran, or the close would hit
+     * the new socket. */
+    struct io_uring_cqe *cqes[512];
+    while (w->pending_closes) {
+      struct io_uring_cqe *cqe;
+      io_uring_submit_and_wait(&w->ring, 1);
+      (void)cqe;
+      unsigned n;
+      while ((n = io_uring_peek_batch_cqe(&w->ring, cqes, 512)) > 0) {
+        for (unsigned i = 0; i < n; i++) handle_cqe(w, cqes[i]);
+        io_uring_cq_advance(&w->ring, n);
+      }
+    }
+    break;
+  }
+  case CMD_RECONNECT:
+    for (unsigned k = 0; k < w->n; k++) w->c[k].got_since_reconnect = false;
+    w->next_connect = 0;
+    w->connecting = true;
+    break;
+  case CMD_SLOW_STOP:
+    for (unsigned k = 0; k < w->n; k++) {
+      struct conn *c = &w->c[k];
+      if (!c->slow || c->state != ST_OPEN || !c->recv_armed) continue;
+      struct io_uring_sqe *sqe = get_sqe(w);
+      io_uring_prep_cancel64(sqe, ud_make(OP_RECV, c->gen, k), 0);
+      io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, c->gen, k));
+      sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    }
+    break;
+  case CMD_SLOW_RESUME:
+    for (unsigned k = 0; k < w->n; k++)
+      if (w->c[k].slow && w->c[k].state == ST_OPEN && !w->c[k].recv_armed) arm_recv(w, k);
+    break;
+  case CMD_SNAPSHOT: {
+    bool skip_slow = atomic_load(&snapshot_skip_slow);
+    w->snap_missing = w->snap_expected = 0;
+    w->snap_unrecovered = 0;
+    w->snap_frames = w->st.frames;
+    for (unsigned k = 0; k < w->n; k++) {
+      struct conn *c = &w->c[k];
+      if (c->state != ST_OPEN || (skip_slow && c->slow)) continue;
+      uint64_t pub = atomic_load_explicit(&published[c->topic], memory_order_relaxed);
+      uint64_t first = c->seq.last ? c->seq.first : 1;
+      w->snap_missing += rc_seq_missing(&c->seq, first, pub);
+      w->snap_expected += pub >= first ? pub - first + 1 : 0;
+      w->snap_unrecovered += !c->got_since_reconnect;
+    }
+    break;
+  }
+  case CMD_STOP: w->stop = true; break;
+  default: break;
+  }
+}
+
+static int setup_ring(struct worker *w) {
+  struct io_uring_params p = {.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                                       IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP,
+                              .cq_entries = 65536};
+  int ret = io_uring_queue_init_params(4096, &w->ring, &p);
+  if (ret == -EINVAL) {
+    memset(&p, 0, sizeof p);
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+    p.cq_entries = 65536;
+    ret = io_uring_queue_init_params(4096, &w->ring, &p);
+  }
+  if (ret < 0) return ret;
+  if ((ret = io_uring_register_files_sparse(&w->ring, w->n)) < 0) return ret;
+  void *br;
+  if (posix_memalign(&br, 4096, BUF_COUNT * sizeof(struct io_uring_buf))) return -ENOMEM;
+  w->br = br;
+  struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)br, .ring_entries = BUF_COUNT, .bgid = 0};
+  if ((ret = io_uring_register_buf_ring(&w->ring, &reg, 0)) < 0) return ret;
+  io_uring_buf_ring_init(w->br);
+  w->bufs = malloc((size_t)BUF_COUNT * BUF_SIZE);
+  if (!w->bufs) return -ENOMEM;
+  for (unsigned i = 0; i < BUF_COUNT; i++) return_buffer(w, i);
+  io_uring_buf_ring_advance(w->br, (int)w->bufs_pending);
+  w->bufs_pending = 0;
+  return 0;
+}
+
+static void *worker_main(void *arg) {
+  struct worker *w = arg;
+  int ret = setup_ring(w);
+  if (ret < 0) {
+    fprintf(stderr, "ringcast-bench: io_uring set-up failed: %s\n", strerror(-ret));
+    exit(2);
+  }
+  unsigned seen_cmd = 0;
+  struct io_uring_cqe *cqes[512];
+  while (!w->stop) {
+    unsigned cs = atomic_load_explicit(&cmd_seq, memory_order_acquire);
+    if (cs != seen_cmd) {
+      do_command(w, atomic_load(&cmd_value));
+      seen_cmd = cs;
+      atomic_store_explicit(&w->ack, cs, memory_order_release);
+    }
+    uint64_t now = now_ns();
+    while (w->connecting && w->next_connect < w->n && w->inflight_connects < CONNECTS_IN_FLIGHT &&
+           now >= w->next_connect_ns) {
+      unsigned k = w->next_connect++;
+      if (start_connect(w, k) < 0) {
+        w->st.failed++;
+        atomic_fetch_add_explicit(&w->failed_live, 1, memory_order_relaxed);
+      }
+      if (w->connect_interval_ns) w->next_connect_ns = now + w->connect_interval_ns;
+    }
+    if (w->next_connect >= w->n) w->connecting = false;
+    while (w->n_rearm) {
+      unsigned k = w->rearm[--w->n_rearm];
+      if (w->c[k].state == ST_OPEN || w->c[k].state == ST_HANDSHAKE) arm_recv(w, k);
+    }
+    struct __kernel_timespec ts = {.tv_nsec = 5000000};
+    struct io_uring_cqe *cqe;
+    io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+    unsigned n;
+    while ((n = io_uring_peek_batch_cqe(&w->ring, cqes, 512)) > 0) {
+      for (unsigned i = 0; i < n; i++) handle_cqe(w, cqes[i]);
+      io_uring_cq_advance(&w->ring, n);
+    }
+    if (w->bufs_pending) {
+      io_uring_buf_ring_advance(w->br, (int)w->bufs_pending);
+      w->bufs_pending = 0;
+    }
+    atomic_store_explicit(&w->frames_live, w->st.frames, memory_order_relaxed);
+  }
+  io_uring_queue_exit(&w->ring);
+  return NULL;
+}
+
+static void command(int cmd) {
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* main thread only, but be safe */
+  pthread_mutex_lock(&lock);
+  atomic_store(&cmd_value, cmd);
+  unsigned cs = atomic_fetch_add_explicit(&cmd_seq, 1, memory_order_acq_rel) + 1;
+  for (unsigned i = 0; i < opt.threads; i++)
+    while (atomic_load_explicit(&workers[i].ack, memory_order_acquire) != cs) usleep(200);
+  pthread_mutex_unlock(&lock);
+}
+
+/* ---- publisher ------------------------------------------------------------------ */
+
+struct publisher {
+  pthread_t thread;
+  double rate;
+  uint64_t end_ns;
+  int fd;
+  struct rc_url url;
+  _Atomic uint64_t sent;
+  _Atomic int stop;
+  bool lagging;
+  char err[256];
+};
+
+static int read_http_response(int fd, char *err, size_t err_size) {
+  char buf[4096];
+  size_t n = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
+    if (r <= 0) {
+      snprintf(err, err_size, "publish connection closed");
+      return -1;
+    }
+    n += (size_t)r;
+    buf[n] = '\0';
+    char *e = strstr(buf, "\r\n\r\n");
+    if (!e) continue;
+    char *cl = strcasestr(buf, "Content-Length:");
+    size_t body = cl ? strtoul(cl + 15, NULL, 10) : 0;
+    size_t have = n - (size_t)(e + 4 - buf);
+    while (have < body) {
+      r = read(fd, buf, sizeof buf);
+      if (r <= 0) return -1;
+      have += (size_t)r;
+    }
+    if (strncmp(buf + 9, "200", 3) != 0 && strncmp(buf + 9, "201", 3) != 0 &&
+        strncmp(buf + 9, "202", 3) != 0) {
+      snprintf(err, err_size, "publish answered: %.*s", (int)strcspn(buf, "\r"), buf);
+      return -1;
+    }
+    return 0;
+  }
+}
+
+static size_t make_payload(char *out, unsigned topic, uint64_t seq) {
+  int n = snprintf(out, opt.size + 64, "{\"s\":%llu,\"t\":%llu,\"p\":\"", (unsigned long long)seq,
+                   (unsigned long long)now_ns());
+  (void)topic;
+  while ((unsigned)n + 2 < opt.size) out[n++] = 'x';
+  out[n++] = '"';
+  out[n++] = '}';
+  return (size_t)n;
+}
+
+static void *publisher_main(void *arg) {
+  struct publisher *pb = arg;
+  size_t cap = 1 << 20;
+  char *body = malloc(cap), *payload = malloc(opt.size + 64), *req = malloc(cap + 4096);
+  uint64_t start = now_ns(), sent = 0, skipped = 0;
+  unsigned topic_rr = 0;
+  uint8_t *frame = malloc(cap + 16);
+  while (!atomic_load(&pb->stop) && now_ns() < pb->end_ns) {
+    uint64_t now = now_ns();
+    uint64_t due = pb->rate > 0 ? (uint64_t)((double)(now - start) / 1e9 * pb->rate) + 1 : sent + 64;
+    if (due > sent + 20000) pb->lagging = true;
+    size_t bl = 0;
+    while (sent < due && bl + opt.size + 256 < cap) {
+      unsigned t = topic_rr++ % opt.ntopics;
+      uint64_t seq = atomic_load_explicit(&published[t], memory_order_relaxed) + 1;
+      if (opt.inject_gap_every && (sent + skipped + 1) % opt.inject_gap_every == 0) {
+        seq++; /* skip one number: the subscribers must report a gap */
+        skipped++;
+      }
+      size_t pl = make_payload(payload, t, seq);
+      int ok = 0;
+      if (opt.pub_mode == PUB_BATCH) {
+        bl += (size_t)sprintf(body + bl, "%s %zu\n", opt.topics[t], pl);
+        memcpy(body + bl, payload, pl);
+        bl += pl;
+        body[bl++] = '\n';
+      } else if (opt.pub_mode == PUB_SINGLE) {
+        char path[2048];
+        build_from_template(path, sizeof path, pb->url.path, opt.topics[t]);
+        int hl = snprintf(req, 4096, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\n\r\n", path,
+                          pb->url.host, pl);
+        memcpy(req + hl, payload, pl);
+        ok = rc_write_all(pb->fd, req, (size_t)hl + pl) < 0 ||
+             read_http_response(pb->fd, pb->err, sizeof pb->err) < 0;
+      } else {
+        int cl = snprintf(req, cap, "{\"op\":\"publish\",\"topic\":\"%s\",\"data\":%.*s}", opt.topics[t],
+                          (int)pl, payload);
+        size_t fl = rc_client_frame(frame, RC_WS_OP_TEXT, req, (size_t)cl);
+        ok = rc_write_all(pb->fd, frame, fl) < 0;
+        char acks[65536];
+        while (recv(pb->fd, acks, sizeof acks, MSG_DONTWAIT) > 0) {
+          /* acknowledgements: discarded so they never back up */
+        }
+      }
+      if (ok) goto out;
+      atomic_store_explicit(&published[t], seq, memory_order_relaxed);
+      sent++;
+      atomic_store_explicit(&pb->sent, sent, memory_order_relaxed);
+    }
+    if (bl) {
+      int hl = snprintf(req, 4096, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\n\r\n",
+                        pb->url.path, pb->url.host, bl);
+      if (rc_write_all(pb->fd, req, (size_t)hl) < 0 || rc_write_all(pb->fd, body, bl) < 0 ||
+          read_http_response(pb->fd, pb->err, sizeof pb->err) < 0)
+        goto out;
+    }
+    if (pb->rate > 0) nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
+  }
+out:
+  free(body);
+  free(payload);
+  free(req);
+  free(frame);
+  return NULL;
+}
+
+static int publisher_start(struct publisher *pb, double rate, double seconds) {
+  memset(pb, 0, sizeof *pb);
+  pb->rate = rate;
+  pb->end_ns = now_ns() + (uint64_t)(seconds * 1e9);
+  char first[2048];
+  build_from_template(first, sizeof first, opt.publish, opt.topics[0]);
+  if (rc_url_parse(opt.publish, &pb->url) < 0) {
+    fprintf(stderr, "ringcast-bench: bad --publish URL %s\n", opt.publish);
+    return -1;
+  }
+  pb->fd = rc_client_connect(&pb->url);
+  if (pb->fd < 0) {
+    fprintf(stderr, "ringcast-bench: cannot connect the publisher: %s\n", strerror(-pb->fd));
+    return -1;
+  }
+  int one = 1;
+  setsockopt(pb->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (opt.pub_mode == PUB_WS) {
+    char req[4096], acc[29], head[4096], why[256];
+    size_t rl = rc_client_upgrade_request(&pb->url, req, sizeof req, acc);
+    ssize_t n = rc_write_all(pb->fd, req, rl) < 0 ? -1 : read(pb->fd, head, sizeof head - 1);
+    if (n <= 0 || rc_client_check_upgrade(head, (size_t)n, acc, why, sizeof why) < 0) {
+      fprintf(stderr, "ringcast-bench: publisher WebSocket handshake failed\n");
+      return -1;
+    }
+    /* Acks come back on this socket; a reader thread is not worth it: the
+     * kernel buffer holds them and the connection closes at the end. */
+  }
+  return pthread_create(&pb->thread, NULL, publisher_main, pb) ? -1 : 0;
+}
+
+static uint64_t publisher_join(struct publisher *pb) {
+  pthread_join(pb->thread, NULL);
+  close(pb->fd);
+  if (pb->err[0]) fprintf(stderr, "ringcast-bench: %s\n", pb->err);
+  return atomic_load(&pb->sent);
+}
+
+/* ---- measurement helpers ------------------------------------------------------ */
+
+static void proc_stat(int pid, double *cpu_s, long *rss_kb) {
+  char path[64], buf[2048];
+  *cpu_s = 0;
+  *rss_kb = 0;
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  char *p = strrchr(buf, ')');
+  unsigned long ut = 0, st = 0;
+  if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+    *cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+  snprintf(path, sizeof path, "/proc/%d/status", pid);
+  if (!(f = fopen(path, "r"))) return;
+  while (fgets(buf, sizeof buf, f))
+    if (sscanf(buf, "VmRSS: %ld kB", rss_kb) == 1) break;
+  fclose(f);
+}
+
+static double thread_cpu_s(pthread_t t) {
+  clockid_t cid;
+  struct timespec ts;
+  if (pthread_getcpuclockid(t, &cid) || clock_gettime(cid, &ts)) return 0;
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct totals {
+  uint64_t frames, bytes, closed_by_server, failed, slow_closed_1008, open;
+  struct rc_seq_totals seq;
+  struct rc_hist lat, connect;
+};
+
+static void collect(struct totals *t) {
+  memset(t, 0, sizeof *t);
+  rc_hist_init(&t->lat);
+  rc_hist_init(&t->connect);
+  for (unsigned i = 0; i < opt.threads; i++) {
+    struct stats *s = &workers[i].st;
+    t->frames += s->frames;
+    t->bytes += s->bytes;
+    t->closed_by_server += s->closed_by_server;
+    t->failed += s->failed;
+    t->slow_closed_1008 += s->slow_closed_1008;
+    t->seq.gaps += s->seq.gaps;
+    t->seq.duplicates += s->seq.duplicates;
+    t->seq.reorders += s->seq.reorders;
+    rc_hist_merge(&t->lat, &s->lat);
+    rc_hist_merge(&t->connect, &s->connect);
+    t->open += atomic_load(&workers[i].open_live);
+  }
+}
+
+static void command(int cmd);
+
+/* Asks every worker to count, on its own thread, what its open subscribers lack
+ * of everything published so far. */
+static void snapshot(bool skip_slow, uint64_t *missing, uint64_t *expected_per_sub_sum,
+                     unsigned *unrecovered) {
+  atomic_store(&snapshot_skip_slow, skip_slow);
+  command(CMD_SNAPSHOT);
+  *missing = *expected_per_sub_sum = 0;
+  if (unrecovered) *unrecovered = 0;
+  for (unsigned i = 0; i < opt.threads; i++) {
+    *missing += workers[i].snap_missing;
+    *expected_per_sub_sum += workers[i].snap_expected;
+    if (unrecovered) *unrecovered += workers[i].snap_unrecovered;
+  }
+}
+
+static unsigned open_now(void) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < opt.threads; i++) n += atomic_load(&workers[i].open_live);
+  return n;
+}
+static unsigned failed_now(void) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < opt.threads; i++) n += atomic_load(&workers[i].failed_live);
+  return n;
+}
+static uint64_t frames_now(void) {
+  uint64_t n = 0;
+  for (unsigned i = 0; i < opt.threads; i++) n += atomic_load(&workers[i].frames_live);
+  return n;
+}
+static uint64_t published_total(void) {
+  uint64_t n = 0;
+  for (unsigned t = 0; t < opt.ntopics; t++) n += atomic_load(&published[t]);
+  return n;
+}
+/* ---- the run -------------------------------------------------------------------- */
+
+static struct {
+  double t[MAX_SERIES];
+  double deliveries[MAX_SERIES];
+  unsigned n;
+} series;
+static uint64_t series_last_frames;
+static uint64_t run_start_ns;
+static double bench_cpu_start[MAX_THREADS];
+
+static void progress_tick(const char *phase) {
+  uint64_t f = frames_now();
+  double t = (double)(now_ns() - run_start_ns) / 1e9;
+  double rate = (double)(f - series_last_frames);
+  series_last_frames = f;
+  if (series.n < MAX_SERIES) {
+    series.t[series.n] = t;
+    series.deliveries[series.n++] = rate;
+  }
+  fprintf(stderr, "[%5.1fs] %-8s open %u/%u  failed %u  published %llu  deliveries/s %.0f\n", t, phase,
+          open_now(), opt.conns, failed_now(), (unsigned long long)published_total(), rate);
+}
+
+/* Sleeps `seconds`, printing progress every second. */
+static void wait_with_progress(double seconds, const char *phase) {
+  uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
+  while (now_ns() < end) {
+    uint64_t left = end - now_ns();
+    usleep((useconds_t)((left < 1000000000ull ? left : 1000000000ull) / 1000));
+    progress_tick(phase);
+  }
+}
+
+/* Waits (at most --drain seconds) until no open subscriber lacks anything. */
+static void drain(bool skip_slow) {
+  uint64_t end = now_ns() + (uint64_t)(opt.drain * 1e9), missing, expected;
+  do {
+    snapshot(skip_slow, &missing, &expected, NULL);
+    if (!missing) return;
+    usleep(20000);
+  } while (now_ns() < end);
+}
+
+static bool connect_all(void) {
+  uint64_t limit = now_ns() + (uint64_t)((60 + (opt.connect_rate > 0 ? opt.conns / opt.connect_rate : 0)) * 1e9);
+  uint64_t last = now_ns();
+  while (open_now() + failed_now() < opt.conns && now_ns() < limit) {
+    usleep(10000);
+    if (now_ns() - last >= 1000000000ull) {
+      progress_tick("connect");
+      last = now_ns();
+    }
+  }
+  return open_now() == opt.conns;
+}
+
+struct step_result {
+  double rate, deliveries_per_s, p50, p99, p999, cpu_per_million;
+  uint64_t published, missing;
+  bool ok;
+};
+
+static struct step_result run_publish_phase(double rate, double seconds, bool skip_slow) {
+  struct step_result r = {.rate = rate};
+  struct publisher pb;
+  double cpu0 = 0, cpu1 = 0;
+  long rss;
+  command(CMD_RESET);
+  uint64_t missing0, expected0;
+  snapshot(skip_slow, &missing0, &expected0, NULL);
+  uint64_t pub0 = published_total();
+  if (opt.server_pid) proc_stat(opt.server_pid, &cpu0, &rss);
+  uint64_t t0 = now_ns();
+  if (publisher_start(&pb, rate, seconds) < 0) exit(2);
+  wait_with_progress(seconds, "publish");
+  atomic_store(&pb.stop, 1);
+  publisher_join(&pb);
+  drain(skip_slow);
+  double secs = (double)(now_ns() - t0) / 1e9;
+  if (opt.server_pid) proc_stat(opt.server_pid, &cpu1, &rss);
+  struct totals t;
+  collect(&t);
+  r.published = published_total() - pub0;
+  r.deliveries_per_s = (double)t.frames / secs;
+  r.p50 = (double)rc_hist_quantile(&t.lat, 0.5) / 1e6;
+  r.p99 = (double)rc_hist_quantile(&t.lat, 0.99) / 1e6;
+  r.p999 = (double)rc_hist_quantile(&t.lat, 0.999) / 1e6;
+  uint64_t missing1, expected1;
+  snapshot(skip_slow, &missing1, &expected1, NULL);
+  r.missing = missing1 > missing0 ? missing1 - missing0 : 0;
+  r.cpu_per_million = t.frames ? (cpu1 - cpu0) / ((double)t.frames / 1e6) : 0;
+  r.ok = r.missing == 0 && t.seq.gaps == 0 && r.p99 <= opt.p99_bound_ms &&
+         (rate <= 0 || (double)r.published >= rate * seconds * 0.95);
+  return r;
+}
+
+/* ---- options ------------------------------------------------------------------ */
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "Usage: ringcast-bench [OPTIONS]\n"
+          "WebSocket fan-out load generator (io_uring). Subscribers check every message's\n"
+          "sequence number; the publisher stamps each payload with its send time.\n\n"
+          "Target (templates: {topic} is replaced):\n"
+          "  --url URL            subscribe URL (default ws://127.0.0.1:8080/ws?topics={topic})\n"
+          "  --sub-message TEXT   text message sent after the handshake, e.g.\n"
+          "                       '{\"op\":\"subscribe\",\"topics\":[\"{topic}\"]}'\n"
+          "  --publish URL        publish target (default http://127.0.0.1:8080/publish)\n"
+          "  --publish-mode M     batch (ringcast POST /publish), single (one POST per message\n"
+          "                       to the URL template) or ws (ringcast publish commands)\n"
+          "Load:\n"
+          "  --conns N            subscribers (default 1000)\n"
+          "  --topics N|a,b,...   topic count (bench.0 ...) or names (default 1)\n"
+          "  --distribution D     one, round-robin (default) or zipf: subscribers per topic\n"
+          "  --connect-rate R     new connections per second (default: unlimited, 256 in flight)\n"
+          "  --source-ips A-B     127.0.0.x source addresses, past the ephemeral-port limit\n"
+          "  --threads T          subscriber threads, one io_uring each (default 1)\n"
+          "  --rate R             messages per second over all topics; 0: unlimited (default 100)\n"
+          "  --size B             payload bytes (default 128)\n"
+          "  --duration S         seconds of load (default 10)\n"
+          "Scenario (--scenario):\n"
+          "  fanout               steady --rate for --duration (default)\n"
+          "  ramp                 --ramp-start, times --ramp-factor every --ramp-step seconds, until\n"
+          "                       p99 passes --p99-bound ms or a message is lost (max --ramp-steps)\n"
+          "  idle                 connect and hold for --duration; memory per connection\n"
+          "  storm                all subscribers drop and reconnect at once mid-run; time to recover\n"
+          "  slow                 --slow-fraction of subscribers stop reading; the others' latency\n"
+          "Results:\n"
+          "  --server-pid PID     report the server's CPU per million deliveries and memory\n"
+          "  --json FILE          write the results as JSON\n"
+          "  --max-loss N         exit 1 when more messages than this were lost (default 0)\n"
+          "  --max-failed N       exit 1 when more connections than this failed (default 0)\n"
+          "  --drain S            seconds to wait for stragglers after publishing (default 5)\n");
+}
+
+static int parse_src(const char *s) {
+  char a[32], b[32];
+  const char *dash = strchr(s, '-');
+  snprintf(a, sizeof a, "%.*s", dash ? (int)(dash - s) : (int)strlen(s), s);
+  snprintf(b, sizeof b, "%s", dash ? dash + 1 : s);
+  struct in_addr x, y;
+  if (inet_pton(AF_INET, a, &x) != 1 || inet_pton(AF_INET, b, &y) != 1) return -1;
+  for (uint32_t v = ntohl(x.s_addr); v <= ntohl(y.s_addr) && opt.n_src < 64; v++)
+    opt.src[opt.n_src++].s_addr = htonl(v);
+  return opt.n_src ? 0 : -1;
+}
+
+static int bad(const char *flag, const char *value, const char *want) {
+  fprintf(stderr, "ringcast-bench: invalid value '%s' for %s: %s\n", value, flag, want);
+  return 2;
+}
+
+static int parse_args(int argc, char **argv) {
+  static const struct option lo[] = {
+      {"url", 1, 0, 'u'}, {"sub-message", 1, 0, 'm'}, {"publish", 1, 0, 'p'},
+      {"publish-mode", 1, 0, 'M'}, {"conns", 1, 0, 'c'}, {"topics", 1, 0, 'T'},
+      {"distribution", 1, 0, 'D'}, {"connect-rate", 1, 0, 'C'}, {"source-ips", 1, 0, 's'},
+      {"threads", 1, 0, 'j'}, {"rate", 1, 0, 'r'}, {"size", 1, 0, 'z'}, {"duration", 1, 0, 'd'},
+      {"scenario", 1, 0, 'S'}, {"ramp-start", 1, 0, 1}, {"ramp-factor", 1, 0, 2},
+      {"ramp-step", 1, 0, 3}, {"p99-bound", 1, 0, 4}, {"ramp-steps", 1, 0, 5},
+      {"slow-fraction", 1, 0, 6}, {"server-pid", 1, 0, 'P'}, {"json", 1, 0, 'J'},
+      {"max-loss", 1, 0, 7}, {"max-failed", 1, 0, 8}, {"drain", 1, 0, 9},
+      {"inject-gap-every", 1, 0, 10}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+  int o;
+  char *end;
+  while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    switch (o) {
+    case 'u': snprintf(opt.url, sizeof opt.url, "%s", optarg); break;
+    case 'm': snprintf(opt.sub_message, sizeof opt.sub_message, "%s", optarg); break;
+    case 'p': snprintf(opt.publish, sizeof opt.publish, "%s", optarg); break;
+    case 'M':
+      opt.pub_mode_set = true;
+      if (!strcmp(optarg, "batch")) opt.pub_mode = PUB_BATCH;
+      else if (!strcmp(optarg, "single")) opt.pub_mode = PUB_SINGLE;
+      else if (!strcmp(optarg, "ws")) opt.pub_mode = PUB_WS;
+      else return bad("--publish-mode", optarg, "batch, single or ws");
+      break;
+    case 'c':
+      opt.conns = (unsigned)strtoul(optarg, &end, 10);
+      if (*end || !opt.conns) return bad("--conns", optarg, "a positive number");
+      break;
+    case 'T':
+      if (strchr(optarg, ',') || !isdigit((unsigned char)optarg[0])) {
+        opt.ntopics = 0;
+        for (char *tok = strtok(optarg, ","); tok && opt.ntopics < MAX_TOPICS; tok = strtok(NULL, ","))
+          snprintf(opt.topics[opt.ntopics++], 129, "%s", tok);
+      } else {
+        opt.ntopics = (unsigned)strtoul(optarg, &end, 10);
+        if (*end || !opt.ntopics || opt.ntopics > MAX_TOPICS) return bad("--topics", optarg, "1 to 1024, or a list");
+        for (unsigned t = 0; t < opt.ntopics; t++) snprintf(opt.topics[t], 129, "bench.%u", t);
+      }
+      break;
+    case 'D':
+      if (!strcmp(optarg, "one")) opt.dist = DIST_ONE;
+      else if (!strcmp(optarg, "round-robin")) opt.dist = DIST_RR;
+      else if (!strcmp(optarg, "zipf")) opt.dist = DIST_ZIPF;
+      else return bad("--distribution", optarg, "one, round-robin or zipf");
+      break;
+    case 'C': opt.connect_rate = atof(optarg); break;
+    case 's': if (parse_src(optarg) < 0) return bad("--source-ips", optarg, "A.B.C.D-A.B.C.E"); break;
+    case 'j':
+      opt.threads = (unsigned)strtoul(optarg, &end, 10);
+      if (*end || !opt.threads || opt.threads > MAX_THREADS) return bad("--threads", optarg, "1 to 16");
+      break;
+    case 'r': opt.rate = strtod(optarg, &end); if (*end || opt.rate < 0) return bad("--rate", optarg, "messages per second, 0 for unlimited"); break;
+    case 'z':
+      opt.size = (unsigned)strtoul(optarg, &end, 10);
+      if (*end || opt.size < 48 || opt.size > (1u << 20)) return bad("--size", optarg, "48 to 1048576 bytes (room for the sequence number and timestamp)");
+      break;
+    case 'd': opt.duration = strtod(optarg, &end); if (*end || opt.duration <= 0) return bad("--duration", optarg, "seconds"); break;
+    case 'S': {
+      bool ok = false;
+      for (unsigned i = 0; i < 5; i++)
+        if (!strcmp(optarg, scenario_names[i])) opt.scenario = (enum scenario)i, ok = true;
+      if (!ok) return bad("--scenario", optarg, "fanout, ramp, idle, storm or slow");
+      break;
+    }
+    case 1: opt.ramp_start = atof(optarg); break;
+    case 2: opt.ramp_factor = atof(optarg); break;
+    case 3: opt.ramp_step = atof(optarg); break;
+    case 4: opt.p99_bound_ms = atof(optarg); break;
+    case 5: opt.ramp_steps = (unsigned)atoi(optarg); break;
+    case 6:
+      opt.slow_fraction = atof(optarg);
+      if (opt.slow_fraction <= 0 || opt.slow_fraction >= 1) return bad("--slow-fraction", optarg, "between 0 and 1");
+      break;
+    case 'P': opt.server_pid = atoi(optarg); break;
+    case 'J': snprintf(opt.json, sizeof opt.json, "%s", optarg); break;
+    case 7: opt.max_loss = strtoull(optarg, NULL, 10); break;
+    case 8: opt.max_failed = strtoull(optarg, NULL, 10); break;
+    case 9: opt.drain = atof(optarg); break;
+    case 10: opt.inject_gap_every = strtoull(optarg, NULL, 10); break;
+    case 'h': usage(stdout); exit(0);
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind < argc) return bad("arguments", argv[optind], "no positional arguments");
+  if (opt.ntopics == 1 && !opt.topics[0][0]) snprintf(opt.topics[0], 129, "bench.0");
+  if (!opt.pub_mode_set) {
+    size_t n = strlen(opt.publish);
+    opt.pub_mode = !strncmp(opt.publish, "ws://", 5) ? PUB_WS
+                   : (n >= 8 && !strcmp(opt.publish + n - 8, "/publish")) ? PUB_BATCH
+                                                                          : PUB_SINGLE;
+  }
+  return 0;
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+static unsigned pick_topic(unsigned i, uint64_t *rng, const double *cdf) {
+  switch (opt.dist) {
+  case DIST_ONE: return 0;
+  case DIST_RR: return i % opt.ntopics;
+  default: {
+    *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+    double u = (double)(*rng >> 11) / 9007199254740992.0;
+    unsigned t = 0;
+    while (t + 1 < opt.ntopics && cdf[t] < u) t++;
+    return t;
+  }
+  }
+}
+
+static void json_hist(FILE *f, const char *name, const struct rc_hist *h, bool comma) {
+  fprintf(f, "  \"%s\": {\"count\": %llu, \"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"p999\": %.3f, \"max\": %.3f}%s\n",
+          name, (unsigned long long)h->count, (double)rc_hist_quantile(h, 0.5) / 1e6,
+          (double)rc_hist_quantile(h, 0.9) / 1e6, (double)rc_hist_quantile(h, 0.99) / 1e6,
+          (double)rc_hist_quantile(h, 0.999) / 1e6, (double)h->max / 1e6, comma ? "," : "");
+}
+
+int main(int argc, char **argv) {
+  int ret = parse_args(argc, argv);
+  if (ret) return ret;
+  signal(SIGPIPE, SIG_IGN);
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  unsigned per_thread = (opt.conns + opt.threads - 1) / opt.threads;
+  if (per_thread > rl.rlim_cur) {
+    fprintf(stderr, "ringcast-bench: %u connections per thread exceed RLIMIT_NOFILE %lu (each ring's "
+                    "direct-descriptor table is bounded by it); add --threads\n",
+            per_thread, (unsigned long)rl.rlim_cur);
+    return 2;
+  }
+  /* Resolve the first topic's URL; every topic shares host and port. */
+  char url0[2048];
+  build_from_template(url0, sizeof url0, opt.url, opt.topics[0]);
+  struct rc_url u;
+  if (rc_url_parse(url0, &u) < 0) return bad("--url", opt.url, "ws://HOST:PORT/PATH");
+  if (rc_url_resolve(&u, &dst, &dst_len) < 0) return bad("--url", opt.url, "a resolvable host");
+  /* One key for all connections keeps the requests static; fine for a load tool. */
+  char scratch[4096];
+  rc_client_upgrade_request(&u, scratch, sizeof scratch, accept_key);
+  const char *key_line = strstr(scratch, "Sec-WebSocket-Key: ");
+  char key[32] = "";
+  if (key_line) sscanf(key_line + 19, "%31[^\r]", key);
+  for (unsigned t = 0; t < opt.ntopics; t++) {
+    char full[2048];
+    build_from_template(full, sizeof full, opt.url, opt.topics[t]);
+    struct rc_url tu;
+    if (rc_url_parse(full, &tu) < 0) return bad("--url", full, "ws://HOST:PORT/PATH");
+    topic_req[t] = malloc(4096);
+    topic_req_len[t] = (size_t)snprintf(topic_req[t], 4096,
+        "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", tu.path, tu.host, tu.port, key);
+    if (opt.sub_message[0]) {
+      char msg[1024];
+      build_from_template(msg, sizeof msg, opt.sub_message, opt.topics[t]);
+      sub_frame[t] = malloc(strlen(msg) + 16);
+      sub_frame_len[t] = rc_client_frame(sub_frame[t], RC_WS_OP_TEXT, msg, strlen(msg));
+    }
+  }
+  double *cdf = calloc(opt.ntopics, sizeof *cdf), norm = 0;
+  for (unsigned t = 0; t < opt.ntopics; t++) norm += 1.0 / (t + 1);
+  for (unsigned t = 0; t < opt.ntopics; t++) cdf[t] = (t ? cdf[t - 1] : 0) + 1.0 / (t + 1) / norm;
+  uint64_t rng = 42;
+  unsigned slow_every = opt.scenario == SC_SLOW ? (unsigned)(1.0 / opt.slow_fraction + 0.5) : 0;
+
+  double server_cpu0 = 0;
+  long rss0 = 0, rss_after_connect = 0;
+  if (opt.server_pid) proc_stat(opt.server_pid, &server_cpu0, &rss0);
+  run_start_ns = now_ns();
+  for (unsigned i = 0; i < opt.threads; i++) {
+    struct worker *w = &workers[i];
+    w->id = i;
+    w->n = (opt.conns - i + opt.threads - 1) / opt.threads;
+    w->c = calloc(w->n, sizeof *w->c);
+    w->rearm = calloc(w->n, sizeof *w->rearm);
+    for (unsigned k = 0; k < w->n; k++) {
+      unsigned global = i + k * opt.threads;
+      w->c[k].topic = (uint16_t)pick_topic(global, &rng, cdf);
+      w->c[k].slow = slow_every && global % slow_every == 0;
+    }
+    rc_hist_init(&w->st.lat);
+    rc_hist_init(&w->st.connect);
+    w->connecting = true;
+    w->connect_interval_ns = opt.connect_rate > 0 ? (uint64_t)(1e9 * opt.threads / opt.connect_rate) : 0;
+    pthread_create(&w->thread, NULL, worker_main, w);
+    bench_cpu_start[i] = 0;
+  }
+  (void)connect_all(); /* failures are counted and reported below */
+  double connect_s = (double)(now_ns() - run_start_ns) / 1e9;
+  struct totals ct;
+  collect(&ct);
+  fprintf(stderr, "ringcast-bench: %u connected, %u failed in %.2f s\n", open_now(), failed_now(), connect_s);
+  usleep(300000); /* let subscriptions settle on every shard */
+  if (opt.server_pid) proc_stat(opt.server_pid, &server_cpu0, &rss_after_connect);
+
+  struct step_result steps[32];
+  unsigned nsteps = 0;
+  double storm_reconnect_s = -1, storm_recover_s = -1;
+  uint64_t slow_closed = 0;
+  double wall0 = (double)now_ns() / 1e9;
+  switch (opt.scenario) {
+  case SC_IDLE:
+    wait_with_progress(opt.duration, "idle");
+    break;
+  case SC_FANOUT:
+    steps[nsteps++] = run_publish_phase(opt.rate, opt.duration, false);
+    break;
+  case SC_SLOW:
+    command(CMD_SLOW_STOP);
+    steps[nsteps++] = run_publish_phase(opt.rate, opt.duration, true);
+    command(CMD_SLOW_RESUME);
+    usleep(3000000);
+    command(CMD_NONE);
+    for (unsigned i = 0; i < opt.threads; i++)
+      slow_closed += workers[i].st.slow_closed_1008 + workers[i].st.slow_closed;
+    break;
+  case SC_RAMP: {
+    double rate = opt.ramp_start;
+    for (unsigned i = 0; i < opt.ramp_steps && nsteps < 32; i++, rate *= opt.ramp_factor) {
+      steps[nsteps] = run_publish_phase(rate, opt.ramp_step, false);
+      fprintf(stderr, "ringcast-bench: step %.0f msg/s: %.0f deliveries/s, p99 %.2f ms, missing %llu%s\n",
+              rate, steps[nsteps].deliveries_per_s, steps[nsteps].p99,
+              (unsigned long long)steps[nsteps].missing, steps[nsteps].ok ? "" : " (over the bound)");
+      if (!steps[nsteps++].ok) break;
+    }
+    break;
+  }
+  case SC_STORM: {
+    struct publisher pb;
+    if (publisher_start(&pb, opt.rate, opt.duration) < 0) return 2;
+    wait_with_progress(opt.duration / 3, "steady");
+    uint64_t t0 = now_ns();
+    command(CMD_STORM_CLOSE);
+    command(CMD_RECONNECT);
+    uint64_t limit = t0 + (uint64_t)(opt.duration * 2 * 1e9);
+    unsigned unrecovered = opt.conns;
+    uint64_t missing, expected;
+    while (now_ns() < limit) {
+      if (storm_reconnect_s < 0 && open_now() + failed_now() >= opt.conns)
+        storm_reconnect_s = (double)(now_ns() - t0) / 1e9;
+      snapshot(false, &missing, &expected, &unrecovered);
+      if (storm_reconnect_s >= 0 && unrecovered == 0) {
+        storm_recover_s = (double)(now_ns() - t0) / 1e9;
+        break;
+      }
+      usleep(20000);
+    }
+    fprintf(stderr, "ringcast-bench: storm: all reconnected after %.2f s, all receiving after %.2f s\n",
+            storm_reconnect_s, storm_recover_s);
+    /* Keep publishing to the end of --duration: the recovered streams must hold. */
+    double left = (double)(pb.end_ns > now_ns() ? pb.end_ns - now_ns() : 0) / 1e9;
+    if (left > 0) wait_with_progress(left, "after");
+    atomic_store(&pb.stop, 1);
+    publisher_join(&pb);
+    drain(false);
+    break;
+  }
+  }
+  double wall = (double)now_ns() / 1e9 - wall0;
+  double server_cpu1 = 0;
+  long rss1 = 0;
+  if (opt.server_pid) proc_stat(opt.server_pid, &server_cpu1, &rss1);
+  uint64_t missing = 0, expected = 0;
+  snapshot(opt.scenario == SC_SLOW, &missing, &expected, NULL);
+  double max_thread_cpu = 0;
+  for (unsigned i = 0; i < opt.threads; i++) {
+    double c = thread_cpu_s(workers[i].thread);
+    if (c > max_thread_cpu) max_thread_cpu = c;
+  }
+  double total_wall = (double)(now_ns() - run_start_ns) / 1e9;
+  bool saturated = max_thread_cpu > 0.9 * total_wall;
+  command(CMD_STOP);
+  for (unsigned i = 0; i < opt.threads; i++) pthread_join(workers[i].thread, NULL);
+  struct totals t;
+  collect(&t);
+  uint64_t pub = published_total();
+  double rss_per_conn = opt.server_pid && ct.open ? (double)(rss_after_connect - rss0) * 1024.0 / (double)open_now() : 0;
+
+  /* Human summary. */
+  printf("\nringcast-bench %s: %u subscribers (%u failed) over %u topic(s), %u-byte payloads\n",
+         scenario_names[opt.scenario], opt.conns, failed_now(), opt.ntopics, opt.size);
+  printf("  connect: %.2f s, p50 %.2f ms, p99 %.2f ms\n", connect_s,
+         (double)rc_hist_quantile(&ct.connect, 0.5) / 1e6, (double)rc_hist_quantile(&ct.connect, 0.99) / 1e6);
+  if (nsteps) {
+    printf("  %10s %12s %14s %9s %9s %9s %9s %12s\n", "rate/s", "published", "deliveries/s", "p50 ms",
+           "p99 ms", "p99.9 ms", "missing", "cpu s/M");
+    for (unsigned i = 0; i < nsteps; i++)
+      printf("  %10.0f %12llu %14.0f %9.2f %9.2f %9.2f %9llu %12.3f%s\n", steps[i].rate,
+             (unsigned long long)steps[i].published, steps[i].deliveries_per_s, steps[i].p50, steps[i].p99,
+             steps[i].p999, (unsigned long long)steps[i].missing, steps[i].cpu_per_million,
+             opt.scenario != SC_RAMP || steps[i].ok ? "" : "  <- over the bound");
+  }
+  double best = 0;
+  for (unsigned i = 0; i < nsteps; i++)
+    if (steps[i].ok && steps[i].deliveries_per_s > best) best = steps[i].deliveries_per_s;
+  if (opt.scenario == SC_RAMP) printf("  highest sustainable: %.0f deliveries/s (p99 <= %.0f ms, no loss)\n", best, opt.p99_bound_ms);
+  printf("  messages published %llu, frames delivered %llu, missing %llu, gaps %llu, duplicates %llu, reordered %llu\n",
+         (unsigned long long)pub, (unsigned long long)t.frames, (unsigned long long)missing,
+         (unsigned long long)t.seq.gaps, (unsigned long long)t.seq.duplicates, (unsigned long long)t.seq.reorders);
+  printf("  closed by the server: %llu\n", (unsigned long long)t.closed_by_server);
+  if (opt.scenario == SC_SLOW)
+    printf("  slow subscribers: %u, closed by the server: %llu\n",
+           slow_every ? (opt.conns + slow_every - 1) / slow_every : 0, (unsigned long long)slow_closed);
+  if (opt.scenario == SC_STORM) printf("  storm: reconnected in %.2f s, all receiving again in %.2f s\n", storm_reconnect_s, storm_recover_s);
+  if (opt.server_pid) {
+    printf("  server: %.2f CPU s over %.1f s", server_cpu1 - server_cpu0, wall);
+    if (t.frames) printf(", %.3f CPU s per million deliveries", (server_cpu1 - server_cpu0) / ((double)t.frames / 1e6));
+    printf(", RSS %ld KiB, %.0f bytes per connection\n", rss1, rss_per_conn);
+  }
+  if (saturated) printf("  NOTE: a bench thread was busy >90%% of the run: figures are lower bounds; add --threads\n");
+
+  if (opt.json[0]) {
+    FILE *f = fopen(opt.json, "w");
+    if (!f) {
+      fprintf(stderr, "ringcast-bench: cannot write %s: %s\n", opt.json, strerror(errno));
+      return 2;
+    }
+    fprintf(f, "{\n  \"scenario\": \"%s\", \"conns\": %u, \"topics\": %u, \"size\": %u, \"threads\": %u,\n",
+            scenario_names[opt.scenario], opt.conns, opt.ntopics, opt.size, opt.threads);
+    fprintf(f, "  \"publish_mode\": \"%s\", \"rate\": %.1f, \"duration\": %.1f,\n", pub_mode_names[opt.pub_mode], opt.rate, opt.duration);
+    fprintf(f, "  \"connected\": %u, \"failed\": %u, \"connect_s\": %.3f,\n", open_now() ? open_now() : (unsigned)t.open, failed_now(), connect_s);
+    fprintf(f, "  \"published\": %llu, \"delivered\": %llu, \"bytes\": %llu, \"missing\": %llu, \"gaps\": %llu, \"duplicates\": %llu, \"reorders\": %llu,\n",
+            (unsigned long long)pub, (unsigned long long)t.frames, (unsigned long long)t.bytes, (unsigned long long)missing,
+            (unsigned long long)t.seq.gaps, (unsigned long long)t.seq.duplicates, (unsigned long long)t.seq.reorders);
+    fprintf(f, "  \"closed_by_server\": %llu, \"slow_closed\": %llu, \"saturated\": %s,\n",
+            (unsigned long long)t.closed_by_server, (unsigned long long)slow_closed, saturated ? "true" : "false");
+    fprintf(f, "  \"server_cpu_s\": %.3f, \"server_rss_kb\": %ld, \"rss_per_conn_bytes\": %.0f,\n",
+            server_cpu1 - server_cpu0, rss1, rss_per_conn);
+    fprintf(f, "  \"storm_reconnect_s\": %.3f, \"storm_recover_s\": %.3f, \"highest_sustainable_per_s\": %.0f,\n",
+            storm_reconnect_s, storm_recover_s, best);
+    json_hist(f, "latency_ms", &t.lat, true);
+    json_hist(f, "connect_ms", &ct.connect, true);
+    fprintf(f, "  \"steps\": [");
+    for (unsigned i = 0; i < nsteps; i++)
+      fprintf(f, "%s\n    {\"rate\": %.1f, \"published\": %llu, \"deliveries_per_s\": %.0f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"p999_ms\": %.3f, \"missing\": %llu, \"cpu_s_per_million\": %.4f, \"ok\": %s}",
+              i ? "," : "", steps[i].rate, (unsigned long long)steps[i].published, steps[i].deliveries_per_s,
+              steps[i].p50, steps[i].p99, steps[i].p999, (unsigned long long)steps[i].missing,
+              steps[i].cpu_per_million, steps[i].ok ? "true" : "false");
+    fprintf(f, "\n  ],\n  \"series\": [");
+    for (unsigned i = 0; i < series.n; i++)
+      fprintf(f, "%s[%.2f, %.0f]", i ? ", " : "", series.t[i], series.deliveries[i]);
+    fprintf(f, "]\n}\n");
+    fclose(f);
+  }
+  bool fail = missing > opt.max_loss || t.seq.gaps > opt.max_loss || failed_now() > opt.max_failed;
+  if (fail) printf("  FAILED: loss or failed connections beyond --max-loss %llu / --max-failed %llu\n",
+                   (unsigned long long)opt.max_loss, (unsigned long long)opt.max_failed);
+  return fail ? 1 : 0;
+}

@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: MIT
+"""Smoke runs of every ringcast-bench scenario against the real server, a few
+seconds each: no loss reported where there is none, and an injected gap is
+caught (non-zero exit)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from rcserver import Server
+
+BENCH = os.environ.get("RINGCAST_BENCH", os.path.join(os.path.dirname(__file__), "../../build/ringcast-bench"))
+
+
+class BenchSmoke(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server("--max-queue", "256k", threads=2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def bench(self, *args, expect_rc=0):
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            cmd = [BENCH, "--url", f"ws://127.0.0.1:{self.srv.port}/ws?topics={{topic}}",
+                   "--publish", f"http://127.0.0.1:{self.srv.port}/publish", "--json", out.name,
+                   "--server-pid", str(self.srv.proc.pid), "--drain", "3", *args]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, expect_rc, r.stdout + r.stderr)
+            with open(out.name) as f:
+                return json.load(f), r.stdout
+
+    def assertClean(self, res, conns):
+        self.assertEqual(res["connected"], conns)
+        self.assertEqual((res["failed"], res["missing"], res["gaps"], res["duplicates"], res["reorders"]),
+                         (0, 0, 0, 0, 0))
+
+    def test_fanout_batch_publish_zipf(self):
+        res, out = self.bench("--scenario", "fanout", "--conns", "300", "--topics", "3",
+                              "--distribution", "zipf", "--rate", "300", "--duration", "2")
+        self.assertClean(res, 300)
+        self.assertGreater(res["published"], 500)
+        self.assertEqual(res["delivered"] > 0, True)
+        self.assertGreater(res["latency_ms"]["count"], 0)
+        self.assertIn("deliveries/s", out)
+
+    def test_fanout_single_and_ws_publish(self):
+        res, _ = self.bench("--publish", f"http://127.0.0.1:{self.srv.port}/publish/{{topic}}",
+                            "--publish-mode", "single", "--conns", "100", "--topics", "2",
+                            "--rate", "200", "--duration", "1.5")
+        self.assertClean(res, 100)
+        res, _ = self.bench("--publish", f"ws://127.0.0.1:{self.srv.port}/ws", "--conns", "100",
+                            "--topics", "2", "--rate", "200", "--duration", "1.5")
+        self.assertClean(res, 100)
+        self.assertEqual(res["publish_mode"], "ws")
+
+    def test_generic_template_with_subscribe_message(self):
+        res, _ = self.bench("--url", f"ws://127.0.0.1:{self.srv.port}/ws",
+                            "--sub-message", '{"op":"subscribe","topics":["{topic}"]}',
+                            "--topics", "gen.a,gen.b", "--conns", "100", "--rate", "100", "--duration", "1.5")
+        self.assertClean(res, 100)
+        self.assertGreater(res["delivered"], 0)
+
+    def test_ramp(self):
+        res, out = self.bench("--scenario", "ramp", "--conns", "200", "--ramp-start", "100",
+                              "--ramp-factor", "2", "--ramp-steps", "3", "--ramp-step", "1")
+        self.assertClean(res, 200)
+        self.assertEqual(len(res["steps"]), 3)
+        self.assertGreater(res["highest_sustainable_per_s"], 0)
+        self.assertIn("highest sustainable", out)
+
+    def test_idle_reports_memory(self):
+        res, _ = self.bench("--scenario", "idle", "--conns", "1000", "--duration", "1")
+        self.assertEqual(res["connected"], 1000)
+        self.assertGreater(res["rss_per_conn_bytes"], 0)
+
+    def test_storm(self):
+        res, _ = self.bench("--scenario", "storm", "--conns", "300", "--rate", "100", "--duration", "3")
+        self.assertClean(res, 300)
+        self.assertGreater(res["storm_recover_s"], 0)
+
+    def test_slow(self):
+        res, out = self.bench("--scenario", "slow", "--conns", "20", "--size", "16384", "--rate", "200",
+                              "--duration", "3", "--slow-fraction", "0.1")
+        self.assertEqual((res["missing"], res["gaps"]), (0, 0), "the reading subscribers lost nothing")
+        self.assertEqual(res["slow_closed"], 2, out)
+
+    def test_injected_gap_is_caught(self):
+        res, out = self.bench("--conns", "50", "--rate", "100", "--duration", "1", "--inject-gap-every", "10",
+                              expect_rc=1)
+        self.assertGreater(res["gaps"], 0)
+        self.assertIn("FAILED", out)
+
+    def test_bad_flag(self):
+        r = subprocess.run([BENCH, "--conns", "0"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--conns", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])
