@@ -837,7 +837,7 @@ static struct {
   unsigned n;
 } series;
 static uint64_t series_last_frames;
-static uint64_t run_start_ns;
+static uint64_t run_start_ns, phase_start_ns;
 static double bench_cpu_start[MAX_THREADS];
 
 static void progress_tick(const char *phase) {
@@ -845,8 +845,10 @@ static void progress_tick(const char *phase) {
   double t = (double)(now_ns() - run_start_ns) / 1e9;
   double rate = (double)(f - series_last_frames);
   series_last_frames = f;
-  if (series.n < MAX_SERIES) {
-    series.t[series.n] = t;
+  /* The plotted series starts with the first publishing phase. */
+  if (strcmp(phase, "connect") && strcmp(phase, "idle") && series.n < MAX_SERIES) {
+    if (!phase_start_ns) phase_start_ns = now_ns() - 1000000000ull;
+    series.t[series.n] = (double)(now_ns() - phase_start_ns) / 1e9;
     series.deliveries[series.n++] = rate;
   }
   fprintf(stderr, "[%5.1fs] %-8s open %u/%u  failed %u  published %llu  deliveries/s %.0f\n", t, phase,

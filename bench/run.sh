@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The standard benchmark suite (docs/benchmarks.md): W1-W5 against ringcast with
+# the server pinned to CPU 0 and ringcast-bench to CPU 1, and with --peers the same
+# W1 and W3 against node ws and nginx+Nchan in the same run.
+#
+#   bench/run.sh [--threads N] [--peers] [--quick] [--name NAME]
+#
+# --threads N  ringcast shards, all pinned to CPU 0 (default 1)
+# --peers      also run node ws (Debian node-ws) and nginx+Nchan
+# --quick      short phases (a smoke run of the suite, about two minutes)
+# Writes bench/results/NAME/*.json (one per workload and server), *.txt (the
+# bench's own report), summary.md and plots (PNG, gnuplot).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=1 peers=0 quick=0 name=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --threads) threads=$2; shift 2 ;;
+    --peers) peers=1; shift ;;
+    --quick) quick=1; shift ;;
+    --name) name=$2; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[ -n "$name" ] || name="t${threads}-$(date +%Y%m%d-%H%M%S)"
+out=bench/results/$name
+mkdir -p "$out"
+
+need=(gnuplot-nox)
+[ $peers = 1 ] && need+=(nginx-light libnginx-mod-nchan node-ws nodejs)
+missing=()
+for p in "${need[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+[ -x build/ringcast-bench ] || scripts/build.sh build -DCMAKE_BUILD_TYPE=Release >/dev/null
+
+if [ $quick = 1 ]; then d_w1=4 d_step=3 d_idle=2 d_w4=5 d_w5=4; else d_w1=20 d_step=5 d_idle=5 d_w4=10 d_w5=10; fi
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+server_pid="" measure_pid="" url="" pub="" tmp=$(mktemp -d)
+trap 'stop_server; rm -rf "$tmp"' EXIT
+
+wait_healthy() {
+  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0; sleep 0.05; done
+  echo "bench/run.sh: the server did not start" >&2; exit 1
+}
+
+start_server() { # kind [shards]
+  case $1 in
+    ringcast)
+      local shards=${2:-$threads} cpus=0
+      for ((i = 1; i < shards; i++)); do cpus="$cpus,0"; done
+      build/ringcast --listen 127.0.0.1:$port --threads "$shards" --cpus "$cpus" --log-level warn \
+        >"$tmp/server.log" 2>&1 &
+      server_pid=$! measure_pid=$!
+      url="ws://127.0.0.1:$port/ws?topics={topic}" pub="http://127.0.0.1:$port/publish" ;;
+    node)
+      NODE_PATH=/usr/share/nodejs taskset -c 0 node bench/peers/node_ws_broadcast.js $port >"$tmp/server.log" 2>&1 &
+      server_pid=$! measure_pid=$!
+      url="ws://127.0.0.1:$port/ws?topics={topic}" pub="http://127.0.0.1:$port/publish" ;;
+    nchan)
+      mkdir -p "$tmp/nginx"
+      sed "s#@DIR@#$tmp/nginx#g; s#@PORT@#$port#g" bench/peers/nginx-nchan.conf.in >"$tmp/nginx/nginx.conf"
+      taskset -c 0 nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" >"$tmp/server.log" 2>&1 &
+      server_pid=$!
+      url="ws://127.0.0.1:$port/sub/{topic}" pub="http://127.0.0.1:$port/pub/{topic}" ;;
+  esac
+  wait_healthy
+  # nginx's master only supervises: measure its single worker.
+  [ "$1" = nchan ] && measure_pid=$(pgrep -P "$server_pid" | head -1)
+  return 0
+}
+
+stop_server() {
+  if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  server_pid=""
+}
+
+bench() { # result-name, then ringcast-bench options
+  local res=$1; shift
+  echo "== $res" >&2
+  taskset -c 1 build/ringcast-bench --url "$url" --publish "$pub" --server-pid "$measure_pid" \
+    --json "$out/$res.json" "$@" >"$out/$res.txt" 2>"$tmp/bench.err" || true
+  grep -vE '^\[' "$tmp/bench.err" >&2 || true
+  cat "$out/$res.txt" >&2
+}
+
+run_suite() { # server kind, label
+  local kind=$1 label=$2
+  start_server "$kind"; bench "W1-20-$label" --conns 10000 --rate 20 --duration $d_w1; stop_server
+  start_server "$kind"; bench "W1-200-$label" --conns 10000 --rate 200 --duration $d_w1; stop_server
+  start_server "$kind"; bench "W3-$label" --scenario idle --conns 15000 --duration $d_idle; stop_server
+  [ "$kind" = ringcast ] || return 0
+  start_server "$kind"
+  bench "W2-$label" --scenario ramp --conns 1000 --ramp-start 200 --ramp-factor 2 --ramp-steps 8 \
+    --ramp-step $d_step --p99-bound 50
+  stop_server
+  start_server ringcast 4
+  bench "W4-$label" --conns 60000 --threads 4 --topics 100 --rate 100 --duration $d_w4 \
+    --source-ips 127.0.0.2-127.0.0.9 --drain 10
+  stop_server
+  start_server "$kind"
+  # W5 asks for completeness, not latency: the bound is set out of reach.
+  bench "W5-$label" --scenario ramp --conns 10000 --ramp-start 200 --ramp-factor 2 --ramp-steps 4 \
+    --ramp-step $d_w5 --p99-bound 600000 --drain 10
+  stop_server
+}
+
+run_suite ringcast "ringcast-t$threads"
+if [ $peers = 1 ]; then
+  run_suite node node-ws
+  run_suite nchan nginx-nchan
+fi
+/usr/bin/python3 bench/summarize.py "$out" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "bench/run.sh: results in $out (summary.md, *.png)" >&2
