@@ -1262,7 +1262,8 @@ int main(int argc, char **argv) {
   struct totals t;
   collect(&t);
   uint64_t pub = published_total();
-  double rss_per_conn = opt.server_pid && ct.open ? (double)(rss_after_connect - rss0) * 1024.0 / (double)open_now() : 0;
+  /* Per connection held right after connecting (later closes do not change it). */
+  double rss_per_conn = opt.server_pid && ct.open ? (double)(rss_after_connect - rss0) * 1024.0 / (double)ct.open : 0;
 
   /* Human summary. */
   printf("\nringcast-bench %s: %u subscribers (%u failed) over %u topic(s), %u-byte payloads\n",
@@ -1331,6 +1332,10 @@ int main(int argc, char **argv) {
     fclose(f);
   }
   bool fail = missing > opt.max_loss || t.seq.gaps > opt.max_loss || failed_now() > opt.max_failed;
+  if (missing && !t.seq.gaps && !t.closed_by_server)
+    printf("  %llu deliveries had not arrived after --drain %.0f s, with no gap and no connection closed:\n"
+           "  still queued at the server rather than dropped; a longer --drain tells\n",
+           (unsigned long long)missing, opt.drain);
   if (fail) printf("  FAILED: loss or failed connections beyond --max-loss %llu / --max-failed %llu\n",
                    (unsigned long long)opt.max_loss, (unsigned long long)opt.max_failed);
   return fail ? 1 : 0;

@@ -4,23 +4,25 @@
 # the server pinned to CPU 0 and ringcast-bench to CPU 1, and with --peers the same
 # W1 and W3 against node ws and nginx+Nchan in the same run.
 #
-#   bench/run.sh [--threads N] [--peers] [--quick] [--name NAME]
+#   bench/run.sh [--threads N] [--peers] [--quick] [--name NAME] [--only W1,W3]
 #
 # --threads N  ringcast shards, all pinned to CPU 0 (default 1)
 # --peers      also run node ws (Debian node-ws) and nginx+Nchan
-# --quick      short phases (a smoke run of the suite, about two minutes)
+# --quick      short phases (a smoke run of the suite, about three minutes)
+# --only LIST  run only these workloads (W1,W2,W3,W4,W5), adding to NAME's results
 # Writes bench/results/NAME/*.json (one per workload and server), *.txt (the
 # bench's own report), summary.md and plots (PNG, gnuplot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=1 peers=0 quick=0 name=""
+threads=1 peers=0 quick=0 name="" only="W1,W2,W3,W4,W5"
 while [ $# -gt 0 ]; do
   case $1 in
     --threads) threads=$2; shift 2 ;;
     --peers) peers=1; shift ;;
     --quick) quick=1; shift ;;
     --name) name=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --only) only=$2; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -88,25 +90,37 @@ bench() { # result-name, then ringcast-bench options
   cat "$out/$res.txt" >&2
 }
 
+wanted() { [[ ",$only," == *",$1,"* ]]; }
+
 run_suite() { # server kind, label
   local kind=$1 label=$2
-  start_server "$kind"; bench "W1-20-$label" --conns 10000 --rate 20 --duration $d_w1; stop_server
-  start_server "$kind"; bench "W1-200-$label" --conns 10000 --rate 200 --duration $d_w1; stop_server
-  start_server "$kind"; bench "W3-$label" --scenario idle --conns 15000 --duration $d_idle; stop_server
+  if wanted W1; then
+    start_server "$kind"; bench "W1-20-$label" --conns 10000 --rate 20 --duration $d_w1; stop_server
+    start_server "$kind"; bench "W1-200-$label" --conns 10000 --rate 200 --duration $d_w1; stop_server
+  fi
+  if wanted W3; then
+    start_server "$kind"; bench "W3-$label" --scenario idle --conns 15000 --duration $d_idle; stop_server
+  fi
   [ "$kind" = ringcast ] || return 0
-  start_server "$kind"
-  bench "W2-$label" --scenario ramp --conns 1000 --ramp-start 200 --ramp-factor 2 --ramp-steps 8 \
-    --ramp-step $d_step --p99-bound 50
-  stop_server
-  start_server ringcast 4
-  bench "W4-$label" --conns 60000 --threads 4 --topics 100 --rate 100 --duration $d_w4 \
-    --source-ips 127.0.0.2-127.0.0.9 --drain 10
-  stop_server
-  start_server "$kind"
-  # W5 asks for completeness, not latency: the bound is set out of reach.
-  bench "W5-$label" --scenario ramp --conns 10000 --ramp-start 200 --ramp-factor 2 --ramp-steps 4 \
-    --ramp-step $d_w5 --p99-bound 600000 --drain 10
-  stop_server
+  if wanted W2; then
+    start_server "$kind"
+    bench "W2-$label" --scenario ramp --conns 1000 --ramp-start 200 --ramp-factor 2 --ramp-steps 8 \
+      --ramp-step $d_step --p99-bound 50
+    stop_server
+  fi
+  if wanted W4; then
+    start_server ringcast 4
+    bench "W4-$label" --conns 60000 --threads 4 --topics 100 --rate 100 --duration $d_w4 \
+      --source-ips 127.0.0.2-127.0.0.9 --drain 10
+    stop_server
+  fi
+  if wanted W5; then
+    start_server "$kind"
+    # W5 asks for completeness, not latency: the bound is set out of reach.
+    bench "W5-$label" --scenario ramp --conns 10000 --ramp-start 200 --ramp-factor 2 --ramp-steps 4 \
+      --ramp-step $d_w5 --p99-bound 600000 --drain 30
+    stop_server
+  fi
 }
 
 run_suite ringcast "ringcast-t$threads"

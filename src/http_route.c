@@ -362,13 +362,13 @@ static ssize_t handle_request(struct rc_shard *sh, struct rc_conn *c, const uint
   c->req_ds = sh->now_ds;
   c->flags |= RC_CF_SERVED;
 
-  bool get = rc_http_is_method(&r, "GET"), head_ok = get;
+  bool get = rc_http_is_method(&r, "GET");
   bool echo = sh->srv->cfg->echo && path_is(&r, "/echo");
   if ((path_is(&r, "/ws") || echo) && get) {
     route_upgrade(sh, c, &r, echo);
-  } else if (path_is(&r, "/healthz") && head_ok) {
+  } else if (path_is(&r, "/healthz") && get) {
     rc_http_respond(sh, c, 200, "text/plain", NULL, "ok\n", 3, close_after);
-  } else if (path_is(&r, "/metrics") && head_ok) {
+  } else if (path_is(&r, "/metrics") && get) {
     route_metrics(sh, c, close_after);
   } else if (is_publish && rc_http_is_method(&r, "POST")) {
     if (r.path_len == 8)
