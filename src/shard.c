@@ -218,6 +218,16 @@ static void dispatch(struct rc_shard *sh, const struct io_uring_cqe *cqe) {
   }
 }
 
+/* Cancels c's operation `op`; its own final completion follows, the cancel's
+ * result (skipped on success) is ignored. */
+static void cancel_op(struct rc_shard *sh, struct rc_conn *c, enum rc_op op) {
+  uint32_t slot = rc_conn_slot(sh, c);
+  struct io_uring_sqe *sqe = rc_shard_get_sqe(sh);
+  io_uring_prep_cancel64(sqe, rc_ud(op, c->gen, slot), 0);
+  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_CANCEL, c->gen, slot));
+}
+
 static void process_pending(struct rc_shard *sh) {
   while (sh->pending_head) {
     struct rc_conn *c = sh->pending_head;
@@ -226,19 +236,8 @@ static void process_pending(struct rc_shard *sh) {
     c->flags &= (uint16_t)~RC_CF_PENDING;
     if (c->n_subs) rc_fanout_unsubscribe_all(sh, c);
     if (!(c->flags & RC_CF_TEARDOWN)) continue;
-    uint32_t slot = rc_conn_slot(sh, c);
-    if (c->flags & RC_CF_RECV_ARMED) {
-      struct io_uring_sqe *sqe = rc_shard_get_sqe(sh);
-      io_uring_prep_cancel64(sqe, rc_ud(RC_OP_RECV, c->gen, slot), 0);
-      sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-      io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_CANCEL, c->gen, slot));
-    }
-    if (c->flags & RC_CF_SEND_INFLIGHT) {
-      struct io_uring_sqe *sqe = rc_shard_get_sqe(sh);
-      io_uring_prep_cancel64(sqe, rc_ud(RC_OP_SEND, c->gen, slot), 0);
-      sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-      io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_CANCEL, c->gen, slot));
-    }
+    if (c->flags & RC_CF_RECV_ARMED) cancel_op(sh, c, RC_OP_RECV);
+    if (c->flags & RC_CF_SEND_INFLIGHT) cancel_op(sh, c, RC_OP_SEND);
     rc_conn_maybe_release(sh, c);
   }
 }

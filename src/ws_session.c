@@ -54,6 +54,17 @@ static void send_error(struct rc_shard *sh, struct rc_conn *c, const struct rc_c
   send_json(sh, c, o);
 }
 
+/* The error reply for rc_topic_get's failure `ret` on `name`. */
+static void send_topic_error(struct rc_shard *sh, struct rc_conn *c, const struct rc_command *cmd,
+                             int ret, const char *name) {
+  char err[256];
+  snprintf(err, sizeof err,
+           ret == -EINVAL ? "invalid topic name '%.140s': 1-128 characters of A-Z a-z 0-9 . _ - : / @"
+                          : "topic table is full ('%.140s')",
+           name);
+  send_error(sh, c, cmd, err);
+}
+
 static void cmd_subscribe(struct rc_shard *sh, struct rc_conn *c, struct rc_command *cmd) {
   if (c->flags & RC_CF_RAW) {
     send_error(sh, c, cmd,
@@ -72,11 +83,7 @@ static void cmd_subscribe(struct rc_shard *sh, struct rc_conn *c, struct rc_comm
     }
     int ret = rc_topic_get(sh->srv->topics, t->valuestring, strlen(t->valuestring), &list[n]);
     if (ret < 0) {
-      snprintf(err, sizeof err,
-               ret == -EINVAL ? "invalid topic name '%.140s': 1-128 characters of A-Z a-z 0-9 . _ - : / @"
-                              : "topic table is full ('%.140s')",
-               t->valuestring);
-      send_error(sh, c, cmd, err);
+      send_topic_error(sh, c, cmd, ret, t->valuestring);
       return;
     }
     n++;
@@ -130,11 +137,7 @@ static void cmd_publish(struct rc_shard *sh, struct rc_conn *c, struct rc_comman
   struct rc_topic *tp;
   int ret = rc_topic_get(sh->srv->topics, cmd->topic, strlen(cmd->topic), &tp);
   if (ret < 0) {
-    snprintf(err, sizeof err,
-             ret == -EINVAL ? "invalid topic name '%.140s': 1-128 characters of A-Z a-z 0-9 . _ - : / @"
-                            : "topic table is full ('%.140s')",
-             cmd->topic);
-    send_error(sh, c, cmd, err);
+    send_topic_error(sh, c, cmd, ret, cmd->topic);
     return;
   }
   if (rc_fanout_publish(sh, tp, (const uint8_t *)cmd->data, cmd->data_len) < 0) {
