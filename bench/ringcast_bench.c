@@ -1332,6 +1332,18 @@ int main(int argc, char **argv) {
     fclose(f);
   }
   bool fail = missing > opt.max_loss || t.seq.gaps > opt.max_loss || failed_now() > opt.max_failed;
+  for (unsigned i = 0; i < opt.threads; i++) {
+    for (unsigned k = 0; k < workers[i].n; k++) free(workers[i].c[k].carry);
+    free(workers[i].c);
+    free(workers[i].rearm);
+    free(workers[i].bufs);
+    free(workers[i].br);
+  }
+  for (unsigned tp = 0; tp < opt.ntopics; tp++) {
+    free(topic_req[tp]);
+    free(sub_frame[tp]);
+  }
+  free(cdf);
   if (missing && !t.seq.gaps && !t.closed_by_server)
     printf("  %llu deliveries had not arrived after --drain %.0f s, with no gap and no connection closed:\n"
            "  still queued at the server rather than dropped; a longer --drain tells\n",

@@ -293,10 +293,13 @@ static void linger(struct rc_shard *sh, struct rc_conn *c) {
     return;
   }
   if (c->flags & RC_CF_LINGER) return;
-  c->flags |= RC_CF_LINGER;
+  c->flags |= RC_CF_LINGER | RC_CF_SHUT_INFLIGHT;
+  /* IORING_OP_SHUTDOWN always runs in an io-wq worker, which looks the fixed
+   * slot up only when it runs: the slot may not be closed (and reused by an
+   * accept) before this completes, so its completion is awaited. */
   struct io_uring_sqe *sqe = rc_shard_get_sqe(sh);
   io_uring_prep_shutdown(sqe, (int)rc_conn_slot(sh, c), SHUT_WR);
-  sqe->flags |= IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS;
+  sqe->flags |= IOSQE_FIXED_FILE;
   io_uring_sqe_set_data64(sqe, rc_ud(RC_OP_SHUTDOWN, c->gen, rc_conn_slot(sh, c)));
 }
 
@@ -387,7 +390,8 @@ void rc_conn_abort(struct rc_shard *sh, struct rc_conn *c) {
 }
 
 void rc_conn_maybe_release(struct rc_shard *sh, struct rc_conn *c) {
-  if (!(c->flags & RC_CF_TEARDOWN) || (c->flags & (RC_CF_RECV_ARMED | RC_CF_SEND_INFLIGHT)) ||
+  if (!(c->flags & RC_CF_TEARDOWN) ||
+      (c->flags & (RC_CF_RECV_ARMED | RC_CF_SEND_INFLIGHT | RC_CF_SHUT_INFLIGHT)) ||
       (c->flags & RC_CF_CLOSE_SUBMITTED) || (c->flags & RC_CF_PENDING))
     return;
   /* Every operation on the slot has posted its last completion, so the slot can
@@ -413,6 +417,7 @@ void rc_conn_free(struct rc_shard *sh, struct rc_conn *c) {
 
 int rc_buf_append(struct rc_buf *b, const void *p, size_t n, size_t max) {
   if ((size_t)b->len + n > max) return -EMSGSIZE;
+  if (n == 0) return 0; /* an empty fragment: nothing to copy, and b->p may be NULL */
   if (b->len + n > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + n) cap *= 2;

@@ -198,7 +198,14 @@ static void dispatch(struct rc_shard *sh, const struct io_uring_cqe *cqe) {
     resume_accepts(sh);
     break;
   case RC_OP_CANCEL: break; /* the cancelled request posts its own completion */
-  case RC_OP_SHUTDOWN: break; /* only failures get here; the close deadline still applies */
+  case RC_OP_SHUTDOWN: {
+    /* Failure (the peer already gone) changes nothing: EOF or the close
+     * deadline ends the lingering. */
+    struct rc_conn *c = conn_of(sh, ud);
+    c->flags &= (uint16_t)~RC_CF_SHUT_INFLIGHT;
+    rc_conn_maybe_release(sh, c);
+    break;
+  }
   case RC_OP_DOORBELL: break; /* the wake-up was the point */
   case RC_OP_MSG_SENT: {
     /* MSG_RING failed (e.g. -EOVERFLOW): ring the eventfd instead. */

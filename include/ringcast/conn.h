@@ -32,6 +32,7 @@ enum rc_conn_flag {
   RC_CF_ECHO = 1u << 10,          /* GET /echo: messages come back, no commands */
   RC_CF_SERVED = 1u << 11,        /* an HTTP request completed (now keep-alive idle) */
   RC_CF_LINGER = 1u << 12,        /* written out and shut for writing; awaiting EOF */
+  RC_CF_SHUT_INFLIGHT = 1u << 13, /* the shutdown runs in io-wq: the slot must outlive it */
 };
 
 /* Entries per queue chunk: a chunk is 256 bytes. */

@@ -44,7 +44,7 @@ enum rc_op {
   RC_OP_DOORBELL,    /* a MSG_RING from another shard */
   RC_OP_MSG_SENT,    /* our MSG_RING, only seen on failure */
   RC_OP_EVENTFD,
-  RC_OP_SHUTDOWN,    /* result ignored: a lingering close waits for the peer's EOF */
+  RC_OP_SHUTDOWN,    /* lingering close; the slot stays open until it completes */
 };
 
 static inline uint64_t rc_ud(enum rc_op op, uint32_t gen, uint32_t idx) {

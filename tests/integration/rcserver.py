@@ -9,6 +9,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -71,14 +72,20 @@ class Server:
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
         self.log.close()
-        if self.proc.poll() is None:
+        died_early = self.proc.poll() is not None
+        if not died_early:
             self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout=timeout)
+            rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
             raise
+        if died_early or rc != 0:
+            # A crash or sanitizer report: show it, since the log file goes away.
+            print(f"ringcast exited with {rc}{' before the test stopped it' if died_early else ''}:\n"
+                  + self.log_text()[-6000:], file=sys.stderr)
+        return rc
 
     def __enter__(self):
         return self
