@@ -889,7 +889,7 @@ static bool connect_all(void) {
 }
 
 struct step_result {
-  double rate, deliveries_per_s, p50, p99, p999, cpu_per_million;
+  double rate, deliveries_per_s, bytes_per_s, p50, p99, p999, max, cpu_per_million;
   uint64_t published, missing;
   bool ok;
 };
@@ -916,6 +916,8 @@ static struct step_result run_publish_phase(double rate, double seconds, bool sk
   collect(&t);
   r.published = published_total() - pub0;
   r.deliveries_per_s = (double)t.frames / secs;
+  r.bytes_per_s = (double)t.bytes / secs;
+  r.max = (double)t.lat.max / 1e6;
   r.p50 = (double)rc_hist_quantile(&t.lat, 0.5) / 1e6;
   r.p99 = (double)rc_hist_quantile(&t.lat, 0.99) / 1e6;
   r.p999 = (double)rc_hist_quantile(&t.lat, 0.999) / 1e6;
@@ -1194,8 +1196,11 @@ int main(int argc, char **argv) {
     steps[nsteps++] = run_publish_phase(opt.rate, opt.duration, false);
     break;
   case SC_SLOW:
+    /* First everyone reads (the baseline), then the slow ones stop: the others'
+     * latency in the two phases shows whether the slow ones cost them anything. */
+    steps[nsteps++] = run_publish_phase(opt.rate, opt.duration / 2, false);
     command(CMD_SLOW_STOP);
-    steps[nsteps++] = run_publish_phase(opt.rate, opt.duration, true);
+    steps[nsteps++] = run_publish_phase(opt.rate, opt.duration / 2, true);
     command(CMD_SLOW_RESUME);
     usleep(3000000);
     command(CMD_NONE);
@@ -1271,13 +1276,17 @@ int main(int argc, char **argv) {
   printf("  connect: %.2f s, p50 %.2f ms, p99 %.2f ms\n", connect_s,
          (double)rc_hist_quantile(&ct.connect, 0.5) / 1e6, (double)rc_hist_quantile(&ct.connect, 0.99) / 1e6);
   if (nsteps) {
-    printf("  %10s %12s %14s %9s %9s %9s %9s %12s\n", "rate/s", "published", "deliveries/s", "p50 ms",
-           "p99 ms", "p99.9 ms", "missing", "cpu s/M");
-    for (unsigned i = 0; i < nsteps; i++)
-      printf("  %10.0f %12llu %14.0f %9.2f %9.2f %9.2f %9llu %12.3f%s\n", steps[i].rate,
-             (unsigned long long)steps[i].published, steps[i].deliveries_per_s, steps[i].p50, steps[i].p99,
-             steps[i].p999, (unsigned long long)steps[i].missing, steps[i].cpu_per_million,
+    printf("  %-9s %8s %10s %13s %9s %8s %8s %9s %9s %8s %9s\n", "phase", "rate/s", "published",
+           "deliveries/s", "MB/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "missing", "cpu s/M");
+    for (unsigned i = 0; i < nsteps; i++) {
+      const char *phase = opt.scenario == SC_SLOW ? (i == 0 ? "baseline" : "with-slow")
+                          : opt.scenario == SC_RAMP ? "step" : "steady";
+      printf("  %-9s %8.0f %10llu %13.0f %9.2f %8.2f %8.2f %9.2f %9.2f %8llu %9.3f%s\n", phase,
+             steps[i].rate, (unsigned long long)steps[i].published, steps[i].deliveries_per_s,
+             steps[i].bytes_per_s / 1e6, steps[i].p50, steps[i].p99, steps[i].p999, steps[i].max,
+             (unsigned long long)steps[i].missing, steps[i].cpu_per_million,
              opt.scenario != SC_RAMP || steps[i].ok ? "" : "  <- over the bound");
+    }
   }
   double best = 0;
   for (unsigned i = 0; i < nsteps; i++)
@@ -1321,9 +1330,10 @@ int main(int argc, char **argv) {
     json_hist(f, "connect_ms", &ct.connect, true);
     fprintf(f, "  \"steps\": [");
     for (unsigned i = 0; i < nsteps; i++)
-      fprintf(f, "%s\n    {\"rate\": %.1f, \"published\": %llu, \"deliveries_per_s\": %.0f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"p999_ms\": %.3f, \"missing\": %llu, \"cpu_s_per_million\": %.4f, \"ok\": %s}",
+      fprintf(f, "%s\n    {\"rate\": %.1f, \"published\": %llu, \"deliveries_per_s\": %.0f, \"bytes_per_s\": %.0f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"p999_ms\": %.3f, \"max_ms\": %.3f, \"missing\": %llu, \"cpu_s_per_million\": %.4f, \"ok\": %s}",
               i ? "," : "", steps[i].rate, (unsigned long long)steps[i].published, steps[i].deliveries_per_s,
-              steps[i].p50, steps[i].p99, steps[i].p999, (unsigned long long)steps[i].missing,
+              steps[i].bytes_per_s, steps[i].p50, steps[i].p99, steps[i].p999, steps[i].max,
+              (unsigned long long)steps[i].missing,
               steps[i].cpu_per_million, steps[i].ok ? "true" : "false");
     fprintf(f, "\n  ],\n  \"series\": [");
     for (unsigned i = 0; i < series.n; i++)

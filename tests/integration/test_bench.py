@@ -83,10 +83,12 @@ class BenchSmoke(unittest.TestCase):
         self.assertGreater(res["storm_recover_s"], 0)
 
     def test_slow(self):
-        res, out = self.bench("--scenario", "slow", "--conns", "20", "--size", "16384", "--rate", "200",
-                              "--duration", "3", "--slow-fraction", "0.1")
+        res, out = self.bench("--scenario", "slow", "--conns", "20", "--size", "16384", "--rate", "300",
+                              "--duration", "4", "--slow-fraction", "0.1")
         self.assertEqual((res["missing"], res["gaps"]), (0, 0), "the reading subscribers lost nothing")
         self.assertEqual(res["slow_closed"], 2, out)
+        self.assertEqual([s["missing"] for s in res["steps"]], [0, 0], "baseline, then with slow subscribers")
+        self.assertIn("with-slow", out)
 
     def test_injected_gap_is_caught(self):
         res, out = self.bench("--conns", "50", "--rate", "100", "--duration", "1", "--inject-gap-every", "10",
