@@ -193,9 +193,9 @@ static void close_conn(struct worker *w, unsigned k) {
   c->carry = NULL;
   c->carry_len = 0;
   /* Shutdown ends an armed multishot recv (it holds the file), then the slot is
-   * closed; both SQEs are taken first so the link is not split. */
+   * closed; room for both SQEs is made first so the link is never split. */
+  if (io_uring_sq_space_left(&w->ring) < 2) io_uring_submit(&w->ring);
   struct io_uring_sqe *sd = get_sqe(w), *cl = get_sqe(w);
-  if (!cl) cl = get_sqe(w);
   io_uring_prep_shutdown(sd, (int)k, SHUT_RDWR);
   sd->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
   io_uring_sqe_set_data64(sd, ud_make(OP_CANCEL, c->gen, k));
@@ -425,14 +425,12 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe) {
 
 static void do_command(struct worker *w, int cmd) {
   switch (cmd) {
-  case CMD_RESET: {
-    struct rc_seq_totals keep = w->st.seq;
-    (void)keep;
+  case CMD_RESET:
+    /* Per-phase figures start again; the subscribers' sequence streams go on. */
     memset(&w->st, 0, sizeof w->st);
     rc_hist_init(&w->st.lat);
     rc_hist_init(&w->st.connect);
     break;
-  }
   case CMD_STORM_CLOSE: {
     for (unsigned k = 0; k < w->n; k++)
       if (w->c[k].state == ST_OPEN || w->c[k].state == ST_HANDSHAKE) close_conn(w, k);
@@ -441,9 +439,7 @@ static void do_command(struct worker *w, int cmd) {
      * the new socket. */
     struct io_uring_cqe *cqes[512];
     while (w->pending_closes) {
-      struct io_uring_cqe *cqe;
       io_uring_submit_and_wait(&w->ring, 1);
-      (void)cqe;
       unsigned n;
       while ((n = io_uring_peek_batch_cqe(&w->ring, cqes, 512)) > 0) {
         for (unsigned i = 0; i < n; i++) handle_cqe(w, cqes[i]);
@@ -702,8 +698,6 @@ static int publisher_start(struct publisher *pb, double rate, double seconds) {
   memset(pb, 0, sizeof *pb);
   pb->rate = rate;
   pb->end_ns = now_ns() + (uint64_t)(seconds * 1e9);
-  char first[2048];
-  build_from_template(first, sizeof first, opt.publish, opt.topics[0]);
   if (rc_url_parse(opt.publish, &pb->url) < 0) {
     fprintf(stderr, "ringcast-bench: bad --publish URL %s\n", opt.publish);
     return -1;
