@@ -121,7 +121,7 @@ struct conn {
 };
 
 struct stats {
-  uint64_t frames, bytes, closed_by_server, failed, slow_closed_1008, slow_closed, pings;
+  uint64_t frames, bytes, closed_by_server, failed, slow_closed_1008, slow_closed;
   struct rc_seq_totals seq;
   struct rc_hist lat;      /* ns, publish to delivery */
   struct rc_hist connect;  /* ns, connect() to the 101 */
@@ -138,7 +138,7 @@ struct worker {
   unsigned n;
   struct stats st;
   _Atomic uint64_t frames_live;
-  _Atomic unsigned open_live, failed_live, recovered_live;
+  _Atomic unsigned open_live, failed_live;
   _Atomic unsigned ack;
   unsigned *rearm;
   unsigned n_rearm;
@@ -147,7 +147,7 @@ struct worker {
   bool connecting;
   bool stop;
   /* Written by the worker on CMD_SNAPSHOT, read by main after the ack. */
-  uint64_t snap_missing, snap_expected, snap_frames;
+  uint64_t snap_missing, snap_expected;
   unsigned snap_unrecovered;
 };
 
@@ -256,10 +256,7 @@ static void on_message(struct worker *w, struct conn *c, const uint8_t *p, size_
     uint64_t sent = strtoull((const char *)t + 4, NULL, 10);
     if (sent && now > sent) rc_hist_record(&w->st.lat, now - sent);
   }
-  if (!c->got_since_reconnect) {
-    c->got_since_reconnect = true;
-    atomic_fetch_add_explicit(&w->recovered_live, 1, memory_order_relaxed);
-  }
+  c->got_since_reconnect = true;
 }
 
 /* Parses frames; returns bytes consumed, or -1 when the connection ended. */
@@ -280,7 +277,6 @@ static long parse_frames(struct worker *w, unsigned k, uint8_t *buf, size_t len)
     case RC_WS_OP_BINARY:
     case RC_WS_OP_CONT: on_message(w, c, p, n, now); break;
     case RC_WS_OP_PING:
-      w->st.pings++;
       if (n == 0 && !c->pong_inflight) {
         c->pong_inflight = true;
         send_static(w, k, empty_pong, sizeof empty_pong, OP_PONG);
@@ -434,7 +430,6 @@ static void do_command(struct worker *w, int cmd) {
   case CMD_STORM_CLOSE: {
     for (unsigned k = 0; k < w->n; k++)
       if (w->c[k].state == ST_OPEN || w->c[k].state == ST_HANDSHAKE) close_conn(w, k);
-    atomic_store(&w->recovered_live, 0);
     /* A slot is reconnected only after its close ran, or the close would hit
      * the new socket. */
     struct io_uring_cqe *cqes[512];
@@ -471,7 +466,6 @@ static void do_command(struct worker *w, int cmd) {
     bool skip_slow = atomic_load(&snapshot_skip_slow);
     w->snap_missing = w->snap_expected = 0;
     w->snap_unrecovered = 0;
-    w->snap_frames = w->st.frames;
     for (unsigned k = 0; k < w->n; k++) {
       struct conn *c = &w->c[k];
       if (c->state != ST_OPEN || (skip_slow && c->slow)) continue;
@@ -832,7 +826,6 @@ static struct {
 } series;
 static uint64_t series_last_frames;
 static uint64_t run_start_ns, phase_start_ns;
-static double bench_cpu_start[MAX_THREADS];
 
 static void progress_tick(const char *phase) {
   uint64_t f = frames_now();
@@ -1167,7 +1160,6 @@ int main(int argc, char **argv) {
     w->connecting = true;
     w->connect_interval_ns = opt.connect_rate > 0 ? (uint64_t)(1e9 * opt.threads / opt.connect_rate) : 0;
     pthread_create(&w->thread, NULL, worker_main, w);
-    bench_cpu_start[i] = 0;
   }
   (void)connect_all(); /* failures are counted and reported below */
   double connect_s = (double)(now_ns() - run_start_ns) / 1e9;

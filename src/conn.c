@@ -230,7 +230,8 @@ static void start_send(struct rc_shard *sh, struct rc_conn *c) {
   unsigned i = q->head_i;
   int niov = 0;
   uint32_t bytes = 0;
-  for (uint32_t k = 0; k < q->count && niov + 2 <= RC_SEND_IOV && bytes < SEND_MAX_BYTES; k++) {
+  uint32_t k = 0;
+  for (; k < q->count && niov + 2 <= RC_SEND_IOV && bytes < SEND_MAX_BYTES; k++) {
     if (i == RC_QCHUNK_ENTRIES) {
       ch = ch->next;
       i = 0;
@@ -255,6 +256,7 @@ static void start_send(struct rc_shard *sh, struct rc_conn *c) {
   s->mh.msg_iov = s->iov;
   s->mh.msg_iovlen = (size_t)niov;
   s->bytes = bytes;
+  s->entries = k;
   struct io_uring_sqe *sqe = rc_shard_get_sqe(sh);
   /* MSG_WAITALL: the kernel keeps sending after a partial write, so the
    * completion is all or an error; one send in flight keeps bytes in order.
@@ -348,26 +350,8 @@ void rc_conn_close(struct rc_shard *sh, struct rc_conn *c, unsigned code, const 
   c->flags |= RC_CF_CLOSING;
   sh->n_closing++;
   c->close_deadline_ms = sh->now_ms + CLOSE_GRACE_MS;
-  if (drop_queued) {
-    uint32_t keep = 0;
-    if (c->flags & RC_CF_SEND_INFLIGHT) {
-      /* Keep what the in-flight send covers: its bytes are already promised. */
-      struct rc_outq *q = &c->q;
-      uint64_t covered = c->send->bytes;
-      struct rc_qchunk *ch = q->head;
-      unsigned i = q->head_i;
-      for (uint32_t k = 0; k < q->count && covered; k++) {
-        if (i == RC_QCHUNK_ENTRIES) {
-          ch = ch->next;
-          i = 0;
-        }
-        size_t len = entry_len(ch->e[i++]) - (k == 0 ? q->off : 0);
-        covered -= len < covered ? len : covered;
-        keep++;
-      }
-    }
-    outq_truncate(sh, c, keep);
-  }
+  /* Keep what the in-flight send covers: its bytes are already promised. */
+  if (drop_queued) outq_truncate(sh, c, c->send ? c->send->entries : 0);
   rc_shard_defer(sh, c);
   if (c->state == RC_CONN_WS && code) {
     struct rc_msg *m = rc_msg_create_close((uint16_t)sh->id, code, reason);

@@ -33,9 +33,6 @@ struct rc_demo_feed {
   bool resolved;
 };
 
-unsigned rc_demo_feed_symbol_count(void) { return NSYM; }
-const char *rc_demo_feed_symbol(unsigned i) { return i < NSYM ? symbols[i] : NULL; }
-
 static uint64_t next_rand(struct rc_demo_feed *f) {
   /* xorshift64*: plenty for a demo, and reproducible from the seed. */
   f->rng ^= f->rng >> 12;

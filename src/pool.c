@@ -16,7 +16,6 @@ void rc_pool_init(struct rc_pool *p, size_t obj_size, size_t per_slab) {
   p->slabs = NULL;
   p->obj_size = obj_size < sizeof(void *) ? sizeof(void *) : obj_size;
   p->per_slab = per_slab ? per_slab : 64;
-  p->in_use = 0;
 }
 
 void rc_pool_fini(struct rc_pool *p) {
@@ -48,12 +47,10 @@ void *rc_pool_get(struct rc_pool *p) {
   if (!p->free_list && pool_grow(p) < 0) return NULL;
   void **obj = p->free_list;
   p->free_list = *obj;
-  p->in_use++;
   return obj;
 }
 
 void rc_pool_put(struct rc_pool *p, void *obj) {
   *(void **)obj = p->free_list;
   p->free_list = obj;
-  p->in_use--;
 }

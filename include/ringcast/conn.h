@@ -58,6 +58,7 @@ struct rc_outq {
 struct rc_sendop {
   struct msghdr mh;
   uint32_t bytes;
+  uint32_t entries;      /* queue entries it covers, the first maybe in part */
   struct iovec iov[RC_SEND_IOV];
 };
 

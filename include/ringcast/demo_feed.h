@@ -13,8 +13,5 @@ struct rc_demo_feed *rc_demo_feed_create(uint64_t now_ms, uint64_t seed);
 void rc_demo_feed_destroy(struct rc_demo_feed *f);
 /* Publishes what is due by now_ms; returns the time of the next tick. */
 uint64_t rc_demo_feed_tick(struct rc_demo_feed *f, struct rc_shard *sh, uint64_t now_ms);
-/* Formats the n-th symbol's quote or trade for tests and docs; pure. */
-unsigned rc_demo_feed_symbol_count(void);
-const char *rc_demo_feed_symbol(unsigned i);
 
 #endif

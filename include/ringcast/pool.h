@@ -12,7 +12,6 @@ struct rc_pool {
   void *slabs;          /* singly linked list of slabs, freed by fini */
   size_t obj_size;
   size_t per_slab;
-  size_t in_use;
 };
 
 void rc_pool_init(struct rc_pool *p, size_t obj_size, size_t per_slab);
