@@ -66,7 +66,8 @@ class BenchSmoke(unittest.TestCase):
 
     def test_ramp(self):
         res, out = self.bench("--scenario", "ramp", "--conns", "200", "--ramp-start", "100",
-                              "--ramp-factor", "2", "--ramp-steps", "3", "--ramp-step", "1")
+                              "--ramp-factor", "2", "--ramp-steps", "3", "--ramp-step", "1",
+                              "--p99-bound", "600000")  # no latency bound: tests never assert on timings
         self.assertClean(res, 200)
         self.assertEqual(len(res["steps"]), 3)
         self.assertGreater(res["highest_sustainable_per_s"], 0)
