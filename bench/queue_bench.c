@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "ringcast/mpsc.h"
+#include "ringcast/util/mpsc.h"
 
 #define MAX_P 4
 #define LANE_CAP 1024

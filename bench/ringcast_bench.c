@@ -32,7 +32,7 @@
 
 #include "client_common.h"
 #include "hist.h"
-#include "ringcast/ws.h"
+#include "ringcast/proto/ws.h"
 #include "seqcheck.h"
 
 #define MAX_THREADS 16

@@ -1,20 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* Start-up and shutdown: flags, resource limits, the topic table, one shard per
- * CPU, and the signal wait that turns SIGINT/SIGTERM into a clean stop. */
+/* Start-up and shutdown: flags, resource limits, the server, and the signal wait
+ * that turns SIGINT/SIGTERM into a clean stop. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "ringcast/config.h"
-#include "ringcast/fanout.h"
-#include "ringcast/log.h"
-#include "ringcast/shard.h"
-#include "ringcast/topic.h"
+#include "ringcast/session/server.h"
+#include "ringcast/util/config.h"
+#include "ringcast/util/log.h"
 
 static int raise_nofile(void) {
   /* The kernel checks each ring's direct-descriptor table against the soft limit
@@ -27,7 +23,7 @@ static int raise_nofile(void) {
 }
 
 int main(int argc, char **argv) {
-  struct rc_config cfg;
+  static struct rc_config cfg;
   int ret = rc_config_parse(&cfg, argc, argv, stdout, stderr);
   if (ret == 1) return 0;
   if (ret < 0) return 2;
@@ -43,54 +39,23 @@ int main(int argc, char **argv) {
   sigaddset(&stop_set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
 
-  static struct rc_server srv;
-  srv.cfg = &cfg;
-  srv.nshards = cfg.threads;
-  srv.topics = rc_topic_table_create(RC_TOPIC_TABLE_DEFAULT, cfg.threads);
-  if (!srv.topics) {
-    rc_err("out of memory creating the topic table");
-    return 1;
-  }
+  struct rc_server *srv;
+  if (rc_server_create(&cfg, &srv) < 0) return 1;
   int status = 1;
-  unsigned created = 0, started = 0;
-  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-  for (; created < cfg.threads; created++) {
-    int cpu = -1;
-    if (cfg.pin) cpu = cfg.n_cpus ? cfg.cpus[created] : (int)(created % (unsigned)(ncpu > 0 ? ncpu : 1));
-    if ((ret = rc_shard_create(&srv, created, cpu, &srv.shards[created])) < 0) {
-      rc_err("creating shard %u failed: %s", created, strerror(-ret));
-      goto out;
-    }
+  if (rc_server_start(srv) == 0) {
+    for (unsigned l = 0; l < cfg.n_listen; l++)
+      rc_info("listening on %s with %u shards (max %u connections each)%s", cfg.listen[l].text,
+              cfg.threads, cfg.max_conns, cfg.demo_feed ? ", demo feed on" : "");
+    int sig;
+    sigwait(&stop_set, &sig);
+    rc_info("%s: closing connections with 1001 and stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    status = 0;
+  } else {
+    rc_err("a shard could not start; stopping");
   }
-  for (; started < cfg.threads; started++) {
-    if ((ret = rc_shard_start(srv.shards[started])) < 0) {
-      rc_err("starting shard %u: %s", started, strerror(-ret));
-      goto stop;
-    }
-  }
-  while (atomic_load_explicit(&srv.ready, memory_order_acquire) < cfg.threads)
-    nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
-  for (unsigned i = 0; i < cfg.threads; i++)
-    if (srv.shards[i]->setup_error) {
-      rc_err("shard %u could not start; stopping", i);
-      goto stop;
-    }
-  for (unsigned l = 0; l < cfg.n_listen; l++)
-    rc_info("listening on %s with %u shards (max %u connections each)%s", cfg.listen[l].text,
-            cfg.threads, cfg.max_conns, cfg.demo_feed ? ", demo feed on" : "");
-
-  int sig;
-  sigwait(&stop_set, &sig);
-  rc_info("%s: closing connections with 1001 and stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  status = 0;
-stop:
-  atomic_store_explicit(&srv.stopping, 1, memory_order_release);
-  for (unsigned i = 0; i < started; i++) rc_shard_wake_from_thread(srv.shards[i]);
-  for (unsigned i = 0; i < started; i++) rc_shard_join(srv.shards[i]);
-  for (unsigned i = 0; i < created; i++) rc_fanout_drain_at_exit(srv.shards[i]);
-out:
-  for (unsigned i = 0; i < created; i++) rc_shard_destroy(srv.shards[i]);
-  rc_topic_table_destroy(srv.topics);
+  rc_server_stop(srv);
+  rc_server_join(srv);
+  rc_server_destroy(srv);
   if (status == 0) rc_info("stopped");
   return status;
 }

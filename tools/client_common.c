@@ -10,8 +10,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "ringcast/json_out.h"
-#include "ringcast/ws.h"
+#include "ringcast/util/json_out.h"
+#include "ringcast/proto/ws.h"
 
 int rc_url_parse(const char *s, struct rc_url *u) {
   memset(u, 0, sizeof *u);

@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "client_common.h"
-#include "ringcast/topic.h"
-#include "ringcast/ws.h"
+#include "ringcast/proto/topic_name.h"
+#include "ringcast/proto/ws.h"
 
 static void usage(FILE *out) {
   fprintf(out,

@@ -7,25 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ringcast/command.h"
-#include "ringcast/frame.h"
-#include "ringcast/json_out.h"
-#include "ringcast/publish_batch.h"
-#include "ringcast/topic.h"
-#include "ringcast/ws.h"
+#include "ringcast/proto/command.h"
+#include "ringcast/pubsub/message.h"
+#include "ringcast/util/json_out.h"
+#include "ringcast/proto/publish_batch.h"
+#include "ringcast/proto/topic_name.h"
+#include "ringcast/proto/ws.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct rc_topic_table *table;
-static struct rc_topic *topic;
-
 static void check_envelope(const uint8_t *p, size_t n) {
-  enum rc_payload_class cls = rc_payload_classify(p, n);
-  struct rc_msg *m = rc_msg_create_published(0, topic, 7, p, n, cls);
+  enum rc_payload_class cls = rc_message_classify(p, n);
+  struct rc_frame *m = rc_message_encode(0, "fuzz.topic", 10, 7, p, n, cls);
   if (!m) return;
   struct rc_ws_header h;
-  ssize_t hl = rc_ws_parse_header(m->data, m->env_len, false, &h);
-  if (hl < 0 || (size_t)hl + h.payload_len != m->env_len) abort();
+  ssize_t hl = rc_ws_parse_header(m->data, m->len, false, &h);
+  if (hl < 0 || (size_t)hl + h.payload_len != m->len) abort();
   cJSON *j = cJSON_ParseWithLength((const char *)m->data + hl, (size_t)h.payload_len);
   if (!j) {
     /* Every envelope is valid JSON, unless the payload sits at cJSON's nesting
@@ -37,7 +34,7 @@ static void check_envelope(const uint8_t *p, size_t n) {
     cJSON *w = cJSON_ParseWithLength(wrapped, n + 2);
     free(wrapped);
     if (cls != RC_PAYLOAD_JSON || w) abort();
-    rc_msg_destroy(m);
+    rc_frame_destroy(m);
     return;
   }
   cJSON *d = cJSON_GetObjectItemCaseSensitive(j, cls == RC_PAYLOAD_BINARY ? "data_b64" : "data");
@@ -54,16 +51,12 @@ static void check_envelope(const uint8_t *p, size_t n) {
   }
   cJSON_Delete(j);
   struct iovec iov[2];
-  int k = rc_msg_view_iov(m, RC_VIEW_RAW, iov);
+  int k = rc_frame_view_iov(m, RC_MESSAGE_VIEW_RAW, iov);
   if (k == 2 && (iov[1].iov_len != n || memcmp(iov[1].iov_base, p, n) != 0)) abort();
-  rc_msg_destroy(m);
+  rc_frame_destroy(m);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (!table) {
-    table = rc_topic_table_create(16, 2);
-    rc_topic_get(table, "fuzz.topic", 10, &topic);
-  }
   struct rc_command cmd;
   char err[256];
   if (rc_command_parse((const char *)data, size, &cmd, err, sizeof err) == 0 &&

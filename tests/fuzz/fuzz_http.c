@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ringcast/http.h"
+#include "ringcast/proto/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

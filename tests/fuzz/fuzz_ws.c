@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ringcast/utf8.h"
-#include "ringcast/ws.h"
+#include "ringcast/proto/utf8.h"
+#include "ringcast/proto/ws.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ringcast/frame.h"
-#include "ringcast/mpsc.h"
-#include "ringcast/topic.h"
+#include "ringcast/io/doorbell.h"
+#include "ringcast/pubsub/subscription.h"
+#include "ringcast/pubsub/topic.h"
+#include "ringcast/util/frame.h"
+#include "ringcast/util/mpsc.h"
 
 static int passed, failed;
 #define CHECK(cond, ...)                                                                  \
@@ -75,16 +77,16 @@ static void test_mpsc(void) {
  * reference; exactly one frees it, after every read. */
 #define ROUNDS 20000
 #define SHARDS 4
-static struct rc_msg *msgs[ROUNDS];
+static struct rc_frame *msgs[ROUNDS];
 static _Atomic unsigned frees;
 
 static void *shard_release(void *arg) {
   uintptr_t sum = (uintptr_t)arg;
   for (unsigned i = 0; i < ROUNDS; i++) {
     sum += msgs[i]->data[i % 16];
-    if (rc_msg_shard_unref(msgs[i])) {
+    if (rc_frame_shard_unref(msgs[i])) {
       atomic_fetch_add_explicit(&frees, 1, memory_order_relaxed);
-      rc_msg_destroy(msgs[i]);
+      rc_frame_destroy(msgs[i]);
     }
   }
   return (void *)sum;
@@ -92,7 +94,7 @@ static void *shard_release(void *arg) {
 
 static void test_refcount(void) {
   for (unsigned i = 0; i < ROUNDS; i++) {
-    msgs[i] = rc_msg_create_bytes(0, 16);
+    msgs[i] = rc_frame_create(0, 16);
     memset(msgs[i]->data, (int)i, 16);
     atomic_store_explicit(&msgs[i]->shard_refs, SHARDS, memory_order_relaxed);
   }
@@ -106,6 +108,7 @@ static void test_refcount(void) {
  * interest bitmap is updated by several shards at once. */
 static struct rc_topic_table *table;
 static struct rc_topic *seen[SHARDS][256];
+static struct rc_subscriber subscribers[SHARDS];
 
 static void *create_topics(void *arg) {
   unsigned s = (unsigned)(uintptr_t)arg;
@@ -113,9 +116,9 @@ static void *create_topics(void *arg) {
   for (int i = 0; i < 256; i++) {
     snprintf(name, sizeof name, "stress.%d", i);
     if (rc_topic_get(table, name, strlen(name), &seen[s][i]) < 0) return arg;
-    rc_topic_local_add(seen[s][i], s, (struct rc_conn *)(uintptr_t)(0x1000 + s), 0);
-    (void)rc_topic_local_remove(seen[s][i], s, 0);
-    rc_topic_local_add(seen[s][i], s, (struct rc_conn *)(uintptr_t)(0x1000 + s), 0);
+    rc_subscription_add(s, &subscribers[s], seen[s][i], 1024);
+    (void)rc_subscription_remove(s, &subscribers[s], seen[s][i]);
+    rc_subscription_add(s, &subscribers[s], seen[s][i], 1024);
   }
   return NULL;
 }
@@ -139,6 +142,7 @@ static void test_topics(void) {
   CHECK(mismatched == 0, "topics: %u names resolved to different topics", mismatched);
   CHECK(bits == 256, "topics: %u of 256 interest bitmaps complete", bits);
   CHECK(rc_topic_count(table) == 256, "topics: count %u", rc_topic_count(table));
+  for (unsigned i = 0; i < SHARDS; i++) rc_subscription_remove_all(i, &subscribers[i]);
   rc_topic_table_destroy(table);
 }
 

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "ringcast/command.h"
+#include "ringcast/proto/command.h"
 
 static int parse(const char *s, struct rc_command *c, char *err) {
   return rc_command_parse(s, strlen(s), c, err, 256);

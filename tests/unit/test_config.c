@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ringcast/config.h"
+#include "ringcast/util/config.h"
 
 static int run(struct rc_config *cfg, char *errbuf, size_t n, int argc, char **argv) {
   FILE *err = fmemopen(errbuf, n, "w");

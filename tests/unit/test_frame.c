@@ -1,117 +1,91 @@
 /* SPDX-License-Identifier: MIT */
-/* Message encoding (both views) and the shard-level reference count; the
- * multi-threaded release race is in tests/tsan/stress_threads.c. */
-#include <cJSON.h>
+/* Frame buffers: private frames, views, the shard-level reference count, holds,
+ * and frames handed back to the arena that allocated them. The multi-threaded
+ * release race is in tests/tsan/stress_threads.c. */
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "ringcast/frame.h"
-#include "ringcast/topic.h"
-#include "ringcast/ws.h"
+#include "ringcast/proto/ws.h"
+#include "ringcast/util/frame.h"
 
-static struct rc_topic_table *table;
-static struct rc_topic *topic;
-
-static void setup(void) {
-  table = rc_topic_table_create(4, 2);
-  rc_topic_get(table, "px.BTC", 6, &topic);
-}
-static void teardown(void) { rc_topic_table_destroy(table); }
-
-static cJSON *envelope_json(const struct rc_msg *m) {
+Test(frame, close_frames) {
+  struct rc_frame *f = rc_frame_create_close(3, 1008, "slow consumer");
   struct rc_ws_header h;
-  cr_assert_gt(rc_ws_parse_header(m->data, m->env_len, false, &h), 0);
-  cr_assert_eq(h.opcode, RC_WS_OP_TEXT);
-  cr_assert_eq(h.header_len + h.payload_len, m->env_len);
-  return cJSON_ParseWithLength((const char *)m->data + h.header_len, (size_t)h.payload_len);
-}
-
-static void check_raw(const struct rc_msg *m, const void *payload, size_t len, uint8_t op) {
-  struct iovec iov[2];
-  int n = rc_msg_view_iov(m, RC_VIEW_RAW, iov);
-  uint8_t buf[512];
-  size_t l = 0;
-  for (int i = 0; i < n; i++) {
-    memcpy(buf + l, iov[i].iov_base, iov[i].iov_len);
-    l += iov[i].iov_len;
-  }
-  cr_assert_eq(l, rc_msg_view_len(m, RC_VIEW_RAW));
-  struct rc_ws_header h;
-  ssize_t hl = rc_ws_parse_header(buf, l, false, &h);
-  cr_assert_eq(h.opcode, op);
-  cr_assert_eq(h.payload_len, len);
-  cr_assert_eq(memcmp(buf + hl, payload, len), 0);
-}
-
-Test(frame, json_payload_is_embedded_verbatim, .init = setup, .fini = teardown) {
-  const char *p = "{\"px\":61000.5,\"qty\":[1,2]}";
-  cr_assert_eq(rc_payload_classify((const uint8_t *)p, strlen(p)), RC_PAYLOAD_JSON);
-  struct rc_msg *m = rc_msg_create_published(0, topic, 42, (const uint8_t *)p, strlen(p), RC_PAYLOAD_JSON);
-  cJSON *j = envelope_json(m);
-  cr_assert_str_eq(cJSON_GetObjectItem(j, "type")->valuestring, "msg");
-  cr_assert_str_eq(cJSON_GetObjectItem(j, "topic")->valuestring, "px.BTC");
-  cr_assert_eq(cJSON_GetObjectItem(j, "seq")->valuedouble, 42);
-  cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "data"), "px")->valuedouble, 61000.5);
-  cJSON_Delete(j);
-  check_raw(m, p, strlen(p), RC_WS_OP_TEXT);
-  cr_assert_eq(rc_msg_view_len(m, RC_VIEW_ENVELOPE), m->env_len);
-  rc_msg_destroy(m);
-}
-
-Test(frame, text_payload_is_escaped, .init = setup, .fini = teardown) {
-  const char *p = "line 1\n\"quoted\" \\ tab\t\x01";
-  cr_assert_eq(rc_payload_classify((const uint8_t *)p, strlen(p)), RC_PAYLOAD_TEXT);
-  struct rc_msg *m = rc_msg_create_published(1, topic, 1, (const uint8_t *)p, strlen(p), RC_PAYLOAD_TEXT);
-  cJSON *j = envelope_json(m);
-  cr_assert_not_null(j);
-  cr_assert_str_eq(cJSON_GetObjectItem(j, "data")->valuestring, p);
-  cJSON_Delete(j);
-  check_raw(m, p, strlen(p), RC_WS_OP_TEXT);
-  rc_msg_destroy(m);
-}
-
-Test(frame, binary_payload_is_base64, .init = setup, .fini = teardown) {
-  const uint8_t p[] = {0xff, 0x00, 0xfe, 0x80};
-  cr_assert_eq(rc_payload_classify(p, sizeof p), RC_PAYLOAD_BINARY);
-  struct rc_msg *m = rc_msg_create_published(1, topic, 7, p, sizeof p, RC_PAYLOAD_BINARY);
-  cJSON *j = envelope_json(m);
-  cr_assert_str_eq(cJSON_GetObjectItem(j, "data_b64")->valuestring, "/wD+gA==");
-  cJSON_Delete(j);
-  check_raw(m, p, sizeof p, RC_WS_OP_BINARY);
-  rc_msg_destroy(m);
-}
-
-Test(frame, classify_edge_cases) {
-  cr_assert_eq(rc_payload_classify((const uint8_t *)"", 0), RC_PAYLOAD_TEXT);
-  cr_assert_eq(rc_payload_classify((const uint8_t *)"123", 3), RC_PAYLOAD_JSON);
-  cr_assert_eq(rc_payload_classify((const uint8_t *)"123abc", 6), RC_PAYLOAD_TEXT);
-  cr_assert_eq(rc_payload_classify((const uint8_t *)"{\"a\":1} ", 8), RC_PAYLOAD_JSON);
-  cr_assert_eq(rc_payload_classify((const uint8_t *)"{\"a\":1} x", 9), RC_PAYLOAD_TEXT);
-  cr_assert_eq(rc_payload_classify((const uint8_t *)"{\"a\":", 5), RC_PAYLOAD_TEXT);
-}
-
-Test(frame, private_frames) {
-  struct rc_msg *m = rc_msg_create_close(3, 1008, "slow consumer");
-  struct rc_ws_header h;
-  cr_assert_eq(rc_ws_parse_header(m->data, m->env_len, false, &h), 2);
+  cr_assert_eq(rc_ws_parse_header(f->data, f->len, false, &h), 2);
   cr_assert_eq(h.opcode, RC_WS_OP_CLOSE);
-  cr_assert_eq(m->data[2] << 8 | m->data[3], 1008);
-  cr_assert_eq(memcmp(m->data + 4, "slow consumer", 13), 0);
-  cr_assert_eq(rc_msg_view_len(m, RC_VIEW_RAW), m->env_len, "private frames have one view");
-  rc_msg_destroy(m);
+  cr_assert_eq(f->data[2] << 8 | f->data[3], 1008);
+  cr_assert_eq(memcmp(f->data + 4, "slow consumer", 13), 0);
+  cr_assert_eq(rc_frame_view_len(f, RC_FRAME_VIEW_ALT), f->len, "private frames have one view");
+  cr_assert_eq(f->owner, 3);
+  rc_frame_destroy(f);
   char reason[300];
   memset(reason, 'r', sizeof reason - 1);
   reason[sizeof reason - 1] = '\0';
-  m = rc_msg_create_close(3, 1000, reason);
-  cr_assert_eq(m->env_len, 2 + 125, "close payload capped at 125 bytes");
-  rc_msg_destroy(m);
+  f = rc_frame_create_close(3, 1000, reason);
+  cr_assert_eq(f->len, 2 + 125, "close payload capped at 125 bytes");
+  rc_frame_destroy(f);
 }
 
 Test(frame, shard_refs_single_thread) {
-  struct rc_msg *m = rc_msg_create_bytes(0, 8);
-  atomic_store(&m->shard_refs, 3);
-  cr_assert_not(rc_msg_shard_unref(m));
-  cr_assert_not(rc_msg_shard_unref(m));
-  cr_assert(rc_msg_shard_unref(m));
-  rc_msg_destroy(m);
+  struct rc_frame *f = rc_frame_create(0, 8);
+  atomic_store(&f->shard_refs, 3);
+  cr_assert_not(rc_frame_shard_unref(f));
+  cr_assert_not(rc_frame_shard_unref(f));
+  cr_assert(rc_frame_shard_unref(f));
+  rc_frame_destroy(f);
+}
+
+/* Two arenas standing for two shards. */
+static struct rc_frame_arena a0, a1;
+static struct rc_frame_arena *const arenas[2] = {&a0, &a1};
+
+static void arenas_init(void) {
+  rc_frame_arena_init(&a0, 0, arenas);
+  rc_frame_arena_init(&a1, 1, arenas);
+}
+static void arenas_fini(void) {
+  rc_frame_arena_fini(&a0);
+  rc_frame_arena_fini(&a1);
+}
+
+Test(frame, holds_count_plainly_and_release_once, .init = arenas_init, .fini = arenas_fini) {
+  struct rc_frame *f = rc_frame_create(0, 4);
+  struct rc_hold *h = rc_hold_create(&a0, f);
+  cr_assert_not_null(h);
+  rc_hold_ref(h);
+  rc_hold_ref(h);
+  cr_assert_eq(h->refs, 3);
+  rc_hold_unref(&a0, h);
+  rc_hold_unref(&a0, h);
+  cr_assert_eq(atomic_load(&f->shard_refs), 1, "the shard reference stays while a hold remains");
+  rc_hold_unref(&a0, h); /* the owner's last reference frees the frame at once */
+  cr_assert_eq(rc_frame_arena_reclaim(&a0), 0, "nothing was handed back");
+}
+
+Test(frame, last_reference_elsewhere_goes_home, .init = arenas_init, .fini = arenas_fini) {
+  struct rc_frame *f = rc_frame_create(0, 4);
+  atomic_store(&f->shard_refs, 2);
+  rc_frame_release(&a0, f);
+  cr_assert_eq(rc_frame_arena_reclaim(&a0), 0, "not the last reference");
+  rc_frame_release(&a1, f); /* shard 1 drops the last one: back to shard 0 */
+  cr_assert_eq(rc_frame_arena_reclaim(&a1), 0);
+  cr_assert_eq(rc_frame_arena_reclaim(&a0), 1, "the owner frees it");
+}
+
+Test(frame, views) {
+  struct rc_frame *f = rc_frame_create(0, 10);
+  memcpy(f->data, "0123456789", 10);
+  f->alt_hdr[0] = 0x81;
+  f->alt_hdr[1] = 3;
+  f->alt_hdr_len = 2;
+  f->alt_off = 4;
+  f->alt_len = 3;
+  struct iovec iov[2];
+  cr_assert_eq(rc_frame_view_iov(f, RC_FRAME_VIEW_MAIN, iov), 1);
+  cr_assert_eq(iov[0].iov_len, 10);
+  cr_assert_eq(rc_frame_view_iov(f, RC_FRAME_VIEW_ALT, iov), 2);
+  cr_assert_eq(iov[0].iov_len, 2);
+  cr_assert_eq(memcmp(iov[1].iov_base, "456", 3), 0);
+  cr_assert_eq(rc_frame_view_len(f, RC_FRAME_VIEW_ALT), 5);
+  rc_frame_destroy(f);
 }

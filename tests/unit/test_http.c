@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "guard.h"
-#include "ringcast/http.h"
+#include "ringcast/proto/http.h"
 
 /* The request points into the guarded copy, so it lives until the next parse. */
 static struct guarded last;

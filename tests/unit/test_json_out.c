@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "ringcast/json_out.h"
+#include "ringcast/util/json_out.h"
 
 Test(json_out, escapes) {
   const char *in = "a\"b\\c\n\x01";

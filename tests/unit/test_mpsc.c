@@ -3,7 +3,7 @@
  * tests/tsan/stress_threads.c (built with ThreadSanitizer by scripts/test.sh). */
 #include <criterion/criterion.h>
 
-#include "ringcast/mpsc.h"
+#include "ringcast/util/mpsc.h"
 
 struct item {
   struct rc_mpsc_node node;

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "guard.h"
-#include "ringcast/publish_batch.h"
+#include "ringcast/proto/publish_batch.h"
 
 Test(publish_batch, parses_records_binary_safe) {
   static const char body[] = "a 3\nabc\nb.c 5\nx\ny\0z\nempty 0\n\n";

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "guard.h"
-#include "ringcast/utf8.h"
+#include "ringcast/proto/utf8.h"
 
 static bool valid(const char *s, size_t n) {
   struct guarded g;

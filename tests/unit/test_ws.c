@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "guard.h"
-#include "ringcast/ws.h"
+#include "ringcast/proto/ws.h"
 
 static ssize_t parse(const uint8_t *b, size_t n, bool mask, struct rc_ws_header *h) {
   struct guarded g;

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/* The shard loop: one pinned thread, one io_uring ring created inside it, one
+ * SO_REUSEPORT listener per address, accepts into direct descriptors, multishot
+ * receives over a provided-buffer ring, sends, the timer wheel, doorbells between
+ * shards, and a staged stop. It is mechanism only: what connections mean and what
+ * else runs each turn comes from above through hooks and operations tables, and it
+ * includes nothing above it.
+ *
+ * A turn: reap completions in batches and dispatch them; fire due timers; call
+ * hooks.on_turn; hand the layer above its closed connections and re-arm receives;
+ * start one send per connection with data queued; then announce sleep and wait
+ * for a completion, the next timer or a doorbell. */
+#ifndef RINGCAST_IO_LOOP_H
+#define RINGCAST_IO_LOOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringcast/io/conn.h"
+#include "ringcast/io/listener.h"
+#include "ringcast/io/timer.h"
+#include "ringcast/util/frame.h"
+
+
+
+struct rc_loop;
+
+struct rc_loop_params {
+  unsigned id;
+  int cpu;                            /* -1: not pinned */
+  unsigned max_conns;
+  size_t slot_size;                   /* >= sizeof(struct rc_conn): the layer above's per-connection struct, which starts with one */
+  uint64_t max_queue;                 /* bytes waiting behind a send before rc_conn_send refuses */
+  const struct rc_listen_addr *listen;
+  unsigned n_listen;
+};
+
+struct rc_loop_hooks {
+  void *user;
+  /* In the loop's thread once its ring is up, before the first turn. */
+  void (*on_start)(struct rc_loop *l);
+  /* A connection was accepted (state OPEN, no ops yet): set its ops. over_limit:
+   * it is past max_conns and must be refused. */
+  void (*on_accept)(struct rc_loop *l, struct rc_conn *c, bool over_limit);
+  /* Once a turn, after completions and timers: drain queues, flush batches. */
+  void (*on_turn)(struct rc_loop *l);
+  /* After the sleep is announced: whether work arrived that needs another turn. */
+  bool (*has_work)(struct rc_loop *l);
+  /* The stop was asked: close connections (gracefully). The loop then waits for
+   * them up to the grace period before cutting the rest. */
+  void (*on_stop)(struct rc_loop *l);
+};
+
+struct rc_loop_stats {
+  _Atomic uint64_t conns_open;
+  _Atomic uint64_t conns_accepted;
+  _Atomic uint64_t conns_refused;     /* accepted past max_conns */
+  _Atomic uint64_t accept_errors;
+  _Atomic uint64_t close_errors;
+  _Atomic uint64_t frames_sent;
+  _Atomic uint64_t bytes_sent;
+  _Atomic uint64_t sends;
+  _Atomic uint64_t short_sends;       /* resumed where the kernel stopped */
+  _Atomic uint64_t recv_enobufs;
+  _Atomic uint64_t cqe_stashed;
+};
+
+/* Main thread: allocations and listening sockets, no thread yet. 0 or a negative
+ * errno (logged). */
+int rc_loop_create(const struct rc_loop_params *p, const struct rc_loop_hooks *h,
+                   struct rc_loop **out);
+/* Main thread, before any loop starts: the loops a loop may wake, by id. */
+void rc_loop_set_peers(struct rc_loop *l, struct rc_loop *const *all, unsigned n);
+/* Starts the thread; waits until its ring is up. 0 or the set-up error. */
+int rc_loop_start(struct rc_loop *l);
+/* Any thread: asks the loop to stop (hooks.on_stop runs in its thread). */
+void rc_loop_stop(struct rc_loop *l);
+void rc_loop_join(struct rc_loop *l);
+/* After join: frees what is left. */
+void rc_loop_destroy(struct rc_loop *l);
+
+unsigned rc_loop_id(const struct rc_loop *l);
+void *rc_loop_user(const struct rc_loop *l);
+/* The loop's clock (CLOCK_MONOTONIC ms), read once per turn. */
+uint64_t rc_loop_now_ms(const struct rc_loop *l);
+struct rc_frame_arena *rc_loop_arena(struct rc_loop *l);
+const struct rc_loop_stats *rc_loop_stats(const struct rc_loop *l);
+
+/* Shard thread: rings the peers in mask that are asleep (one full fence for all
+ * of them). Call after pushing their work. */
+void rc_loop_wake(struct rc_loop *l, uint64_t mask);
+/* Calls fn for every connection not FREE. fn may close or abort it. */
+void rc_loop_foreach_conn(struct rc_loop *l, void (*fn)(struct rc_loop *, struct rc_conn *, void *),
+                          void *arg);
+/* The OPEN connection a token names, or NULL when it has closed since. */
+struct rc_conn *rc_loop_conn_by_token(struct rc_loop *l, uint64_t token);
+
+/* A timer of the loop's own (not a connection's). */
+struct rc_loop_timer {
+  struct rc_timer t;
+  void (*fn)(struct rc_loop *l, struct rc_loop_timer *lt);
+};
+void rc_loop_timer_set(struct rc_loop *l, struct rc_loop_timer *lt, uint64_t due_ms);
+void rc_loop_timer_cancel(struct rc_loop *l, struct rc_loop_timer *lt);
+
+#endif

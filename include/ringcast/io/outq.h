@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* A connection's outbound queue: a FIFO of references to shared frames (a hold
+ * and which of the frame's two views), in 256-byte chunks from the shard's pool,
+ * so an idle connection owns none. It tracks how much of the head entry is
+ * written, so a send that stopped part-way resumes at the right byte.
+ * Owner shard only. */
+#ifndef RINGCAST_IO_OUTQ_H
+#define RINGCAST_IO_OUTQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "ringcast/util/frame.h"
+#include "ringcast/util/pool.h"
+
+#define RC_OUTQ_CHUNK_ENTRIES 31
+
+struct rc_outq_chunk {
+  struct rc_outq_chunk *next;
+  uintptr_t e[RC_OUTQ_CHUNK_ENTRIES];  /* struct rc_hold * | view in bit 0 */
+};
+
+struct rc_outq {
+  struct rc_outq_chunk *head, *tail;
+  uint16_t head_i, tail_i;
+  uint32_t count;
+  uint32_t off;          /* bytes of the head entry already written */
+  uint64_t bytes;        /* bytes not yet written */
+};
+
+/* The pool every queue of a shard takes its chunks from. */
+void rc_outq_pool_init(struct rc_pool *chunks);
+
+/* Appends view v of h's frame and takes a plain reference on h. 0 or -ENOMEM. */
+int rc_outq_push(struct rc_outq *q, struct rc_pool *chunks, struct rc_hold *h,
+                 enum rc_frame_view v);
+/* Accounts n written bytes from the head: entries written whole are dropped
+ * (their references released); a partly written one keeps its offset. Returns
+ * how many entries were completed. n must not exceed q->bytes. */
+uint32_t rc_outq_consume(struct rc_outq *q, struct rc_pool *chunks, struct rc_frame_arena *a,
+                         uint64_t n);
+/* Drops every entry after the first `keep` (those a send in flight covers). */
+void rc_outq_truncate(struct rc_outq *q, struct rc_pool *chunks, struct rc_frame_arena *a,
+                      uint32_t keep);
+/* Describes the queue from its first unwritten byte as at most max_iov iovecs
+ * and about max_bytes (a whole entry is never split unless it alone is larger).
+ * Returns the iovec count; *entries is how many queue entries they touch and
+ * *bytes their total. */
+int rc_outq_gather(const struct rc_outq *q, struct iovec *iov, int max_iov, size_t max_bytes,
+                   uint32_t *entries, size_t *bytes);
+
+#endif

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/* One io_uring ring as the shard loop uses it: set-up with feature probing and a
+ * clear fallback, the one place where user_data is encoded and decoded, an SQE
+ * getter that never spins, and completions reaped in batches. Owner thread only. */
+#ifndef RINGCAST_IO_RING_H
+#define RINGCAST_IO_RING_H
+
+#include <assert.h>
+#include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* io_uring user_data: [op:8][gen:24][idx:32]. */
+enum rc_ring_op {
+  RC_RING_OP_ACCEPT = 1,
+  RC_RING_OP_RECV,
+  RC_RING_OP_SEND,
+  RC_RING_OP_CLOSE,
+  RC_RING_OP_CANCEL,      /* result ignored: the cancelled op posts its own CQE */
+  RC_RING_OP_DOORBELL,    /* a MSG_RING from another shard */
+  RC_RING_OP_MSG_SENT,    /* our MSG_RING, only seen on failure */
+  RC_RING_OP_EVENTFD,
+  RC_RING_OP_SHUTDOWN,    /* lingering close; the slot stays open until it completes */
+};
+
+#define RC_RING_GEN_MASK 0xffffffu
+static_assert(sizeof(uint64_t) == sizeof(((struct io_uring_cqe *)0)->user_data),
+              "user_data is 64 bits");
+
+static inline uint64_t rc_ring_ud(enum rc_ring_op op, uint32_t gen, uint32_t idx) {
+  return ((uint64_t)op << 56) | ((uint64_t)(gen & RC_RING_GEN_MASK) << 32) | idx;
+}
+static inline enum rc_ring_op rc_ring_ud_op(uint64_t ud) { return (enum rc_ring_op)(ud >> 56); }
+static inline uint32_t rc_ring_ud_gen(uint64_t ud) { return (uint32_t)(ud >> 32) & RC_RING_GEN_MASK; }
+static inline uint32_t rc_ring_ud_idx(uint64_t ud) { return (uint32_t)ud; }
+
+struct rc_ring {
+  struct io_uring ring;
+  int fd;                        /* the ring's own fd, a MSG_RING target for other shards */
+  bool has_msg_ring;             /* IORING_OP_MSG_RING (5.18) */
+  bool deferred_taskrun;         /* DEFER_TASKRUN (6.1) was accepted */
+  /* Completions moved out of the CQ when the kernel refused a submission until
+   * the CQ drained (-EBUSY); reaped before the CQ, in order. */
+  struct io_uring_cqe *stash;
+  uint32_t stash_head, stash_n, stash_cap;
+  uint64_t stashed_total;
+};
+
+/* Creates the ring in the calling thread (SINGLE_ISSUER binds it to this task).
+ * Returns 0, or a negative errno with a message in err. */
+int rc_ring_init(struct rc_ring *r, unsigned sq_entries, unsigned cq_entries, char *err,
+                 size_t err_size);
+void rc_ring_exit(struct rc_ring *r);
+/* An SQE, submitting first when the SQ is full. When the kernel refuses the
+ * submission until completions are reaped (-EBUSY, -EAGAIN), the ready
+ * completions move to the stash and the submission is retried. Never NULL: a
+ * failure here (out of memory for the stash, a broken ring) aborts. */
+struct io_uring_sqe *rc_ring_get_sqe(struct rc_ring *r);
+/* Moves every completion ready in the CQ to the stash; returns how many, or
+ * -ENOMEM. */
+int rc_ring_stash(struct rc_ring *r);
+/* Copies up to max completions, stashed ones first, into out and consumes them. */
+unsigned rc_ring_reap(struct rc_ring *r, struct io_uring_cqe *out, unsigned max);
+/* Whether a completion is waiting, stashed or in the CQ. */
+bool rc_ring_has_cqe(struct rc_ring *r);
+
+#endif

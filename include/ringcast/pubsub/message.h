@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* What a published message looks like on the wire, encoded once into one frame
+ * buffer: view 0 is the envelope ({"type":"msg","topic":..,"seq":..,"data":..} in a
+ * text frame), view 1 the raw payload alone. Pure apart from the one allocation. */
+#ifndef RINGCAST_PUBSUB_MESSAGE_H
+#define RINGCAST_PUBSUB_MESSAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringcast/util/frame.h"
+
+#define RC_MESSAGE_VIEW_ENVELOPE RC_FRAME_VIEW_MAIN
+#define RC_MESSAGE_VIEW_RAW RC_FRAME_VIEW_ALT
+
+/* How a published payload is carried in the envelope. */
+enum rc_payload_class {
+  RC_PAYLOAD_JSON = 0,   /* valid JSON: embedded verbatim as "data" */
+  RC_PAYLOAD_TEXT,       /* UTF-8 text: escaped into a JSON string "data" */
+  RC_PAYLOAD_BINARY,     /* anything else: base64 in "data_b64" */
+};
+
+/* Classifies a payload: JSON, UTF-8 text or binary. */
+enum rc_payload_class rc_message_classify(const uint8_t *p, size_t len);
+/* Encodes both views in one frame for arena `owner`, shard_refs = 1. The topic
+ * name must be valid (it is written without escaping). NULL on ENOMEM. */
+struct rc_frame *rc_message_encode(uint16_t owner, const char *topic, size_t topic_len,
+                                   uint64_t seq, const uint8_t *payload, size_t len,
+                                   enum rc_payload_class cls);
+
+#endif

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/* The pub/sub engine: routing a publish to its topic's home shard, stamping the
+ * sequence number, encoding the message once, delivering it to this shard's
+ * subscribers and batching it to every other interested shard, plus the
+ * subscription bookkeeping behind it.
+ *
+ * It knows subscribers only as struct rc_subscriber handles and hands them
+ * messages through a delivery callback; it wakes other shards through a callback
+ * too, and never touches connections or the ring. One struct rc_pubsub_shard per
+ * shard; every function taking one runs on that shard's thread. */
+#ifndef RINGCAST_PUBSUB_PUBSUB_H
+#define RINGCAST_PUBSUB_PUBSUB_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringcast/pubsub/subscription.h"
+#include "ringcast/pubsub/topic.h"
+#include "ringcast/util/config.h"
+#include "ringcast/util/frame.h"
+#include "ringcast/util/mpsc.h"
+
+
+/* Bytes of an acknowledgement note carried with a forwarded publish. */
+#define RC_PUBSUB_NOTE_MAX 1024
+
+/* Where a publish came from, so its result can be reported back to the shard
+ * that asked, after the home shard stamped it. Opaque to pub/sub. */
+struct rc_publish_origin {
+  uint64_t token;        /* the caller's, e.g. a connection's slot and generation */
+  const void *note;      /* copied, e.g. the command's id; at most RC_PUBSUB_NOTE_MAX */
+  size_t note_len;
+};
+
+/* The outcome of a forwarded publish, on the origin shard. */
+struct rc_publish_result {
+  uint64_t token;
+  struct rc_topic *topic;
+  uint64_t seq;          /* valid when err == 0 */
+  int err;               /* 0 or a negative errno */
+  const void *note;
+  size_t note_len;
+};
+
+struct rc_pubsub_callbacks {
+  void *ctx;
+  /* Queue the message held by h to s; take a reference with rc_hold_ref if kept.
+   * Must not change any subscription (closing is fine if deferred). */
+  void (*deliver)(void *ctx, struct rc_subscriber *s, struct rc_hold *h);
+  /* A publish made with an origin on this shard was stamped (or failed) at its
+   * home shard. */
+  void (*published)(void *ctx, const struct rc_publish_result *r);
+  /* Wake the shards in mask (bit per shard id): they have new inbox items.
+   * Called after this shard's pushes; the callee orders its check of whether they
+   * sleep after them. */
+  void (*wake)(void *ctx, uint64_t mask);
+};
+
+struct rc_pubsub_stats {
+  _Atomic uint64_t published;         /* stamped here, as home shard */
+  _Atomic uint64_t publish_failed;    /* lost to out of memory at the home shard */
+  _Atomic uint64_t batches_in;        /* fan-out batches received from other shards */
+};
+
+struct rc_pubsub;
+struct rc_pubsub_shard;
+
+/* Main thread, before any shard runs. */
+struct rc_pubsub *rc_pubsub_create(unsigned nshards, uint32_t max_topics);
+/* Frees everything; call rc_pubsub_shard_destroy on every shard first. */
+void rc_pubsub_destroy(struct rc_pubsub *ps);
+struct rc_topic_table *rc_pubsub_topics(struct rc_pubsub *ps);
+/* Main thread, before the shard's thread starts: the shard's half of the engine.
+ * arena is the shard's frame arena and must outlive it. 0 or -ENOMEM. */
+int rc_pubsub_shard_create(struct rc_pubsub *ps, unsigned id, struct rc_frame_arena *arena,
+                           const struct rc_pubsub_callbacks *cb, struct rc_pubsub_shard **out);
+/* Once every shard has stopped: frees what is still queued, then the shard. */
+void rc_pubsub_shard_destroy(struct rc_pubsub_shard *pss);
+const struct rc_pubsub_stats *rc_pubsub_shard_stats(const struct rc_pubsub *ps, unsigned id);
+
+/* Publishes a copy of payload on tp. Returns the sequence number (> 0) when this
+ * shard is the topic's home and stamped it now; 0 when it was forwarded to the
+ * home shard (with an origin, the result comes back through cb->published);
+ * -ENOMEM when nothing was published. */
+int64_t rc_pubsub_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
+                          const uint8_t *payload, size_t len,
+                          const struct rc_publish_origin *origin);
+/* 0, -EEXIST (already), -EMLINK (s holds `limit` topics), -ENOMEM. */
+int rc_pubsub_subscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
+                        struct rc_topic *tp, unsigned limit);
+/* 0 or -ENOENT. */
+int rc_pubsub_unsubscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
+                          struct rc_topic *tp);
+void rc_pubsub_unsubscribe_all(struct rc_pubsub_shard *pss, struct rc_subscriber *s);
+/* Handles everything in the shard's inbox: publishes to stamp, batches to
+ * deliver, results to report. */
+void rc_pubsub_drain(struct rc_pubsub_shard *pss);
+/* Pushes this turn's batches to their shards and wakes them. */
+void rc_pubsub_flush(struct rc_pubsub_shard *pss);
+/* Whether the inbox holds anything, even half-pushed (seq_cst: the consumer's
+ * half of the sleep handshake). */
+bool rc_pubsub_has_work(struct rc_pubsub_shard *pss);
+
+#endif

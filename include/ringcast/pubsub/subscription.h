@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* The subscription index of one shard, kept from both sides so that every change
+ * is O(1): each topic's list of this shard's subscribers (topic->local[shard]) and
+ * each subscriber's array of topics, each entry knowing its place in the other.
+ * The topic's interest bit for the shard follows its list: set when the list gains
+ * its first subscriber, cleared when it loses its last. Shard thread only. */
+#ifndef RINGCAST_PUBSUB_SUBSCRIPTION_H
+#define RINGCAST_PUBSUB_SUBSCRIPTION_H
+
+#include <stdint.h>
+
+struct rc_topic;
+
+struct rc_subscription {
+  struct rc_topic *topic;
+  uint32_t list_idx;     /* index in topic->local[shard] */
+};
+
+/* A subscriber as pub/sub knows it: an embedded handle, owned by whoever embeds
+ * it (a session). Zero-initialised means "no subscriptions". */
+struct rc_subscriber {
+  struct rc_subscription *v;
+  uint16_t n, cap;
+};
+
+/* Subscribes s to tp on this shard: 0, -EEXIST (already), -EMLINK (s holds
+ * `limit` topics), or -ENOMEM (nothing changed). */
+int rc_subscription_add(unsigned shard, struct rc_subscriber *s, struct rc_topic *tp,
+                        unsigned limit);
+/* 0, or -ENOENT when s is not subscribed to tp. */
+int rc_subscription_remove(unsigned shard, struct rc_subscriber *s, struct rc_topic *tp);
+/* Removes every subscription of s and frees its array. */
+void rc_subscription_remove_all(unsigned shard, struct rc_subscriber *s);
+/* s's index of tp, or -ENOENT when s is not subscribed to it. */
+int rc_subscription_find(const struct rc_subscriber *s, const struct rc_topic *tp);
+
+#endif

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* Command-line configuration: parsed once in main, then read-only for every thread. */
+#ifndef RINGCAST_CONFIG_H
+#define RINGCAST_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "ringcast/util/log.h"
+
+#define RC_MAX_SHARDS 64
+#define RC_CONFIG_MAX_LISTEN 8
+/* Direct-descriptor slots kept beyond --max-conns so a connection over the limit
+ * can still be accepted and told "503 server full" instead of being dropped. */
+#define RC_CONN_SPARE 32
+
+struct rc_listen_addr {
+  struct sockaddr_storage addr;
+  socklen_t addr_len;
+  char text[80];
+};
+
+struct rc_config {
+  struct rc_listen_addr listen[RC_CONFIG_MAX_LISTEN];
+  unsigned n_listen;
+  unsigned threads;
+  int cpus[RC_MAX_SHARDS];
+  unsigned n_cpus;
+  bool pin;
+  unsigned max_conns;      /* per shard */
+  uint32_t max_message;    /* bytes, inbound and published */
+  uint64_t max_queue;      /* bytes queued per connection */
+  bool demo_feed;
+  bool echo;                 /* GET /echo for conformance suites */
+  unsigned handshake_timeout; /* seconds to send a complete request head; 0: off */
+  unsigned idle_timeout;     /* seconds without inbound bytes before closing; 0: off */
+  unsigned ping_interval;    /* seconds of inbound silence before a keepalive ping; 0: off */
+  enum rc_log_level log_level;
+};
+
+/* Fills cfg from argv. Returns 0 to run, 1 when --help or --version was printed
+ * (exit 0), or -EINVAL after writing a message that names the bad flag to err
+ * (exit 2). */
+int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FILE *err);
+/* Prints the usage text with every flag and its default. */
+void rc_config_usage(FILE *out);
+/* Parses "HOST:PORT", "[V6]:PORT" or ":PORT"; 0 or -EINVAL. */
+int rc_config_parse_listen(const char *s, struct rc_listen_addr *out);
+/* Parses a CPU list such as "0-3,6"; returns the count or -EINVAL. */
+int rc_config_parse_cpus(const char *s, int *cpus, unsigned max);
+/* Parses a byte size with an optional k/m/g suffix (powers of 1024). */
+int rc_config_parse_size(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* Refcounted, pre-encoded wire bytes shared by every shard and every connection.
+ *
+ * A struct rc_frame holds complete bytes encoded once, with up to two views: view 0
+ * is data[0..len), view 1 (when alt_hdr_len is set) is a separate short header
+ * followed by data[alt_off..alt_off+alt_len). What the bytes mean (a topic's
+ * message, an HTTP response) is the business of whoever built them.
+ *
+ * The count is split. The atomic shard_refs counts shards holding the frame;
+ * inside a shard a struct rc_hold counts that shard's references with a plain
+ * integer, so queueing one frame to 10,000 local connections costs no atomic
+ * operation. The last shard reference sends the frame back to the shard that
+ * allocated it (its arena's return queue), so jemalloc frees on the allocating
+ * thread. */
+#ifndef RINGCAST_UTIL_FRAME_H
+#define RINGCAST_UTIL_FRAME_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "ringcast/util/mpsc.h"
+#include "ringcast/util/pool.h"
+
+enum rc_frame_view { RC_FRAME_VIEW_MAIN = 0, RC_FRAME_VIEW_ALT = 1 };
+
+struct rc_frame {
+  struct rc_mpsc_node node;      /* on the owner's return queue, after the last unref */
+  _Atomic uint32_t shard_refs;
+  uint16_t owner;                /* arena (shard) that allocated it and frees it */
+  uint8_t alt_hdr_len;           /* 0: no alternate view */
+  uint8_t alt_hdr[10];
+  uint32_t len;                  /* view 0: data[0..len) */
+  uint32_t alt_off, alt_len;     /* view 1 payload: data[alt_off..alt_off+alt_len) */
+  uint8_t data[];
+};
+
+/* One shard's references to a frame; lives in that shard's arena. */
+struct rc_hold {
+  struct rc_frame *frame;
+  uint32_t refs;
+};
+
+/* Per shard: the pool of holds and the queue of frames other shards hand back.
+ * Every function taking an arena runs on that arena's shard thread, except that
+ * any thread may push onto another arena's return queue through rc_frame_release. */
+struct rc_frame_arena {
+  unsigned id;
+  struct rc_frame_arena *const *all;  /* every shard's arena, indexed by id */
+  struct rc_pool holds;
+  alignas(64) struct rc_mpsc returns;
+};
+
+/* Allocates a frame of len bytes for arena `owner`, shard_refs = 1; the caller
+ * fills data[0..len). NULL on ENOMEM or len over 4 GiB. */
+struct rc_frame *rc_frame_create(uint16_t owner, size_t len);
+/* A server WebSocket frame (unmasked, FIN set) with the given payload. */
+struct rc_frame *rc_frame_create_ws(uint16_t owner, uint8_t opcode, const void *payload,
+                                    size_t len);
+/* A close frame with code and reason (the reason cut to fit 125 bytes). */
+struct rc_frame *rc_frame_create_close(uint16_t owner, unsigned code, const char *reason);
+/* Frees a frame no other thread can see (shard_refs never shared). */
+void rc_frame_destroy(struct rc_frame *f);
+
+/* The iovecs of one view; returns how many were written (1 or 2). */
+int rc_frame_view_iov(const struct rc_frame *f, enum rc_frame_view view, struct iovec iov[2]);
+/* Bytes of one view on the wire. */
+size_t rc_frame_view_len(const struct rc_frame *f, enum rc_frame_view view);
+
+/* Drops one shard reference. Returns true if it was the last: the caller then owns
+ * the frame alone. acq_rel: every shard's reads happen before the free. */
+bool rc_frame_shard_unref(struct rc_frame *f);
+
+/* Arena owner's thread. `all` must outlive the arena. */
+void rc_frame_arena_init(struct rc_frame_arena *a, unsigned id, struct rc_frame_arena *const *all);
+/* Frees what the return queue still holds and the pool; no other shard may run. */
+void rc_frame_arena_fini(struct rc_frame_arena *a);
+/* Drops one of this shard's references on f: frees it here when this shard
+ * allocated it, or hands it back to its owner, when that was the last one. */
+void rc_frame_release(struct rc_frame_arena *a, struct rc_frame *f);
+/* Frees the frames other shards handed back. Returns how many. */
+unsigned rc_frame_arena_reclaim(struct rc_frame_arena *a);
+/* Wraps one shard reference to f (which the hold takes over) with refs = 1.
+ * NULL on ENOMEM (the reference is still the caller's). */
+struct rc_hold *rc_hold_create(struct rc_frame_arena *a, struct rc_frame *f);
+static inline void rc_hold_ref(struct rc_hold *h) { h->refs++; }
+/* Drops one plain reference; the last releases the shard reference. */
+void rc_hold_unref(struct rc_frame_arena *a, struct rc_hold *h);
+
+#endif

@@ -1,0 +1,524 @@
+/* SPDX-License-Identifier: MIT */
+/* The shard loop: set-up inside the pinned thread, accepts into direct
+ * descriptors, multishot receives over a provided-buffer ring, dispatch of every
+ * completion, the timer wheel, doorbells, and the staged stop. Policy (what runs
+ * each turn, what a connection means) comes from the hooks and ops tables. */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loop_internal.h"
+#include "ringcast/util/counter.h"
+#include "ringcast/util/log.h"
+#include "uring_compat.h"
+
+#define ACCEPTS_PER_LISTENER 8
+#define SQ_ENTRIES 4096
+/* A full CQ ends multishot requests; size it for bursts (16 B per entry). */
+#define CQ_ENTRIES 32768
+#define RECV_BUF_COUNT 512   /* power of two, at most 32768 */
+#define RECV_BUF_SIZE 2048
+#define CQE_BATCH 256
+#define IDLE_WAIT_MS 1000    /* safety net against a lost doorbell */
+#define STOP_GRACE_MS 2000
+#define STOP_POLL_MS 100
+
+static uint64_t clock_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+unsigned rc_loop_id(const struct rc_loop *l) { return l->id; }
+void *rc_loop_user(const struct rc_loop *l) { return l->hooks.user; }
+uint64_t rc_loop_now_ms(const struct rc_loop *l) { return l->now_ms; }
+struct rc_frame_arena *rc_loop_arena(struct rc_loop *l) { return &l->arena; }
+const struct rc_loop_stats *rc_loop_stats(const struct rc_loop *l) { return &l->stats; }
+
+void rc_loop_set_peers(struct rc_loop *l, struct rc_loop *const *all, unsigned n) {
+  l->peers = all;
+  l->n_peers = n;
+  for (unsigned i = 0; i < n; i++) l->arenas[i] = &all[i]->arena;
+}
+
+void rc_loop_timer_set(struct rc_loop *l, struct rc_loop_timer *lt, uint64_t due_ms) {
+  rc_timer_arm(l->wheel, &lt->t, rc_timer_tick_ceil(due_ms));
+}
+
+void rc_loop_timer_cancel(struct rc_loop *l, struct rc_loop_timer *lt) {
+  rc_timer_cancel(l->wheel, &lt->t);
+}
+
+struct rc_conn *rc_loop_conn_by_token(struct rc_loop *l, uint64_t token) {
+  uint32_t slot = (uint32_t)token;
+  if (slot >= l->conn_cap) return NULL;
+  struct rc_conn *c = rc_loop_slot(l, slot);
+  return c->state == RC_CONN_OPEN && c->gen == (uint32_t)(token >> 32) ? c : NULL;
+}
+
+void rc_loop_foreach_conn(struct rc_loop *l, void (*fn)(struct rc_loop *, struct rc_conn *, void *),
+                          void *arg) {
+  for (uint32_t i = 0; i < l->conn_cap && l->n_conns; i++) {
+    struct rc_conn *c = rc_loop_slot(l, i);
+    if (c->state != RC_CONN_FREE) fn(l, c, arg);
+  }
+}
+
+/* ---- accepts ---- */
+
+static void arm_accept(struct rc_loop *l, unsigned idx) {
+  struct rc_accept_slot *a = &l->accepts[idx];
+  struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->ring);
+  a->addr_len = sizeof a->addr;
+  /* Single-shot accepts, several armed, each with its own address slot: a
+   * multishot accept shares one address buffer, and a direct descriptor has no
+   * fd for getpeername. */
+  rc_prep_accept_direct_alloc(sqe, l->listen_fds[a->listener], (struct sockaddr *)&a->addr,
+                              &a->addr_len);
+  io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_ACCEPT, 0, idx));
+  a->armed = true;
+}
+
+static void rearm_accepts(struct rc_loop *l) {
+  if (l->stopping || l->accepts_full || l->accept_backoff_ms) return;
+  for (unsigned i = 0; i < l->n_accepts; i++)
+    if (!l->accepts[i].armed) arm_accept(l, i);
+}
+
+static void accept_retry_fired(struct rc_loop *l, struct rc_loop_timer *lt) {
+  (void)lt;
+  l->accept_backoff_ms = 0;
+  rearm_accepts(l);
+}
+
+static void on_accept(struct rc_loop *l, unsigned idx, int res) {
+  struct rc_accept_slot *a = &l->accepts[idx];
+  a->armed = false;
+  if (res >= 0) {
+    if ((uint32_t)res >= l->conn_cap) {
+      rc_err("accept returned slot %d beyond the table of %u", res, l->conn_cap);
+      abort();
+    }
+    struct rc_conn *c = rc_loop_slot(l, (uint32_t)res);
+    if (c->state != RC_CONN_FREE) {
+      rc_err("accept reused slot %d that is still in use", res);
+      abort();
+    }
+    rc_conn_open(l, c, &a->addr, a->addr_len);
+    bool over = l->n_conns > l->max_conns;
+    if (over) rc_counter_add(&l->stats.conns_refused, 1);
+    l->hooks.on_accept(l, c, over);
+  } else if (res == -ECANCELED) {
+    return;
+  } else if (res == -ENFILE) {
+    /* The direct-descriptor table is full: the kernel already closed the new
+     * connection. Accept again once a slot is released. */
+    if (!l->accepts_full) rc_warn("connection table full (%u slots); pausing accepts", l->conn_cap);
+    l->accepts_full = true;
+    return;
+  } else if (!rc_listener_error_is_transient(-res)) {
+    /* It may persist (out of memory, a broken listener): re-arming at once would
+     * spin. Every accept of this shard waits for the back-off. */
+    rc_counter_add(&l->stats.accept_errors, 1);
+    unsigned ms = rc_listener_backoff_ms(l->accept_backoff_ms);
+    if (!l->accept_backoff_ms)
+      rc_warn("accept: %s; accepting again in %u ms", strerror(-res), ms);
+    if (!rc_timer_is_armed(&l->accept_retry.t)) {
+      l->accept_backoff_ms = ms;
+      rc_loop_timer_set(l, &l->accept_retry, l->now_ms + ms);
+    }
+    return;
+  } else {
+    rc_counter_add(&l->stats.accept_errors, 1);
+    rc_debug("accept: %s", strerror(-res));
+  }
+  if (!l->stopping && !l->accepts_full && !l->accept_backoff_ms) arm_accept(l, idx);
+}
+
+/* ---- receives ---- */
+
+static void return_buffer(struct rc_loop *l, unsigned bid) {
+  io_uring_buf_ring_add(l->br, l->bufs + (size_t)bid * l->buf_size, l->buf_size,
+                        (unsigned short)bid, io_uring_buf_ring_mask(l->buf_count),
+                        (int)l->bufs_to_return++);
+}
+
+static void on_recv(struct rc_loop *l, struct rc_conn *c, const struct io_uring_cqe *cqe) {
+  int res = cqe->res;
+  if (!(cqe->flags & IORING_CQE_F_MORE)) c->armed &= (uint8_t)~RC_CONN_ARMED_RECV;
+  if (cqe->flags & IORING_CQE_F_BUFFER) {
+    unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+    /* Input after a close is discarded (RFC 6455 5.5.1 for WebSocket). */
+    if (res > 0 && c->state == RC_CONN_OPEN)
+      c->ops->on_data(l, c, l->bufs + (size_t)bid * l->buf_size, (size_t)res);
+    return_buffer(l, bid);
+  }
+  if (!(c->armed & RC_CONN_ARMED_RECV)) rc_conn_recv_ended(l, c, res);
+}
+
+/* ---- doorbells ---- */
+
+static void arm_eventfd(struct rc_loop *l) {
+  struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->ring);
+  io_uring_prep_read(sqe, l->event_fd, &l->event_val, sizeof l->event_val, 0);
+  io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_EVENTFD, 0, 0));
+}
+
+void rc_loop_wake(struct rc_loop *l, uint64_t mask) {
+  /* The producer half of the sleep handshake: a full fence between this turn's
+   * pushes and the loads of the targets' `sleeping`. */
+  atomic_thread_fence(memory_order_seq_cst);
+  while (mask) {
+    unsigned d = (unsigned)__builtin_ctzll(mask);
+    mask &= mask - 1;
+    if (d == l->id || d >= l->n_peers) continue;
+    struct rc_loop *t = l->peers[d];
+    if (!rc_doorbell_claim(&t->db)) continue;
+    if (l->ring.has_msg_ring) {
+      struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->ring);
+      io_uring_prep_msg_ring(sqe, t->ring.fd, 0, rc_ring_ud(RC_RING_OP_DOORBELL, 0, l->id), 0);
+      /* Only a failure posts a completion on our ring. */
+      sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+      io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_MSG_SENT, 0, d));
+    } else {
+      (void)!eventfd_write(t->event_fd, 1); /* a full counter still wakes it */
+    }
+  }
+}
+
+void rc_loop_stop(struct rc_loop *l) {
+  atomic_store_explicit(&l->stop_asked, 1, memory_order_release);
+  (void)!eventfd_write(l->event_fd, 1);
+}
+
+/* ---- dispatch ---- */
+
+static struct rc_conn *conn_of(struct rc_loop *l, uint64_t ud) {
+  uint32_t idx = rc_ring_ud_idx(ud);
+  struct rc_conn *c = idx < l->conn_cap ? rc_loop_slot(l, idx) : NULL;
+  if (!c || c->gen != rc_ring_ud_gen(ud) || c->state == RC_CONN_FREE) {
+    rc_err("completion for a stale connection (slot %u); this is a bug", idx);
+    abort();
+  }
+  return c;
+}
+
+static void dispatch(struct rc_loop *l, const struct io_uring_cqe *cqe) {
+  uint64_t ud = cqe->user_data;
+  switch (rc_ring_ud_op(ud)) {
+  case RC_RING_OP_ACCEPT: on_accept(l, rc_ring_ud_idx(ud), cqe->res); break;
+  case RC_RING_OP_RECV: on_recv(l, conn_of(l, ud), cqe); break;
+  case RC_RING_OP_SEND: rc_conn_send_done(l, conn_of(l, ud), cqe->res); break;
+  case RC_RING_OP_SHUTDOWN: rc_conn_shutdown_done(l, conn_of(l, ud)); break;
+  case RC_RING_OP_CLOSE:
+    rc_conn_release_done(l, conn_of(l, ud), cqe->res);
+    if (l->accepts_full) {
+      l->accepts_full = false;
+      rearm_accepts(l);
+    }
+    break;
+  case RC_RING_OP_CANCEL: break; /* the cancelled request posts its own completion */
+  case RC_RING_OP_DOORBELL: break; /* the wake-up was the point */
+  case RC_RING_OP_MSG_SENT: {
+    /* MSG_RING failed (e.g. -EOVERFLOW): ring the eventfd instead. */
+    unsigned d = rc_ring_ud_idx(ud);
+    rc_debug("msg_ring to shard %u: %s", d, strerror(-cqe->res));
+    (void)!eventfd_write(l->peers[d]->event_fd, 1);
+    break;
+  }
+  case RC_RING_OP_EVENTFD:
+    if (cqe->res < 0 && cqe->res != -EAGAIN && cqe->res != -ECANCELED)
+      rc_warn("eventfd read: %s", strerror(-cqe->res));
+    if (cqe->res != -ECANCELED) arm_eventfd(l);
+    break;
+  default:
+    rc_err("completion with unknown user_data %#llx", (unsigned long long)ud);
+    abort();
+  }
+}
+
+static void fire_timers(struct rc_loop *l) {
+  uint64_t now = rc_timer_tick(l->now_ms);
+  char *lo = l->conns, *hi = l->conns + (size_t)l->conn_cap * l->slot_size;
+  struct rc_timer *t;
+  while ((t = rc_timer_wheel_pop(l->wheel, now))) {
+    /* A connection's timer lives in its slot; any other is a loop timer. */
+    if ((char *)t >= lo && (char *)t < hi) {
+      struct rc_conn *c =
+          rc_loop_slot(l, (uint32_t)(((char *)t - lo) / l->slot_size));
+      rc_conn_timer_fired(l, c);
+    } else {
+      struct rc_loop_timer *lt = (struct rc_loop_timer *)t;
+      lt->fn(l, lt);
+    }
+  }
+}
+
+static void run_todo(struct rc_loop *l) {
+  while (l->todo_head != RC_LIST_END) {
+    struct rc_conn *c = l->todo_head;
+    l->todo_head = c->next_todo;
+    rc_conn_run_todo(l, c);
+  }
+}
+
+static void start_sends(struct rc_loop *l) {
+  while (l->dirty_head != RC_LIST_END) {
+    struct rc_conn *c = l->dirty_head;
+    l->dirty_head = c->next_dirty;
+    c->next_dirty = NULL;
+    if ((c->armed & RC_CONN_ARMED_SEND) || c->q.count == 0) continue;
+    if (c->state == RC_CONN_OPEN || c->state == RC_CONN_DRAINING) rc_conn_start_send(l, c);
+  }
+}
+
+static void begin_stop(struct rc_loop *l) {
+  l->stopping = true;
+  l->stop_deadline_ms = l->now_ms + STOP_GRACE_MS;
+  for (unsigned i = 0; i < l->n_listen; i++) {
+    struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->ring);
+    io_uring_prep_cancel_fd(sqe, l->listen_fds[i], IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_CANCEL, 0, 0));
+  }
+  rc_loop_timer_cancel(l, &l->accept_retry);
+  l->hooks.on_stop(l);
+}
+
+static void cut_one(struct rc_loop *l, struct rc_conn *c, void *arg) {
+  (void)arg;
+  rc_conn_abort(l, c);
+}
+
+/* Whether the stop is complete. */
+static bool stop_progress(struct rc_loop *l) {
+  bool accepts_done = true;
+  for (unsigned i = 0; i < l->n_accepts; i++) accepts_done &= !l->accepts[i].armed;
+  if (l->n_conns == 0 && accepts_done) return true;
+  if (l->now_ms >= l->stop_deadline_ms && !l->cut) {
+    rc_warn("%u connections still closing after %d ms; cutting them", l->n_conns, STOP_GRACE_MS);
+    l->cut = true;
+    rc_loop_foreach_conn(l, cut_one, NULL);
+  }
+  return l->now_ms > l->stop_deadline_ms + 1000;
+}
+
+static void run(struct rc_loop *l) {
+  struct io_uring_cqe cqes[CQE_BATCH];
+  for (;;) {
+    l->now_ms = clock_ms();
+    unsigned n;
+    while ((n = rc_ring_reap(&l->ring, cqes, CQE_BATCH)) > 0) {
+      for (unsigned i = 0; i < n; i++) dispatch(l, &cqes[i]);
+      if (n < CQE_BATCH) break;
+    }
+    if (l->bufs_to_return) {
+      io_uring_buf_ring_advance(l->br, (int)l->bufs_to_return);
+      l->bufs_to_return = 0;
+    }
+    fire_timers(l);
+    if (!l->stopping && atomic_load_explicit(&l->stop_asked, memory_order_acquire)) begin_stop(l);
+    l->hooks.on_turn(l);
+    rc_frame_arena_reclaim(&l->arena);
+    run_todo(l);
+    start_sends(l);
+    if (l->ring.stashed_total) {
+      rc_counter_add(&l->stats.cqe_stashed, l->ring.stashed_total);
+      l->ring.stashed_total = 0;
+    }
+
+    uint64_t wait_ms = IDLE_WAIT_MS;
+    if (l->stopping) {
+      if (stop_progress(l)) {
+        io_uring_submit(&l->ring.ring);
+        return;
+      }
+      wait_ms = STOP_POLL_MS;
+    }
+    uint64_t next = rc_timer_wheel_next(l->wheel);
+    if (next != UINT64_MAX) {
+      uint64_t due = next * RC_TIMER_TICK_MS;
+      uint64_t in = due > l->now_ms ? due - l->now_ms : 0;
+      if (in < wait_ms) wait_ms = in;
+    }
+    /* Sleep handshake, consumer side: announce, full fence, then look again. A
+     * producer that pushed before our fence is seen by has_work; one that pushes
+     * after it sees `sleeping` and rings. */
+    rc_doorbell_prepare_sleep(&l->db);
+    if (l->hooks.has_work(l) || l->todo_head != RC_LIST_END || rc_ring_has_cqe(&l->ring)) {
+      rc_doorbell_awake(&l->db);
+      int ret = io_uring_submit_and_get_events(&l->ring.ring);
+      if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
+        rc_warn("submit: %s", strerror(-ret));
+      continue;
+    }
+    struct __kernel_timespec ts = {.tv_sec = (long long)(wait_ms / 1000),
+                                   .tv_nsec = (long long)(wait_ms % 1000) * 1000000};
+    struct io_uring_cqe *cqe;
+    int ret = io_uring_submit_and_wait_timeout(&l->ring.ring, &cqe, 1, &ts, NULL);
+    if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
+      rc_warn("submit_and_wait: %s", strerror(-ret));
+    rc_doorbell_awake(&l->db);
+  }
+}
+
+/* ---- set-up and teardown ---- */
+
+static int setup_in_thread(struct rc_loop *l) {
+  char err[256];
+  int ret = rc_ring_init(&l->ring, SQ_ENTRIES, CQ_ENTRIES, err, sizeof err);
+  if (ret < 0) {
+    rc_err("%s", err);
+    return ret;
+  }
+  ret = io_uring_register_files_sparse(&l->ring.ring, l->conn_cap);
+  if (ret < 0) {
+    rc_err("registering %u direct descriptors: %s (RLIMIT_NOFILE bounds it; lower --max-conns)",
+           l->conn_cap, strerror(-ret));
+    return ret;
+  }
+  size_t br_size = l->buf_count * sizeof(struct io_uring_buf);
+  void *br;
+  if (posix_memalign(&br, 4096, br_size)) return -ENOMEM;
+  l->br = br;
+  struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)br,
+                                 .ring_entries = l->buf_count, .bgid = 0};
+  ret = io_uring_register_buf_ring(&l->ring.ring, &reg, 0);
+  if (ret < 0) {
+    rc_err("registering the provided-buffer ring: %s (needs Linux 5.19)", strerror(-ret));
+    return ret;
+  }
+  io_uring_buf_ring_init(l->br);
+  for (unsigned i = 0; i < l->buf_count; i++) return_buffer(l, i);
+  io_uring_buf_ring_advance(l->br, (int)l->bufs_to_return);
+  l->bufs_to_return = 0;
+  return 0;
+}
+
+static void *loop_main(void *arg) {
+  struct rc_loop *l = arg;
+  rc_log_set_thread_shard((int)l->id);
+  if (l->cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(l->cpu, &set);
+    int ret = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    if (ret) rc_warn("pinning to CPU %d: %s; running unpinned", l->cpu, strerror(ret));
+  }
+  int ret = setup_in_thread(l);
+  if (ret < 0) {
+    if (l->ring.fd > 0) rc_ring_exit(&l->ring);
+    atomic_store_explicit(&l->started, ret, memory_order_release);
+    return NULL;
+  }
+  l->now_ms = clock_ms();
+  rc_timer_wheel_init(l->wheel, rc_timer_tick(l->now_ms));
+  arm_eventfd(l);
+  for (unsigned i = 0; i < l->n_accepts; i++) arm_accept(l, i);
+  io_uring_submit(&l->ring.ring);
+  l->hooks.on_start(l);
+  atomic_store_explicit(&l->started, 1, memory_order_release);
+  run(l);
+  for (uint32_t i = 0; i < l->conn_cap && l->n_conns; i++) {
+    struct rc_conn *c = rc_loop_slot(l, i);
+    if (c->state != RC_CONN_FREE) rc_conn_discard(l, c);
+  }
+  rc_ring_exit(&l->ring);
+  return NULL;
+}
+
+int rc_loop_create(const struct rc_loop_params *p, const struct rc_loop_hooks *h,
+                   struct rc_loop **out) {
+  if (p->slot_size < sizeof(struct rc_conn) || p->n_listen > RC_CONFIG_MAX_LISTEN) return -EINVAL;
+  struct rc_loop *l = aligned_alloc(64, (sizeof *l + 63) & ~(size_t)63);
+  if (!l) return -ENOMEM;
+  memset(l, 0, sizeof *l);
+  l->id = p->id;
+  l->cpu = p->cpu;
+  l->hooks = *h;
+  l->event_fd = -1;
+  l->max_conns = p->max_conns;
+  l->max_queue = p->max_queue;
+  l->conn_cap = p->max_conns + RC_CONN_SPARE;
+  /* Keep slots pointer-aligned whatever the layer above embeds. */
+  l->slot_size = (p->slot_size + 15) & ~(size_t)15;
+  l->buf_count = RECV_BUF_COUNT;
+  l->buf_size = RECV_BUF_SIZE;
+  l->dirty_head = l->todo_head = RC_LIST_END;
+  l->accept_retry.fn = accept_retry_fired;
+  rc_outq_pool_init(&l->chunks);
+  rc_pool_init(&l->sendops, sizeof(struct rc_sendop), 16);
+  rc_doorbell_init(&l->db);
+  rc_frame_arena_init(&l->arena, p->id, l->arenas);
+  int ret = -ENOMEM;
+  l->wheel = malloc(sizeof *l->wheel);
+  if (!l->wheel) goto fail;
+  /* Reserved, not committed: an unused connection slot costs no memory. */
+  l->conns = mmap(NULL, (size_t)l->conn_cap * l->slot_size, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (l->conns == MAP_FAILED) {
+    l->conns = NULL;
+    goto fail;
+  }
+  if (posix_memalign((void **)&l->bufs, 4096, (size_t)l->buf_count * l->buf_size)) {
+    l->bufs = NULL;
+    goto fail;
+  }
+  l->n_accepts = p->n_listen * ACCEPTS_PER_LISTENER;
+  l->accepts = calloc(l->n_accepts ? l->n_accepts : 1, sizeof *l->accepts);
+  if (!l->accepts) goto fail;
+  l->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (l->event_fd < 0) {
+    ret = -errno;
+    rc_err("eventfd: %s", strerror(errno));
+    goto fail;
+  }
+  for (unsigned i = 0; i < p->n_listen; i++) {
+    char err[256];
+    int fd = rc_listener_open(&p->listen[i], err, sizeof err);
+    if (fd < 0) {
+      rc_err("%s", err);
+      ret = fd;
+      goto fail;
+    }
+    l->listen_fds[l->n_listen++] = fd;
+  }
+  for (unsigned i = 0; i < l->n_accepts; i++)
+    l->accepts[i].listener = (uint16_t)(i / ACCEPTS_PER_LISTENER);
+  *out = l;
+  return 0;
+fail:
+  rc_loop_destroy(l);
+  return ret;
+}
+
+int rc_loop_start(struct rc_loop *l) {
+  int ret = pthread_create(&l->thread, NULL, loop_main, l);
+  if (ret) return -ret;
+  int started;
+  while (!(started = atomic_load_explicit(&l->started, memory_order_acquire)))
+    nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+  return started < 0 ? started : 0;
+}
+
+void rc_loop_join(struct rc_loop *l) { pthread_join(l->thread, NULL); }
+
+void rc_loop_destroy(struct rc_loop *l) {
+  if (!l) return;
+  for (unsigned i = 0; i < l->n_listen; i++) close(l->listen_fds[i]);
+  if (l->event_fd >= 0) close(l->event_fd);
+  if (l->conns) munmap(l->conns, (size_t)l->conn_cap * l->slot_size);
+  free(l->accepts);
+  free(l->bufs);
+  free(l->br);
+  free(l->wheel);
+  rc_pool_fini(&l->chunks);
+  rc_pool_fini(&l->sendops);
+  rc_frame_arena_fini(&l->arena);
+  free(l);
+}

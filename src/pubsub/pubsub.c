@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/* The per-message path. A publish goes to its topic's home shard, which stamps
+ * the sequence number, encodes the frame once, hands it to its own subscribers and
+ * adds it to one batch per other interested shard; batches travel through the
+ * destination's MPSC inbox, and the destination is woken through a callback.
+ * Per subscriber the cost is one delivery call; per shard, one atomic reference. */
+#include "ringcast/pubsub/pubsub.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringcast/pubsub/message.h"
+#include "ringcast/util/counter.h"
+#include "ringcast/util/log.h"
+
+#define BATCH_CAP 256
+
+/* What travels through a shard's inbox; kind says which struct embeds it. */
+enum inbox_kind {
+  INBOX_PUBLISH = 1,  /* struct pubreq: publish on the topic's home shard */
+  INBOX_FANOUT,       /* struct batch: stamped messages to deliver here */
+  INBOX_RESULT,       /* struct result: a forwarded publish's outcome */
+};
+
+struct inbox_item {
+  struct rc_mpsc_node node;
+  uint8_t kind;
+};
+
+struct pubreq {
+  struct inbox_item item;
+  struct rc_topic *topic;
+  uint32_t len;
+  uint16_t origin_shard;
+  uint16_t note_len;
+  bool has_origin;
+  uint64_t token;
+  uint8_t data[];        /* payload, then the note */
+};
+
+struct result {
+  struct inbox_item item;
+  struct rc_publish_result r;
+  uint8_t note[];
+};
+
+struct batch_entry {
+  struct rc_frame *frame;
+  struct rc_topic *topic;
+};
+
+struct batch {
+  struct inbox_item item;
+  uint32_t n;
+  struct batch_entry e[BATCH_CAP];
+};
+
+struct rc_pubsub_shard {
+  unsigned id;
+  struct rc_pubsub *ps;
+  struct rc_frame_arena *arena;
+  struct rc_pubsub_callbacks cb;
+  struct batch *out[RC_MAX_SHARDS];
+  uint64_t wake_mask;    /* shards pushed to since the last flush */
+  struct rc_pubsub_stats stats;
+  alignas(64) struct rc_mpsc inbox;
+};
+
+struct rc_pubsub {
+  struct rc_topic_table *topics;
+  unsigned nshards;
+  struct rc_pubsub_shard *shards[RC_MAX_SHARDS];
+};
+
+struct rc_pubsub *rc_pubsub_create(unsigned nshards, uint32_t max_topics) {
+  if (nshards == 0 || nshards > RC_MAX_SHARDS) return NULL;
+  struct rc_pubsub *ps = calloc(1, sizeof *ps);
+  if (!ps) return NULL;
+  ps->nshards = nshards;
+  ps->topics = rc_topic_table_create(max_topics, nshards);
+  if (!ps->topics) {
+    free(ps);
+    return NULL;
+  }
+  return ps;
+}
+
+void rc_pubsub_destroy(struct rc_pubsub *ps) {
+  if (!ps) return;
+  rc_topic_table_destroy(ps->topics);
+  free(ps);
+}
+
+struct rc_topic_table *rc_pubsub_topics(struct rc_pubsub *ps) { return ps->topics; }
+
+int rc_pubsub_shard_create(struct rc_pubsub *ps, unsigned id, struct rc_frame_arena *arena,
+                           const struct rc_pubsub_callbacks *cb, struct rc_pubsub_shard **out) {
+  struct rc_pubsub_shard *pss = aligned_alloc(64, (sizeof *pss + 63) & ~(size_t)63);
+  if (!pss) return -ENOMEM;
+  memset(pss, 0, sizeof *pss);
+  pss->id = id;
+  pss->ps = ps;
+  pss->arena = arena;
+  pss->cb = *cb;
+  rc_mpsc_init(&pss->inbox);
+  ps->shards[id] = pss;
+  *out = pss;
+  return 0;
+}
+
+const struct rc_pubsub_stats *rc_pubsub_shard_stats(const struct rc_pubsub *ps, unsigned id) {
+  return &ps->shards[id]->stats;
+}
+
+/* Hands m to this shard's subscribers of tp; consumes one shard reference. */
+static void deliver_local(struct rc_pubsub_shard *pss, struct rc_topic *tp, struct rc_frame *f) {
+  struct rc_sublist *l = &tp->local[pss->id];
+  if (l->n == 0) {
+    rc_frame_release(pss->arena, f);
+    return;
+  }
+  struct rc_hold *h = rc_hold_create(pss->arena, f);
+  if (!h) {
+    rc_err("out of memory delivering a message of %s", tp->name);
+    rc_frame_release(pss->arena, f);
+    return;
+  }
+  for (uint32_t i = 0; i < l->n; i++) pss->cb.deliver(pss->cb.ctx, l->v[i].sub, h);
+  rc_hold_unref(pss->arena, h);
+}
+
+static void push(struct rc_pubsub_shard *pss, unsigned dest, struct inbox_item *it) {
+  rc_mpsc_push(&pss->ps->shards[dest]->inbox, &it->node);
+  pss->wake_mask |= 1ull << dest;
+}
+
+static void push_batch(struct rc_pubsub_shard *pss, unsigned dest) {
+  struct batch *b = pss->out[dest];
+  pss->out[dest] = NULL;
+  push(pss, dest, &b->item);
+}
+
+static void batch_add(struct rc_pubsub_shard *pss, unsigned dest, struct rc_frame *f,
+                      struct rc_topic *tp) {
+  struct batch *b = pss->out[dest];
+  if (b && b->n == BATCH_CAP) {
+    push_batch(pss, dest);
+    b = NULL;
+  }
+  if (!b) {
+    b = malloc(sizeof *b);
+    if (!b) {
+      rc_err("out of memory batching to shard %u; shard %u's subscribers of %s miss a message",
+             dest, dest, tp->name);
+      rc_frame_release(pss->arena, f); /* the reference that was meant for dest */
+      return;
+    }
+    b->item.kind = INBOX_FANOUT;
+    b->n = 0;
+    pss->out[dest] = b;
+  }
+  b->e[b->n++] = (struct batch_entry){.frame = f, .topic = tp};
+}
+
+/* Stamps, encodes and fans out; returns the sequence number or -ENOMEM. */
+static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
+                            const uint8_t *payload, size_t len) {
+  enum rc_payload_class cls = rc_message_classify(payload, len);
+  struct rc_frame *f =
+      rc_message_encode((uint16_t)pss->id, tp->name, tp->name_len, tp->seq + 1, payload, len, cls);
+  if (!f) {
+    rc_err("out of memory encoding a message for %s; not published", tp->name);
+    rc_counter_add(&pss->stats.publish_failed, 1);
+    return -ENOMEM;
+  }
+  uint64_t seq = ++tp->seq;
+  rc_counter_add(&pss->stats.published, 1);
+  /* seq_cst pairs with the subscriber shard's fetch_or: a subscription that was
+   * acknowledged before this publish arrived is seen here. */
+  uint64_t others = atomic_load_explicit(&tp->interest, memory_order_seq_cst) &
+                    ~(1ull << pss->id);
+  /* All references exist before any other shard can see the frame. */
+  atomic_store_explicit(&f->shard_refs, 1u + (uint32_t)__builtin_popcountll(others),
+                        memory_order_relaxed);
+  while (others) {
+    unsigned d = (unsigned)__builtin_ctzll(others);
+    others &= others - 1;
+    batch_add(pss, d, f, tp);
+  }
+  deliver_local(pss, tp, f);
+  return (int64_t)seq;
+}
+
+int64_t rc_pubsub_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
+                          const uint8_t *payload, size_t len,
+                          const struct rc_publish_origin *origin) {
+  if (tp->home == pss->id) return home_publish(pss, tp, payload, len);
+  size_t note_len = origin ? origin->note_len : 0;
+  if (note_len > RC_PUBSUB_NOTE_MAX || len > UINT32_MAX) return -EINVAL;
+  struct pubreq *r = malloc(sizeof *r + len + note_len);
+  if (!r) return -ENOMEM;
+  r->item.kind = INBOX_PUBLISH;
+  r->topic = tp;
+  r->len = (uint32_t)len;
+  r->origin_shard = (uint16_t)pss->id;
+  r->has_origin = origin != NULL;
+  r->token = origin ? origin->token : 0;
+  r->note_len = (uint16_t)note_len;
+  if (len) memcpy(r->data, payload, len);
+  if (note_len) memcpy(r->data + len, origin->note, note_len);
+  push(pss, tp->home, &r->item);
+  return 0;
+}
+
+/* The home shard's answer to a forwarded publish that asked for one. */
+static void send_result(struct rc_pubsub_shard *pss, const struct pubreq *r, int64_t seq) {
+  struct result *res = malloc(sizeof *res + r->note_len);
+  if (!res) {
+    rc_err("out of memory reporting a publish on %s back to shard %u; its acknowledgement is lost",
+           r->topic->name, r->origin_shard);
+    return;
+  }
+  res->item.kind = INBOX_RESULT;
+  res->r = (struct rc_publish_result){
+      .token = r->token,
+      .topic = r->topic,
+      .seq = seq > 0 ? (uint64_t)seq : 0,
+      .err = seq > 0 ? 0 : (int)seq,
+      .note = res->note,
+      .note_len = r->note_len,
+  };
+  if (r->note_len) memcpy(res->note, r->data + r->len, r->note_len);
+  push(pss, r->origin_shard, &res->item);
+}
+
+void rc_pubsub_drain(struct rc_pubsub_shard *pss) {
+  struct rc_mpsc_node *n;
+  while ((n = rc_mpsc_try_pop(&pss->inbox))) {
+    struct inbox_item *it = (struct inbox_item *)n;
+    switch (it->kind) {
+    case INBOX_PUBLISH: {
+      struct pubreq *r = (struct pubreq *)it;
+      int64_t seq = home_publish(pss, r->topic, r->data, r->len);
+      if (r->has_origin) send_result(pss, r, seq);
+      free(r);
+      break;
+    }
+    case INBOX_FANOUT: {
+      struct batch *b = (struct batch *)it;
+      rc_counter_add(&pss->stats.batches_in, 1);
+      for (uint32_t i = 0; i < b->n; i++) deliver_local(pss, b->e[i].topic, b->e[i].frame);
+      free(b);
+      break;
+    }
+    case INBOX_RESULT: {
+      struct result *res = (struct result *)it;
+      pss->cb.published(pss->cb.ctx, &res->r);
+      free(res);
+      break;
+    }
+    default:
+      rc_err("inbox item of unknown kind %u", it->kind);
+      abort();
+    }
+  }
+}
+
+void rc_pubsub_flush(struct rc_pubsub_shard *pss) {
+  for (unsigned d = 0; d < pss->ps->nshards; d++)
+    if (pss->out[d]) push_batch(pss, d);
+  uint64_t mask = pss->wake_mask & ~(1ull << pss->id);
+  pss->wake_mask = 0;
+  if (mask) pss->cb.wake(pss->cb.ctx, mask);
+}
+
+bool rc_pubsub_has_work(struct rc_pubsub_shard *pss) { return !rc_mpsc_is_empty(&pss->inbox); }
+
+int rc_pubsub_subscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
+                        struct rc_topic *tp, unsigned limit) {
+  return rc_subscription_add(pss->id, s, tp, limit);
+}
+
+int rc_pubsub_unsubscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
+                          struct rc_topic *tp) {
+  return rc_subscription_remove(pss->id, s, tp);
+}
+
+void rc_pubsub_unsubscribe_all(struct rc_pubsub_shard *pss, struct rc_subscriber *s) {
+  rc_subscription_remove_all(pss->id, s);
+}
+
+static void drop_batch(struct batch *b) {
+  /* Every shard has stopped: whoever drops the last reference frees. */
+  for (uint32_t i = 0; i < b->n; i++)
+    if (rc_frame_shard_unref(b->e[i].frame)) rc_frame_destroy(b->e[i].frame);
+  free(b);
+}
+
+void rc_pubsub_shard_destroy(struct rc_pubsub_shard *pss) {
+  if (!pss) return;
+  for (unsigned d = 0; d < RC_MAX_SHARDS; d++)
+    if (pss->out[d]) drop_batch(pss->out[d]);
+  struct rc_mpsc_node *n;
+  while ((n = rc_mpsc_try_pop(&pss->inbox))) {
+    struct inbox_item *it = (struct inbox_item *)n;
+    if (it->kind == INBOX_FANOUT) drop_batch((struct batch *)it);
+    else free(it);
+  }
+  pss->ps->shards[pss->id] = NULL;
+  free(pss);
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/* GET /metrics: the Prometheus text exposition of every layer's per-shard
+ * counters (io, pub/sub, sessions), one family per counter in total and with a
+ * shard label, merged at scrape time. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ringcast/util/counter.h"
+#include "session_internal.h"
+
+struct out {
+  char *p;
+  size_t len, cap;
+  int err;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...) {
+  if (o->err) return;
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+      o->err = -EINVAL;
+      return;
+    }
+    if ((size_t)n < o->cap - o->len) {
+      o->len += (size_t)n;
+      return;
+    }
+    size_t cap = o->cap * 2 + (size_t)n;
+    char *p = realloc(o->p, cap);
+    if (!p) {
+      o->err = -ENOMEM;
+      return;
+    }
+    o->p = p;
+    o->cap = cap;
+  }
+}
+
+enum source { IO, PUBSUB, SESSION };
+
+static const struct family {
+  const char *name;
+  const char *type;
+  const char *help;
+  enum source src;
+  size_t offset;
+} families[] = {
+#define IOF(field, name, type, help) {name, type, help, IO, offsetof(struct rc_loop_stats, field)}
+#define PSF(field, name, type, help) {name, type, help, PUBSUB, offsetof(struct rc_pubsub_stats, field)}
+#define SSF(field, name, type, help) {name, type, help, SESSION, offsetof(struct rc_session_stats, field)}
+    IOF(conns_open, "ringcast_connections_open", "gauge", "Connections open now."),
+    IOF(conns_accepted, "ringcast_connections_accepted_total", "counter", "Connections accepted."),
+    IOF(conns_refused, "ringcast_connections_refused_total", "counter",
+        "Connections refused with 503 because the shard was at --max-conns."),
+    IOF(accept_errors, "ringcast_accept_errors_total", "counter",
+        "Accepts that failed (a reset before accept, or a persistent error that paused accepting)."),
+    IOF(close_errors, "ringcast_close_errors_total", "counter",
+        "Closes of a connection's descriptor that the kernel refused."),
+    SSF(ws_upgrades, "ringcast_websocket_upgrades_total", "counter", "WebSocket handshakes completed."),
+    SSF(http_requests, "ringcast_http_requests_total", "counter", "HTTP requests parsed."),
+    PSF(published, "ringcast_messages_published_total", "counter",
+        "Messages stamped with a sequence number by their topic's home shard."),
+    PSF(publish_failed, "ringcast_publish_failures_total", "counter",
+        "Publishes lost at the home shard for lack of memory (their publisher got an error if it waited for one)."),
+    PSF(batches_in, "ringcast_fanout_batches_received_total", "counter",
+        "Fan-out batches received from other shards."),
+    IOF(frames_sent, "ringcast_frames_delivered_total", "counter",
+        "Frames and responses fully written to client sockets."),
+    IOF(bytes_sent, "ringcast_bytes_delivered_total", "counter", "Bytes written to client sockets."),
+    IOF(sends, "ringcast_sendmsg_total", "counter",
+        "Send operations completed (each coalesces queued frames)."),
+    IOF(short_sends, "ringcast_short_sends_total", "counter",
+        "Sends the kernel ended early without an error; each resumed at the byte where it stopped."),
+    SSF(slow_disconnects, "ringcast_slow_consumer_disconnects_total", "counter",
+        "Subscribers closed (1008) because their queue passed --max-queue."),
+    SSF(protocol_errors, "ringcast_protocol_errors_total", "counter",
+        "Connections closed for malformed HTTP or WebSocket input."),
+    IOF(recv_enobufs, "ringcast_recv_buffer_exhausted_total", "counter",
+        "Receives that found the provided-buffer ring empty and were re-armed."),
+    IOF(cqe_stashed, "ringcast_completions_stashed_total", "counter",
+        "Completions reaped early because the kernel refused a submission until the CQ drained."),
+    SSF(timeouts, "ringcast_timeouts_total", "counter",
+        "Connections closed by --handshake-timeout or --idle-timeout."),
+    SSF(pings_sent, "ringcast_keepalive_pings_total", "counter", "Keepalive pings sent (--ping-interval)."),
+    SSF(acks_lost, "ringcast_publish_acks_undeliverable_total", "counter",
+        "Publish acknowledgements whose publisher had disconnected."),
+#undef IOF
+#undef PSF
+#undef SSF
+};
+
+/* Every shard's statistics struct of each source, for rc_counter_sum. */
+struct sources {
+  const void *of[3][RC_MAX_SHARDS];
+};
+
+static void collect(const struct rc_server *srv, struct sources *src) {
+  for (unsigned s = 0; s < srv->nshards; s++) {
+    src->of[IO][s] = rc_loop_stats(srv->loops[s]);
+    src->of[PUBSUB][s] = rc_pubsub_shard_stats(srv->pubsub, s);
+    src->of[SESSION][s] = &srv->shards[s]->stats;
+  }
+}
+
+long rc_metrics_page_render(const struct rc_server *srv, char **out_p) {
+  struct out o = {.cap = 8192};
+  o.p = malloc(o.cap);
+  if (!o.p) return -ENOMEM;
+  struct sources src;
+  collect(srv, &src);
+  size_t nf = sizeof families / sizeof families[0];
+  for (size_t f = 0; f < nf; f++) {
+    put(&o, "# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help, families[f].name,
+        families[f].type);
+    put(&o, "%s %" PRIu64 "\n", families[f].name,
+        rc_counter_sum(src.of[families[f].src], srv->nshards, families[f].offset));
+  }
+  for (size_t f = 0; f < nf; f++) {
+    const char *name = families[f].name;
+    put(&o, "# HELP ringcast_shard_%s %s (per shard)\n# TYPE ringcast_shard_%s %s\n", name + 9,
+        families[f].help, name + 9, families[f].type);
+    for (unsigned s = 0; s < srv->nshards; s++)
+      put(&o, "ringcast_shard_%s{shard=\"%u\"} %" PRIu64 "\n", name + 9, s,
+          rc_counter_sum(&src.of[families[f].src][s], 1, families[f].offset));
+  }
+  put(&o, "# HELP ringcast_topics Topics known.\n# TYPE ringcast_topics gauge\nringcast_topics %u\n",
+      rc_topic_count(rc_pubsub_topics(srv->pubsub)));
+  put(&o, "# HELP ringcast_shards Shards running.\n# TYPE ringcast_shards gauge\nringcast_shards %u\n",
+      srv->nshards);
+  if (o.err) {
+    free(o.p);
+    return o.err;
+  }
+  *out_p = o.p;
+  return (long)o.len;
+}

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/* Wiring: one pub/sub engine, one loop and session context per shard, and the
+ * hooks through which the loop drives pub/sub (drain and flush each turn, the
+ * sleep check) and pub/sub wakes other loops. */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "demo_feed.h"
+#include "ringcast/proto/ws.h"
+#include "ringcast/util/log.h"
+#include "session_internal.h"
+
+/* An idle subscriber must stay small (docs/architecture.md, "Memory"). */
+static_assert(sizeof(struct rc_session) <= 256, "a connection's session grew past 256 bytes");
+
+static void demo_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  rc_loop_timer_set(l, lt, rc_demo_feed_tick(ss->demo, ss->ps, rc_loop_now_ms(l)));
+}
+
+static void on_start(struct rc_loop *l) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (!ss->srv->cfg->demo_feed || ss->id != 0) return;
+  ss->demo = rc_demo_feed_create(ss->topics, rc_loop_now_ms(l), 42);
+  if (!ss->demo) {
+    rc_warn("demo feed: out of memory or topic table full; running without it");
+    return;
+  }
+  ss->demo_timer.fn = demo_tick;
+  rc_loop_timer_set(l, &ss->demo_timer, rc_loop_now_ms(l));
+}
+
+static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit) {
+  struct rc_session *s = rc_session_of(c);
+  s->stream = &rc_stream_cleartext;
+  if (s->stream->attach(l, c, &rc_session_ops) < 0) {
+    rc_conn_abort(l, c);
+    return;
+  }
+  s->rx_tick = s->req_tick = rc_session_now(l);
+  if (over_limit) {
+    static const char body[] = "{\"error\":\"server full: this shard is at --max-conns\"}\n";
+    rc_request_respond(l, s, 503, "application/json", "Retry-After: 1\r\n", body, sizeof body - 1,
+                       true);
+    return;
+  }
+  rc_session_rearm_timer(l, s);
+}
+
+static void on_turn(struct rc_loop *l) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  rc_pubsub_drain(ss->ps);
+  rc_pubsub_flush(ss->ps);
+}
+
+static bool has_work(struct rc_loop *l) { return rc_pubsub_has_work(rc_session_shard_of(l)->ps); }
+
+static void stop_one(struct rc_loop *l, struct rc_conn *c, void *arg) {
+  (void)arg;
+  if (!rc_conn_is_open(c)) return;
+  struct rc_session *s = rc_session_of(c);
+  rc_session_close(l, s, s->kind == RC_SESSION_WS ? RC_WS_CLOSE_GOING_AWAY : 0,
+                   "server shutting down", false);
+}
+
+static void on_stop(struct rc_loop *l) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (ss->demo) rc_loop_timer_cancel(l, &ss->demo_timer);
+  rc_loop_foreach_conn(l, stop_one, NULL);
+}
+
+static void wake(void *ctx, uint64_t mask) {
+  struct rc_session_shard *ss = ctx;
+  rc_loop_wake(ss->loop, mask);
+}
+
+static const struct rc_loop_hooks hooks = {
+    .on_start = on_start,
+    .on_accept = on_accept,
+    .on_turn = on_turn,
+    .has_work = has_work,
+    .on_stop = on_stop,
+};
+
+static int cpu_of(const struct rc_config *cfg, unsigned i) {
+  if (!cfg->pin) return -1;
+  if (cfg->n_cpus) return cfg->cpus[i];
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  return (int)(i % (unsigned)(ncpu > 0 ? ncpu : 1));
+}
+
+static int create_shard(struct rc_server *srv, unsigned i) {
+  const struct rc_config *cfg = srv->cfg;
+  struct rc_session_shard *ss = calloc(1, sizeof *ss);
+  if (!ss) return -ENOMEM;
+  srv->shards[i] = ss;
+  ss->id = i;
+  ss->srv = srv;
+  ss->topics = rc_pubsub_topics(srv->pubsub);
+  ss->max_message = cfg->max_message;
+  ss->max_queue = cfg->max_queue;
+  ss->echo = cfg->echo;
+  ss->handshake_ticks = cfg->handshake_timeout * (1000 / RC_TIMER_TICK_MS);
+  ss->idle_ticks = cfg->idle_timeout * (1000 / RC_TIMER_TICK_MS);
+  ss->ping_ticks = cfg->ping_interval * (1000 / RC_TIMER_TICK_MS);
+  struct rc_loop_params p = {
+      .id = i,
+      .cpu = cpu_of(cfg, i),
+      .max_conns = cfg->max_conns,
+      .slot_size = sizeof(struct rc_session),
+      .max_queue = cfg->max_queue,
+      .listen = cfg->listen,
+      .n_listen = cfg->n_listen,
+  };
+  struct rc_loop_hooks h = hooks;
+  h.user = ss;
+  int ret = rc_loop_create(&p, &h, &srv->loops[i]);
+  if (ret < 0) return ret;
+  ss->loop = srv->loops[i];
+  return 0;
+}
+
+int rc_server_create(const struct rc_config *cfg, struct rc_server **out) {
+  struct rc_server *srv = calloc(1, sizeof *srv);
+  if (!srv) return -ENOMEM;
+  srv->cfg = cfg;
+  srv->nshards = cfg->threads;
+  int ret = -ENOMEM;
+  srv->pubsub = rc_pubsub_create(cfg->threads, RC_TOPIC_TABLE_DEFAULT);
+  if (!srv->pubsub) goto fail;
+  for (unsigned i = 0; i < srv->nshards; i++)
+    if ((ret = create_shard(srv, i)) < 0) goto fail;
+  for (unsigned i = 0; i < srv->nshards; i++) {
+    rc_loop_set_peers(srv->loops[i], srv->loops, srv->nshards);
+    struct rc_pubsub_callbacks cb = {
+        .ctx = srv->shards[i],
+        .deliver = rc_delivery_deliver,
+        .published = rc_delivery_published,
+        .wake = wake,
+    };
+    struct rc_pubsub_shard *ps;
+    if ((ret = rc_pubsub_shard_create(srv->pubsub, i, rc_loop_arena(srv->loops[i]), &cb, &ps)) < 0)
+      goto fail;
+    srv->shards[i]->ps = ps;
+  }
+  *out = srv;
+  return 0;
+fail:
+  rc_err("creating the server: %s", strerror(-ret));
+  rc_server_destroy(srv);
+  return ret;
+}
+
+int rc_server_start(struct rc_server *srv) {
+  for (; srv->started < srv->nshards; srv->started++) {
+    int ret = rc_loop_start(srv->loops[srv->started]);
+    if (ret < 0) {
+      rc_err("shard %u could not start: %s", srv->started, strerror(-ret));
+      rc_loop_join(srv->loops[srv->started]);
+      return ret;
+    }
+  }
+  return 0;
+}
+
+void rc_server_stop(struct rc_server *srv) {
+  for (unsigned i = 0; i < srv->started; i++) rc_loop_stop(srv->loops[i]);
+}
+
+void rc_server_join(struct rc_server *srv) {
+  for (unsigned i = 0; i < srv->started; i++) rc_loop_join(srv->loops[i]);
+}
+
+void rc_server_destroy(struct rc_server *srv) {
+  if (!srv) return;
+  /* Pub/sub first: it frees what its queues still hold; the loops' arenas then
+   * take back every frame returned to them. */
+  for (unsigned i = 0; i < srv->nshards; i++)
+    if (srv->shards[i] && srv->shards[i]->ps) rc_pubsub_shard_destroy(srv->shards[i]->ps);
+  for (unsigned i = 0; i < srv->nshards; i++) {
+    if (srv->shards[i]) rc_demo_feed_destroy(srv->shards[i]->demo);
+    free(srv->shards[i]);
+    rc_loop_destroy(srv->loops[i]);
+  }
+  rc_pubsub_destroy(srv->pubsub);
+  free(srv);
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* The session layer's shared state: a connection's session (what its bytes mean:
+ * HTTP requests, then WebSocket frames and commands, and its subscriptions) and
+ * a shard's session context. The only place where io and pub/sub meet. Shard
+ * thread only. */
+#ifndef RINGCAST_SESSION_INTERNAL_H
+#define RINGCAST_SESSION_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringcast/io/conn.h"
+#include "ringcast/io/loop.h"
+#include "ringcast/proto/utf8.h"
+#include "ringcast/proto/ws_reader.h"
+#include "ringcast/pubsub/pubsub.h"
+#include "ringcast/session/server.h"
+#include "ringcast/stream/stream.h"
+#include "ringcast/util/bytebuf.h"
+#include "ringcast/util/config.h"
+
+#define RC_SESSION_MAX_SUBS 1024
+
+enum rc_session_kind { RC_SESSION_HTTP = 0, RC_SESSION_WS };
+
+enum rc_session_format {
+  RC_FORMAT_ENVELOPE = 0,  /* messages in the JSON envelope */
+  RC_FORMAT_RAW,           /* the payload alone (one topic) */
+  RC_FORMAT_ECHO,          /* GET /echo: messages come back; no commands */
+};
+
+/* One connection's session; the io layer's slot is its first member. */
+struct rc_session {
+  struct rc_conn conn;
+  const struct rc_stream_type *stream;
+  struct rc_subscriber sub;
+  struct rc_bytebuf in;      /* HTTP: a partial request; WebSocket: a partial control frame */
+  struct rc_bytebuf msg;     /* WebSocket: the data message being reassembled */
+  struct rc_ws_reader rd;
+  struct rc_utf8_state utf8; /* the text message being received */
+  uint8_t kind;              /* enum rc_session_kind */
+  uint8_t format;            /* enum rc_session_format */
+  uint8_t frag_op;           /* opcode of the fragmented message in progress; 0: none */
+  uint8_t ctl_op;            /* opcode of the control frame in progress; 0: none */
+  bool served;               /* HTTP: a request completed (keep-alive idle since) */
+  /* Loop-clock marks in 10 ms ticks, compared modulo 2^32. */
+  uint32_t rx_tick;          /* last bytes received */
+  uint32_t req_tick;         /* start of the current request (handshake timeout) */
+  uint32_t ping_tick;        /* last keepalive ping; 0: none since the last bytes */
+};
+
+struct rc_session_stats {
+  _Atomic uint64_t ws_upgrades;
+  _Atomic uint64_t http_requests;
+  _Atomic uint64_t slow_disconnects;
+  _Atomic uint64_t protocol_errors;
+  _Atomic uint64_t timeouts;
+  _Atomic uint64_t pings_sent;
+  _Atomic uint64_t acks_lost;      /* publish results for connections gone since */
+};
+
+/* One shard's session context: settings copied from the configuration, the
+ * shard's loop and pub/sub half. */
+struct rc_session_shard {
+  unsigned id;
+  struct rc_server *srv;
+  struct rc_loop *loop;
+  struct rc_pubsub_shard *ps;
+  struct rc_topic_table *topics;
+  struct rc_demo_feed *demo;
+  struct rc_loop_timer demo_timer;
+  /* Settings used per message or per connection. */
+  uint32_t max_message;
+  uint32_t handshake_ticks, idle_ticks, ping_ticks;  /* 0: off */
+  uint64_t max_queue;
+  bool echo;
+  struct rc_session_stats stats;
+};
+
+struct rc_server {
+  const struct rc_config *cfg;
+  struct rc_pubsub *pubsub;
+  unsigned nshards;
+  struct rc_loop *loops[RC_MAX_SHARDS];
+  struct rc_session_shard *shards[RC_MAX_SHARDS];
+  unsigned started;
+};
+
+static inline struct rc_session *rc_session_of(struct rc_conn *c) {
+  return (struct rc_session *)c;
+}
+static inline struct rc_session_shard *rc_session_shard_of(struct rc_loop *l) {
+  return rc_loop_user(l);
+}
+static inline uint32_t rc_session_now(const struct rc_loop *l) {
+  return (uint32_t)rc_timer_tick(rc_loop_now_ms(l));
+}
+
+/* session.c: a connection's life as a session. */
+extern const struct rc_conn_ops rc_session_ops;
+/* Re-arms the connection's timer for its next handshake, idle or ping deadline. */
+void rc_session_rearm_timer(struct rc_loop *l, struct rc_session *s);
+/* Queues a frame of this shard's own; on a full queue the client is closed as a
+ * slow consumer. 0 or a negative errno (the connection is closing). */
+int rc_session_send_frame(struct rc_loop *l, struct rc_session *s, struct rc_frame *f);
+/* Closes with a log line at info and a protocol-error count. */
+void rc_session_protocol_close(struct rc_loop *l, struct rc_session *s, unsigned code,
+                               const char *reason);
+/* Closes a WebSocket connection with code and reason (a close frame after what is
+ * queued), or an HTTP one after what is queued (code 0). */
+void rc_session_close(struct rc_loop *l, struct rc_session *s, unsigned code, const char *reason,
+                      bool drop_queued);
+/* The subscriber is too slow: drop what is queued, close with 1008. */
+void rc_session_slow_consumer(struct rc_loop *l, struct rc_session *s, size_t adding);
+
+/* request.c: HTTP requests on a connection. */
+void rc_request_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, size_t n);
+/* Sends a plain HTTP response and closes after it when close_after. */
+void rc_request_respond(struct rc_loop *l, struct rc_session *s, int status,
+                        const char *content_type, const char *extra_headers, const void *body,
+                        size_t body_len, bool close_after);
+/* Replies {"error":"..."} with the formatted, JSON-escaped reason. */
+void rc_request_error(struct rc_loop *l, struct rc_session *s, int status, bool close_after,
+                      const char *extra_headers, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* websocket.c: frames, messages and commands. */
+void rc_websocket_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, size_t n);
+/* Sends the keepalive ping. */
+void rc_websocket_ping(struct rc_loop *l, struct rc_session *s);
+
+/* delivery.c: the subscriber adapter, a connection as a pub/sub subscriber. */
+void rc_delivery_deliver(void *ctx, struct rc_subscriber *sub, struct rc_hold *h);
+void rc_delivery_published(void *ctx, const struct rc_publish_result *r);
+/* The ack (or error) for a publish command: id_json is the command's id as JSON
+ * text (may be empty). */
+void rc_delivery_ack_publish(struct rc_loop *l, struct rc_session *s, const char *topic,
+                             int64_t seq, const char *id_json, size_t id_len);
+
+/* metrics_page.c */
+long rc_metrics_page_render(const struct rc_server *srv, char **out);
+
+#endif

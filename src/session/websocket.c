@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/* A WebSocket connection's inbound side: frames read incrementally (RFC 6455
+ * section 5) with each payload piece checked as it arrives, message reassembly,
+ * control frames, the close handshake, and the JSON commands a client may send. */
+#include <cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringcast/proto/command.h"
+#include "ringcast/proto/utf8.h"
+#include "ringcast/proto/ws.h"
+#include "ringcast/util/counter.h"
+#include "ringcast/util/log.h"
+#include "session_internal.h"
+
+static void send_text(struct rc_loop *l, struct rc_session *s, const char *t, size_t len) {
+  struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_TEXT, t, len);
+  if (!f) {
+    rc_conn_abort(l, &s->conn);
+    return;
+  }
+  rc_session_send_frame(l, s, f);
+}
+
+static void send_json(struct rc_loop *l, struct rc_session *s, cJSON *obj) {
+  char *t = obj ? cJSON_PrintUnformatted(obj) : NULL;
+  cJSON_Delete(obj);
+  if (!t) {
+    rc_conn_abort(l, &s->conn);
+    return;
+  }
+  send_text(l, s, t, strlen(t));
+  free(t);
+}
+
+static cJSON *reply(const char *type, const struct rc_command *cmd) {
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return NULL;
+  cJSON_AddStringToObject(o, "type", type);
+  if (cmd && cmd->op) cJSON_AddStringToObject(o, "op", rc_command_op_name(cmd->op));
+  if (cmd && cmd->id) cJSON_AddItemToObject(o, "id", cJSON_Duplicate(cmd->id, 1));
+  return o;
+}
+
+static void send_error(struct rc_loop *l, struct rc_session *s, const struct rc_command *cmd,
+                       const char *msg) {
+  cJSON *o = reply("error", cmd);
+  if (o) cJSON_AddStringToObject(o, "error", msg);
+  send_json(l, s, o);
+}
+
+/* The error reply for rc_topic_get's failure `ret` on `name`. */
+static void send_topic_error(struct rc_loop *l, struct rc_session *s, const struct rc_command *cmd,
+                             int ret, const char *name) {
+  char err[256];
+  snprintf(err, sizeof err,
+           ret == -EINVAL ? "invalid topic name '%.140s': 1-128 characters of A-Z a-z 0-9 . _ - : / @"
+                          : "topic table is full ('%.140s')",
+           name);
+  send_error(l, s, cmd, err);
+}
+
+static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_command *cmd) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (s->format == RC_FORMAT_RAW) {
+    send_error(l, s, cmd,
+               "a format=raw connection carries only the topic named at connect; open another "
+               "connection for more topics");
+    return;
+  }
+  struct rc_topic *list[RC_SESSION_MAX_SUBS];
+  unsigned n = 0;
+  const cJSON *t;
+  char err[256];
+  cJSON_ArrayForEach(t, cmd->topics) {
+    if (n == RC_SESSION_MAX_SUBS) {
+      send_error(l, s, cmd, "too many topics in one command");
+      return;
+    }
+    int ret = rc_topic_get(ss->topics, t->valuestring, strlen(t->valuestring), &list[n]);
+    if (ret < 0) {
+      send_topic_error(l, s, cmd, ret, t->valuestring);
+      return;
+    }
+    n++;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    int ret = rc_pubsub_subscribe(ss->ps, &s->sub, list[i], RC_SESSION_MAX_SUBS);
+    if (ret == -EMLINK) {
+      snprintf(err, sizeof err, "subscription limit of %d per connection reached at '%s'",
+               RC_SESSION_MAX_SUBS, list[i]->name);
+      send_error(l, s, cmd, err);
+      return;
+    }
+    if (ret < 0 && ret != -EEXIST) {
+      send_error(l, s, cmd, "out of memory");
+      return;
+    }
+  }
+  cJSON *o = reply("ack", cmd);
+  if (o) cJSON_AddItemReferenceToObject(o, "topics", (cJSON *)cmd->topics);
+  send_json(l, s, o);
+}
+
+static void cmd_unsubscribe(struct rc_loop *l, struct rc_session *s, struct rc_command *cmd) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  const cJSON *t;
+  cJSON *missing = cJSON_CreateArray();
+  cJSON_ArrayForEach(t, cmd->topics) {
+    struct rc_topic *tp = rc_topic_find(ss->topics, t->valuestring, strlen(t->valuestring));
+    if ((!tp || rc_pubsub_unsubscribe(ss->ps, &s->sub, tp) < 0) && missing)
+      cJSON_AddItemToArray(missing, cJSON_CreateString(t->valuestring));
+  }
+  cJSON *o = reply("ack", cmd);
+  if (o) {
+    cJSON_AddItemReferenceToObject(o, "topics", (cJSON *)cmd->topics);
+    if (missing && cJSON_GetArraySize(missing)) {
+      cJSON_AddItemToObject(o, "not_subscribed", missing);
+      missing = NULL;
+    }
+  }
+  cJSON_Delete(missing);
+  send_json(l, s, o);
+}
+
+/* Acknowledged once the topic's home shard has stamped it, with its seq. */
+static void cmd_publish(struct rc_loop *l, struct rc_session *s, struct rc_command *cmd) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  char err[256];
+  if (cmd->data_len > ss->max_message) {
+    snprintf(err, sizeof err, "data of %zu bytes exceeds --max-message (%u)", cmd->data_len,
+             ss->max_message);
+    send_error(l, s, cmd, err);
+    return;
+  }
+  struct rc_topic *tp;
+  int ret = rc_topic_get(ss->topics, cmd->topic, strlen(cmd->topic), &tp);
+  if (ret < 0) {
+    send_topic_error(l, s, cmd, ret, cmd->topic);
+    return;
+  }
+  char *id = cmd->id ? cJSON_PrintUnformatted(cmd->id) : NULL;
+  if (cmd->id && !id) {
+    send_error(l, s, cmd, "out of memory; message not published");
+    return;
+  }
+  size_t id_len = id ? strlen(id) : 0;
+  struct rc_publish_origin origin = {
+      .token = rc_conn_token(l, &s->conn), .note = id, .note_len = id_len};
+  int64_t seq = rc_pubsub_publish(ss->ps, tp, (const uint8_t *)cmd->data, cmd->data_len, &origin);
+  /* 0: forwarded; the ack follows from the home shard (rc_delivery_published). */
+  if (seq != 0) rc_delivery_ack_publish(l, s, tp->name, seq, id ? id : "", id_len);
+  free(id);
+}
+
+static void on_message(struct rc_loop *l, struct rc_session *s, uint8_t opcode, const uint8_t *p,
+                       size_t n) {
+  if (s->format == RC_FORMAT_ECHO) {
+    /* The message comes back whole, as one frame with its opcode. */
+    struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), opcode, p, n);
+    if (!f) rc_conn_abort(l, &s->conn);
+    else rc_session_send_frame(l, s, f);
+    return;
+  }
+  if (opcode == RC_WS_OP_BINARY) {
+    send_error(l, s, NULL, "binary messages are not commands; send JSON text (docs/protocol.md)");
+    return;
+  }
+  struct rc_command cmd;
+  char err[256];
+  if (rc_command_parse((const char *)p, n, &cmd, err, sizeof err) < 0) {
+    send_error(l, s, &cmd, err);
+    rc_command_fini(&cmd);
+    return;
+  }
+  switch (cmd.op) {
+  case RC_CMD_SUBSCRIBE: cmd_subscribe(l, s, &cmd); break;
+  case RC_CMD_UNSUBSCRIBE: cmd_unsubscribe(l, s, &cmd); break;
+  case RC_CMD_PUBLISH: cmd_publish(l, s, &cmd); break;
+  case RC_CMD_PING: send_json(l, s, reply("pong", &cmd)); break;
+  }
+  rc_command_fini(&cmd);
+}
+
+static void on_close_frame(struct rc_loop *l, struct rc_session *s, const uint8_t *p, size_t n) {
+  if (n == 1) {
+    rc_session_protocol_close(l, s, RC_WS_CLOSE_PROTOCOL, "close frame with a 1-byte payload");
+    return;
+  }
+  unsigned code = RC_WS_CLOSE_NORMAL;
+  if (n >= 2) {
+    code = (unsigned)p[0] << 8 | p[1];
+    if (!rc_ws_close_code_is_valid(code)) {
+      rc_session_protocol_close(l, s, RC_WS_CLOSE_PROTOCOL, "invalid close code");
+      return;
+    }
+    if (!rc_utf8_is_valid(p + 2, n - 2)) {
+      rc_session_protocol_close(l, s, RC_WS_CLOSE_INVALID_DATA, "close reason is not valid UTF-8");
+      return;
+    }
+  }
+  /* Echo the code (section 5.5.1); anything still queued goes out first. */
+  rc_session_close(l, s, code, "", false);
+}
+
+static void on_control(struct rc_loop *l, struct rc_session *s, uint8_t op, const uint8_t *p,
+                       size_t n) {
+  switch (op) {
+  case RC_WS_OP_PING: {
+    struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_PONG, p, n);
+    if (!f) rc_conn_abort(l, &s->conn);
+    else rc_session_send_frame(l, s, f);
+    return;
+  }
+  case RC_WS_OP_PONG: return;
+  default: on_close_frame(l, s, p, n); return;
+  }
+}
+
+/* A data frame's header: may it start or continue a message here? */
+static bool data_header_ok(struct rc_loop *l, struct rc_session *s, const struct rc_ws_header *h) {
+  uint32_t max = rc_session_shard_of(l)->max_message;
+  if (h->opcode == RC_WS_OP_CONT) {
+    if (!s->frag_op) {
+      rc_session_protocol_close(l, s, RC_WS_CLOSE_PROTOCOL,
+                                "continuation frame without a message to continue");
+      return false;
+    }
+  } else if (s->frag_op) {
+    rc_session_protocol_close(l, s, RC_WS_CLOSE_PROTOCOL, "new data frame inside a fragmented message");
+    return false;
+  }
+  /* The whole message is bounded, not each frame: what is assembled plus this frame. */
+  if (h->payload_len > max || s->msg.len + h->payload_len > max) {
+    rc_session_protocol_close(l, s, RC_WS_CLOSE_TOO_BIG, "message exceeds --max-message");
+    return false;
+  }
+  if (h->opcode != RC_WS_OP_CONT) {
+    s->frag_op = h->opcode;
+    rc_utf8_init(&s->utf8);
+  }
+  return true;
+}
+
+/* A piece of a data frame's payload, already unmasked. frame_last: it ends the
+ * frame; whole: it is the whole frame, and the message was not fragmented. */
+static void on_data_piece(struct rc_loop *l, struct rc_session *s, const uint8_t *p, size_t n,
+                          bool frame_last, bool fin) {
+  /* Fail fast: an invalid sequence ends the connection as soon as it arrives. */
+  if (s->frag_op == RC_WS_OP_TEXT && !rc_utf8_feed(&s->utf8, p, n)) {
+    rc_session_protocol_close(l, s, RC_WS_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
+    return;
+  }
+  bool message_done = frame_last && fin;
+  if (message_done && s->frag_op == RC_WS_OP_TEXT && !rc_utf8_is_complete(&s->utf8)) {
+    rc_session_protocol_close(l, s, RC_WS_CLOSE_INVALID_DATA,
+                              "text message ends inside a UTF-8 sequence");
+    return;
+  }
+  uint8_t op = s->frag_op;
+  if (message_done && s->msg.len == 0) {
+    /* The whole message is in this piece: straight from the receive buffer. */
+    s->frag_op = 0;
+    on_message(l, s, op, p, n);
+    return;
+  }
+  if (rc_bytebuf_append(&s->msg, p, n, rc_session_shard_of(l)->max_message) < 0) {
+    rc_session_protocol_close(l, s, RC_WS_CLOSE_TOO_BIG, "message exceeds --max-message");
+    return;
+  }
+  if (!message_done) return;
+  struct rc_bytebuf msg = s->msg;
+  s->msg = (struct rc_bytebuf){0};
+  s->frag_op = 0;
+  on_message(l, s, op, msg.p, msg.len);
+  rc_bytebuf_free(&msg);
+}
+
+static const char *header_fault(const struct rc_ws_header *h) {
+  if (h->rsv) return "reserved bits set without a negotiated extension";
+  if (h->opcode > RC_WS_OP_BINARY && h->opcode < RC_WS_OP_CLOSE) return "unknown opcode";
+  if (h->opcode > RC_WS_OP_PONG) return "unknown opcode";
+  if (!h->masked) return "client frames must be masked";
+  return "malformed frame header";
+}
+
+void rc_websocket_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, size_t n) {
+  size_t pos = 0;
+  while (pos < n && rc_conn_is_open(&s->conn)) {
+    struct rc_ws_event ev;
+    ssize_t used = rc_ws_reader_next(&s->rd, p + pos, n - pos, &ev);
+    if (used < 0) {
+      rc_session_protocol_close(l, s, RC_WS_CLOSE_PROTOCOL, header_fault(&ev.h));
+      return;
+    }
+    pos += (size_t)used;
+    if (ev.kind == RC_WS_EVENT_HEADER) {
+      if (ev.h.opcode & 0x8) {
+        s->ctl_op = ev.h.opcode;
+        if (ev.last) {
+          s->ctl_op = 0;
+          on_control(l, s, ev.h.opcode, NULL, 0);
+        }
+      } else if (data_header_ok(l, s, &ev.h) && ev.last) {
+        on_data_piece(l, s, NULL, 0, true, ev.h.fin);
+      }
+    } else if (ev.kind == RC_WS_EVENT_PAYLOAD) {
+      if (s->ctl_op) {
+        /* Control frames are at most 125 bytes: gather a split one, then act. */
+        if (!ev.last || s->in.len) {
+          if (rc_bytebuf_append(&s->in, ev.p, ev.n, RC_WS_MAX_CONTROL_PAYLOAD) < 0) {
+            rc_conn_abort(l, &s->conn);
+            return;
+          }
+        }
+        if (ev.last) {
+          uint8_t op = s->ctl_op;
+          s->ctl_op = 0;
+          if (s->in.len) {
+            struct rc_bytebuf ctl = s->in;
+            s->in = (struct rc_bytebuf){0};
+            on_control(l, s, op, ctl.p, ctl.len);
+            rc_bytebuf_free(&ctl);
+          } else {
+            on_control(l, s, op, ev.p, ev.n);
+          }
+        }
+      } else {
+        on_data_piece(l, s, ev.p, ev.n, ev.last, s->rd.fin);
+      }
+    }
+  }
+}
+
+void rc_websocket_ping(struct rc_loop *l, struct rc_session *s) {
+  struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_PING, NULL, 0);
+  if (!f) {
+    rc_conn_abort(l, &s->conn);
+    return;
+  }
+  rc_counter_add(&rc_session_shard_of(l)->stats.pings_sent, 1);
+  rc_session_send_frame(l, s, f);
+}

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/* Command-line flags: parsing, validation with messages that name the flag, and
+ * the usage text. */
+#include "ringcast/util/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <sched.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define DEFAULT_LISTEN "0.0.0.0:8080"
+#define DEFAULT_MAX_MESSAGE (1u << 20)
+#define DEFAULT_MAX_QUEUE (4ull << 20)
+#define DEFAULT_HANDSHAKE_TIMEOUT 10
+#define DEFAULT_IDLE_TIMEOUT 90
+#define DEFAULT_PING_INTERVAL 30
+
+enum {
+  OPT_LISTEN = 256, OPT_THREADS, OPT_CPUS, OPT_NO_PIN, OPT_MAX_CONNS, OPT_MAX_MESSAGE,
+  OPT_MAX_QUEUE, OPT_DEMO_FEED, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION, OPT_ECHO,
+  OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_PING_INTERVAL,
+};
+
+static const struct option long_opts[] = {
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"no-pin", no_argument, NULL, OPT_NO_PIN},
+    {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+    {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
+    {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
+    {"demo-feed", no_argument, NULL, OPT_DEMO_FEED},
+    {"echo", no_argument, NULL, OPT_ECHO},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"ping-interval", required_argument, NULL, OPT_PING_INTERVAL},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* The per-ring direct-descriptor table may not exceed RLIMIT_NOFILE (the kernel
+ * checks the soft limit; main raises it to the hard one first). */
+static unsigned nofile_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  rlim_t lim = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+  if (lim > (rlim_t)1 << 20) lim = (rlim_t)1 << 20; /* IORING_MAX_FIXED_FILES */
+  return (unsigned)lim;
+}
+
+static unsigned default_max_conns(void) {
+  unsigned lim = nofile_limit();
+  return lim > RC_CONN_SPARE + 16 ? lim - RC_CONN_SPARE : 16;
+}
+
+void rc_config_usage(FILE *out) {
+  fprintf(out,
+          "Usage: ringcast [OPTIONS]\n"
+          "WebSocket broadcaster for high-fan-out streams (io_uring, one shard per CPU).\n\n"
+          "  --listen HOST:PORT   address to listen on; repeatable; IPv6 as [::1]:8080\n"
+          "                       (default %s)\n"
+          "  --threads N          shards, one pinned thread each (default: online CPUs, %ld)\n"
+          "  --cpus LIST          CPUs to pin shards to, e.g. 0-3,6 (default: 0..N-1)\n"
+          "  --no-pin             do not pin shard threads to CPUs\n"
+          "  --max-conns N        connections per shard (default %u, from RLIMIT_NOFILE)\n"
+          "  --max-message BYTES  largest message published or received; k/m/g suffixes\n"
+          "                       (default %u)\n"
+          "  --max-queue BYTES    bytes queued per connection before it is closed as a slow\n"
+          "                       consumer with code 1008 (default %llu)\n"
+          "  --demo-feed          publish a synthetic market-data feed (quotes.SYM, trades.SYM)\n"
+          "  --echo               enable GET /echo, a WebSocket echo route for conformance\n"
+          "                       suites (default off)\n"
+          "  --handshake-timeout S  seconds a client has to send a complete request head;\n"
+          "                       slower ones get 408 (default %u; 0 disables)\n"
+          "  --idle-timeout S     close connections silent this long, pongs included\n"
+          "                       (default %u; 0 disables)\n"
+          "  --ping-interval S    ping WebSocket clients silent this long (default %u; 0 disables)\n"
+          "  --log-level LEVEL    error, warn, info or debug (default info)\n"
+          "  --help               show this text\n"
+          "  --version            show the version\n\n"
+          "Routes: GET /ws?topics=a,b[&format=raw], POST /publish/<topic>, POST /publish\n"
+          "(batch), GET /metrics, GET /healthz. See docs/protocol.md.\n",
+          DEFAULT_LISTEN, sysconf(_SC_NPROCESSORS_ONLN), default_max_conns(),
+          DEFAULT_MAX_MESSAGE, (unsigned long long)DEFAULT_MAX_QUEUE, DEFAULT_HANDSHAKE_TIMEOUT,
+          DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL);
+}
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out) {
+  if (!*s || !isdigit((unsigned char)*s)) return -EINVAL;
+  errno = 0;
+  char *end;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end || v > max) return -EINVAL;
+  *out = v;
+  return 0;
+}
+
+int rc_config_parse_size(const char *s, uint64_t *out) {
+  if (!*s || !isdigit((unsigned char)*s)) return -EINVAL;
+  errno = 0;
+  char *end;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno) return -EINVAL;
+  unsigned shift = 0;
+  switch (tolower((unsigned char)*end)) {
+  case '\0': break;
+  case 'k': shift = 10; break;
+  case 'm': shift = 20; break;
+  case 'g': shift = 30; break;
+  default: return -EINVAL;
+  }
+  if (*end && end[1] && !(tolower((unsigned char)end[1]) == 'b' && !end[2])) return -EINVAL;
+  if (v > (UINT64_MAX >> shift)) return -EINVAL;
+  *out = (uint64_t)v << shift;
+  return 0;
+}
+
+int rc_config_parse_listen(const char *s, struct rc_listen_addr *out) {
+  char host[64];
+  const char *port_s;
+  memset(out, 0, sizeof *out);
+  if (s[0] == '[') {
+    const char *close = strchr(s, ']');
+    if (!close || close[1] != ':' || (size_t)(close - s - 1) >= sizeof host) return -EINVAL;
+    memcpy(host, s + 1, (size_t)(close - s - 1));
+    host[close - s - 1] = '\0';
+    port_s = close + 2;
+  } else {
+    const char *colon = strrchr(s, ':');
+    if (!colon || (size_t)(colon - s) >= sizeof host) return -EINVAL;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    port_s = colon + 1;
+    if (strchr(host, ':')) return -EINVAL; /* bare IPv6 needs brackets */
+  }
+  unsigned long long port;
+  if (parse_uint(port_s, 65535, &port) < 0) return -EINVAL;
+  if (s[0] == '[') {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&out->addr;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) return -EINVAL;
+    out->addr_len = sizeof *a;
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&out->addr;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    if (host[0] == '\0' || strcmp(host, "*") == 0)
+      a->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (strcmp(host, "localhost") == 0)
+      a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    else if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+      return -EINVAL;
+    out->addr_len = sizeof *a;
+  }
+  snprintf(out->text, sizeof out->text, "%s", s);
+  return 0;
+}
+
+int rc_config_parse_cpus(const char *s, int *cpus, unsigned max) {
+  unsigned n = 0;
+  const char *p = s;
+  long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+  while (*p) {
+    char *end;
+    if (!isdigit((unsigned char)*p)) return -EINVAL;
+    long a = strtol(p, &end, 10), b = a;
+    p = end;
+    if (*p == '-') {
+      p++;
+      if (!isdigit((unsigned char)*p)) return -EINVAL;
+      b = strtol(p, &end, 10);
+      p = end;
+    }
+    if (b < a || b >= ncpu || b >= CPU_SETSIZE) return -EINVAL;
+    for (long c = a; c <= b; c++) {
+      if (n >= max) return -EINVAL;
+      cpus[n++] = (int)c;
+    }
+    if (*p == ',') p++;
+    else if (*p) return -EINVAL;
+  }
+  return n ? (int)n : -EINVAL;
+}
+
+static int bad(FILE *err, const char *flag, const char *value, const char *want) {
+  fprintf(err, "ringcast: invalid value '%s' for %s: %s (see --help)\n", value, flag, want);
+  return -EINVAL;
+}
+
+int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FILE *err) {
+  memset(cfg, 0, sizeof *cfg);
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  cfg->threads = online > 0 ? (unsigned)(online > RC_MAX_SHARDS ? RC_MAX_SHARDS : online) : 1;
+  cfg->pin = true;
+  cfg->max_conns = default_max_conns();
+  cfg->max_message = DEFAULT_MAX_MESSAGE;
+  cfg->max_queue = DEFAULT_MAX_QUEUE;
+  cfg->log_level = RC_LOG_INFO;
+  cfg->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
+  cfg->idle_timeout = DEFAULT_IDLE_TIMEOUT;
+  cfg->ping_interval = DEFAULT_PING_INTERVAL;
+  unsigned long long v;
+  uint64_t sz;
+  int opt;
+  optind = 1;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
+    switch (opt) {
+    case OPT_LISTEN:
+      if (cfg->n_listen >= RC_CONFIG_MAX_LISTEN)
+        return bad(err, "--listen", optarg, "at most 8 addresses");
+      if (rc_config_parse_listen(optarg, &cfg->listen[cfg->n_listen]) < 0)
+        return bad(err, "--listen", optarg, "expected HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080");
+      cfg->n_listen++;
+      break;
+    case OPT_THREADS:
+      if (parse_uint(optarg, RC_MAX_SHARDS, &v) < 0 || v == 0)
+        return bad(err, "--threads", optarg, "expected a number from 1 to 64");
+      cfg->threads = (unsigned)v;
+      break;
+    case OPT_CPUS: {
+      int n = rc_config_parse_cpus(optarg, cfg->cpus, RC_MAX_SHARDS);
+      if (n < 0) return bad(err, "--cpus", optarg, "expected a list of existing CPUs such as 0-3,6");
+      cfg->n_cpus = (unsigned)n;
+      break;
+    }
+    case OPT_NO_PIN: cfg->pin = false; break;
+    case OPT_MAX_CONNS: {
+      unsigned lim = nofile_limit();
+      if (parse_uint(optarg, UINT_MAX, &v) < 0 || v == 0)
+        return bad(err, "--max-conns", optarg, "expected a positive number");
+      if (v + RC_CONN_SPARE > lim) {
+        char want[160];
+        snprintf(want, sizeof want,
+                 "at most %u per shard here (RLIMIT_NOFILE %u bounds each shard's io_uring "
+                 "file table); add --threads for more connections",
+                 lim - RC_CONN_SPARE, lim);
+        return bad(err, "--max-conns", optarg, want);
+      }
+      cfg->max_conns = (unsigned)v;
+      break;
+    }
+    case OPT_MAX_MESSAGE:
+      if (rc_config_parse_size(optarg, &sz) < 0 || sz < 16 || sz > (256u << 20))
+        return bad(err, "--max-message", optarg, "expected 16 bytes to 256m");
+      cfg->max_message = (uint32_t)sz;
+      break;
+    case OPT_MAX_QUEUE:
+      if (rc_config_parse_size(optarg, &sz) < 0 || sz < 1024 || sz > (1ull << 32))
+        return bad(err, "--max-queue", optarg, "expected 1k to 4g");
+      cfg->max_queue = sz;
+      break;
+    case OPT_DEMO_FEED: cfg->demo_feed = true; break;
+    case OPT_ECHO: cfg->echo = true; break;
+    case OPT_HANDSHAKE_TIMEOUT:
+    case OPT_IDLE_TIMEOUT:
+    case OPT_PING_INTERVAL: {
+      static const char *const names[] = {"--handshake-timeout", "--idle-timeout", "--ping-interval"};
+      const char *name = names[opt - OPT_HANDSHAKE_TIMEOUT];
+      if (parse_uint(optarg, 86400, &v) < 0)
+        return bad(err, name, optarg, "expected seconds from 0 (off) to 86400");
+      if (opt == OPT_HANDSHAKE_TIMEOUT) cfg->handshake_timeout = (unsigned)v;
+      else if (opt == OPT_IDLE_TIMEOUT) cfg->idle_timeout = (unsigned)v;
+      else cfg->ping_interval = (unsigned)v;
+      break;
+    }
+    case OPT_LOG_LEVEL:
+      if (rc_log_parse_level(optarg, &cfg->log_level) < 0)
+        return bad(err, "--log-level", optarg, "expected error, warn, info or debug");
+      break;
+    case 'h':
+    case OPT_HELP: rc_config_usage(out); return 1;
+    case OPT_VERSION: fprintf(out, "ringcast 0.1.0\n"); return 1;
+    case ':':
+      fprintf(err, "ringcast: %s needs a value (see --help)\n", argv[optind - 1]);
+      return -EINVAL;
+    default:
+      fprintf(err, "ringcast: unknown option '%s' (see --help)\n", argv[optind - 1]);
+      return -EINVAL;
+    }
+  }
+  if (optind < argc) {
+    fprintf(err, "ringcast: unexpected argument '%s' (see --help)\n", argv[optind]);
+    return -EINVAL;
+  }
+  if (cfg->idle_timeout && cfg->ping_interval >= cfg->idle_timeout) {
+    fprintf(err, "ringcast: invalid value for --ping-interval: %u must be shorter than "
+                 "--idle-timeout %u, or clients are closed before they are pinged\n",
+            cfg->ping_interval, cfg->idle_timeout);
+    return -EINVAL;
+  }
+  if (cfg->n_listen == 0) rc_config_parse_listen(DEFAULT_LISTEN, &cfg->listen[cfg->n_listen++]);
+  if (cfg->n_cpus && cfg->n_cpus < cfg->threads) {
+    char want[96];
+    snprintf(want, sizeof want, "lists %u CPUs but --threads is %u; give one CPU per shard",
+             cfg->n_cpus, cfg->threads);
+    fprintf(err, "ringcast: invalid value for --cpus: %s\n", want);
+    return -EINVAL;
+  }
+  return 0;
+}
