@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Installs what is missing, then builds and runs every test through ctest:
+#   0. the include graph against the layers (scripts/check_layers.py; ctest runs it too);
 #   1. release build with -Werror: unit and integration tests;
 #   (clang build with -Werror: unit tests;)
 #   2. ASan+UBSan build: unit and integration tests;
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 jobs=$(nproc)
 status=0
+/usr/bin/python3 scripts/check_layers.py || status=1
 
 run_ctest() {
   local dir=$1

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "loop_internal.h"
+#include "conn_internal.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
 
@@ -19,43 +19,31 @@
 
 struct rc_conn rc_list_end;
 
-static void queue_todo(struct rc_loop *l, struct rc_conn *c, uint8_t what) {
+static void queue_todo(struct rc_conn_core *k, struct rc_conn *c, uint8_t what) {
   c->todo |= what;
   if (c->next_todo) return;
-  c->next_todo = l->todo_head;
-  l->todo_head = c;
+  c->next_todo = k->todo_head;
+  k->todo_head = c;
 }
 
-static void mark_dirty(struct rc_loop *l, struct rc_conn *c) {
+static void mark_dirty(struct rc_conn_core *k, struct rc_conn *c) {
   /* A send in flight picks up new entries when it completes. */
   if (c->next_dirty || (c->armed & RC_CONN_ARMED_SEND)) return;
-  c->next_dirty = l->dirty_head;
-  l->dirty_head = c;
+  c->next_dirty = k->dirty_head;
+  k->dirty_head = c;
 }
 
-static void submit_cancel(struct rc_loop *l, struct rc_conn *c, enum rc_ring_op op) {
+static void submit_cancel(struct rc_conn_core *k, struct rc_conn *c, enum rc_ring_op op) {
   /* Its own final completion follows; the cancel's result (skipped on success)
    * is ignored. */
-  struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->ring);
+  struct io_uring_sqe *sqe = rc_ring_get_sqe(&k->ring);
   io_uring_prep_cancel64(sqe, rc_ring_ud(op, c->gen, c->slot), 0);
   sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
   io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_CANCEL, c->gen, c->slot));
 }
 
-/* FREE -> OPEN. */
-void rc_conn_open(struct rc_loop *l, struct rc_conn *c, const struct sockaddr_storage *peer,
-                  socklen_t peer_len) {
-  c->state = RC_CONN_OPEN;
-  c->slot = (uint32_t)(((char *)c - l->conns) / l->slot_size);
-  memcpy(&c->peer, peer, peer_len < sizeof c->peer ? peer_len : sizeof c->peer);
-  l->n_conns++;
-  rc_counter_add(&l->stats.conns_accepted, 1);
-  rc_counter_add(&l->stats.conns_open, 1);
-  rc_conn_arm_recv(l, c);
-}
-
-void rc_conn_arm_recv(struct rc_loop *l, struct rc_conn *c) {
-  struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->ring);
+static void arm_recv(struct rc_conn_core *k, struct rc_conn *c) {
+  struct io_uring_sqe *sqe = rc_ring_get_sqe(&k->ring);
   io_uring_prep_recv_multishot(sqe, (int)c->slot, NULL, 0, 0);
   sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
   sqe->buf_group = 0;
@@ -63,25 +51,38 @@ void rc_conn_arm_recv(struct rc_loop *l, struct rc_conn *c) {
   c->armed |= RC_CONN_ARMED_RECV;
 }
 
+/* FREE -> OPEN. */
+void rc_conn_open(struct rc_conn_core *k, struct rc_conn *c, const struct sockaddr_storage *peer,
+                  socklen_t peer_len) {
+  c->state = RC_CONN_OPEN;
+  c->slot = (uint32_t)(((char *)c - k->conns) / k->slot_size);
+  memcpy(&c->peer, peer, peer_len < sizeof c->peer ? peer_len : sizeof c->peer);
+  k->n_conns++;
+  rc_counter_add(&k->stats.conns_accepted, 1);
+  rc_counter_add(&k->stats.conns_open, 1);
+  arm_recv(k, c);
+}
+
+
 /* CANCELLING -> RELEASING, once no completion is still to come. */
-static void maybe_release(struct rc_loop *l, struct rc_conn *c) {
+static void maybe_release(struct rc_conn_core *k, struct rc_conn *c) {
   if (c->state != RC_CONN_CANCELLING || c->armed || c->next_todo) return;
   /* Every operation on the slot has posted its last completion, so the slot can
    * be closed and reused by the next accept. */
-  struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->ring);
+  struct io_uring_sqe *sqe = rc_ring_get_sqe(&k->ring);
   io_uring_prep_close_direct(sqe, c->slot);
   io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_CLOSE, c->gen, c->slot));
   c->state = RC_CONN_RELEASING;
 }
 
 /* OPEN, DRAINING or LINGERING -> CANCELLING. */
-void rc_conn_abort(struct rc_loop *l, struct rc_conn *c) {
+static void abort_conn(struct rc_conn_core *k, struct rc_conn *c) {
   if (c->state != RC_CONN_OPEN && c->state != RC_CONN_DRAINING && c->state != RC_CONN_LINGERING)
     return;
   bool was_open = c->state == RC_CONN_OPEN;
   c->state = RC_CONN_CANCELLING;
-  rc_timer_cancel(l->wheel, &c->timer);
-  queue_todo(l, c, (uint8_t)(RC_TODO_CANCEL | (was_open ? RC_TODO_NOTIFY : 0)));
+  rc_timer_cancel(k->wheel, &c->timer);
+  queue_todo(k, c, (uint8_t)(RC_TODO_CANCEL | (was_open ? RC_TODO_NOTIFY : 0)));
 }
 
 /* DRAINING -> LINGERING: everything, the close frame or error response included,
@@ -89,9 +90,9 @@ void rc_conn_abort(struct rc_loop *l, struct rc_conn *c) {
  * peer to close its side, discarding what it still sends: closing at once would
  * turn unread input into a reset, which can destroy the close frame or response
  * before the peer reads it. */
-static void linger(struct rc_loop *l, struct rc_conn *c) {
+static void linger(struct rc_conn_core *k, struct rc_conn *c) {
   if (!(c->armed & RC_CONN_ARMED_RECV)) {
-    rc_conn_abort(l, c); /* nothing would see the peer's EOF */
+    abort_conn(k, c); /* nothing would see the peer's EOF */
     return;
   }
   c->state = RC_CONN_LINGERING;
@@ -99,20 +100,20 @@ static void linger(struct rc_loop *l, struct rc_conn *c) {
   /* IORING_OP_SHUTDOWN always runs in an io-wq worker, which looks the fixed
    * slot up only when it runs: the slot may not be closed (and reused by an
    * accept) before this completes, so its completion is awaited. */
-  struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->ring);
+  struct io_uring_sqe *sqe = rc_ring_get_sqe(&k->ring);
   io_uring_prep_shutdown(sqe, (int)c->slot, SHUT_WR);
   sqe->flags |= IOSQE_FIXED_FILE;
   io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_SHUTDOWN, c->gen, c->slot));
 }
 
-static int push_hold(struct rc_loop *l, struct rc_conn *c, struct rc_hold *h,
+static int push_hold(struct rc_conn_core *k, struct rc_conn *c, struct rc_hold *h,
                      enum rc_frame_view v) {
-  if (rc_outq_push(&c->q, &l->chunks, h, v) < 0) {
+  if (rc_outq_push(&c->q, &k->chunks, h, v) < 0) {
     rc_warn("out of memory queueing to slot %u; closing it", c->slot);
-    rc_conn_abort(l, c);
+    abort_conn(k, c);
     return -ENOMEM;
   }
-  mark_dirty(l, c);
+  mark_dirty(k, c);
   return 0;
 }
 
@@ -123,69 +124,74 @@ uint64_t rc_conn_waiting_bytes(const struct rc_conn *c) {
 /* --max-queue bounds the bytes waiting behind the send in flight: those already
  * handed to the kernel are the socket buffer's business. A single frame larger
  * than the limit may still go out on an empty queue. */
-static bool over_limit(const struct rc_loop *l, const struct rc_conn *c, size_t len) {
+static bool over_limit(const struct rc_conn_core *k, const struct rc_conn *c, size_t len) {
   uint64_t waiting = rc_conn_waiting_bytes(c);
-  return waiting > 0 && waiting + len > l->max_queue;
+  return waiting > 0 && waiting + len > k->max_queue;
 }
 
-int rc_conn_send(struct rc_loop *l, struct rc_conn *c, struct rc_hold *h, enum rc_frame_view v) {
+int rc_conn_send(struct rc_loop *loop, struct rc_conn *c, struct rc_hold *h, enum rc_frame_view v) {
+  struct rc_conn_core *k = rc_conn_core_of(loop);
   if (c->state != RC_CONN_OPEN) return -EPIPE;
-  if (over_limit(l, c, rc_frame_view_len(h->frame, v))) return -ENOBUFS;
-  return push_hold(l, c, h, v);
+  if (over_limit(k, c, rc_frame_view_len(h->frame, v))) return -ENOBUFS;
+  return push_hold(k, c, h, v);
 }
 
-int rc_conn_send_frame(struct rc_loop *l, struct rc_conn *c, struct rc_frame *f) {
+int rc_conn_send_frame(struct rc_loop *loop, struct rc_conn *c, struct rc_frame *f) {
+  struct rc_conn_core *k = rc_conn_core_of(loop);
   if (c->state != RC_CONN_OPEN) {
     rc_frame_destroy(f);
     return -EPIPE;
   }
-  if (over_limit(l, c, f->len)) {
+  if (over_limit(k, c, f->len)) {
     rc_frame_destroy(f);
     return -ENOBUFS;
   }
-  struct rc_hold *h = rc_hold_create(&l->arena, f);
+  struct rc_hold *h = rc_hold_create(k->arena, f);
   if (!h) {
     rc_frame_destroy(f);
-    rc_conn_abort(l, c);
+    abort_conn(k, c);
     return -ENOMEM;
   }
-  int ret = push_hold(l, c, h, RC_FRAME_VIEW_MAIN);
-  rc_hold_unref(&l->arena, h);
+  int ret = push_hold(k, c, h, RC_FRAME_VIEW_MAIN);
+  rc_hold_unref(k->arena, h);
   return ret;
 }
 
 /* OPEN -> DRAINING (-> LINGERING at once when nothing is left to write). */
-void rc_conn_close(struct rc_loop *l, struct rc_conn *c, struct rc_frame *last, bool drop_queued) {
+void rc_conn_close(struct rc_loop *loop, struct rc_conn *c, struct rc_frame *last, bool drop_queued) {
+  struct rc_conn_core *k = rc_conn_core_of(loop);
   if (c->state != RC_CONN_OPEN) {
     if (last) rc_frame_destroy(last);
     return;
   }
   c->state = RC_CONN_DRAINING;
-  queue_todo(l, c, RC_TODO_NOTIFY);
+  queue_todo(k, c, RC_TODO_NOTIFY);
   /* The timer was the layer above's; it now bounds the close. */
-  rc_timer_arm(l->wheel, &c->timer, rc_timer_tick_ceil(l->now_ms + CLOSE_GRACE_MS));
+  rc_timer_arm(k->wheel, &c->timer, rc_timer_tick_ceil(k->now_ms + CLOSE_GRACE_MS));
   /* Keep what the in-flight send covers: its bytes are already promised. */
-  if (drop_queued) rc_outq_truncate(&c->q, &l->chunks, &l->arena, c->send ? c->send->entries : 0);
+  if (drop_queued) rc_outq_truncate(&c->q, &k->chunks, k->arena, c->send ? c->send->entries : 0);
   if (last) {
-    struct rc_hold *h = rc_hold_create(&l->arena, last);
+    struct rc_hold *h = rc_hold_create(k->arena, last);
     if (!h) {
       rc_frame_destroy(last);
-      rc_conn_abort(l, c);
+      abort_conn(k, c);
       return;
     }
-    int ret = push_hold(l, c, h, RC_FRAME_VIEW_MAIN);
-    rc_hold_unref(&l->arena, h);
+    int ret = push_hold(k, c, h, RC_FRAME_VIEW_MAIN);
+    rc_hold_unref(k->arena, h);
     if (ret < 0) return;
   }
-  if (!(c->armed & RC_CONN_ARMED_SEND) && c->q.count == 0) linger(l, c);
+  if (!(c->armed & RC_CONN_ARMED_SEND) && c->q.count == 0) linger(k, c);
 }
 
+void rc_conn_abort(struct rc_loop *l, struct rc_conn *c) { abort_conn(rc_conn_core_of(l), c); }
+
 void rc_conn_set_timer(struct rc_loop *l, struct rc_conn *c, uint64_t due_ms) {
-  if (c->state == RC_CONN_OPEN) rc_timer_arm(l->wheel, &c->timer, rc_timer_tick_ceil(due_ms));
+  if (c->state == RC_CONN_OPEN) rc_timer_arm(rc_conn_core_of(l)->wheel, &c->timer, rc_timer_tick_ceil(due_ms));
 }
 
 void rc_conn_cancel_timer(struct rc_loop *l, struct rc_conn *c) {
-  if (c->state == RC_CONN_OPEN) rc_timer_cancel(l->wheel, &c->timer);
+  if (c->state == RC_CONN_OPEN) rc_timer_cancel(rc_conn_core_of(l)->wheel, &c->timer);
 }
 
 void rc_conn_timer_fired(struct rc_loop *l, struct rc_conn *c) {
@@ -199,36 +205,36 @@ void rc_conn_timer_fired(struct rc_loop *l, struct rc_conn *c) {
 }
 
 /* The multishot recv ended (no IORING_CQE_F_MORE). */
-void rc_conn_recv_ended(struct rc_loop *l, struct rc_conn *c, int res) {
+void rc_conn_recv_ended(struct rc_conn_core *k, struct rc_conn *c, int res) {
   if (c->state == RC_CONN_CANCELLING) {
-    maybe_release(l, c);
+    maybe_release(k, c);
   } else if (res == -ENOBUFS) {
     /* Flow control, not failure: re-arm once buffers are back. */
-    rc_counter_add(&l->stats.recv_enobufs, 1);
-    queue_todo(l, c, RC_TODO_REARM);
+    rc_counter_add(&k->stats.recv_enobufs, 1);
+    queue_todo(k, c, RC_TODO_REARM);
   } else if (res > 0) {
-    rc_conn_arm_recv(l, c); /* ended by a full CQ or similar: re-arm */
+    arm_recv(k, c); /* ended by a full CQ or similar: re-arm */
   } else {
     if (res == -EINVAL)
       rc_err("multishot recv rejected (needs Linux 6.0+): %s", strerror(-res));
     else if (res < 0 && res != -ECONNRESET && res != -ECANCELED)
       rc_debug("recv on slot %u: %s", c->slot, strerror(-res));
     /* res == 0: the peer closed its side. */
-    rc_conn_abort(l, c);
+    abort_conn(k, c);
   }
 }
 
-void rc_conn_start_send(struct rc_loop *l, struct rc_conn *c) {
-  struct rc_sendop *s = rc_pool_get(&l->sendops);
+static void start_send(struct rc_conn_core *k, struct rc_conn *c) {
+  struct rc_sendop *s = rc_pool_get(&k->sendops);
   if (!s) {
     rc_warn("out of memory starting a send on slot %u; closing it", c->slot);
-    rc_conn_abort(l, c);
+    abort_conn(k, c);
     return;
   }
   size_t bytes;
   int niov = rc_outq_gather(&c->q, s->iov, RC_SEND_IOV, SEND_MAX_BYTES, &s->entries, &bytes);
   s->bytes = (uint32_t)bytes;
-  struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->ring);
+  struct io_uring_sqe *sqe = rc_ring_get_sqe(&k->ring);
   /* MSG_WAITALL: the kernel keeps sending after a partial write, so the
    * completion is all of it, an error, or (rarely) short, which resumes at the
    * byte where it stopped; one send in flight keeps bytes in order. A single
@@ -249,87 +255,102 @@ void rc_conn_start_send(struct rc_loop *l, struct rc_conn *c) {
   c->armed |= RC_CONN_ARMED_SEND;
 }
 
-void rc_conn_send_done(struct rc_loop *l, struct rc_conn *c, int res) {
+void rc_conn_send_done(struct rc_conn_core *k, struct rc_conn *c, int res) {
   struct rc_sendop *s = c->send;
   c->send = NULL;
   c->armed &= (uint8_t)~RC_CONN_ARMED_SEND;
   uint32_t asked = s->bytes;
-  rc_pool_put(&l->sendops, s);
+  rc_pool_put(&k->sendops, s);
   uint64_t written = res > 0 ? (uint64_t)res : 0;
   if (written > c->q.bytes) written = c->q.bytes; /* cannot happen; never over-consume */
-  uint32_t frames = rc_outq_consume(&c->q, &l->chunks, &l->arena, written);
-  rc_counter_add(&l->stats.bytes_sent, written);
-  rc_counter_add(&l->stats.frames_sent, frames);
-  rc_counter_add(&l->stats.sends, 1);
+  uint32_t frames = rc_outq_consume(&c->q, &k->chunks, k->arena, written);
+  rc_counter_add(&k->stats.bytes_sent, written);
+  rc_counter_add(&k->stats.frames_sent, frames);
+  rc_counter_add(&k->stats.sends, 1);
   if (c->state == RC_CONN_CANCELLING) {
-    maybe_release(l, c);
+    maybe_release(k, c);
     return;
   }
   if (res <= 0 && asked > 0) {
     if (res != -ECANCELED && res != -EPIPE && res != -ECONNRESET)
       rc_debug("send on slot %u failed: %s", c->slot, res < 0 ? strerror(-res) : "wrote nothing");
-    rc_conn_abort(l, c);
+    abort_conn(k, c);
     return;
   }
   /* A short send (the kernel stopped early without an error) continues from the
    * queue's offset with the next send, like any other queued bytes. */
-  if ((uint32_t)res < asked) rc_counter_add(&l->stats.short_sends, 1);
-  if (c->q.count) mark_dirty(l, c);
-  else if (c->state == RC_CONN_DRAINING) linger(l, c);
+  if ((uint32_t)res < asked) rc_counter_add(&k->stats.short_sends, 1);
+  if (c->q.count) mark_dirty(k, c);
+  else if (c->state == RC_CONN_DRAINING) linger(k, c);
 }
 
-void rc_conn_shutdown_done(struct rc_loop *l, struct rc_conn *c) {
+void rc_conn_shutdown_done(struct rc_conn_core *k, struct rc_conn *c) {
   /* Failure (the peer already gone) changes nothing: EOF or the close deadline
    * ends the lingering. */
   c->armed &= (uint8_t)~RC_CONN_ARMED_SHUTDOWN;
-  maybe_release(l, c);
+  maybe_release(k, c);
 }
 
 /* End-of-turn work: the layer above learns of the close, armed operations are
  * cancelled, receives re-armed after -ENOBUFS. */
-void rc_conn_run_todo(struct rc_loop *l, struct rc_conn *c) {
-  uint8_t todo = c->todo;
-  c->todo = 0;
-  c->next_todo = NULL;
-  if (todo & RC_TODO_NOTIFY) c->ops->on_close(l, c);
-  if (c->state == RC_CONN_CANCELLING) {
-    if (todo & RC_TODO_CANCEL) {
-      if (c->armed & RC_CONN_ARMED_RECV) submit_cancel(l, c, RC_RING_OP_RECV);
-      if (c->armed & RC_CONN_ARMED_SEND) submit_cancel(l, c, RC_RING_OP_SEND);
+void rc_conn_run_todo(struct rc_loop *loop) {
+  struct rc_conn_core *k = rc_conn_core_of(loop);
+  while (k->todo_head != RC_LIST_END) {
+    struct rc_conn *c = k->todo_head;
+    k->todo_head = c->next_todo;
+    uint8_t todo = c->todo;
+    c->todo = 0;
+    c->next_todo = NULL;
+    if (todo & RC_TODO_NOTIFY) c->ops->on_close(loop, c);
+    if (c->state == RC_CONN_CANCELLING) {
+      if (todo & RC_TODO_CANCEL) {
+        if (c->armed & RC_CONN_ARMED_RECV) submit_cancel(k, c, RC_RING_OP_RECV);
+        if (c->armed & RC_CONN_ARMED_SEND) submit_cancel(k, c, RC_RING_OP_SEND);
+      }
+      maybe_release(k, c);
+    } else if (todo & RC_TODO_REARM) {
+      arm_recv(k, c);
     }
-    maybe_release(l, c);
-  } else if (todo & RC_TODO_REARM) {
-    rc_conn_arm_recv(l, c);
   }
 }
 
-static void free_slot(struct rc_loop *l, struct rc_conn *c) {
-  rc_outq_truncate(&c->q, &l->chunks, &l->arena, 0);
-  rc_timer_cancel(l->wheel, &c->timer);
-  if (c->send) rc_pool_put(&l->sendops, c->send);
+void rc_conn_start_sends(struct rc_conn_core *k) {
+  while (k->dirty_head != RC_LIST_END) {
+    struct rc_conn *c = k->dirty_head;
+    k->dirty_head = c->next_dirty;
+    c->next_dirty = NULL;
+    if ((c->armed & RC_CONN_ARMED_SEND) || c->q.count == 0) continue;
+    if (c->state == RC_CONN_OPEN || c->state == RC_CONN_DRAINING) start_send(k, c);
+  }
+}
+
+static void free_slot(struct rc_conn_core *k, struct rc_conn *c) {
+  rc_outq_truncate(&c->q, &k->chunks, k->arena, 0);
+  rc_timer_cancel(k->wheel, &c->timer);
+  if (c->send) rc_pool_put(&k->sendops, c->send);
   uint32_t gen = c->gen;
-  memset(c, 0, l->slot_size);
+  memset(c, 0, k->slot_size);
   c->gen = (gen + 1) & RC_RING_GEN_MASK;
-  l->n_conns--;
-  rc_counter_sub(&l->stats.conns_open, 1);
+  k->n_conns--;
+  rc_counter_sub(&k->stats.conns_open, 1);
 }
 
 /* RELEASING -> FREE. */
-void rc_conn_release_done(struct rc_loop *l, struct rc_conn *c, int res) {
+void rc_conn_release_done(struct rc_conn_core *k, struct rc_conn *c, int res) {
   if (res < 0) {
     /* The slot stays taken in the kernel's table; the accept that would reuse it
      * gets another one. */
     rc_warn("closing slot %u: %s", c->slot, strerror(-res));
-    rc_counter_add(&l->stats.close_errors, 1);
+    rc_counter_add(&k->stats.close_errors, 1);
   }
-  free_slot(l, c);
+  free_slot(k, c);
 }
 
 void rc_conn_discard(struct rc_loop *l, struct rc_conn *c) {
   bool tell = c->state == RC_CONN_OPEN || (c->todo & RC_TODO_NOTIFY);
   c->state = RC_CONN_CANCELLING;
   if (tell) c->ops->on_close(l, c);
-  free_slot(l, c);
+  free_slot(rc_conn_core_of(l), c);
 }
 
 uint64_t rc_conn_token(const struct rc_loop *l, const struct rc_conn *c) {

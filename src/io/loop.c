@@ -3,7 +3,11 @@
  * descriptors, multishot receives over a provided-buffer ring, dispatch of every
  * completion, the timer wheel, doorbells, and the staged stop. Policy (what runs
  * each turn, what a connection means) comes from the hooks and ops tables. */
+#include <assert.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stddef.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "loop_internal.h"
+#include "conn_internal.h"
+#include "ringcast/io/doorbell.h"
+#include "ringcast/io/loop.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
-#include "uring_compat.h"
 
 #define ACCEPTS_PER_LISTENER 8
 #define SQ_ENTRIES 4096
@@ -29,6 +34,50 @@
 #define STOP_GRACE_MS 2000
 #define STOP_POLL_MS 100
 
+struct rc_accept_slot {
+  struct sockaddr_storage addr;
+  socklen_t addr_len;
+  uint16_t listener;
+  bool armed;
+};
+
+struct rc_loop {
+  struct rc_conn_core core;         /* first: rc_conn_core_of() relies on it */
+  unsigned id;
+  int cpu;
+  struct rc_loop_hooks hooks;
+  pthread_t thread;
+  int event_fd;                     /* doorbell from threads without a ring */
+  uint64_t event_val;
+  struct rc_loop *const *peers;
+  unsigned n_peers;
+  struct rc_frame_arena *arenas[RC_MAX_SHARDS];  /* the peers' arenas, for frame returns */
+
+  _Atomic int stop_asked;
+  _Atomic int started;              /* 0: setting up; 1: running; < 0: set-up failed */
+  bool stopping;
+  bool cut;                         /* the grace period ended; the rest were aborted */
+  uint64_t stop_deadline_ms;
+
+  int listen_fds[RC_CONFIG_MAX_LISTEN];
+  unsigned n_listen;
+  struct rc_accept_slot *accepts;
+  unsigned n_accepts;
+  bool accepts_full;                /* paused: the descriptor table is full */
+  unsigned accept_backoff_ms;       /* paused after an unexpected accept error; 0: not */
+  struct rc_loop_timer accept_retry;
+  unsigned max_conns;
+
+  struct io_uring_buf_ring *br;
+  uint8_t *bufs;
+  uint32_t buf_count, buf_size;
+  uint32_t bufs_to_return;
+
+  alignas(64) struct rc_frame_arena arena;
+  alignas(64) struct rc_doorbell db;
+};
+static_assert(offsetof(struct rc_loop, core) == 0, "rc_conn_core_of() casts the loop to its core");
+
 static uint64_t clock_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -37,9 +86,9 @@ static uint64_t clock_ms(void) {
 
 unsigned rc_loop_id(const struct rc_loop *l) { return l->id; }
 void *rc_loop_user(const struct rc_loop *l) { return l->hooks.user; }
-uint64_t rc_loop_now_ms(const struct rc_loop *l) { return l->now_ms; }
+uint64_t rc_loop_now_ms(const struct rc_loop *l) { return l->core.now_ms; }
 struct rc_frame_arena *rc_loop_arena(struct rc_loop *l) { return &l->arena; }
-const struct rc_loop_stats *rc_loop_stats(const struct rc_loop *l) { return &l->stats; }
+const struct rc_conn_stats *rc_loop_stats(const struct rc_loop *l) { return &l->core.stats; }
 
 void rc_loop_set_peers(struct rc_loop *l, struct rc_loop *const *all, unsigned n) {
   l->peers = all;
@@ -48,24 +97,24 @@ void rc_loop_set_peers(struct rc_loop *l, struct rc_loop *const *all, unsigned n
 }
 
 void rc_loop_timer_set(struct rc_loop *l, struct rc_loop_timer *lt, uint64_t due_ms) {
-  rc_timer_arm(l->wheel, &lt->t, rc_timer_tick_ceil(due_ms));
+  rc_timer_arm(l->core.wheel, &lt->t, rc_timer_tick_ceil(due_ms));
 }
 
 void rc_loop_timer_cancel(struct rc_loop *l, struct rc_loop_timer *lt) {
-  rc_timer_cancel(l->wheel, &lt->t);
+  rc_timer_cancel(l->core.wheel, &lt->t);
 }
 
 struct rc_conn *rc_loop_conn_by_token(struct rc_loop *l, uint64_t token) {
   uint32_t slot = (uint32_t)token;
-  if (slot >= l->conn_cap) return NULL;
-  struct rc_conn *c = rc_loop_slot(l, slot);
+  if (slot >= l->core.conn_cap) return NULL;
+  struct rc_conn *c = rc_conn_at(&l->core, slot);
   return c->state == RC_CONN_OPEN && c->gen == (uint32_t)(token >> 32) ? c : NULL;
 }
 
 void rc_loop_foreach_conn(struct rc_loop *l, void (*fn)(struct rc_loop *, struct rc_conn *, void *),
                           void *arg) {
-  for (uint32_t i = 0; i < l->conn_cap && l->n_conns; i++) {
-    struct rc_conn *c = rc_loop_slot(l, i);
+  for (uint32_t i = 0; i < l->core.conn_cap && l->core.n_conns; i++) {
+    struct rc_conn *c = rc_conn_at(&l->core, i);
     if (c->state != RC_CONN_FREE) fn(l, c, arg);
   }
 }
@@ -74,13 +123,13 @@ void rc_loop_foreach_conn(struct rc_loop *l, void (*fn)(struct rc_loop *, struct
 
 static void arm_accept(struct rc_loop *l, unsigned idx) {
   struct rc_accept_slot *a = &l->accepts[idx];
-  struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->ring);
+  struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->core.ring);
   a->addr_len = sizeof a->addr;
   /* Single-shot accepts, several armed, each with its own address slot: a
    * multishot accept shares one address buffer, and a direct descriptor has no
    * fd for getpeername. */
-  rc_prep_accept_direct_alloc(sqe, l->listen_fds[a->listener], (struct sockaddr *)&a->addr,
-                              &a->addr_len);
+  rc_ring_prep_accept_direct_alloc(sqe, l->listen_fds[a->listener], (struct sockaddr *)&a->addr,
+                                   &a->addr_len);
   io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_ACCEPT, 0, idx));
   a->armed = true;
 }
@@ -101,41 +150,41 @@ static void on_accept(struct rc_loop *l, unsigned idx, int res) {
   struct rc_accept_slot *a = &l->accepts[idx];
   a->armed = false;
   if (res >= 0) {
-    if ((uint32_t)res >= l->conn_cap) {
-      rc_err("accept returned slot %d beyond the table of %u", res, l->conn_cap);
+    if ((uint32_t)res >= l->core.conn_cap) {
+      rc_err("accept returned slot %d beyond the table of %u", res, l->core.conn_cap);
       abort();
     }
-    struct rc_conn *c = rc_loop_slot(l, (uint32_t)res);
+    struct rc_conn *c = rc_conn_at(&l->core, (uint32_t)res);
     if (c->state != RC_CONN_FREE) {
       rc_err("accept reused slot %d that is still in use", res);
       abort();
     }
-    rc_conn_open(l, c, &a->addr, a->addr_len);
-    bool over = l->n_conns > l->max_conns;
-    if (over) rc_counter_add(&l->stats.conns_refused, 1);
+    rc_conn_open(&l->core, c, &a->addr, a->addr_len);
+    bool over = l->core.n_conns > l->max_conns;
+    if (over) rc_counter_add(&l->core.stats.conns_refused, 1);
     l->hooks.on_accept(l, c, over);
   } else if (res == -ECANCELED) {
     return;
   } else if (res == -ENFILE) {
     /* The direct-descriptor table is full: the kernel already closed the new
      * connection. Accept again once a slot is released. */
-    if (!l->accepts_full) rc_warn("connection table full (%u slots); pausing accepts", l->conn_cap);
+    if (!l->accepts_full) rc_warn("connection table full (%u slots); pausing accepts", l->core.conn_cap);
     l->accepts_full = true;
     return;
   } else if (!rc_listener_error_is_transient(-res)) {
     /* It may persist (out of memory, a broken listener): re-arming at once would
      * spin. Every accept of this shard waits for the back-off. */
-    rc_counter_add(&l->stats.accept_errors, 1);
+    rc_counter_add(&l->core.stats.accept_errors, 1);
     unsigned ms = rc_listener_backoff_ms(l->accept_backoff_ms);
     if (!l->accept_backoff_ms)
       rc_warn("accept: %s; accepting again in %u ms", strerror(-res), ms);
     if (!rc_timer_is_armed(&l->accept_retry.t)) {
       l->accept_backoff_ms = ms;
-      rc_loop_timer_set(l, &l->accept_retry, l->now_ms + ms);
+      rc_loop_timer_set(l, &l->accept_retry, l->core.now_ms + ms);
     }
     return;
   } else {
-    rc_counter_add(&l->stats.accept_errors, 1);
+    rc_counter_add(&l->core.stats.accept_errors, 1);
     rc_debug("accept: %s", strerror(-res));
   }
   if (!l->stopping && !l->accepts_full && !l->accept_backoff_ms) arm_accept(l, idx);
@@ -159,13 +208,13 @@ static void on_recv(struct rc_loop *l, struct rc_conn *c, const struct io_uring_
       c->ops->on_data(l, c, l->bufs + (size_t)bid * l->buf_size, (size_t)res);
     return_buffer(l, bid);
   }
-  if (!(c->armed & RC_CONN_ARMED_RECV)) rc_conn_recv_ended(l, c, res);
+  if (!(c->armed & RC_CONN_ARMED_RECV)) rc_conn_recv_ended(&l->core, c, res);
 }
 
 /* ---- doorbells ---- */
 
 static void arm_eventfd(struct rc_loop *l) {
-  struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->ring);
+  struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->core.ring);
   io_uring_prep_read(sqe, l->event_fd, &l->event_val, sizeof l->event_val, 0);
   io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_EVENTFD, 0, 0));
 }
@@ -180,9 +229,9 @@ void rc_loop_wake(struct rc_loop *l, uint64_t mask) {
     if (d == l->id || d >= l->n_peers) continue;
     struct rc_loop *t = l->peers[d];
     if (!rc_doorbell_claim(&t->db)) continue;
-    if (l->ring.has_msg_ring) {
-      struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->ring);
-      io_uring_prep_msg_ring(sqe, t->ring.fd, 0, rc_ring_ud(RC_RING_OP_DOORBELL, 0, l->id), 0);
+    if (l->core.ring.has_msg_ring) {
+      struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->core.ring);
+      io_uring_prep_msg_ring(sqe, t->core.ring.fd, 0, rc_ring_ud(RC_RING_OP_DOORBELL, 0, l->id), 0);
       /* Only a failure posts a completion on our ring. */
       sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
       io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_MSG_SENT, 0, d));
@@ -201,7 +250,7 @@ void rc_loop_stop(struct rc_loop *l) {
 
 static struct rc_conn *conn_of(struct rc_loop *l, uint64_t ud) {
   uint32_t idx = rc_ring_ud_idx(ud);
-  struct rc_conn *c = idx < l->conn_cap ? rc_loop_slot(l, idx) : NULL;
+  struct rc_conn *c = idx < l->core.conn_cap ? rc_conn_at(&l->core, idx) : NULL;
   if (!c || c->gen != rc_ring_ud_gen(ud) || c->state == RC_CONN_FREE) {
     rc_err("completion for a stale connection (slot %u); this is a bug", idx);
     abort();
@@ -214,10 +263,10 @@ static void dispatch(struct rc_loop *l, const struct io_uring_cqe *cqe) {
   switch (rc_ring_ud_op(ud)) {
   case RC_RING_OP_ACCEPT: on_accept(l, rc_ring_ud_idx(ud), cqe->res); break;
   case RC_RING_OP_RECV: on_recv(l, conn_of(l, ud), cqe); break;
-  case RC_RING_OP_SEND: rc_conn_send_done(l, conn_of(l, ud), cqe->res); break;
-  case RC_RING_OP_SHUTDOWN: rc_conn_shutdown_done(l, conn_of(l, ud)); break;
+  case RC_RING_OP_SEND: rc_conn_send_done(&l->core, conn_of(l, ud), cqe->res); break;
+  case RC_RING_OP_SHUTDOWN: rc_conn_shutdown_done(&l->core, conn_of(l, ud)); break;
   case RC_RING_OP_CLOSE:
-    rc_conn_release_done(l, conn_of(l, ud), cqe->res);
+    rc_conn_release_done(&l->core, conn_of(l, ud), cqe->res);
     if (l->accepts_full) {
       l->accepts_full = false;
       rearm_accepts(l);
@@ -244,14 +293,14 @@ static void dispatch(struct rc_loop *l, const struct io_uring_cqe *cqe) {
 }
 
 static void fire_timers(struct rc_loop *l) {
-  uint64_t now = rc_timer_tick(l->now_ms);
-  char *lo = l->conns, *hi = l->conns + (size_t)l->conn_cap * l->slot_size;
+  uint64_t now = rc_timer_tick(l->core.now_ms);
+  char *lo = l->core.conns, *hi = l->core.conns + (size_t)l->core.conn_cap * l->core.slot_size;
   struct rc_timer *t;
-  while ((t = rc_timer_wheel_pop(l->wheel, now))) {
+  while ((t = rc_timer_wheel_pop(l->core.wheel, now))) {
     /* A connection's timer lives in its slot; any other is a loop timer. */
     if ((char *)t >= lo && (char *)t < hi) {
       struct rc_conn *c =
-          rc_loop_slot(l, (uint32_t)(((char *)t - lo) / l->slot_size));
+          rc_conn_at(&l->core, (uint32_t)(((char *)t - lo) / l->core.slot_size));
       rc_conn_timer_fired(l, c);
     } else {
       struct rc_loop_timer *lt = (struct rc_loop_timer *)t;
@@ -260,29 +309,11 @@ static void fire_timers(struct rc_loop *l) {
   }
 }
 
-static void run_todo(struct rc_loop *l) {
-  while (l->todo_head != RC_LIST_END) {
-    struct rc_conn *c = l->todo_head;
-    l->todo_head = c->next_todo;
-    rc_conn_run_todo(l, c);
-  }
-}
-
-static void start_sends(struct rc_loop *l) {
-  while (l->dirty_head != RC_LIST_END) {
-    struct rc_conn *c = l->dirty_head;
-    l->dirty_head = c->next_dirty;
-    c->next_dirty = NULL;
-    if ((c->armed & RC_CONN_ARMED_SEND) || c->q.count == 0) continue;
-    if (c->state == RC_CONN_OPEN || c->state == RC_CONN_DRAINING) rc_conn_start_send(l, c);
-  }
-}
-
 static void begin_stop(struct rc_loop *l) {
   l->stopping = true;
-  l->stop_deadline_ms = l->now_ms + STOP_GRACE_MS;
+  l->stop_deadline_ms = l->core.now_ms + STOP_GRACE_MS;
   for (unsigned i = 0; i < l->n_listen; i++) {
-    struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->ring);
+    struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->core.ring);
     io_uring_prep_cancel_fd(sqe, l->listen_fds[i], IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_CANCEL, 0, 0));
   }
@@ -299,21 +330,21 @@ static void cut_one(struct rc_loop *l, struct rc_conn *c, void *arg) {
 static bool stop_progress(struct rc_loop *l) {
   bool accepts_done = true;
   for (unsigned i = 0; i < l->n_accepts; i++) accepts_done &= !l->accepts[i].armed;
-  if (l->n_conns == 0 && accepts_done) return true;
-  if (l->now_ms >= l->stop_deadline_ms && !l->cut) {
-    rc_warn("%u connections still closing after %d ms; cutting them", l->n_conns, STOP_GRACE_MS);
+  if (l->core.n_conns == 0 && accepts_done) return true;
+  if (l->core.now_ms >= l->stop_deadline_ms && !l->cut) {
+    rc_warn("%u connections still closing after %d ms; cutting them", l->core.n_conns, STOP_GRACE_MS);
     l->cut = true;
     rc_loop_foreach_conn(l, cut_one, NULL);
   }
-  return l->now_ms > l->stop_deadline_ms + 1000;
+  return l->core.now_ms > l->stop_deadline_ms + 1000;
 }
 
 static void run(struct rc_loop *l) {
   struct io_uring_cqe cqes[CQE_BATCH];
   for (;;) {
-    l->now_ms = clock_ms();
+    l->core.now_ms = clock_ms();
     unsigned n;
-    while ((n = rc_ring_reap(&l->ring, cqes, CQE_BATCH)) > 0) {
+    while ((n = rc_ring_reap(&l->core.ring, cqes, CQE_BATCH)) > 0) {
       for (unsigned i = 0; i < n; i++) dispatch(l, &cqes[i]);
       if (n < CQE_BATCH) break;
     }
@@ -325,34 +356,34 @@ static void run(struct rc_loop *l) {
     if (!l->stopping && atomic_load_explicit(&l->stop_asked, memory_order_acquire)) begin_stop(l);
     l->hooks.on_turn(l);
     rc_frame_arena_reclaim(&l->arena);
-    run_todo(l);
-    start_sends(l);
-    if (l->ring.stashed_total) {
-      rc_counter_add(&l->stats.cqe_stashed, l->ring.stashed_total);
-      l->ring.stashed_total = 0;
+    rc_conn_run_todo(l);
+    rc_conn_start_sends(&l->core);
+    if (l->core.ring.stashed_total) {
+      rc_counter_add(&l->core.stats.cqe_stashed, l->core.ring.stashed_total);
+      l->core.ring.stashed_total = 0;
     }
 
     uint64_t wait_ms = IDLE_WAIT_MS;
     if (l->stopping) {
       if (stop_progress(l)) {
-        io_uring_submit(&l->ring.ring);
+        io_uring_submit(&l->core.ring.ring);
         return;
       }
       wait_ms = STOP_POLL_MS;
     }
-    uint64_t next = rc_timer_wheel_next(l->wheel);
+    uint64_t next = rc_timer_wheel_next(l->core.wheel);
     if (next != UINT64_MAX) {
       uint64_t due = next * RC_TIMER_TICK_MS;
-      uint64_t in = due > l->now_ms ? due - l->now_ms : 0;
+      uint64_t in = due > l->core.now_ms ? due - l->core.now_ms : 0;
       if (in < wait_ms) wait_ms = in;
     }
     /* Sleep handshake, consumer side: announce, full fence, then look again. A
      * producer that pushed before our fence is seen by has_work; one that pushes
      * after it sees `sleeping` and rings. */
     rc_doorbell_prepare_sleep(&l->db);
-    if (l->hooks.has_work(l) || l->todo_head != RC_LIST_END || rc_ring_has_cqe(&l->ring)) {
+    if (l->hooks.has_work(l) || l->core.todo_head != RC_LIST_END || rc_ring_has_cqe(&l->core.ring)) {
       rc_doorbell_awake(&l->db);
-      int ret = io_uring_submit_and_get_events(&l->ring.ring);
+      int ret = io_uring_submit_and_get_events(&l->core.ring.ring);
       if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
         rc_warn("submit: %s", strerror(-ret));
       continue;
@@ -360,7 +391,7 @@ static void run(struct rc_loop *l) {
     struct __kernel_timespec ts = {.tv_sec = (long long)(wait_ms / 1000),
                                    .tv_nsec = (long long)(wait_ms % 1000) * 1000000};
     struct io_uring_cqe *cqe;
-    int ret = io_uring_submit_and_wait_timeout(&l->ring.ring, &cqe, 1, &ts, NULL);
+    int ret = io_uring_submit_and_wait_timeout(&l->core.ring.ring, &cqe, 1, &ts, NULL);
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
       rc_warn("submit_and_wait: %s", strerror(-ret));
     rc_doorbell_awake(&l->db);
@@ -371,15 +402,15 @@ static void run(struct rc_loop *l) {
 
 static int setup_in_thread(struct rc_loop *l) {
   char err[256];
-  int ret = rc_ring_init(&l->ring, SQ_ENTRIES, CQ_ENTRIES, err, sizeof err);
+  int ret = rc_ring_init(&l->core.ring, SQ_ENTRIES, CQ_ENTRIES, err, sizeof err);
   if (ret < 0) {
     rc_err("%s", err);
     return ret;
   }
-  ret = io_uring_register_files_sparse(&l->ring.ring, l->conn_cap);
+  ret = io_uring_register_files_sparse(&l->core.ring.ring, l->core.conn_cap);
   if (ret < 0) {
     rc_err("registering %u direct descriptors: %s (RLIMIT_NOFILE bounds it; lower --max-conns)",
-           l->conn_cap, strerror(-ret));
+           l->core.conn_cap, strerror(-ret));
     return ret;
   }
   size_t br_size = l->buf_count * sizeof(struct io_uring_buf);
@@ -388,7 +419,7 @@ static int setup_in_thread(struct rc_loop *l) {
   l->br = br;
   struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)br,
                                  .ring_entries = l->buf_count, .bgid = 0};
-  ret = io_uring_register_buf_ring(&l->ring.ring, &reg, 0);
+  ret = io_uring_register_buf_ring(&l->core.ring.ring, &reg, 0);
   if (ret < 0) {
     rc_err("registering the provided-buffer ring: %s (needs Linux 5.19)", strerror(-ret));
     return ret;
@@ -412,23 +443,23 @@ static void *loop_main(void *arg) {
   }
   int ret = setup_in_thread(l);
   if (ret < 0) {
-    if (l->ring.fd > 0) rc_ring_exit(&l->ring);
+    if (l->core.ring.fd > 0) rc_ring_exit(&l->core.ring);
     atomic_store_explicit(&l->started, ret, memory_order_release);
     return NULL;
   }
-  l->now_ms = clock_ms();
-  rc_timer_wheel_init(l->wheel, rc_timer_tick(l->now_ms));
+  l->core.now_ms = clock_ms();
+  rc_timer_wheel_init(l->core.wheel, rc_timer_tick(l->core.now_ms));
   arm_eventfd(l);
   for (unsigned i = 0; i < l->n_accepts; i++) arm_accept(l, i);
-  io_uring_submit(&l->ring.ring);
+  io_uring_submit(&l->core.ring.ring);
   l->hooks.on_start(l);
   atomic_store_explicit(&l->started, 1, memory_order_release);
   run(l);
-  for (uint32_t i = 0; i < l->conn_cap && l->n_conns; i++) {
-    struct rc_conn *c = rc_loop_slot(l, i);
+  for (uint32_t i = 0; i < l->core.conn_cap && l->core.n_conns; i++) {
+    struct rc_conn *c = rc_conn_at(&l->core, i);
     if (c->state != RC_CONN_FREE) rc_conn_discard(l, c);
   }
-  rc_ring_exit(&l->ring);
+  rc_ring_exit(&l->core.ring);
   return NULL;
 }
 
@@ -443,26 +474,27 @@ int rc_loop_create(const struct rc_loop_params *p, const struct rc_loop_hooks *h
   l->hooks = *h;
   l->event_fd = -1;
   l->max_conns = p->max_conns;
-  l->max_queue = p->max_queue;
-  l->conn_cap = p->max_conns + RC_CONN_SPARE;
+  l->core.max_queue = p->max_queue;
+  l->core.conn_cap = p->max_conns + RC_CONN_SPARE;
   /* Keep slots pointer-aligned whatever the layer above embeds. */
-  l->slot_size = (p->slot_size + 15) & ~(size_t)15;
+  l->core.slot_size = (p->slot_size + 15) & ~(size_t)15;
   l->buf_count = RECV_BUF_COUNT;
   l->buf_size = RECV_BUF_SIZE;
-  l->dirty_head = l->todo_head = RC_LIST_END;
+  l->core.dirty_head = l->core.todo_head = RC_LIST_END;
   l->accept_retry.fn = accept_retry_fired;
-  rc_outq_pool_init(&l->chunks);
-  rc_pool_init(&l->sendops, sizeof(struct rc_sendop), 16);
+  rc_outq_pool_init(&l->core.chunks);
+  rc_pool_init(&l->core.sendops, sizeof(struct rc_sendop), 16);
   rc_doorbell_init(&l->db);
   rc_frame_arena_init(&l->arena, p->id, l->arenas);
+  l->core.arena = &l->arena;
   int ret = -ENOMEM;
-  l->wheel = malloc(sizeof *l->wheel);
-  if (!l->wheel) goto fail;
+  l->core.wheel = malloc(sizeof *l->core.wheel);
+  if (!l->core.wheel) goto fail;
   /* Reserved, not committed: an unused connection slot costs no memory. */
-  l->conns = mmap(NULL, (size_t)l->conn_cap * l->slot_size, PROT_READ | PROT_WRITE,
+  l->core.conns = mmap(NULL, (size_t)l->core.conn_cap * l->core.slot_size, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (l->conns == MAP_FAILED) {
-    l->conns = NULL;
+  if (l->core.conns == MAP_FAILED) {
+    l->core.conns = NULL;
     goto fail;
   }
   if (posix_memalign((void **)&l->bufs, 4096, (size_t)l->buf_count * l->buf_size)) {
@@ -512,13 +544,13 @@ void rc_loop_destroy(struct rc_loop *l) {
   if (!l) return;
   for (unsigned i = 0; i < l->n_listen; i++) close(l->listen_fds[i]);
   if (l->event_fd >= 0) close(l->event_fd);
-  if (l->conns) munmap(l->conns, (size_t)l->conn_cap * l->slot_size);
+  if (l->core.conns) munmap(l->core.conns, (size_t)l->core.conn_cap * l->core.slot_size);
   free(l->accepts);
   free(l->bufs);
   free(l->br);
-  free(l->wheel);
-  rc_pool_fini(&l->chunks);
-  rc_pool_fini(&l->sendops);
+  free(l->core.wheel);
+  rc_pool_fini(&l->core.chunks);
+  rc_pool_fini(&l->core.sendops);
   rc_frame_arena_fini(&l->arena);
   free(l);
 }

@@ -13,7 +13,7 @@
 #include "ringcast/pubsub/message.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
-#include "session_internal.h"
+#include "delivery.h"
 
 void rc_delivery_deliver(void *ctx, struct rc_subscriber *sub, struct rc_hold *h) {
   struct rc_session_shard *ss = ctx;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "ringcast/util/counter.h"
-#include "session_internal.h"
+#include "metrics_page.h"
 
 struct out {
   char *p;
@@ -53,7 +53,7 @@ static const struct family {
   enum source src;
   size_t offset;
 } families[] = {
-#define IOF(field, name, type, help) {name, type, help, IO, offsetof(struct rc_loop_stats, field)}
+#define IOF(field, name, type, help) {name, type, help, IO, offsetof(struct rc_conn_stats, field)}
 #define PSF(field, name, type, help) {name, type, help, PUBSUB, offsetof(struct rc_pubsub_stats, field)}
 #define SSF(field, name, type, help) {name, type, help, SESSION, offsetof(struct rc_session_stats, field)}
     IOF(conns_open, "ringcast_connections_open", "gauge", "Connections open now."),

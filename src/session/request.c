@@ -14,7 +14,9 @@
 #include "ringcast/util/counter.h"
 #include "ringcast/util/json_out.h"
 #include "ringcast/util/log.h"
-#include "session_internal.h"
+#include "request.h"
+#include "metrics_page.h"
+#include "websocket.h"
 
 /* A batch body may carry many messages; each is still bounded by --max-message. */
 #define BATCH_MAX_BODY (16u << 20)

@@ -10,11 +10,68 @@
 
 #include "demo_feed.h"
 #include "ringcast/proto/ws.h"
+#include "ringcast/session/server.h"
+#include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
-#include "session_internal.h"
+#include "delivery.h"
+#include "request.h"
+#include "session.h"
+#include "websocket.h"
 
 /* An idle subscriber must stay small (docs/architecture.md, "Memory"). */
 static_assert(sizeof(struct rc_session) <= 256, "a connection's session grew past 256 bytes");
+
+/* ---- a connection's operations (what the io layer calls) ---- */
+
+static void on_data(struct rc_loop *l, struct rc_conn *c, uint8_t *p, size_t n) {
+  struct rc_session *s = rc_session_of(c);
+  s->rx_tick = rc_session_now(l);
+  s->ping_tick = 0;
+  if (s->kind == RC_SESSION_HTTP) rc_request_on_data(l, s, p, n);
+  else rc_websocket_on_data(l, s, p, n);
+}
+
+/* The deadline that fired, if any is due, and what it means. */
+static void on_timer(struct rc_loop *l, struct rc_conn *c) {
+  struct rc_session *s = rc_session_of(c);
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  const struct rc_config *cfg = ss->srv->cfg;
+  uint32_t now = rc_session_now(l);
+  char peer[64];
+  if (ss->handshake_ticks && rc_session_awaits_request(s) && now - s->req_tick >= ss->handshake_ticks) {
+    rc_conn_peer_text(c, peer, sizeof peer);
+    rc_info("%s: no complete request within --handshake-timeout %us; closing with 408", peer,
+            cfg->handshake_timeout);
+    rc_counter_add(&ss->stats.timeouts, 1);
+    static const char body[] = "{\"error\":\"request not completed within --handshake-timeout\"}\n";
+    rc_request_respond(l, s, 408, "application/json", NULL, body, sizeof body - 1, true);
+    return;
+  }
+  if (ss->idle_ticks && now - s->rx_tick >= ss->idle_ticks) {
+    rc_conn_peer_text(c, peer, sizeof peer);
+    rc_info("%s: nothing received for --idle-timeout %us; closing", peer, cfg->idle_timeout);
+    rc_counter_add(&ss->stats.timeouts, 1);
+    rc_session_close(l, s, RC_WS_CLOSE_GOING_AWAY, "idle timeout", false);
+    return;
+  }
+  if (ss->ping_ticks && s->kind == RC_SESSION_WS &&
+      now - (s->ping_tick ? s->ping_tick : s->rx_tick) >= ss->ping_ticks) {
+    s->ping_tick = now ? now : 1;
+    rc_websocket_ping(l, s);
+    if (!rc_conn_is_open(c)) return;
+  }
+  rc_session_rearm_timer(l, s);
+}
+
+static void on_close(struct rc_loop *l, struct rc_conn *c) { rc_session_release(l, rc_session_of(c)); }
+
+static const struct rc_conn_ops session_ops = {
+    .on_data = on_data,
+    .on_timer = on_timer,
+    .on_close = on_close,
+};
+
+/* ---- the loop's hooks ---- */
 
 static void demo_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
@@ -36,7 +93,7 @@ static void on_start(struct rc_loop *l) {
 static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit) {
   struct rc_session *s = rc_session_of(c);
   s->stream = &rc_stream_cleartext;
-  if (s->stream->attach(l, c, &rc_session_ops) < 0) {
+  if (s->stream->attach(l, c, &session_ops) < 0) {
     rc_conn_abort(l, c);
     return;
   }

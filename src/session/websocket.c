@@ -13,7 +13,8 @@
 #include "ringcast/proto/ws.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
-#include "session_internal.h"
+#include "websocket.h"
+#include "delivery.h"
 
 static void send_text(struct rc_loop *l, struct rc_session *s, const char *t, size_t len) {
   struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_TEXT, t, len);

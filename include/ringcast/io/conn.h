@@ -17,6 +17,7 @@
 #define RINGCAST_IO_CONN_H
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,21 @@ struct rc_conn_ops {
   void (*on_timer)(struct rc_loop *l, struct rc_conn *c);
   /* The connection left OPEN (this turn); free what the layer above holds. */
   void (*on_close)(struct rc_loop *l, struct rc_conn *c);
+};
+
+/* Counters of a shard's connections (written by its thread, read by any). */
+struct rc_conn_stats {
+  _Atomic uint64_t conns_open;
+  _Atomic uint64_t conns_accepted;
+  _Atomic uint64_t conns_refused;     /* accepted past max_conns */
+  _Atomic uint64_t accept_errors;
+  _Atomic uint64_t close_errors;
+  _Atomic uint64_t frames_sent;
+  _Atomic uint64_t bytes_sent;
+  _Atomic uint64_t sends;
+  _Atomic uint64_t short_sends;       /* resumed where the kernel stopped */
+  _Atomic uint64_t recv_enobufs;
+  _Atomic uint64_t cqe_stashed;
 };
 
 struct rc_conn {

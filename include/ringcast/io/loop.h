@@ -52,20 +52,6 @@ struct rc_loop_hooks {
   void (*on_stop)(struct rc_loop *l);
 };
 
-struct rc_loop_stats {
-  _Atomic uint64_t conns_open;
-  _Atomic uint64_t conns_accepted;
-  _Atomic uint64_t conns_refused;     /* accepted past max_conns */
-  _Atomic uint64_t accept_errors;
-  _Atomic uint64_t close_errors;
-  _Atomic uint64_t frames_sent;
-  _Atomic uint64_t bytes_sent;
-  _Atomic uint64_t sends;
-  _Atomic uint64_t short_sends;       /* resumed where the kernel stopped */
-  _Atomic uint64_t recv_enobufs;
-  _Atomic uint64_t cqe_stashed;
-};
-
 /* Main thread: allocations and listening sockets, no thread yet. 0 or a negative
  * errno (logged). */
 int rc_loop_create(const struct rc_loop_params *p, const struct rc_loop_hooks *h,
@@ -85,7 +71,7 @@ void *rc_loop_user(const struct rc_loop *l);
 /* The loop's clock (CLOCK_MONOTONIC ms), read once per turn. */
 uint64_t rc_loop_now_ms(const struct rc_loop *l);
 struct rc_frame_arena *rc_loop_arena(struct rc_loop *l);
-const struct rc_loop_stats *rc_loop_stats(const struct rc_loop *l);
+const struct rc_conn_stats *rc_loop_stats(const struct rc_loop *l);
 
 /* Shard thread: rings the peers in mask that are asleep (one full fence for all
  * of them). Call after pushing their work. */

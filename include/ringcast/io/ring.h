@@ -47,6 +47,18 @@ struct rc_ring {
   uint64_t stashed_total;
 };
 
+/* What Debian's liburing 2.3 lacks or gets wrong for the kernels ringcast runs
+ * on; it only fills SQE fields, so the kernel does not care which liburing built
+ * them. 2.3's io_uring_prep_accept_direct adds 1 to the slot even for
+ * IORING_FILE_INDEX_ALLOC, wrapping it to 0, which means "no direct descriptor"
+ * (fixed in 2.4). Kernel 5.19+ reads file_index == IORING_FILE_INDEX_ALLOC as
+ * "pick a free slot and return it in cqe->res". */
+static inline void rc_ring_prep_accept_direct_alloc(struct io_uring_sqe *sqe, int fd,
+                                                    struct sockaddr *addr, socklen_t *addr_len) {
+  io_uring_prep_accept(sqe, fd, addr, addr_len, 0);
+  sqe->file_index = IORING_FILE_INDEX_ALLOC;
+}
+
 /* Creates the ring in the calling thread (SINGLE_ISSUER binds it to this task).
  * Returns 0, or a negative errno with a message in err. */
 int rc_ring_init(struct rc_ring *r, unsigned sq_entries, unsigned cq_entries, char *err,

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The session layer's shared state: a connection's session (what its bytes mean:
- * HTTP requests, then WebSocket frames and commands, and its subscriptions) and
- * a shard's session context. The only place where io and pub/sub meet. Shard
- * thread only. */
-#ifndef RINGCAST_SESSION_INTERNAL_H
-#define RINGCAST_SESSION_INTERNAL_H
+/* A connection's session (what its bytes mean: HTTP requests, then WebSocket
+ * frames and commands, and its subscriptions), a shard's session context, and
+ * the ways a session writes and ends. The session layer is the only place where
+ * io and pub/sub meet. Shard thread only. */
+#ifndef RINGCAST_SESSION_SESSION_H
+#define RINGCAST_SESSION_SESSION_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -14,7 +14,6 @@
 #include "ringcast/proto/utf8.h"
 #include "ringcast/proto/ws_reader.h"
 #include "ringcast/pubsub/pubsub.h"
-#include "ringcast/session/server.h"
 #include "ringcast/stream/stream.h"
 #include "ringcast/util/bytebuf.h"
 #include "ringcast/util/config.h"
@@ -96,10 +95,11 @@ static inline uint32_t rc_session_now(const struct rc_loop *l) {
   return (uint32_t)rc_timer_tick(rc_loop_now_ms(l));
 }
 
-/* session.c: a connection's life as a session. */
-extern const struct rc_conn_ops rc_session_ops;
-/* Re-arms the connection's timer for its next handshake, idle or ping deadline. */
+/* Re-arms the connection's timer for its next handshake, idle or ping deadline
+ * (the deadlines are checked again when it fires). */
 void rc_session_rearm_timer(struct rc_loop *l, struct rc_session *s);
+/* Whether an HTTP connection holds, or still awaits, an incomplete request. */
+bool rc_session_awaits_request(const struct rc_session *s);
 /* Queues a frame of this shard's own; on a full queue the client is closed as a
  * slow consumer. 0 or a negative errno (the connection is closing). */
 int rc_session_send_frame(struct rc_loop *l, struct rc_session *s, struct rc_frame *f);
@@ -112,32 +112,7 @@ void rc_session_close(struct rc_loop *l, struct rc_session *s, unsigned code, co
                       bool drop_queued);
 /* The subscriber is too slow: drop what is queued, close with 1008. */
 void rc_session_slow_consumer(struct rc_loop *l, struct rc_session *s, size_t adding);
-
-/* request.c: HTTP requests on a connection. */
-void rc_request_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, size_t n);
-/* Sends a plain HTTP response and closes after it when close_after. */
-void rc_request_respond(struct rc_loop *l, struct rc_session *s, int status,
-                        const char *content_type, const char *extra_headers, const void *body,
-                        size_t body_len, bool close_after);
-/* Replies {"error":"..."} with the formatted, JSON-escaped reason. */
-void rc_request_error(struct rc_loop *l, struct rc_session *s, int status, bool close_after,
-                      const char *extra_headers, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-
-/* websocket.c: frames, messages and commands. */
-void rc_websocket_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, size_t n);
-/* Sends the keepalive ping. */
-void rc_websocket_ping(struct rc_loop *l, struct rc_session *s);
-
-/* delivery.c: the subscriber adapter, a connection as a pub/sub subscriber. */
-void rc_delivery_deliver(void *ctx, struct rc_subscriber *sub, struct rc_hold *h);
-void rc_delivery_published(void *ctx, const struct rc_publish_result *r);
-/* The ack (or error) for a publish command: id_json is the command's id as JSON
- * text (may be empty). */
-void rc_delivery_ack_publish(struct rc_loop *l, struct rc_session *s, const char *topic,
-                             int64_t seq, const char *id_json, size_t id_len);
-
-/* metrics_page.c */
-long rc_metrics_page_render(const struct rc_server *srv, char **out);
+/* Frees what the session holds (subscriptions, buffers) once the connection closed. */
+void rc_session_release(struct rc_loop *l, struct rc_session *s);
 
 #endif

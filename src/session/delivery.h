@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/* The subscriber adapter: a session as a pub/sub subscriber (its delivery
+ * callback), and publish acknowledgements. Shard thread only. */
+#ifndef RINGCAST_SESSION_DELIVERY_H
+#define RINGCAST_SESSION_DELIVERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringcast/pubsub/pubsub.h"
+#include "session.h"
+
+/* rc_pubsub_callbacks.deliver; ctx is the shard's struct rc_session_shard. */
+void rc_delivery_deliver(void *ctx, struct rc_subscriber *sub, struct rc_hold *h);
+/* rc_pubsub_callbacks.published: acknowledges a forwarded publish. */
+void rc_delivery_published(void *ctx, const struct rc_publish_result *r);
+/* The ack (seq > 0) or error (a negative errno) for a publish command; id_json is
+ * the command's id as JSON text (may be empty). */
+void rc_delivery_ack_publish(struct rc_loop *l, struct rc_session *s, const char *topic,
+                             int64_t seq, const char *id_json, size_t id_len);
+
+#endif
