@@ -72,7 +72,8 @@ int rc_ring_stash(struct rc_ring *r) {
   if (!ready) return 0;
   if (r->stash_head + r->stash_n + ready > r->stash_cap) {
     /* Compact first, then grow. */
-    memmove(r->stash, r->stash + r->stash_head, r->stash_n * sizeof *r->stash);
+    if (r->stash_head && r->stash_n)
+      memmove(r->stash, r->stash + r->stash_head, r->stash_n * sizeof *r->stash);
     r->stash_head = 0;
     if (r->stash_n + ready > r->stash_cap) {
       uint32_t cap = r->stash_cap ? r->stash_cap : 256;

@@ -1,15 +1,54 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the WebSocket frame-header parser walked over a stream of
  * frames, unmasking, and UTF-8 validation, checking the incremental validator
- * against the one-shot one at a split point the input chooses. */
+ * against the one-shot one at a split point the input chooses; and the
+ * incremental frame reader, fed the stream whole and in pieces of a size the
+ * input chooses, which must see the same frames and bytes and fail at the same
+ * place. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ringcast/proto/utf8.h"
 #include "ringcast/proto/ws.h"
+#include "ringcast/proto/ws_reader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* What the reader saw: each header's opcode, fin and length, then the payload
+ * bytes, appended to log; returns the input offset of a fault, or -1. */
+static long read_stream(const uint8_t *data, size_t size, size_t piece, uint8_t *log, size_t *log_len) {
+  uint8_t *copy = malloc(size ? size : 1);
+  if (!copy) abort();
+  memcpy(copy, data, size);
+  struct rc_ws_reader r;
+  rc_ws_reader_init(&r);
+  long fault = -1;
+  *log_len = 0;
+  for (size_t pos = 0; pos < size && fault < 0;) {
+    size_t end = pos + piece < size ? pos + piece : size;
+    while (pos < end) {
+      struct rc_ws_event ev;
+      ssize_t used = rc_ws_reader_next(&r, copy + pos, end - pos, &ev);
+      if (used < 0) {
+        fault = (long)end; /* the piece in which it was found */
+        break;
+      }
+      if (used == 0 || (size_t)used > end - pos) abort();
+      pos += (size_t)used;
+      if (ev.kind == RC_WS_EVENT_HEADER) {
+        log[(*log_len)++] = (uint8_t)(ev.h.opcode | (ev.h.fin ? 0x80 : 0));
+        memcpy(log + *log_len, &ev.h.payload_len, 8);
+        *log_len += 8;
+      } else if (ev.kind == RC_WS_EVENT_PAYLOAD) {
+        memcpy(log + *log_len, ev.p, ev.n);
+        *log_len += ev.n;
+      }
+    }
+  }
+  free(copy);
+  return fault;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
@@ -51,5 +90,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pos += (size_t)hl + n;
   }
   free(copy);
+
+  /* The reader: whole versus in pieces of split + 1 bytes. A header costs at
+   * most 9 log bytes for its 2 or more input bytes, so 5 x size bounds the log. */
+  uint8_t *la = malloc(5 * size + 16), *lb = malloc(5 * size + 16);
+  if (!la || !lb) abort();
+  size_t na, nb;
+  long fa = read_stream(data, size, size ? size : 1, la, &na);
+  long fb = read_stream(data, size, split + 1, lb, &nb);
+  /* Both fail, or neither; either way what was read before is the same. */
+  if ((fa < 0) != (fb < 0)) abort();
+  if (na != nb || memcmp(la, lb, na) != 0) abort();
+  free(la);
+  free(lb);
   return 0;
 }
