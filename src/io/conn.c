@@ -3,6 +3,7 @@
  * include/ringcast/io/conn.h and docs/architecture.md), and its send path: one
  * send in flight coalescing everything queued, resumed where the kernel stopped. */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,7 +57,17 @@ void rc_conn_open(struct rc_conn_core *k, struct rc_conn *c, const struct sockad
                   socklen_t peer_len) {
   c->state = RC_CONN_OPEN;
   c->slot = (uint32_t)(((char *)c - k->conns) / k->slot_size);
-  memcpy(&c->peer, peer, peer_len < sizeof c->peer ? peer_len : sizeof c->peer);
+  if (peer->ss_family == AF_INET && peer_len >= sizeof(struct sockaddr_in)) {
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)peer;
+    memcpy(c->peer_addr, &v4->sin_addr, 4);
+    c->peer_port = ntohs(v4->sin_port);
+    c->peer_family = AF_INET;
+  } else if (peer->ss_family == AF_INET6 && peer_len >= sizeof(struct sockaddr_in6)) {
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)peer;
+    memcpy(c->peer_addr, &v6->sin6_addr, 16);
+    c->peer_port = ntohs(v6->sin6_port);
+    c->peer_family = AF_INET6;
+  }
   k->n_conns++;
   rc_counter_add(&k->stats.conns_accepted, 1);
   rc_counter_add(&k->stats.conns_open, 1);
@@ -360,12 +371,12 @@ uint64_t rc_conn_token(const struct rc_loop *l, const struct rc_conn *c) {
 
 void rc_conn_peer_text(const struct rc_conn *c, char *out, size_t size) {
   char ip[INET6_ADDRSTRLEN] = "?";
-  if (c->peer.sa.sa_family == AF_INET) {
-    inet_ntop(AF_INET, &c->peer.v4.sin_addr, ip, sizeof ip);
-    snprintf(out, size, "%s:%u", ip, ntohs(c->peer.v4.sin_port));
-  } else if (c->peer.sa.sa_family == AF_INET6) {
-    inet_ntop(AF_INET6, &c->peer.v6.sin6_addr, ip, sizeof ip);
-    snprintf(out, size, "[%s]:%u", ip, ntohs(c->peer.v6.sin6_port));
+  if (c->peer_family == AF_INET) {
+    inet_ntop(AF_INET, c->peer_addr, ip, sizeof ip);
+    snprintf(out, size, "%s:%u", ip, c->peer_port);
+  } else if (c->peer_family == AF_INET6) {
+    inet_ntop(AF_INET6, c->peer_addr, ip, sizeof ip);
+    snprintf(out, size, "[%s]:%u", ip, c->peer_port);
   } else {
     snprintf(out, size, "unknown");
   }

@@ -18,8 +18,12 @@ void rc_timer_wheel_init(struct rc_timer_wheel *w, uint64_t now_tick) {
 static void unlink_timer(struct rc_timer_wheel *w, struct rc_timer *t) {
   *t->pprev = t->next;
   if (t->next) t->next->pprev = t->pprev;
-  unsigned s = (unsigned)(t->due & MASK);
-  if (!w->slot[s]) w->bits[s / 64] &= ~(1ull << (s % 64));
+  /* pprev points into the slot array only for a slot's first timer; the slot
+   * is empty now if that first timer was the only one. */
+  if (t->pprev >= w->slot && t->pprev < w->slot + RC_TIMER_SLOTS && !*t->pprev) {
+    unsigned s = (unsigned)(t->pprev - w->slot);
+    w->bits[s / 64] &= ~(1ull << (s % 64));
+  }
   t->next = NULL;
   t->pprev = NULL;
   w->count--;
@@ -29,41 +33,44 @@ void rc_timer_cancel(struct rc_timer_wheel *w, struct rc_timer *t) {
   if (rc_timer_is_armed(t)) unlink_timer(w, t);
 }
 
-void rc_timer_arm(struct rc_timer_wheel *w, struct rc_timer *t, uint64_t due) {
+uint64_t rc_timer_arm(struct rc_timer_wheel *w, struct rc_timer *t, uint64_t due) {
   if (rc_timer_is_armed(t)) unlink_timer(w, t);
   /* Never into the present or the past: the slot being drained would hand it
-   * straight back, and a callback that re-arms for "now" would spin. */
+   * straight back, and a callback that re-arms for "now" would spin. Never past
+   * one revolution, so the slot's next visit is its deadline. */
   if (due <= w->now) due = w->now + 1;
+  if (due > w->now + RC_TIMER_SLOTS - 1) due = w->now + RC_TIMER_SLOTS - 1;
   unsigned s = (unsigned)(due & MASK);
-  t->due = due;
   t->next = w->slot[s];
   if (t->next) t->next->pprev = &t->next;
   t->pprev = &w->slot[s];
   w->slot[s] = t;
   w->bits[s / 64] |= 1ull << (s % 64);
   w->count++;
+  return due;
 }
 
 struct rc_timer *rc_timer_wheel_pop(struct rc_timer_wheel *w, uint64_t now_tick) {
   for (;;) {
-    if (w->scan) {
-      for (struct rc_timer *t = w->slot[(w->scan - 1) & MASK]; t; t = t->next) {
-        if (t->due <= now_tick) {
-          unlink_timer(w, t);
-          return t;
-        }
+    if (w->scanning) {
+      /* Everything in the present's slot is due (see the header). */
+      struct rc_timer *t = w->slot[w->now & MASK];
+      if (t) {
+        unlink_timer(w, t);
+        return t;
       }
-      w->scan = 0;
+      w->scanning = false;
     }
     if (w->now >= now_tick) return NULL;
-    /* After a stall of more than a revolution each slot needs one visit only. */
-    if (now_tick - w->now > RC_TIMER_SLOTS) w->now = now_tick - RC_TIMER_SLOTS;
-    w->now++;
     if (w->count == 0) {
       w->now = now_tick;
-      continue;
+      return NULL;
     }
-    w->scan = w->now + 1;
+    /* After a stall of more than a revolution each slot needs one visit only:
+     * every timer in it is due by then. */
+    if (now_tick - w->now > RC_TIMER_SLOTS) w->now = now_tick - RC_TIMER_SLOTS;
+    w->now++;
+    w->scanning = true;
   }
 }
 

@@ -177,7 +177,7 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
   if (rc_session_send_frame(l, s, f) < 0) return;
   s->kind = RC_SESSION_WS;
   s->format = echo ? RC_FORMAT_ECHO : raw ? RC_FORMAT_RAW : RC_FORMAT_ENVELOPE;
-  rc_ws_reader_init(&s->rd);
+  s->ping_tick = 0;
   rc_counter_add(&ss->stats.ws_upgrades, 1);
   rc_session_rearm_timer(l, s);
 }
@@ -396,42 +396,50 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, const uin
 void rc_request_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, size_t n) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   size_t limit = RC_HTTP_MAX_HEAD_BYTES + BATCH_MAX_BODY + ss->max_message;
+  /* A request that arrives whole needs no receive state of its own. */
+  struct rc_session_rx tmp = {0};
+  struct rc_session_rx *rx = s->rx ? s->rx : &tmp;
   uint8_t *buf = p;
   size_t len = n;
-  bool buffered = s->in.len > 0;
+  bool buffered = rx->in.len > 0;
   if (buffered) {
-    if (rc_bytebuf_append(&s->in, p, n, limit) < 0) {
+    if (rc_bytebuf_append(&rx->in, p, n, limit) < 0) {
       rc_conn_abort(l, &s->conn);
+      rc_session_rx_settle(l, s, rx);
       return;
     }
-    buf = s->in.p;
-    len = s->in.len;
+    buf = rx->in.p;
+    len = rx->in.len;
   }
   size_t pos = 0;
   while (pos < len && s->kind == RC_SESSION_HTTP) {
     ssize_t r = handle_request(l, s, buf + pos, len - pos);
-    if (r < 0) return; /* closing: on_close frees the buffer */
+    if (r < 0) {
+      rc_session_rx_settle(l, s, rx); /* closing: keeps nothing */
+      return;
+    }
     if (r == 0) break;
     pos += (size_t)r;
   }
   if (s->kind == RC_SESSION_WS) {
-    /* Frames pipelined behind the upgrade request: the WebSocket side may need
-     * s->in for itself, so hand it the bytes from a buffer taken out of it. */
+    /* Frames pipelined behind the upgrade request: the WebSocket side keeps its
+     * own receive state, so hand it the bytes from a buffer taken out of ours. */
     struct rc_bytebuf taken = {0};
     if (buffered) {
-      taken = s->in;
-      s->in = (struct rc_bytebuf){0};
+      taken = rx->in;
+      rx->in = (struct rc_bytebuf){0};
     }
+    rc_session_rx_settle(l, s, rx);
     if (pos < len) rc_websocket_on_data(l, s, buf + pos, len - pos);
     rc_bytebuf_free(&taken);
     return;
   }
   if (buffered) {
-    rc_bytebuf_consume(&s->in, pos);
-  } else if (pos < len && rc_bytebuf_append(&s->in, buf + pos, len - pos, limit) < 0) {
+    rc_bytebuf_consume(&rx->in, pos);
+  } else if (pos < len && rc_bytebuf_append(&rx->in, buf + pos, len - pos, limit) < 0) {
     rc_conn_abort(l, &s->conn);
-    return;
   }
+  rc_session_rx_settle(l, s, rx);
   /* A partial request is held: the handshake deadline applies from now on. */
-  if (s->in.len) rc_session_rearm_timer(l, s);
+  if (s->rx) rc_session_rearm_timer(l, s);
 }

@@ -26,9 +26,12 @@ static_assert(sizeof(struct rc_session) <= 256, "a connection's session grew pas
 static void on_data(struct rc_loop *l, struct rc_conn *c, uint8_t *p, size_t n) {
   struct rc_session *s = rc_session_of(c);
   s->rx_tick = rc_session_now(l);
-  s->ping_tick = 0;
-  if (s->kind == RC_SESSION_HTTP) rc_request_on_data(l, s, p, n);
-  else rc_websocket_on_data(l, s, p, n);
+  if (s->kind == RC_SESSION_HTTP) {
+    rc_request_on_data(l, s, p, n);
+  } else {
+    s->ping_tick = 0; /* anything received answers the keepalive */
+    rc_websocket_on_data(l, s, p, n);
+  }
 }
 
 /* The deadline that fired, if any is due, and what it means. */

@@ -4,6 +4,7 @@
  * session ends (protocol error, slow consumer, close) or is released. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "ringcast/proto/ws.h"
 #include "ringcast/util/counter.h"
@@ -17,7 +18,7 @@ static uint32_t ticks_left(uint32_t now, uint32_t mark, uint32_t period) {
 }
 
 bool rc_session_awaits_request(const struct rc_session *s) {
-  return s->kind == RC_SESSION_HTTP && (s->in.len || !s->served);
+  return s->kind == RC_SESSION_HTTP && ((s->rx && s->rx->in.len) || !s->served);
 }
 
 void rc_session_rearm_timer(struct rc_loop *l, struct rc_session *s) {
@@ -39,11 +40,46 @@ void rc_session_rearm_timer(struct rc_loop *l, struct rc_session *s) {
   else rc_conn_set_timer(l, &s->conn, rc_loop_now_ms(l) + (uint64_t)next * RC_TIMER_TICK_MS);
 }
 
+static void rx_free(struct rc_session_rx *rx) {
+  rc_bytebuf_free(&rx->in);
+  rc_bytebuf_free(&rx->msg);
+}
+
 void rc_session_release(struct rc_loop *l, struct rc_session *s) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   if (s->sub.v) rc_pubsub_unsubscribe_all(ss->ps, &s->sub);
-  rc_bytebuf_free(&s->in);
-  rc_bytebuf_free(&s->msg);
+  if (s->rx) {
+    rx_free(s->rx);
+    free(s->rx);
+    s->rx = NULL;
+  }
+}
+
+bool rc_session_rx_is_pending(const struct rc_session_rx *rx) {
+  return rx->in.len || rx->msg.len || rx->frag_op || rx->ctl_op || rx->rd.in_payload ||
+         rx->rd.hlen;
+}
+
+void rc_session_rx_settle(struct rc_loop *l, struct rc_session *s, struct rc_session_rx *rx) {
+  bool keep = rc_conn_is_open(&s->conn) && rc_session_rx_is_pending(rx);
+  if (rx == s->rx) {
+    if (keep) return;
+    rx_free(rx);
+    free(rx);
+    s->rx = NULL;
+    return;
+  }
+  if (!keep) {
+    rx_free(rx);
+    return;
+  }
+  s->rx = malloc(sizeof *s->rx);
+  if (!s->rx) {
+    rx_free(rx);
+    rc_conn_abort(l, &s->conn);
+    return;
+  }
+  *s->rx = *rx; /* the buffers move with it */
 }
 
 int rc_session_send_frame(struct rc_loop *l, struct rc_session *s, struct rc_frame *f) {

@@ -28,24 +28,33 @@ enum rc_session_format {
   RC_FORMAT_ECHO,          /* GET /echo: messages come back; no commands */
 };
 
+/* What a connection holds only while something it sent is incomplete (a partial
+ * request, a frame cut across receives, a fragmented message), so an idle
+ * connection carries none of it. */
+struct rc_session_rx {
+  struct rc_bytebuf in;      /* HTTP: a partial request; WebSocket: a partial control frame */
+  struct rc_bytebuf msg;     /* WebSocket: the data message being reassembled */
+  struct rc_ws_reader rd;    /* WebSocket: the position inside the current frame */
+  struct rc_utf8_state utf8; /* the text message being received */
+  uint8_t frag_op;           /* opcode of the message in progress; 0: none */
+  uint8_t ctl_op;            /* opcode of the control frame in progress; 0: none */
+};
+
 /* One connection's session; the io layer's slot is its first member. */
 struct rc_session {
   struct rc_conn conn;
   const struct rc_stream_type *stream;
   struct rc_subscriber sub;
-  struct rc_bytebuf in;      /* HTTP: a partial request; WebSocket: a partial control frame */
-  struct rc_bytebuf msg;     /* WebSocket: the data message being reassembled */
-  struct rc_ws_reader rd;
-  struct rc_utf8_state utf8; /* the text message being received */
   uint8_t kind;              /* enum rc_session_kind */
   uint8_t format;            /* enum rc_session_format */
-  uint8_t frag_op;           /* opcode of the fragmented message in progress; 0: none */
-  uint8_t ctl_op;            /* opcode of the control frame in progress; 0: none */
   bool served;               /* HTTP: a request completed (keep-alive idle since) */
+  struct rc_session_rx *rx;  /* NULL while nothing is incomplete */
   /* Loop-clock marks in 10 ms ticks, compared modulo 2^32. */
   uint32_t rx_tick;          /* last bytes received */
-  uint32_t req_tick;         /* start of the current request (handshake timeout) */
-  uint32_t ping_tick;        /* last keepalive ping; 0: none since the last bytes */
+  union {
+    uint32_t req_tick;       /* HTTP: start of the current request (handshake timeout) */
+    uint32_t ping_tick;      /* WebSocket: last keepalive ping; 0: none since the last bytes */
+  };
 };
 
 struct rc_session_stats {
@@ -114,5 +123,11 @@ void rc_session_close(struct rc_loop *l, struct rc_session *s, unsigned code, co
 void rc_session_slow_consumer(struct rc_loop *l, struct rc_session *s, size_t adding);
 /* Frees what the session holds (subscriptions, buffers) once the connection closed. */
 void rc_session_release(struct rc_loop *l, struct rc_session *s);
+/* Whether a receive state holds anything incomplete. */
+bool rc_session_rx_is_pending(const struct rc_session_rx *rx);
+/* Ends a receive: what is incomplete in *rx (which may be on the caller's
+ * stack) is kept in s->rx; otherwise s->rx is freed. Closing connections keep
+ * nothing. */
+void rc_session_rx_settle(struct rc_loop *l, struct rc_session *s, struct rc_session_rx *rx);
 
 #endif

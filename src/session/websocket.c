@@ -221,60 +221,61 @@ static void on_control(struct rc_loop *l, struct rc_session *s, uint8_t op, cons
 }
 
 /* A data frame's header: may it start or continue a message here? */
-static bool data_header_ok(struct rc_loop *l, struct rc_session *s, const struct rc_ws_header *h) {
+static bool data_header_ok(struct rc_loop *l, struct rc_session *s, struct rc_session_rx *rx,
+                           const struct rc_ws_header *h) {
   uint32_t max = rc_session_shard_of(l)->max_message;
   if (h->opcode == RC_WS_OP_CONT) {
-    if (!s->frag_op) {
+    if (!rx->frag_op) {
       rc_session_protocol_close(l, s, RC_WS_CLOSE_PROTOCOL,
                                 "continuation frame without a message to continue");
       return false;
     }
-  } else if (s->frag_op) {
+  } else if (rx->frag_op) {
     rc_session_protocol_close(l, s, RC_WS_CLOSE_PROTOCOL, "new data frame inside a fragmented message");
     return false;
   }
   /* The whole message is bounded, not each frame: what is assembled plus this frame. */
-  if (h->payload_len > max || s->msg.len + h->payload_len > max) {
+  if (h->payload_len > max || rx->msg.len + h->payload_len > max) {
     rc_session_protocol_close(l, s, RC_WS_CLOSE_TOO_BIG, "message exceeds --max-message");
     return false;
   }
   if (h->opcode != RC_WS_OP_CONT) {
-    s->frag_op = h->opcode;
-    rc_utf8_init(&s->utf8);
+    rx->frag_op = h->opcode;
+    rc_utf8_init(&rx->utf8);
   }
   return true;
 }
 
 /* A piece of a data frame's payload, already unmasked. frame_last: it ends the
  * frame; whole: it is the whole frame, and the message was not fragmented. */
-static void on_data_piece(struct rc_loop *l, struct rc_session *s, const uint8_t *p, size_t n,
-                          bool frame_last, bool fin) {
+static void on_data_piece(struct rc_loop *l, struct rc_session *s, struct rc_session_rx *rx,
+                          const uint8_t *p, size_t n, bool frame_last, bool fin) {
   /* Fail fast: an invalid sequence ends the connection as soon as it arrives. */
-  if (s->frag_op == RC_WS_OP_TEXT && !rc_utf8_feed(&s->utf8, p, n)) {
+  if (rx->frag_op == RC_WS_OP_TEXT && !rc_utf8_feed(&rx->utf8, p, n)) {
     rc_session_protocol_close(l, s, RC_WS_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
     return;
   }
   bool message_done = frame_last && fin;
-  if (message_done && s->frag_op == RC_WS_OP_TEXT && !rc_utf8_is_complete(&s->utf8)) {
+  if (message_done && rx->frag_op == RC_WS_OP_TEXT && !rc_utf8_is_complete(&rx->utf8)) {
     rc_session_protocol_close(l, s, RC_WS_CLOSE_INVALID_DATA,
                               "text message ends inside a UTF-8 sequence");
     return;
   }
-  uint8_t op = s->frag_op;
-  if (message_done && s->msg.len == 0) {
+  uint8_t op = rx->frag_op;
+  if (message_done && rx->msg.len == 0) {
     /* The whole message is in this piece: straight from the receive buffer. */
-    s->frag_op = 0;
+    rx->frag_op = 0;
     on_message(l, s, op, p, n);
     return;
   }
-  if (rc_bytebuf_append(&s->msg, p, n, rc_session_shard_of(l)->max_message) < 0) {
+  if (rc_bytebuf_append(&rx->msg, p, n, rc_session_shard_of(l)->max_message) < 0) {
     rc_session_protocol_close(l, s, RC_WS_CLOSE_TOO_BIG, "message exceeds --max-message");
     return;
   }
   if (!message_done) return;
-  struct rc_bytebuf msg = s->msg;
-  s->msg = (struct rc_bytebuf){0};
-  s->frag_op = 0;
+  struct rc_bytebuf msg = rx->msg;
+  rx->msg = (struct rc_bytebuf){0};
+  rx->frag_op = 0;
   on_message(l, s, op, msg.p, msg.len);
   rc_bytebuf_free(&msg);
 }
@@ -288,40 +289,44 @@ static const char *header_fault(const struct rc_ws_header *h) {
 }
 
 void rc_websocket_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, size_t n) {
+  /* Frames that arrive whole need no receive state of their own: it lives on the
+   * stack and moves to the heap only if something is left incomplete. */
+  struct rc_session_rx tmp = {0};
+  struct rc_session_rx *rx = s->rx ? s->rx : &tmp;
   size_t pos = 0;
   while (pos < n && rc_conn_is_open(&s->conn)) {
     struct rc_ws_event ev;
-    ssize_t used = rc_ws_reader_next(&s->rd, p + pos, n - pos, &ev);
+    ssize_t used = rc_ws_reader_next(&rx->rd, p + pos, n - pos, &ev);
     if (used < 0) {
       rc_session_protocol_close(l, s, RC_WS_CLOSE_PROTOCOL, header_fault(&ev.h));
-      return;
+      break;
     }
     pos += (size_t)used;
     if (ev.kind == RC_WS_EVENT_HEADER) {
       if (ev.h.opcode & 0x8) {
-        s->ctl_op = ev.h.opcode;
+        rx->ctl_op = ev.h.opcode;
         if (ev.last) {
-          s->ctl_op = 0;
+          rx->ctl_op = 0;
           on_control(l, s, ev.h.opcode, NULL, 0);
         }
-      } else if (data_header_ok(l, s, &ev.h) && ev.last) {
-        on_data_piece(l, s, NULL, 0, true, ev.h.fin);
+      } else if (data_header_ok(l, s, rx, &ev.h) && ev.last) {
+        on_data_piece(l, s, rx, NULL, 0, true, ev.h.fin);
       }
     } else if (ev.kind == RC_WS_EVENT_PAYLOAD) {
-      if (s->ctl_op) {
+      if (rx->ctl_op) {
         /* Control frames are at most 125 bytes: gather a split one, then act. */
-        if (!ev.last || s->in.len) {
-          if (rc_bytebuf_append(&s->in, ev.p, ev.n, RC_WS_MAX_CONTROL_PAYLOAD) < 0) {
+        if (!ev.last || rx->in.len) {
+          if (rc_bytebuf_append(&rx->in, ev.p, ev.n, RC_WS_MAX_CONTROL_PAYLOAD) < 0) {
             rc_conn_abort(l, &s->conn);
-            return;
+            break;
           }
         }
         if (ev.last) {
-          uint8_t op = s->ctl_op;
-          s->ctl_op = 0;
-          if (s->in.len) {
-            struct rc_bytebuf ctl = s->in;
-            s->in = (struct rc_bytebuf){0};
+          uint8_t op = rx->ctl_op;
+          rx->ctl_op = 0;
+          if (rx->in.len) {
+            struct rc_bytebuf ctl = rx->in;
+            rx->in = (struct rc_bytebuf){0};
             on_control(l, s, op, ctl.p, ctl.len);
             rc_bytebuf_free(&ctl);
           } else {
@@ -329,10 +334,11 @@ void rc_websocket_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, s
           }
         }
       } else {
-        on_data_piece(l, s, ev.p, ev.n, ev.last, s->rd.fin);
+        on_data_piece(l, s, rx, ev.p, ev.n, ev.last, rx->rd.fin);
       }
     }
   }
+  rc_session_rx_settle(l, s, rx);
 }
 
 void rc_websocket_ping(struct rc_loop *l, struct rc_session *s) {

@@ -79,7 +79,10 @@ async function main() {
     }
     const pub = await open(`ws://127.0.0.1:${port}/ws`);
     const acks = [];
-    pub.on('message', (d) => acks.push(JSON.parse(d.toString())));
+    const acked = new Promise((resolve) => pub.on('message', (d) => {
+      acks.push(JSON.parse(d.toString()));
+      if (acks.length === PER_PATH * TOPICS.length) resolve();
+    }));
     for (let k = 0; k < PER_PATH; k++) {
       for (const t of TOPICS) {
         pub.send(JSON.stringify({ op: 'publish', topic: t, id: `${t}-${k}`, data: { via: 'ws', k, t } }));
@@ -89,7 +92,11 @@ async function main() {
     }
     await Promise.race([Promise.all(subs.map((s) => s.done)),
       new Promise((_, rej) => setTimeout(() => rej(new Error('timed out waiting for messages')), 30000))]);
-    check(acks.length === PER_PATH * TOPICS.length && acks.every((a) => a.type === 'ack'), 'every publish acknowledged');
+    // An ack comes once the topic's home shard stamped the message: it may trail
+    // the deliveries, and it carries the seq the subscribers saw.
+    await Promise.race([acked, new Promise((_, rej) => setTimeout(() => rej(new Error('timed out waiting for acks')), 30000))]);
+    check(acks.length === PER_PATH * TOPICS.length && acks.every((a) => a.type === 'ack' && a.seq >= 1),
+      'every publish acknowledged with its seq');
     const order = {};
     for (const s of subs.filter((x) => !x.raw)) {
       const msgs = s.got.map((x) => JSON.parse(x));

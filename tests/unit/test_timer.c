@@ -57,14 +57,30 @@ Test(timer, past_due_fires_next_tick_not_in_a_loop) {
   free(w);
 }
 
-Test(timer, beyond_one_revolution) {
+Test(timer, beyond_one_revolution_fires_at_its_end) {
   struct rc_timer_wheel *w = wheel(0);
   struct rc_timer t = {0};
-  uint64_t due = RC_TIMER_SLOTS * 3 + 17;
-  rc_timer_arm(w, &t, due);
-  for (uint64_t now = 0; now < due; now += 500) cr_assert_null(rc_timer_wheel_pop(w, now));
-  cr_assert_null(rc_timer_wheel_pop(w, due - 1));
-  cr_assert_eq(rc_timer_wheel_pop(w, due), &t);
+  uint64_t at = rc_timer_arm(w, &t, RC_TIMER_SLOTS * 3 + 17);
+  cr_assert_eq(at, RC_TIMER_SLOTS - 1, "one revolution at most; the owner re-arms for the rest");
+  for (uint64_t now = 0; now < at; now += 500) cr_assert_null(rc_timer_wheel_pop(w, now));
+  cr_assert_null(rc_timer_wheel_pop(w, at - 1));
+  cr_assert_eq(rc_timer_wheel_pop(w, at), &t);
+  free(w);
+}
+
+Test(timer, a_full_slot_drains_while_callbacks_rearm) {
+  struct rc_timer_wheel *w = wheel(0);
+  static struct rc_timer t[50];
+  for (int i = 0; i < 50; i++) rc_timer_arm(w, &t[i], 7);
+  int fired = 0;
+  struct rc_timer *x;
+  while ((x = rc_timer_wheel_pop(w, 7))) {
+    fired++;
+    rc_timer_arm(w, x, 7); /* "again now": the next tick, not this pass */
+  }
+  cr_assert_eq(fired, 50);
+  cr_assert_eq(w->count, 50);
+  cr_assert_eq(rc_timer_wheel_next(w), 8);
   free(w);
 }
 

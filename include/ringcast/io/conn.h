@@ -16,7 +16,6 @@
 #ifndef RINGCAST_IO_CONN_H
 #define RINGCAST_IO_CONN_H
 
-#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -75,21 +74,19 @@ struct rc_conn_stats {
 
 struct rc_conn {
   uint32_t gen;                  /* bumped when the slot is freed; in user_data */
+  uint32_t slot;                 /* index in the direct-descriptor table */
   uint8_t state;                 /* enum rc_conn_state */
   uint8_t armed;                 /* enum rc_conn_armed bits */
   uint8_t todo;                  /* end-of-turn work (loop-private) */
-  uint32_t slot;                 /* index in the direct-descriptor table */
+  uint8_t peer_family;           /* AF_INET or AF_INET6 */
+  uint16_t peer_port;            /* host order */
   const struct rc_conn_ops *ops;
   struct rc_outq q;
   struct rc_sendop *send;        /* borrowed from the shard while a send is in flight */
   struct rc_conn *next_dirty;    /* non-NULL while on the loop's list of sends to start */
   struct rc_conn *next_todo;     /* non-NULL while on the loop's end-of-turn list */
   struct rc_timer timer;         /* the layer above's while OPEN; the close deadline after */
-  union {
-    struct sockaddr sa;
-    struct sockaddr_in v4;
-    struct sockaddr_in6 v6;
-  } peer;
+  uint8_t peer_addr[16];         /* IPv4 in the first 4 bytes */
 };
 
 static inline bool rc_conn_is_open(const struct rc_conn *c) { return c->state == RC_CONN_OPEN; }

@@ -11,18 +11,26 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+enum rc_doorbell_state {
+  RC_DOORBELL_AWAKE = 0,
+  RC_DOORBELL_SLEEPING,      /* announced, nobody rang yet */
+  RC_DOORBELL_RUNG,          /* announced and rung once: later producers stay quiet */
+};
+
 struct rc_doorbell {
-  alignas(64) _Atomic int sleeping;
-  alignas(64) _Atomic int rung;   /* a producer rang since the sleep was announced */
+  /* One word, so "asleep and not yet rung" is claimed in one step: a producer
+   * that saw one sleep can never mark the next one as rung (with two flags it
+   * could, and its ring, reaped early, then left the next sleep unrung). */
+  alignas(64) _Atomic int state;
 };
 
 void rc_doorbell_init(struct rc_doorbell *d);
 /* Consumer: announces the sleep, then a full fence; look for work after it. */
 void rc_doorbell_prepare_sleep(struct rc_doorbell *d);
 /* Consumer: awake again, whether work turned up after prepare_sleep or the wait
- * ended. Clears the ring too, so the next sleep can be rung again: forgetting it
- * on the "work turned up" path made every later producer skip the doorbell of a
- * sleeping shard (delivery then waited for the bounded wait). */
+ * ended. The next sleep starts unrung: forgetting that on the "work turned up"
+ * path made every later producer skip the doorbell of a sleeping shard (delivery
+ * then waited for the bounded wait). */
 void rc_doorbell_awake(struct rc_doorbell *d);
 /* Producer, after its pushes and a seq_cst fence: true when the consumer sleeps
  * and nobody rang since it announced it; the caller must then ring. */
