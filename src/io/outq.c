@@ -130,26 +130,19 @@ int rc_outq_gather(const struct rc_outq *q, struct iovec *iov, int max_iov, size
   int niov = 0;
   size_t total = 0;
   uint32_t k = 0;
-  for (; k < q->count && niov + 2 <= max_iov && total < max_bytes; k++) {
+  for (; k < q->count && niov < max_iov && total < max_bytes; k++) {
     if (i == RC_OUTQ_CHUNK_ENTRIES) {
       ch = ch->next;
       i = 0;
     }
     uintptr_t e = ch->e[i++];
-    struct iovec v[2];
-    int n = rc_frame_view_iov(entry_hold(e)->frame, entry_view(e), v);
+    size_t len;
+    const uint8_t *p = rc_frame_view(entry_hold(e)->frame, entry_view(e), &len);
     size_t skip = k == 0 ? q->off : 0;
-    for (int j = 0; j < n; j++) {
-      if (skip >= v[j].iov_len) {
-        skip -= v[j].iov_len;
-        continue;
-      }
-      iov[niov].iov_base = (uint8_t *)v[j].iov_base + skip;
-      iov[niov].iov_len = v[j].iov_len - skip;
-      total += iov[niov].iov_len;
-      niov++;
-      skip = 0;
-    }
+    iov[niov].iov_base = (void *)(p + skip);
+    iov[niov].iov_len = len - skip;
+    total += len - skip;
+    niov++;
   }
   *entries = k;
   *bytes = total;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Encoding a published message: the envelope and the raw view in one allocation.
- * When the payload is JSON it sits verbatim inside the envelope and the raw view
- * points at it; otherwise a copy of the payload follows the envelope. */
+/* Encoding a published message: the envelope frame and the raw frame, back to
+ * back in one allocation. The raw frame is its own contiguous copy (its header
+ * right before the payload), so a raw subscriber's send is one buffer too: one
+ * more copy of the payload per message, not per subscriber. */
 #include "ringcast/pubsub/message.h"
 
 #include <cJSON.h>
@@ -40,12 +41,13 @@ struct rc_frame *rc_message_encode(uint16_t owner, const char *topic, size_t top
   default: body_len = 2 + rc_base64_len(len); break;
   }
   size_t env_payload = (size_t)pl + body_len + 1;
-  uint8_t hdr[10];
+  uint8_t hdr[10], raw_hdr[10];
   size_t hl = rc_ws_encode_header(hdr, RC_WS_OP_TEXT, true, env_payload);
   size_t env_len = hl + env_payload;
-  /* +1 for base64's terminator. */
-  size_t total = env_len + (cls == RC_PAYLOAD_JSON ? 0 : len + 1);
-  struct rc_frame *f = rc_frame_create(owner, total);
+  size_t raw_hl = rc_ws_encode_header(
+      raw_hdr, cls == RC_PAYLOAD_BINARY ? RC_WS_OP_BINARY : RC_WS_OP_TEXT, true, len);
+  /* base64's terminator lands where the closing quote goes next. */
+  struct rc_frame *f = rc_frame_create(owner, env_len + raw_hl + len);
   if (!f) return NULL;
   uint8_t *o = f->data;
   memcpy(o, hdr, hl);
@@ -54,7 +56,6 @@ struct rc_frame *rc_message_encode(uint16_t owner, const char *topic, size_t top
   o += pl;
   switch (cls) {
   case RC_PAYLOAD_JSON:
-    f->alt_off = (uint32_t)(o - f->data);
     memcpy(o, payload, len);
     o += len;
     break;
@@ -70,13 +71,10 @@ struct rc_frame *rc_message_encode(uint16_t owner, const char *topic, size_t top
     break;
   }
   *o++ = '}';
+  memcpy(o, raw_hdr, raw_hl);
+  if (len) memcpy(o + raw_hl, payload, len);
   f->len = (uint32_t)env_len;
-  if (cls != RC_PAYLOAD_JSON) {
-    f->alt_off = (uint32_t)env_len;
-    memcpy(f->data + env_len, payload, len);
-  }
-  f->alt_len = (uint32_t)len;
-  f->alt_hdr_len = (uint8_t)rc_ws_encode_header(
-      f->alt_hdr, cls == RC_PAYLOAD_BINARY ? RC_WS_OP_BINARY : RC_WS_OP_TEXT, true, len);
+  f->alt_off = (uint32_t)env_len;
+  f->alt_len = (uint32_t)(raw_hl + len);
   return f;
 }

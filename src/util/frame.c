@@ -14,7 +14,6 @@ struct rc_frame *rc_frame_create(uint16_t owner, size_t len) {
   if (!f) return NULL;
   atomic_init(&f->shard_refs, 1);
   f->owner = owner;
-  f->alt_hdr_len = 0;
   f->len = (uint32_t)len;
   f->alt_off = 0;
   f->alt_len = 0;
@@ -43,24 +42,6 @@ struct rc_frame *rc_frame_create_close(uint16_t owner, unsigned code, const char
 }
 
 void rc_frame_destroy(struct rc_frame *f) { free(f); }
-
-int rc_frame_view_iov(const struct rc_frame *f, enum rc_frame_view view, struct iovec iov[2]) {
-  if (view == RC_FRAME_VIEW_ALT && f->alt_hdr_len) {
-    iov[0].iov_base = (void *)f->alt_hdr;
-    iov[0].iov_len = f->alt_hdr_len;
-    iov[1].iov_base = (void *)(f->data + f->alt_off);
-    iov[1].iov_len = f->alt_len;
-    return f->alt_len ? 2 : 1;
-  }
-  iov[0].iov_base = (void *)f->data;
-  iov[0].iov_len = f->len;
-  return 1;
-}
-
-size_t rc_frame_view_len(const struct rc_frame *f, enum rc_frame_view view) {
-  if (view == RC_FRAME_VIEW_ALT && f->alt_hdr_len) return (size_t)f->alt_hdr_len + f->alt_len;
-  return f->len;
-}
 
 bool rc_frame_shard_unref(struct rc_frame *f) {
   /* acq_rel: the release half orders this shard's reads of the frame before its

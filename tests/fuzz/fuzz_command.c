@@ -50,9 +50,10 @@ static void check_envelope(const uint8_t *p, size_t n) {
     free(b64);
   }
   cJSON_Delete(j);
-  struct iovec iov[2];
-  int k = rc_frame_view_iov(m, RC_MESSAGE_VIEW_RAW, iov);
-  if (k == 2 && (iov[1].iov_len != n || memcmp(iov[1].iov_base, p, n) != 0)) abort();
+  size_t rl;
+  const uint8_t *raw = rc_frame_view(m, RC_MESSAGE_VIEW_RAW, &rl);
+  hl = rc_ws_parse_header(raw, rl, false, &h);
+  if (hl < 0 || (size_t)hl + n != rl || h.payload_len != n || memcmp(raw + hl, p, n) != 0) abort();
   rc_frame_destroy(m);
 }
 

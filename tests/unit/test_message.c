@@ -16,14 +16,8 @@ static cJSON *envelope_json(const struct rc_frame *m) {
 }
 
 static void check_raw(const struct rc_frame *m, const void *payload, size_t len, uint8_t op) {
-  struct iovec iov[2];
-  int n = rc_frame_view_iov(m, RC_MESSAGE_VIEW_RAW, iov);
-  uint8_t buf[512];
-  size_t l = 0;
-  for (int i = 0; i < n; i++) {
-    memcpy(buf + l, iov[i].iov_base, iov[i].iov_len);
-    l += iov[i].iov_len;
-  }
+  size_t l;
+  const uint8_t *buf = rc_frame_view(m, RC_MESSAGE_VIEW_RAW, &l);
   cr_assert_eq(l, rc_frame_view_len(m, RC_MESSAGE_VIEW_RAW));
   struct rc_ws_header h;
   ssize_t hl = rc_ws_parse_header(buf, l, false, &h);

@@ -43,9 +43,9 @@ uint32_t rc_outq_consume(struct rc_outq *q, struct rc_pool *chunks, struct rc_fr
 /* Drops every entry after the first `keep` (those a send in flight covers). */
 void rc_outq_truncate(struct rc_outq *q, struct rc_pool *chunks, struct rc_frame_arena *a,
                       uint32_t keep);
-/* Describes the queue from its first unwritten byte as at most max_iov iovecs
- * and about max_bytes (a whole entry is never split unless it alone is larger).
- * Returns the iovec count; *entries is how many queue entries they touch and
+/* Describes the queue from its first unwritten byte as at most max_iov iovecs,
+ * one per entry, and about max_bytes (stopping after the entry that reaches it).
+ * Returns the iovec count; *entries is how many queue entries they cover and
  * *bytes their total. */
 int rc_outq_gather(const struct rc_outq *q, struct iovec *iov, int max_iov, size_t max_bytes,
                    uint32_t *entries, size_t *bytes);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Refcounted, pre-encoded wire bytes shared by every shard and every connection.
  *
- * A struct rc_frame holds complete bytes encoded once, with up to two views: view 0
- * is data[0..len), view 1 (when alt_hdr_len is set) is a separate short header
- * followed by data[alt_off..alt_off+alt_len). What the bytes mean (a topic's
- * message, an HTTP response) is the business of whoever built them.
+ * A struct rc_frame holds complete bytes encoded once, with up to two views, each
+ * one contiguous buffer (so a send of one frame is a plain send, not a sendmsg):
+ * view 0 is data[0..len), view 1 (when alt_len is set) data[alt_off..alt_off +
+ * alt_len). What the bytes mean (a topic's message, an HTTP response) is the
+ * business of whoever built them.
  *
  * The count is split. The atomic shard_refs counts shards holding the frame;
  * inside a shard a struct rc_hold counts that shard's references with a plain
@@ -20,7 +21,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/uio.h>
 
 #include "ringcast/util/mpsc.h"
 #include "ringcast/util/pool.h"
@@ -31,10 +31,8 @@ struct rc_frame {
   struct rc_mpsc_node node;      /* on the owner's return queue, after the last unref */
   _Atomic uint32_t shard_refs;
   uint16_t owner;                /* arena (shard) that allocated it and frees it */
-  uint8_t alt_hdr_len;           /* 0: no alternate view */
-  uint8_t alt_hdr[10];
   uint32_t len;                  /* view 0: data[0..len) */
-  uint32_t alt_off, alt_len;     /* view 1 payload: data[alt_off..alt_off+alt_len) */
+  uint32_t alt_off, alt_len;     /* view 1: data[alt_off..alt_off+alt_len); 0: view 0 */
   uint8_t data[];
 };
 
@@ -65,10 +63,20 @@ struct rc_frame *rc_frame_create_close(uint16_t owner, unsigned code, const char
 /* Frees a frame no other thread can see (shard_refs never shared). */
 void rc_frame_destroy(struct rc_frame *f);
 
-/* The iovecs of one view; returns how many were written (1 or 2). */
-int rc_frame_view_iov(const struct rc_frame *f, enum rc_frame_view view, struct iovec iov[2]);
+/* The bytes of one view (a frame without an alternate view shows view 0). */
+static inline const uint8_t *rc_frame_view(const struct rc_frame *f, enum rc_frame_view view,
+                                           size_t *len) {
+  if (view == RC_FRAME_VIEW_ALT && f->alt_len) {
+    *len = f->alt_len;
+    return f->data + f->alt_off;
+  }
+  *len = f->len;
+  return f->data;
+}
 /* Bytes of one view on the wire. */
-size_t rc_frame_view_len(const struct rc_frame *f, enum rc_frame_view view);
+static inline size_t rc_frame_view_len(const struct rc_frame *f, enum rc_frame_view view) {
+  return view == RC_FRAME_VIEW_ALT && f->alt_len ? f->alt_len : f->len;
+}
 
 /* Drops one shard reference. Returns true if it was the last: the caller then owns
  * the frame alone. acq_rel: every shard's reads happen before the free. */
