@@ -105,7 +105,7 @@ stop_server() {
 bench() { # result-name, then ringcast-bench options
   local res=$1; shift
   echo "== $res" >&2
-  taskset -c 1 build/ringcast-bench --url "$url" --publish "$pub" --server-pid "$measure_pid" \
+  taskset -c 1 build/ringcast-bench --url "$url" --publish "$pub" --server-pid "$measure_pid" --server-cpu 0 \
     --json "$out/$res.json" "$@" >"$out/$res.txt" 2>"$tmp/bench.err" || true
   grep -vE '^\[' "$tmp/bench.err" >&2 || true
   cat "$out/$res.txt" >&2
