@@ -76,6 +76,7 @@ static struct options {
   unsigned ramp_steps;
   double slow_fraction;
   int server_pid;
+  int server_cpu; /* -1: not measured */
   char json[1024];
   uint64_t max_loss, max_failed;
   double drain;
@@ -84,7 +85,7 @@ static struct options {
     .url = "ws://127.0.0.1:8080/ws?topics={topic}", .publish = "http://127.0.0.1:8080/publish",
     .conns = 1000, .ntopics = 1, .dist = DIST_RR, .rate = 100, .size = 128, .duration = 10,
     .threads = 1, .scenario = SC_FANOUT, .ramp_start = 50, .ramp_factor = 2, .ramp_step = 5,
-    .p99_bound_ms = 50, .ramp_steps = 8, .slow_fraction = 0.1, .drain = 5,
+    .p99_bound_ms = 50, .ramp_steps = 8, .slow_fraction = 0.1, .drain = 5, .server_cpu = -1,
 };
 
 static uint64_t now_ns(void) {
@@ -747,6 +748,27 @@ static void proc_stat(int pid, double *cpu_s, long *rss_kb) {
   fclose(f);
 }
 
+/* Non-idle seconds of one CPU (/proc/stat cpuN: user, nice, system, irq, softirq,
+ * steal): everything that ran there, the server's deferred softirq work in
+ * ksoftirqd included, which the server's own CPU time does not show. */
+static double cpu_busy_s(int cpu) {
+  char want[16], line[512];
+  int wl = snprintf(want, sizeof want, "cpu%d ", cpu);
+  FILE *f = fopen("/proc/stat", "r");
+  if (!f) return 0;
+  double s = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, want, (size_t)wl)) continue;
+    unsigned long long v[8] = {0};
+    sscanf(line + wl, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+           &v[6], &v[7]);
+    s = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+    break;
+  }
+  fclose(f);
+  return s;
+}
+
 static double thread_cpu_s(pthread_t t) {
   clockid_t cid;
   struct timespec ts;
@@ -877,6 +899,8 @@ static bool connect_all(void) {
 
 struct step_result {
   double rate, deliveries_per_s, bytes_per_s, p50, p99, p999, max, cpu_per_million;
+  double cpu_frac;                            /* server CPU s per second of the phase */
+  double cpu_busy_per_million, cpu_busy_frac; /* --server-cpu */
   uint64_t published, missing;
   bool ok;
 };
@@ -891,6 +915,7 @@ static struct step_result run_publish_phase(double rate, double seconds, bool sk
   snapshot(skip_slow, &missing0, &expected0, NULL);
   uint64_t pub0 = published_total();
   if (opt.server_pid) proc_stat(opt.server_pid, &cpu0, &rss);
+  double busy0 = opt.server_cpu >= 0 ? cpu_busy_s(opt.server_cpu) : 0;
   uint64_t t0 = now_ns();
   if (publisher_start(&pb, rate, seconds) < 0) exit(2);
   wait_with_progress(seconds, "publish");
@@ -899,6 +924,7 @@ static struct step_result run_publish_phase(double rate, double seconds, bool sk
   drain(skip_slow);
   double secs = (double)(now_ns() - t0) / 1e9;
   if (opt.server_pid) proc_stat(opt.server_pid, &cpu1, &rss);
+  double busy1 = opt.server_cpu >= 0 ? cpu_busy_s(opt.server_cpu) : 0;
   struct totals t;
   collect(&t);
   r.published = published_total() - pub0;
@@ -912,6 +938,9 @@ static struct step_result run_publish_phase(double rate, double seconds, bool sk
   snapshot(skip_slow, &missing1, &expected1, NULL);
   r.missing = missing1 > missing0 ? missing1 - missing0 : 0;
   r.cpu_per_million = t.frames ? (cpu1 - cpu0) / ((double)t.frames / 1e6) : 0;
+  r.cpu_frac = (cpu1 - cpu0) / secs;
+  r.cpu_busy_per_million = t.frames ? (busy1 - busy0) / ((double)t.frames / 1e6) : 0;
+  r.cpu_busy_frac = (busy1 - busy0) / secs;
   r.ok = r.missing == 0 && t.seq.gaps == 0 && r.p99 <= opt.p99_bound_ms &&
          (rate <= 0 || (double)r.published >= rate * seconds * 0.95);
   return r;
@@ -950,6 +979,8 @@ static void usage(FILE *out) {
           "  slow                 --slow-fraction of subscribers stop reading; the others' latency\n"
           "Results:\n"
           "  --server-pid PID     report the server's CPU per million deliveries and memory\n"
+          "  --server-cpu N       also report CPU N's busy time (every task on it, ksoftirqd\n"
+          "                       included) per million deliveries: for a server pinned to N\n"
           "  --json FILE          write the results as JSON\n"
           "  --max-loss N         exit 1 when more messages than this were lost (default 0)\n"
           "  --max-failed N       exit 1 when more connections than this failed (default 0)\n"
@@ -983,7 +1014,7 @@ static int parse_args(int argc, char **argv) {
       {"ramp-step", 1, 0, 3}, {"p99-bound", 1, 0, 4}, {"ramp-steps", 1, 0, 5},
       {"slow-fraction", 1, 0, 6}, {"server-pid", 1, 0, 'P'}, {"json", 1, 0, 'J'},
       {"max-loss", 1, 0, 7}, {"max-failed", 1, 0, 8}, {"drain", 1, 0, 9},
-      {"inject-gap-every", 1, 0, 10}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+      {"inject-gap-every", 1, 0, 10}, {"server-cpu", 1, 0, 11}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
   int o;
   char *end;
   while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -1053,6 +1084,10 @@ static int parse_args(int argc, char **argv) {
     case 8: opt.max_failed = strtoull(optarg, NULL, 10); break;
     case 9: opt.drain = atof(optarg); break;
     case 10: opt.inject_gap_every = strtoull(optarg, NULL, 10); break;
+    case 11:
+      opt.server_cpu = (int)strtol(optarg, &end, 10);
+      if (*end || opt.server_cpu < 0) return bad("--server-cpu", optarg, "a CPU number");
+      break;
     case 'h': usage(stdout); exit(0);
     default: usage(stderr); return 2;
     }
@@ -1277,6 +1312,11 @@ int main(int argc, char **argv) {
              (unsigned long long)steps[i].missing, steps[i].cpu_per_million,
              opt.scenario != SC_RAMP || steps[i].ok ? "" : "  <- over the bound");
     }
+    if (opt.server_cpu >= 0)
+      for (unsigned i = 0; i < nsteps; i++)
+        printf("  CPU %d busy (every task, ksoftirqd included): %.3f s per million deliveries, %.1f%%"
+               " (server process: %.1f%%)\n", opt.server_cpu, steps[i].cpu_busy_per_million,
+               100 * steps[i].cpu_busy_frac, 100 * steps[i].cpu_frac);
   }
   double best = 0;
   for (unsigned i = 0; i < nsteps; i++)
@@ -1320,11 +1360,12 @@ int main(int argc, char **argv) {
     json_hist(f, "connect_ms", &ct.connect, true);
     fprintf(f, "  \"steps\": [");
     for (unsigned i = 0; i < nsteps; i++)
-      fprintf(f, "%s\n    {\"rate\": %.1f, \"published\": %llu, \"deliveries_per_s\": %.0f, \"bytes_per_s\": %.0f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"p999_ms\": %.3f, \"max_ms\": %.3f, \"missing\": %llu, \"cpu_s_per_million\": %.4f, \"ok\": %s}",
+      fprintf(f, "%s\n    {\"rate\": %.1f, \"published\": %llu, \"deliveries_per_s\": %.0f, \"bytes_per_s\": %.0f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"p999_ms\": %.3f, \"max_ms\": %.3f, \"missing\": %llu, \"cpu_s_per_million\": %.4f, \"server_cpu_frac\": %.4f, \"cpu_busy_s_per_million\": %.4f, \"cpu_busy_frac\": %.4f, \"ok\": %s}",
               i ? "," : "", steps[i].rate, (unsigned long long)steps[i].published, steps[i].deliveries_per_s,
               steps[i].bytes_per_s, steps[i].p50, steps[i].p99, steps[i].p999, steps[i].max,
               (unsigned long long)steps[i].missing,
-              steps[i].cpu_per_million, steps[i].ok ? "true" : "false");
+              steps[i].cpu_per_million, steps[i].cpu_frac, steps[i].cpu_busy_per_million,
+              steps[i].cpu_busy_frac, steps[i].ok ? "true" : "false");
     fprintf(f, "\n  ],\n  \"series\": [");
     for (unsigned i = 0; i < series.n; i++)
       fprintf(f, "%s[%.2f, %.0f]", i ? ", " : "", series.t[i], series.deliveries[i]);

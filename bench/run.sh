@@ -2,12 +2,17 @@
 # SPDX-License-Identifier: MIT
 # The standard benchmark suite (docs/benchmarks.md): W1-W5 against ringcast with
 # the server pinned to CPU 0 and ringcast-bench to CPU 1, and with --peers the same
-# workloads against node ws and nginx+Nchan in the same run.
+# workloads against node ws, nginx+Nchan and uWebSockets in the same run.
 #
 #   bench/run.sh [--threads N] [--peers] [--quick] [--name NAME] [--only W1,W3]
+#                [--uws-src DIR --usockets-src DIR]
 #
 # --threads N  ringcast shards, all pinned to CPU 0 (default 1)
-# --peers      also run node ws (Debian node-ws) and nginx+Nchan
+# --peers      also run node ws (Debian node-ws) and nginx+Nchan, and uWebSockets
+#              when its sources are given (build/peers/uws_broadcast is built from
+#              them by bench/peers/build_uws.sh if missing)
+# --uws-src DIR, --usockets-src DIR  checkouts of the public uWebSockets and uSockets
+#              repositories (or env UWS_SRC, USOCKETS_SRC); without them uws is skipped
 # --quick      short phases (a smoke run of the suite, about three minutes)
 # --only LIST  run only these workloads (W1,W2,W3,W4,W5), adding to NAME's results
 # Writes bench/results/NAME/*.json (one per workload and server), *.txt (the
@@ -15,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=1 peers=0 quick=0 name="" only="W1,W2,W3,W4,W5"
+uws_src=${UWS_SRC:-} usockets_src=${USOCKETS_SRC:-} uws_bin=build/peers/uws_broadcast
 while [ $# -gt 0 ]; do
   case $1 in
     --threads) threads=$2; shift 2 ;;
@@ -22,7 +28,9 @@ while [ $# -gt 0 ]; do
     --quick) quick=1; shift ;;
     --name) name=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --uws-src) uws_src=$2; shift 2 ;;
+    --usockets-src) usockets_src=$2; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -39,6 +47,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 [ -x build/ringcast-bench ] || scripts/build.sh build -DCMAKE_BUILD_TYPE=Release >/dev/null
+uws=0
+if [ $peers = 1 ]; then
+  if [ -n "$uws_src" ] && [ -n "$usockets_src" ]; then
+    [ -x $uws_bin ] || bench/peers/build_uws.sh "$uws_src" "$usockets_src" $uws_bin
+    uws=1
+  else
+    echo "bench/run.sh: uWebSockets skipped (give --uws-src DIR --usockets-src DIR, or UWS_SRC/USOCKETS_SRC)" >&2
+  fi
+fi
 
 if [ $quick = 1 ]; then d_w1=4 d_step=3 d_idle=2 d_w4=5 d_w5=4; else d_w1=20 d_step=5 d_idle=5 d_w4=10 d_w5=10; fi
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -63,6 +80,10 @@ start_server() { # kind [shards]
       NODE_PATH=/usr/share/nodejs taskset -c 0 node bench/peers/node_ws_broadcast.js $port >"$tmp/server.log" 2>&1 &
       server_pid=$! measure_pid=$!
       url="ws://127.0.0.1:$port/ws?topics={topic}" pub="http://127.0.0.1:$port/publish" ;;
+    uws)
+      taskset -c 0 $uws_bin $port >"$tmp/server.log" 2>&1 &
+      server_pid=$! measure_pid=$!
+      url="ws://127.0.0.1:$port/ws?topics={topic}" pub="http://127.0.0.1:$port/publish" ;;
     nchan)
       mkdir -p "$tmp/nginx"
       sed "s#@DIR@#$tmp/nginx#g; s#@PORT@#$port#g" bench/peers/nginx-nchan.conf.in >"$tmp/nginx/nginx.conf"
@@ -84,7 +105,7 @@ stop_server() {
 bench() { # result-name, then ringcast-bench options
   local res=$1; shift
   echo "== $res" >&2
-  taskset -c 1 build/ringcast-bench --url "$url" --publish "$pub" --server-pid "$measure_pid" \
+  taskset -c 1 build/ringcast-bench --url "$url" --publish "$pub" --server-pid "$measure_pid" --server-cpu 0 \
     --json "$out/$res.json" "$@" >"$out/$res.txt" 2>"$tmp/bench.err" || true
   grep -vE '^\[' "$tmp/bench.err" >&2 || true
   cat "$out/$res.txt" >&2
@@ -129,6 +150,7 @@ run_suite ringcast "ringcast-t$threads"
 if [ $peers = 1 ]; then
   run_suite node node-ws
   run_suite nchan nginx-nchan
+  if [ $uws = 1 ]; then run_suite uws uws; fi
 fi
 /usr/bin/python3 bench/summarize.py "$out" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo "bench/run.sh: results in $out (summary.md, *.png)" >&2
