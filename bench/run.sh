@@ -5,7 +5,7 @@
 # workloads against node ws, nginx+Nchan and uWebSockets in the same run.
 #
 #   bench/run.sh [--threads N] [--peers] [--quick] [--name NAME] [--only W1,W3]
-#                [--uws-src DIR --usockets-src DIR]
+#                [--uws-src DIR --usockets-src DIR] [--baseline BINARY]
 #
 # --threads N  ringcast shards, all pinned to CPU 0 (default 1)
 # --peers      also run node ws (Debian node-ws) and nginx+Nchan, and uWebSockets
@@ -13,13 +13,16 @@
 #              them by bench/peers/build_uws.sh if missing)
 # --uws-src DIR, --usockets-src DIR  checkouts of the public uWebSockets and uSockets
 #              repositories (or env UWS_SRC, USOCKETS_SRC); without them uws is skipped
+# --baseline BINARY  also run another ringcast build (say, the previous commit's)
+#              as "ringcast-base", each workload right after this build's, so a
+#              change is measured against what it replaces in one run
 # --quick      short phases (a smoke run of the suite, about three minutes)
 # --only LIST  run only these workloads (W1,W2,W3,W4,W5), adding to NAME's results
 # Writes bench/results/NAME/*.json (one per workload and server), *.txt (the
 # bench's own report), summary.md and plots (PNG, gnuplot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=1 peers=0 quick=0 name="" only="W1,W2,W3,W4,W5"
+threads=1 peers=0 quick=0 name="" only="W1,W2,W3,W4,W5" baseline=""
 uws_src=${UWS_SRC:-} usockets_src=${USOCKETS_SRC:-} uws_bin=build/peers/uws_broadcast
 while [ $# -gt 0 ]; do
   case $1 in
@@ -30,7 +33,8 @@ while [ $# -gt 0 ]; do
     --only) only=$2; shift 2 ;;
     --uws-src) uws_src=$2; shift 2 ;;
     --usockets-src) usockets_src=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --baseline) baseline=$2; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -69,10 +73,11 @@ wait_healthy() {
 
 start_server() { # kind [shards]
   case $1 in
-    ringcast)
-      local shards=${2:-$threads} cpus=0
+    ringcast|ringcast-base)
+      local shards=${2:-$threads} cpus=0 bin=build/ringcast
+      [ "$1" = ringcast-base ] && bin=$baseline
       for ((i = 1; i < shards; i++)); do cpus="$cpus,0"; done
-      build/ringcast --listen 127.0.0.1:$port --threads "$shards" --cpus "$cpus" --log-level warn \
+      "$bin" --listen 127.0.0.1:$port --threads "$shards" --cpus "$cpus" --log-level warn \
         >"$tmp/server.log" 2>&1 &
       server_pid=$! measure_pid=$!
       url="ws://127.0.0.1:$port/ws?topics={topic}" pub="http://127.0.0.1:$port/publish" ;;
@@ -132,7 +137,7 @@ run_suite() { # server kind, label
     # ringcast: 60,000 on 4 shards. The peers keep every connection in the process
     # fd table, so RLIMIT_NOFILE (20,000 here) is as many as the machine allows them.
     local w4conns=19000
-    if [ "$kind" = ringcast ]; then start_server ringcast 4; w4conns=60000; else start_server "$kind"; fi
+    if [ "${kind%-base}" = ringcast ]; then start_server "$kind" 4; w4conns=60000; else start_server "$kind"; fi
     bench "W4-$label" --conns $w4conns --threads 4 --topics 100 --rate 100 --duration $d_w4 \
       --source-ips 127.0.0.2-127.0.0.9 --drain 10
     stop_server
@@ -146,7 +151,18 @@ run_suite() { # server kind, label
   fi
 }
 
-run_suite ringcast "ringcast-t$threads"
+if [ -n "$baseline" ]; then
+  [ -x "$baseline" ] || { echo "bench/run.sh: --baseline $baseline is not an executable" >&2; exit 2; }
+  # Workload by workload, alternating, so drifting machine noise falls on both.
+  for w in ${only//,/ }; do
+    saved=$only only=$w
+    run_suite ringcast "ringcast-t$threads"
+    run_suite ringcast-base "ringcast-base-t$threads"
+    only=$saved
+  done
+else
+  run_suite ringcast "ringcast-t$threads"
+fi
 if [ $peers = 1 ]; then
   run_suite node node-ws
   run_suite nchan nginx-nchan

@@ -32,15 +32,16 @@ for rate in (20, 200):
         continue
     lines += [f"## W1 fan-out: 10,000 subscribers, one topic, 128-byte messages, {rate} msg/s "
               f"({fmt(rate * 10000)} deliveries/s asked)", "",
-              "| server | msg/s published | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | missing | server CPU s per million | bench saturated |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+              "| server | msg/s published | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | missing | server CPU s per million | CPU 0 busy s per million | bench saturated |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for name, r in rows:
         s = r["steps"][0] if r["steps"] else {}
         lat = r["latency_ms"]
         lines.append(f"| {name} | {r['published'] / r['duration']:.0f} | {fmt(s.get('deliveries_per_s', 0))} | "
                      f"{lat['p50']:.1f} | {lat['p90']:.1f} | "
                      f"{lat['p99']:.1f} | {lat['p999']:.1f} | {r['missing'] + r['gaps']} | "
-                     f"{s.get('cpu_s_per_million', 0):.3f} | {'yes' if r['saturated'] else 'no'} |")
+                     f"{s.get('cpu_s_per_million', 0):.3f} | {s.get('cpu_busy_s_per_million', 0):.3f} | "
+                     f"{'yes' if r['saturated'] else 'no'} |")
     lines.append("")
 
 rows = servers("W2")
