@@ -141,8 +141,10 @@ def cycles(graph):
 
 def self_test():
     """Small trees, each with one known fault, and one clean tree."""
+    scratch = tempfile.TemporaryDirectory(prefix="layers-")
+
     def tree(files_):
-        d = tempfile.mkdtemp(prefix="layers-")
+        d = tempfile.mkdtemp(dir=scratch.name)
         for rel, text in files_.items():
             os.makedirs(os.path.join(d, os.path.dirname(rel)), exist_ok=True)
             with open(os.path.join(d, rel), "w") as f:
@@ -177,6 +179,7 @@ def self_test():
             print(f"self-test: '{name}' was not caught")
             failures += 1
     print(f"self-test: {len(faults) + 1 - failures} of {len(faults) + 1} cases right")
+    scratch.cleanup()
     return failures == 0
 
 
