@@ -325,13 +325,28 @@ void rc_conn_run_todo(struct rc_loop *loop) {
   }
 }
 
+/* Sends are handed to the kernel in chunks as they are prepared, not all at the
+ * end of the turn: the first subscribers of a fan-out are served while the rest
+ * are prepared, and each io_uring_enter stays short. A 4,096-send submit ran about
+ * 20 ms in the kernel without returning to user space, and the loopback receive
+ * work raised meanwhile piled up for ksoftirqd. Measured beside the unchunked
+ * build at 10,000 subscribers, 20 msg/s: p50 and p99 0.70x, ksoftirqd time halved,
+ * CPU per delivery unchanged (docs/benchmarks.md). */
+#define SEND_SUBMIT_CHUNK 128
+
 void rc_conn_start_sends(struct rc_conn_core *k) {
+  unsigned prepared = 0;
   while (k->dirty_head != RC_LIST_END) {
     struct rc_conn *c = k->dirty_head;
     k->dirty_head = c->next_dirty;
     c->next_dirty = NULL;
     if ((c->armed & RC_CONN_ARMED_SEND) || c->q.count == 0) continue;
-    if (c->state == RC_CONN_OPEN || c->state == RC_CONN_DRAINING) start_send(k, c);
+    if (c->state != RC_CONN_OPEN && c->state != RC_CONN_DRAINING) continue;
+    start_send(k, c);
+    if (++prepared == SEND_SUBMIT_CHUNK) {
+      rc_ring_submit(&k->ring);
+      prepared = 0;
+    }
   }
 }
 

@@ -122,6 +122,14 @@ struct io_uring_sqe *rc_ring_get_sqe(struct rc_ring *r) {
   return sqe;
 }
 
+void rc_ring_submit(struct rc_ring *r) {
+  int ret = io_uring_submit(&r->ring);
+  if ((ret == -EBUSY || ret == -EAGAIN) && rc_ring_stash(r) > 0) ret = io_uring_submit(&r->ring);
+  /* Anything left stays in the SQ for the loop's next submit. */
+  if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR)
+    rc_warn("io_uring submit: %s", strerror(-ret));
+}
+
 unsigned rc_ring_reap(struct rc_ring *r, struct io_uring_cqe *out, unsigned max) {
   unsigned n = 0;
   while (n < max && r->stash_n) {

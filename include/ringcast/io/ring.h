@@ -69,6 +69,9 @@ void rc_ring_exit(struct rc_ring *r);
  * completions move to the stash and the submission is retried. Never NULL: a
  * failure here (out of memory for the stash, a broken ring) aborts. */
 struct io_uring_sqe *rc_ring_get_sqe(struct rc_ring *r);
+/* Submits what is prepared now (the loop also submits before it waits). A
+ * submission the kernel refuses until the CQ drains is retried after stashing. */
+void rc_ring_submit(struct rc_ring *r);
 /* Moves every completion ready in the CQ to the stash; returns how many, or
  * -ENOMEM. */
 int rc_ring_stash(struct rc_ring *r);
