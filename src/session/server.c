@@ -21,6 +21,8 @@
 /* An idle subscriber must stay small (docs/architecture.md, "Memory"). */
 static_assert(sizeof(struct rc_session) <= 256, "a connection's session grew past 256 bytes");
 
+#define TICKS_PER_S (1000u / RC_TIMER_TICK_MS)
+
 /* ---- a connection's operations (what the io layer calls) ---- */
 
 static void on_data(struct rc_loop *l, struct rc_conn *c, uint8_t *p, size_t n) {
@@ -38,13 +40,12 @@ static void on_data(struct rc_loop *l, struct rc_conn *c, uint8_t *p, size_t n) 
 static void on_timer(struct rc_loop *l, struct rc_conn *c) {
   struct rc_session *s = rc_session_of(c);
   struct rc_session_shard *ss = rc_session_shard_of(l);
-  const struct rc_config *cfg = ss->srv->cfg;
   uint32_t now = rc_session_now(l);
   char peer[64];
   if (ss->handshake_ticks && rc_session_awaits_request(s) && now - s->req_tick >= ss->handshake_ticks) {
     rc_conn_peer_text(c, peer, sizeof peer);
     rc_info("%s: no complete request within --handshake-timeout %us; closing with 408", peer,
-            cfg->handshake_timeout);
+            ss->handshake_ticks / TICKS_PER_S);
     rc_counter_add(&ss->stats.timeouts, 1);
     static const char body[] = "{\"error\":\"request not completed within --handshake-timeout\"}\n";
     rc_request_respond(l, s, 408, "application/json", NULL, body, sizeof body - 1, true);
@@ -52,7 +53,7 @@ static void on_timer(struct rc_loop *l, struct rc_conn *c) {
   }
   if (ss->idle_ticks && now - s->rx_tick >= ss->idle_ticks) {
     rc_conn_peer_text(c, peer, sizeof peer);
-    rc_info("%s: nothing received for --idle-timeout %us; closing", peer, cfg->idle_timeout);
+    rc_info("%s: nothing received for --idle-timeout %us; closing", peer, ss->idle_ticks / TICKS_PER_S);
     rc_counter_add(&ss->stats.timeouts, 1);
     rc_session_close(l, s, RC_WS_CLOSE_GOING_AWAY, "idle timeout", false);
     return;
@@ -83,7 +84,7 @@ static void demo_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
 
 static void on_start(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
-  if (!ss->srv->cfg->demo_feed || ss->id != 0) return;
+  if (!ss->demo_feed) return;
   ss->demo = rc_demo_feed_create(ss->topics, rc_loop_now_ms(l), 42);
   if (!ss->demo) {
     rc_warn("demo feed: out of memory or topic table full; running without it");
@@ -163,9 +164,10 @@ static int create_shard(struct rc_server *srv, unsigned i) {
   ss->max_message = cfg->max_message;
   ss->max_queue = cfg->max_queue;
   ss->echo = cfg->echo;
-  ss->handshake_ticks = cfg->handshake_timeout * (1000 / RC_TIMER_TICK_MS);
-  ss->idle_ticks = cfg->idle_timeout * (1000 / RC_TIMER_TICK_MS);
-  ss->ping_ticks = cfg->ping_interval * (1000 / RC_TIMER_TICK_MS);
+  ss->handshake_ticks = cfg->handshake_timeout * TICKS_PER_S;
+  ss->idle_ticks = cfg->idle_timeout * TICKS_PER_S;
+  ss->ping_ticks = cfg->ping_interval * TICKS_PER_S;
+  ss->demo_feed = cfg->demo_feed && i == 0;
   struct rc_loop_params p = {
       .id = i,
       .cpu = cpu_of(cfg, i),

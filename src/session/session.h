@@ -82,6 +82,7 @@ struct rc_session_shard {
   uint32_t handshake_ticks, idle_ticks, ping_ticks;  /* 0: off */
   uint64_t max_queue;
   bool echo;
+  bool demo_feed;            /* this shard runs the demo feed */
   struct rc_session_stats stats;
 };
 
