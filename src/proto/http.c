@@ -171,52 +171,219 @@ ssize_t rc_http_query_get(const char *query, size_t len, const char *key, char *
   return -ENOENT;
 }
 
-/* Reads one CRLF-terminated line of at most max bytes at buf[*pos..len). */
-static int chunk_line(const uint8_t *buf, size_t len, size_t *pos, size_t max, size_t *line_len) {
-  const char *eol;
-  size_t avail = len - *pos < max + 2 ? len - *pos : max + 2;
-  int r = find_eol((const char *)buf + *pos, (const char *)buf + *pos + avail, &eol);
-  if (r < 0) return -EBADMSG;
-  if (r == 0) return avail == max + 2 ? -EBADMSG : -EAGAIN;
-  *line_len = (size_t)((const uint8_t *)eol - (buf + *pos));
+/* One Content-Length value: 1-19 decimal digits. */
+static int parse_length(const char *p, size_t n, uint64_t *out) {
+  if (n == 0 || n > 19) return -1;
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] < '0' || p[i] > '9') return -1;
+    v = v * 10 + (uint64_t)(p[i] - '0');
+  }
+  *out = v;
   return 0;
 }
 
-ssize_t rc_http_chunked_decode(const uint8_t *buf, size_t len, uint8_t *out, size_t out_max,
-                               size_t *consumed) {
-  size_t pos = 0, olen = 0, ll;
-  for (;;) {
-    int r = chunk_line(buf, len, &pos, 256, &ll);
-    if (r < 0) return r;
-    size_t size = 0, i = 0;
-    for (; i < ll && i < 9; i++) {
-      int v = hexval((char)buf[pos + i]);
-      if (v < 0) break;
-      size = size * 16 + (size_t)v;
+/* Calls fn for each comma-separated element of a header value (trimmed; empty
+ * elements skipped, as RFC 9110 section 5.6.1 allows). Stops at fn's first
+ * non-zero result and returns it. */
+static int each_element(const char *value, size_t len, int (*fn)(const char *, size_t, void *),
+                        void *arg) {
+  const char *p = value, *end = value + len;
+  while (p < end) {
+    const char *s = p;
+    while (p < end && *p != ',') p++;
+    const char *e = p;
+    while (s < e && (*s == ' ' || *s == '\t')) s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t')) e--;
+    if (e > s) {
+      int r = fn(s, (size_t)(e - s), arg);
+      if (r) return r;
     }
-    if (i == 0 || i > 8 || (i < ll && buf[pos + i] != ';' && buf[pos + i] != ' ' &&
-                            buf[pos + i] != '\t'))
-      return -EBADMSG;
-    pos += ll + 2;
-    if (size == 0) {
-      /* Trailer fields, then the empty line. */
-      for (int n = 0;; n++) {
-        if (n > 32) return -EBADMSG;
-        r = chunk_line(buf, len, &pos, 1024, &ll);
-        if (r < 0) return r;
-        pos += ll + 2;
-        if (ll == 0) break;
-      }
-      *consumed = pos;
-      return (ssize_t)olen;
-    }
-    if (size > out_max - olen) return -EMSGSIZE;
-    if (len - pos < size + 2) return -EAGAIN;
-    if (buf[pos + size] != '\r' || buf[pos + size + 1] != '\n') return -EBADMSG;
-    memcpy(out + olen, buf + pos, size);
-    olen += size;
-    pos += size + 2;
+    if (p < end) p++;
   }
+  return 0;
+}
+
+struct framing_scan {
+  bool have_length;
+  uint64_t length;
+  unsigned codings;      /* transfer codings seen, in order */
+  bool chunked_seen;     /* "chunked" seen (it must be the last one) */
+  bool other_coding;
+  bool chunked_not_last;
+  bool bad_length;
+};
+
+static int scan_length(const char *v, size_t n, void *arg) {
+  struct framing_scan *f = arg;
+  uint64_t x;
+  if (parse_length(v, n, &x) < 0 || (f->have_length && x != f->length)) {
+    f->bad_length = true;
+    return 1;
+  }
+  f->have_length = true;
+  f->length = x;
+  return 0;
+}
+
+static int scan_coding(const char *v, size_t n, void *arg) {
+  struct framing_scan *f = arg;
+  /* Parameters after ';' do not change the coding's name. */
+  const char *semi = memchr(v, ';', n);
+  size_t nl = semi ? (size_t)(semi - v) : n;
+  while (nl && (v[nl - 1] == ' ' || v[nl - 1] == '\t')) nl--;
+  if (f->chunked_seen) f->chunked_not_last = true; /* anything after chunked, chunked included */
+  if (nl == 7 && strncasecmp(v, "chunked", 7) == 0) f->chunked_seen = true;
+  else f->other_coding = true;
+  f->codings++;
+  return 0;
+}
+
+int rc_http_body_framing(const struct rc_http_request *req, struct rc_http_framing *out,
+                         const char **why) {
+  struct framing_scan f = {0};
+  bool have_te = false;
+  for (size_t i = 0; i < req->n_headers; i++) {
+    const struct rc_http_header *h = &req->headers[i];
+    if (h->name_len == 14 && strncasecmp(h->name, "Content-Length", 14) == 0) {
+      if (h->value_len == 0) f.bad_length = true;
+      else each_element(h->value, h->value_len, scan_length, &f);
+    } else if (h->name_len == 17 && strncasecmp(h->name, "Transfer-Encoding", 17) == 0) {
+      have_te = true;
+      each_element(h->value, h->value_len, scan_coding, &f);
+    }
+  }
+  memset(out, 0, sizeof *out);
+  if (f.bad_length) {
+    *why = "Content-Length values that differ or are not decimal";
+    return -EBADMSG;
+  }
+  if (have_te && f.have_length) {
+    *why = "Content-Length together with Transfer-Encoding";
+    return -EBADMSG;
+  }
+  if (have_te) {
+    if (f.chunked_not_last) {
+      *why = "chunked repeated, or not the final transfer coding";
+      return -EBADMSG;
+    }
+    if (f.other_coding || !f.chunked_seen) {
+      *why = "only Transfer-Encoding: chunked is supported";
+      return -ENOTSUP;
+    }
+    out->kind = RC_HTTP_BODY_CHUNKED;
+    return 0;
+  }
+  if (f.have_length) {
+    out->kind = RC_HTTP_BODY_LENGTH;
+    out->length = f.length;
+  }
+  return 0;
+}
+
+enum {
+  CH_SIZE = 0,     /* hex digits of the chunk size */
+  CH_EXT,          /* after the size: extensions up to CR */
+  CH_SIZE_LF,      /* the LF ending the size line */
+  CH_DATA,
+  CH_DATA_CR,      /* the CRLF after a chunk's data */
+  CH_DATA_LF,
+  CH_TRAILER,      /* a trailer line (or the final empty one) */
+  CH_TRAILER_LF,
+  CH_DONE,
+};
+
+void rc_http_chunked_init(struct rc_http_chunked *c) { memset(c, 0, sizeof *c); }
+
+ssize_t rc_http_chunked_feed(struct rc_http_chunked *c, const uint8_t *in, size_t len,
+                             uint8_t *out, size_t out_room, size_t *out_len, bool *done) {
+  size_t i = 0;
+  *done = c->state == CH_DONE;
+  while (i < len && c->state != CH_DONE) {
+    uint8_t b = in[i];
+    switch (c->state) {
+    case CH_SIZE: {
+      int v = hexval((char)b);
+      if (v >= 0) {
+        /* 15 hex digits is far past any body ringcast takes; more is an overflow. */
+        if (++c->digits > 15) return -EBADMSG;
+        c->left = c->left * 16 + (uint64_t)v;
+        c->line++;
+        i++;
+        break;
+      }
+      if (c->digits == 0) return -EBADMSG;
+      if (b == '\r') c->state = CH_SIZE_LF;
+      else if (b == ';' || b == ' ' || b == '\t') c->state = CH_EXT;
+      else return -EBADMSG;
+      c->line++;
+      i++;
+      break;
+    }
+    case CH_EXT:
+      if (b == '\n') return -EBADMSG;
+      if (b == '\r') c->state = CH_SIZE_LF;
+      if (++c->line > RC_HTTP_CHUNK_LINE_MAX) return -EBADMSG;
+      i++;
+      break;
+    case CH_SIZE_LF:
+      if (b != '\n') return -EBADMSG;
+      i++;
+      c->line = 0;
+      c->digits = 0;
+      if (c->left == 0) {
+        c->state = CH_TRAILER;
+      } else {
+        if (c->left > out_room - *out_len) return -EMSGSIZE;
+        c->state = CH_DATA;
+      }
+      break;
+    case CH_DATA: {
+      size_t n = len - i < c->left ? len - i : (size_t)c->left;
+      /* memmove: out may be in, a little behind it. */
+      memmove(out + *out_len, in + i, n);
+      *out_len += n;
+      c->left -= n;
+      i += n;
+      if (c->left == 0) c->state = CH_DATA_CR;
+      break;
+    }
+    case CH_DATA_CR:
+      if (b != '\r') return -EBADMSG;
+      c->state = CH_DATA_LF;
+      i++;
+      break;
+    case CH_DATA_LF:
+      if (b != '\n') return -EBADMSG;
+      c->state = CH_SIZE;
+      i++;
+      break;
+    case CH_TRAILER:
+      if (b == '\n') return -EBADMSG;
+      if (b == '\r') {
+        c->state = CH_TRAILER_LF;
+      } else if (++c->line > RC_HTTP_TRAILER_LINE_MAX) {
+        return -EBADMSG;
+      }
+      i++;
+      break;
+    case CH_TRAILER_LF:
+      if (b != '\n') return -EBADMSG;
+      i++;
+      if (c->line == 0) {
+        c->state = CH_DONE; /* the empty line ends the body */
+      } else {
+        if (++c->trailers > RC_HTTP_TRAILERS_MAX) return -EBADMSG;
+        c->line = 0;
+        c->state = CH_TRAILER;
+      }
+      break;
+    default:
+      return -EBADMSG;
+    }
+  }
+  *done = c->state == CH_DONE;
+  return (ssize_t)i;
 }
 
 const char *rc_http_reason(int status) {

@@ -258,114 +258,163 @@ static void route_metrics(struct rc_loop *l, struct rc_session *s, bool close_af
   free(text);
 }
 
-static int parse_content_length(const struct rc_http_header *h, size_t *out) {
-  if (!h || h->value_len == 0 || h->value_len > 10) return -EINVAL;
-  size_t v = 0;
-  for (size_t i = 0; i < h->value_len; i++) {
-    if (h->value[i] < '0' || h->value[i] > '9') return -EINVAL;
-    v = v * 10 + (size_t)(h->value[i] - '0');
+static void head_error(struct rc_loop *l, struct rc_session *s, ssize_t hl) {
+  rc_counter_add(&rc_session_shard_of(l)->stats.protocol_errors, 1);
+  switch (hl) {
+  case -ENAMETOOLONG:
+    rc_request_error(l, s, 414, true, NULL, "request target over %d bytes", RC_HTTP_MAX_TARGET);
+    break;
+  case -E2BIG:
+    rc_request_error(l, s, 431, true, NULL, "request head over %d bytes or %d headers",
+                     RC_HTTP_MAX_HEAD_BYTES, RC_HTTP_MAX_HEADERS);
+    break;
+  case -EPROTONOSUPPORT:
+    rc_request_error(l, s, 505, true, NULL, "only HTTP/1.0 and HTTP/1.1 are supported");
+    break;
+  default: rc_request_error(l, s, 400, true, NULL, "malformed HTTP request"); break;
   }
-  *out = v;
-  return 0;
 }
 
-/* Handles one request at buf; returns the bytes consumed, 0 if more are needed,
- * or -1 when the connection is closing. */
-static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, const uint8_t *buf,
-                              size_t len) {
+static bool is_publish_path(const struct rc_http_request *r) {
+  return r->path_len >= 8 && memcmp(r->path, "/publish", 8) == 0 &&
+         (r->path_len == 8 || r->path[8] == '/');
+}
+
+/* A new request's head: parsed once its blank line is in (searching only the
+ * bytes not yet searched), then its body framing decided. Returns 1 when the
+ * body may follow (pr is set), 0 when more bytes are needed, -1 when closing. */
+static int begin_request(struct rc_loop *l, struct rc_session *s, struct rc_request_progress *pr,
+                         const uint8_t *buf, size_t len) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
+  size_t from = pr->scanned > 3 ? pr->scanned - 3 : 0;
+  size_t upto = len < RC_HTTP_MAX_HEAD_BYTES + 4 ? len : RC_HTTP_MAX_HEAD_BYTES + 4;
+  if (len < RC_HTTP_MAX_HEAD_BYTES &&
+      !(upto > from && memmem(buf + from, upto - from, "\r\n\r\n", 4))) {
+    /* A malformed line fails as soon as it is complete, not once the head is;
+     * only a new line is worth parsing again, so a head sent byte by byte costs
+     * a parse per line, not per byte. */
+    bool new_line = memchr(buf + pr->scanned, '\n', len - pr->scanned) != NULL;
+    pr->scanned = (uint32_t)len;
+    if (!new_line) return 0;
+    struct rc_http_request r;
+    ssize_t hl = rc_http_parse_request((const char *)buf, len, &r);
+    if (hl == -EAGAIN) return 0;
+    if (hl < 0) {
+      head_error(l, s, hl);
+      return -1;
+    }
+  }
   struct rc_http_request r;
   ssize_t hl = rc_http_parse_request((const char *)buf, len, &r);
-  if (hl == -EAGAIN) return 0;
+  if (hl == -EAGAIN) {
+    pr->scanned = (uint32_t)len;
+    return 0;
+  }
   if (hl < 0) {
+    head_error(l, s, hl);
+    return -1;
+  }
+  struct rc_http_framing fr;
+  const char *why;
+  int ret = rc_http_body_framing(&r, &fr, &why);
+  if (ret < 0) {
     rc_counter_add(&ss->stats.protocol_errors, 1);
-    switch (hl) {
-    case -ENAMETOOLONG:
-      rc_request_error(l, s, 414, true, NULL, "request target over %d bytes", RC_HTTP_MAX_TARGET);
-      break;
-    case -E2BIG:
-      rc_request_error(l, s, 431, true, NULL, "request head over %d bytes or %d headers",
-                       RC_HTTP_MAX_HEAD_BYTES, RC_HTTP_MAX_HEADERS);
-      break;
-    case -EPROTONOSUPPORT:
-      rc_request_error(l, s, 505, true, NULL, "only HTTP/1.0 and HTTP/1.1 are supported");
-      break;
-    default: rc_request_error(l, s, 400, true, NULL, "malformed HTTP request"); break;
-    }
+    rc_request_error(l, s, ret == -ENOTSUP ? 501 : 400, true, NULL, "%s", why);
     return -1;
   }
-  const struct rc_http_header *connh = rc_http_find_header(&r, "Connection");
-  bool close_after = r.minor_version == 1
-                         ? (connh && rc_http_has_token(connh->value, connh->value_len, "close"))
-                         : !(connh && rc_http_has_token(connh->value, connh->value_len, "keep-alive"));
-  const struct rc_http_header *teh = rc_http_find_header(&r, "Transfer-Encoding");
-  const struct rc_http_header *clh = rc_http_find_header(&r, "Content-Length");
-  bool chunked = false;
-  if (teh) {
-    if (!(teh->value_len == 7 && strncasecmp(teh->value, "chunked", 7) == 0)) {
-      rc_request_error(l, s, 501, true, NULL, "only Transfer-Encoding: chunked is supported");
-      return -1;
-    }
-    if (clh) {
-      /* Both framings at once is how request smuggling starts (RFC 9112 6.3). */
-      rc_request_error(l, s, 400, true, NULL, "Content-Length together with Transfer-Encoding");
-      return -1;
-    }
-    chunked = true;
-  }
-  size_t clen = 0;
-  if (clh && parse_content_length(clh, &clen) < 0) {
-    rc_request_error(l, s, 400, true, NULL, "invalid Content-Length");
-    return -1;
-  }
-  bool is_publish = r.path_len >= 8 && memcmp(r.path, "/publish", 8) == 0 &&
-                    (r.path_len == 8 || r.path[8] == '/');
+  bool publish = is_publish_path(&r) && rc_http_is_method(&r, "POST");
   size_t max = 65536;
   const char *limit_name = "the limit for this route";
-  if (is_publish && rc_http_is_method(&r, "POST")) {
+  if (publish) {
     max = r.path_len == 8 ? BATCH_MAX_BODY : ss->max_message;
     limit_name = r.path_len == 8 ? "the batch limit" : "--max-message";
-    if (!clh && !chunked) {
+    if (fr.kind == RC_HTTP_BODY_NONE) {
       rc_request_error(l, s, 411, true, NULL, "POST /publish needs a Content-Length or a chunked body");
       return -1;
     }
   }
-  if (clen > max) {
-    rc_request_error(l, s, 413, true, NULL, "body of %zu bytes exceeds %s (%zu bytes)", clen,
-                     limit_name, max);
+  if (fr.kind == RC_HTTP_BODY_LENGTH && fr.length > max) {
+    rc_request_error(l, s, 413, true, NULL, "body of %llu bytes exceeds %s (%zu bytes)",
+                     (unsigned long long)fr.length, limit_name, max);
     return -1;
   }
-  const uint8_t *body = buf + hl;
-  size_t consumed = (size_t)hl + clen;
-  uint8_t *decoded = NULL;
-  if (chunked) {
-    size_t framed;
-    decoded = malloc(max ? max : 1);
-    if (!decoded) {
-      rc_conn_abort(l, &s->conn);
-      return -1;
-    }
-    ssize_t dl = rc_http_chunked_decode(buf + hl, len - (size_t)hl, decoded, max, &framed);
-    if (dl < 0) free(decoded);
-    if (dl == -EAGAIN) return 0;
-    if (dl == -EMSGSIZE) {
-      rc_request_error(l, s, 413, true, NULL, "chunked body exceeds %s (%zu bytes)", limit_name, max);
-      return -1;
-    }
-    if (dl < 0) {
-      rc_request_error(l, s, 400, true, NULL, "malformed chunked body");
-      return -1;
-    }
-    body = decoded;
-    clen = (size_t)dl;
-    consumed = (size_t)hl + framed;
-  } else if (len - (size_t)hl < clen) {
-    return 0;
+  *pr = (struct rc_request_progress){
+      .active = true,
+      .kind = (uint8_t)fr.kind,
+      .head_len = (uint32_t)hl,
+      .max = (uint32_t)max,
+      .raw = (uint32_t)hl,
+      .out = (uint32_t)hl,
+      .length = fr.length,
+  };
+  rc_http_chunked_init(&pr->chunked);
+  return 1;
+}
+
+/* Handles the request at buf (whose head may already be read, see rx->req).
+ * Returns the bytes it took, 0 if more are needed, or -1 when the connection is
+ * closing. A chunked body is decoded in place, each byte once, as it arrives. */
+static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc_session_rx *rx,
+                              uint8_t *buf, size_t len) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  struct rc_request_progress *pr = &rx->req;
+  if (!pr->active) {
+    int ret = begin_request(l, s, pr, buf, len);
+    if (ret <= 0) return ret;
   }
+  size_t body_len, consumed;
+  switch (pr->kind) {
+  case RC_HTTP_BODY_LENGTH:
+    if (len - pr->head_len < pr->length) return 0;
+    body_len = (size_t)pr->length;
+    consumed = pr->head_len + body_len;
+    break;
+  case RC_HTTP_BODY_CHUNKED: {
+    size_t out = pr->out - pr->head_len;
+    bool done;
+    ssize_t used = rc_http_chunked_feed(&pr->chunked, buf + pr->raw, len - pr->raw,
+                                        buf + pr->head_len, pr->max, &out, &done);
+    if (used < 0) {
+      pr->active = false;
+      if (used == -EMSGSIZE)
+        rc_request_error(l, s, 413, true, NULL, "chunked body exceeds the limit for this route (%u bytes)",
+                         pr->max);
+      else
+        rc_request_error(l, s, 400, true, NULL, "malformed chunked body");
+      return -1;
+    }
+    pr->raw += (uint32_t)used;
+    pr->out = (uint32_t)(pr->head_len + out);
+    if (!done) return 0;
+    body_len = out;
+    consumed = pr->raw;
+    break;
+  }
+  default:
+    body_len = 0;
+    consumed = pr->head_len;
+    break;
+  }
+  pr->active = false;
+  pr->scanned = 0;
+  /* The head is intact (a body is only ever written after it): read it again for
+   * its pointers, now that the buffer will not move. */
+  struct rc_http_request r;
+  ssize_t hl = rc_http_parse_request((const char *)buf, pr->head_len, &r);
+  if (hl != (ssize_t)pr->head_len) {
+    rc_err("request head changed under its body; this is a bug");
+    abort();
+  }
+  const uint8_t *body = buf + hl;
+  const struct rc_http_header *connh = rc_http_find_header(&r, "Connection");
+  bool close_after = r.minor_version == 1
+                         ? (connh && rc_http_has_token(connh->value, connh->value_len, "close"))
+                         : !(connh && rc_http_has_token(connh->value, connh->value_len, "keep-alive"));
   rc_counter_add(&ss->stats.http_requests, 1);
   s->req_tick = rc_session_now(l);
   s->served = true;
 
+  bool is_publish = is_publish_path(&r);
   bool get = rc_http_is_method(&r, "GET");
   bool echo = ss->echo && path_is(&r, "/echo");
   if ((path_is(&r, "/ws") || echo) && get) {
@@ -375,8 +424,8 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, const uin
   } else if (path_is(&r, "/metrics") && get) {
     route_metrics(l, s, close_after);
   } else if (is_publish && rc_http_is_method(&r, "POST")) {
-    if (r.path_len == 8) route_publish_batch(l, s, body, clen, close_after);
-    else route_publish_one(l, s, r.path + 9, r.path_len - 9, body, clen, close_after);
+    if (r.path_len == 8) route_publish_batch(l, s, body, body_len, close_after);
+    else route_publish_one(l, s, r.path + 9, r.path_len - 9, body, body_len, close_after);
   } else if (path_is(&r, "/ws") || echo || path_is(&r, "/healthz") || path_is(&r, "/metrics")) {
     rc_request_error(l, s, 405, close_after, "Allow: GET\r\n", "%.*s only allows GET",
                      (int)r.path_len, r.path);
@@ -388,7 +437,6 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, const uin
                      "POST /publish, GET /metrics, GET /healthz",
                      (int)r.method_len, r.method, (int)(r.path_len > 200 ? 200 : r.path_len), r.path);
   }
-  free(decoded);
   if (!rc_conn_is_open(&s->conn)) return -1;
   return (ssize_t)consumed;
 }
@@ -404,7 +452,7 @@ void rc_request_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, siz
   bool buffered = rx->in.len > 0;
   if (buffered) {
     if (rc_bytebuf_append(&rx->in, p, n, limit) < 0) {
-      rc_conn_abort(l, &s->conn);
+      rc_request_error(l, s, 413, true, NULL, "request over %zu bytes", limit);
       rc_session_rx_settle(l, s, rx);
       return;
     }
@@ -413,7 +461,7 @@ void rc_request_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, siz
   }
   size_t pos = 0;
   while (pos < len && s->kind == RC_SESSION_HTTP) {
-    ssize_t r = handle_request(l, s, buf + pos, len - pos);
+    ssize_t r = handle_request(l, s, rx, buf + pos, len - pos);
     if (r < 0) {
       rc_session_rx_settle(l, s, rx); /* closing: keeps nothing */
       return;
@@ -434,10 +482,18 @@ void rc_request_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, siz
     rc_bytebuf_free(&taken);
     return;
   }
+  /* What of the incomplete request is worth keeping: a chunked body is decoded
+   * in place, so the framing it was read from is dropped. */
+  size_t keep = len - pos;
+  if (rx->req.active && rx->req.kind == RC_HTTP_BODY_CHUNKED) {
+    keep = rx->req.out;
+    rx->req.raw = rx->req.out;
+  }
   if (buffered) {
+    rx->in.len = (uint32_t)(pos + keep);
     rc_bytebuf_consume(&rx->in, pos);
-  } else if (pos < len && rc_bytebuf_append(&rx->in, buf + pos, len - pos, limit) < 0) {
-    rc_conn_abort(l, &s->conn);
+  } else if (keep && rc_bytebuf_append(&rx->in, buf + pos, keep, limit) < 0) {
+    rc_request_error(l, s, 413, true, NULL, "request over %zu bytes", limit);
   }
   rc_session_rx_settle(l, s, rx);
   /* A partial request is held: the handshake deadline applies from now on. */

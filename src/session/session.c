@@ -57,7 +57,7 @@ void rc_session_release(struct rc_loop *l, struct rc_session *s) {
 
 bool rc_session_rx_is_pending(const struct rc_session_rx *rx) {
   return rx->in.len || rx->msg.len || rx->frag_op || rx->ctl_op || rx->rd.in_payload ||
-         rx->rd.hlen;
+         rx->rd.hlen || rx->req.active;
 }
 
 void rc_session_rx_settle(struct rc_loop *l, struct rc_session *s, struct rc_session_rx *rx) {

@@ -11,6 +11,7 @@
 
 #include "ringcast/io/conn.h"
 #include "ringcast/io/loop.h"
+#include "ringcast/proto/http.h"
 #include "ringcast/proto/utf8.h"
 #include "ringcast/proto/ws_reader.h"
 #include "ringcast/pubsub/pubsub.h"
@@ -28,11 +29,26 @@ enum rc_session_format {
   RC_FORMAT_ECHO,          /* GET /echo: messages come back; no commands */
 };
 
+/* An HTTP request whose head has been read and whose body is still arriving.
+ * Offsets count from the request's first byte, in the receive buffer. */
+struct rc_request_progress {
+  bool active;
+  uint8_t kind;              /* enum rc_http_body_kind */
+  uint32_t head_len;
+  uint32_t max;              /* the body's limit for this route */
+  uint32_t raw;              /* request bytes read so far, head included */
+  uint32_t out;              /* end of the body decoded so far (chunked) */
+  uint64_t length;           /* Content-Length */
+  uint32_t scanned;          /* head not complete: bytes searched for its end */
+  struct rc_http_chunked chunked;
+};
+
 /* What a connection holds only while something it sent is incomplete (a partial
  * request, a frame cut across receives, a fragmented message), so an idle
  * connection carries none of it. */
 struct rc_session_rx {
   struct rc_bytebuf in;      /* HTTP: a partial request; WebSocket: a partial control frame */
+  struct rc_request_progress req;
   struct rc_bytebuf msg;     /* WebSocket: the data message being reassembled */
   struct rc_ws_reader rd;    /* WebSocket: the position inside the current frame */
   struct rc_utf8_state utf8; /* the text message being received */

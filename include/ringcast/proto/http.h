@@ -53,12 +53,47 @@ bool rc_http_is_method(const struct rc_http_request *req, const char *m);
  * -EINVAL on bad escapes, -ENOSPC if it does not fit. */
 ssize_t rc_http_query_get(const char *query, size_t len, const char *key, char *out,
                           size_t out_size);
-/* Decodes a chunked body (RFC 9112 section 7.1) at buf[0..len) into out (at most
- * out_max bytes). Returns the decoded length and sets *consumed to the bytes of
- * framing read, or -EAGAIN (incomplete), -EBADMSG (malformed) or -EMSGSIZE (over
- * out_max). Chunk extensions and trailers are skipped. */
-ssize_t rc_http_chunked_decode(const uint8_t *buf, size_t len, uint8_t *out, size_t out_max,
-                               size_t *consumed);
+/* How a request's body is framed (RFC 9112 section 6), decided over every
+ * Content-Length and Transfer-Encoding header, not the first of each. */
+enum rc_http_body_kind { RC_HTTP_BODY_NONE = 0, RC_HTTP_BODY_LENGTH, RC_HTTP_BODY_CHUNKED };
+
+struct rc_http_framing {
+  enum rc_http_body_kind kind;
+  uint64_t length;       /* RC_HTTP_BODY_LENGTH */
+};
+
+/* Decides the framing. 0, or (with the reason in *why, a static string):
+ *   -EBADMSG  400: Content-Length values that differ or are not decimal,
+ *             Content-Length together with Transfer-Encoding, "chunked" repeated
+ *             or not the final coding: the ways request smuggling starts
+ *   -ENOTSUP  501: a transfer coding other than chunked */
+int rc_http_body_framing(const struct rc_http_request *req, struct rc_http_framing *out,
+                         const char **why);
+
+/* An incremental chunked-body decoder (RFC 9112 section 7.1): bytes go in as they
+ * arrive, each read once; the data comes out without the framing, and may be
+ * written over the input (the output never passes the input). Chunk extensions
+ * and trailer fields are skipped, within bounds. */
+struct rc_http_chunked {
+  uint64_t left;         /* data bytes of the current chunk still to come */
+  uint16_t line;         /* bytes of the current size or trailer line so far */
+  uint8_t state;
+  uint8_t digits;
+  uint8_t trailers;
+};
+
+#define RC_HTTP_CHUNK_LINE_MAX 256     /* a size line with its extensions */
+#define RC_HTTP_TRAILER_LINE_MAX 1024
+#define RC_HTTP_TRAILERS_MAX 32
+
+void rc_http_chunked_init(struct rc_http_chunked *c);
+/* Reads in[0..len). The body's data goes to out + *out_len (*out_len is what out
+ * holds already, and grows), never past out_room bytes in all. Returns the bytes
+ * read: all of len, or fewer when the body ended (then *done is set; the rest
+ * belongs to the next request). Errors: -EBADMSG malformed (400), -EMSGSIZE more
+ * data than out_room (413). */
+ssize_t rc_http_chunked_feed(struct rc_http_chunked *c, const uint8_t *in, size_t len,
+                             uint8_t *out, size_t out_room, size_t *out_len, bool *done);
 /* The reason phrase for a status code ("Not Found"). */
 const char *rc_http_reason(int status);
 
