@@ -5,11 +5,11 @@
  * more copy of the payload per message, not per subscriber. */
 #include "ringcast/pubsub/message.h"
 
-#include <cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "ringcast/proto/json_scan.h"
 #include "ringcast/proto/topic_name.h"
 #include "ringcast/proto/utf8.h"
 #include "ringcast/proto/ws.h"
@@ -17,14 +17,12 @@
 
 enum rc_payload_class rc_message_classify(const uint8_t *p, size_t len) {
   if (!rc_utf8_is_valid(p, len)) return RC_PAYLOAD_BINARY;
-  if (len == 0) return RC_PAYLOAD_TEXT;
-  const char *end = NULL;
-  cJSON *j = cJSON_ParseWithLengthOpts((const char *)p, len, &end, 0);
-  if (!j) return RC_PAYLOAD_TEXT;
-  cJSON_Delete(j);
-  for (const char *c = end; c < (const char *)p + len; c++)
-    if (*c != ' ' && *c != '\t' && *c != '\n' && *c != '\r') return RC_PAYLOAD_TEXT;
-  return RC_PAYLOAD_JSON;
+  /* Strict RFC 8259 only: what a lenient parser would take ("01", "1.", raw
+   * control characters) travels as a string, so every envelope parses in every
+   * strict client. */
+  const char *why;
+  size_t at;
+  return rc_json_check(p, len, &why, &at) == 0 ? RC_PAYLOAD_JSON : RC_PAYLOAD_TEXT;
 }
 
 struct rc_frame *rc_message_encode(uint16_t owner, const char *topic, size_t topic_len,

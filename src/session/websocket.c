@@ -41,7 +41,14 @@ static cJSON *reply(const char *type, const struct rc_command *cmd) {
   if (!o) return NULL;
   cJSON_AddStringToObject(o, "type", type);
   if (cmd && cmd->op) cJSON_AddStringToObject(o, "op", rc_command_op_name(cmd->op));
-  if (cmd && cmd->id) cJSON_AddItemToObject(o, "id", cJSON_Duplicate(cmd->id, 1));
+  if (cmd && cmd->id_json) {
+    /* Echoed exactly as written: a number is not re-serialised. */
+    char id[1024];
+    size_t n = cmd->id_json_len < sizeof id - 1 ? cmd->id_json_len : sizeof id - 1;
+    memcpy(id, cmd->id_json, n);
+    id[n] = '\0';
+    cJSON_AddRawToObject(o, "id", id);
+  }
   return o;
 }
 
@@ -142,18 +149,12 @@ static void cmd_publish(struct rc_loop *l, struct rc_session *s, struct rc_comma
     send_topic_error(l, s, cmd, ret, cmd->topic);
     return;
   }
-  char *id = cmd->id ? cJSON_PrintUnformatted(cmd->id) : NULL;
-  if (cmd->id && !id) {
-    send_error(l, s, cmd, "out of memory; message not published");
-    return;
-  }
-  size_t id_len = id ? strlen(id) : 0;
   struct rc_publish_origin origin = {
-      .token = rc_conn_token(l, &s->conn), .note = id, .note_len = id_len};
+      .token = rc_conn_token(l, &s->conn), .note = cmd->id_json, .note_len = cmd->id_json_len};
   int64_t seq = rc_pubsub_publish(ss->ps, tp, (const uint8_t *)cmd->data, cmd->data_len, &origin);
   /* 0: forwarded; the ack follows from the home shard (rc_delivery_published). */
-  if (seq != 0) rc_delivery_ack_publish(l, s, tp->name, seq, id ? id : "", id_len);
-  free(id);
+  if (seq != 0)
+    rc_delivery_ack_publish(l, s, tp->name, seq, cmd->id_json ? cmd->id_json : "", cmd->id_json_len);
 }
 
 static void on_message(struct rc_loop *l, struct rc_session *s, uint8_t opcode, const uint8_t *p,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ringcast/proto/command.h"
+#include "ringcast/proto/json_scan.h"
 #include "ringcast/pubsub/message.h"
 #include "ringcast/util/json_out.h"
 #include "ringcast/proto/publish_batch.h"
@@ -23,20 +24,13 @@ static void check_envelope(const uint8_t *p, size_t n) {
   struct rc_ws_header h;
   ssize_t hl = rc_ws_parse_header(m->data, m->len, false, &h);
   if (hl < 0 || (size_t)hl + h.payload_len != m->len) abort();
+  /* Every envelope is strict JSON (what Python's json and JSON.parse accept)... */
+  const char *why;
+  size_t at;
+  if (rc_json_check(m->data + hl, (size_t)h.payload_len, &why, &at) != 0) abort();
+  /* ...and so also parses in the lenient cJSON. */
   cJSON *j = cJSON_ParseWithLength((const char *)m->data + hl, (size_t)h.payload_len);
-  if (!j) {
-    /* Every envelope is valid JSON, unless the payload sits at cJSON's nesting
-     * limit, where one more level (the envelope) is too deep for it. */
-    char *wrapped = malloc(n + 2);
-    wrapped[0] = '[';
-    memcpy(wrapped + 1, p, n);
-    wrapped[n + 1] = ']';
-    cJSON *w = cJSON_ParseWithLength(wrapped, n + 2);
-    free(wrapped);
-    if (cls != RC_PAYLOAD_JSON || w) abort();
-    rc_frame_destroy(m);
-    return;
-  }
+  if (!j) abort();
   cJSON *d = cJSON_GetObjectItemCaseSensitive(j, cls == RC_PAYLOAD_BINARY ? "data_b64" : "data");
   if (!d) abort();
   /* A text payload comes back as the JSON string's contents (cJSON stops at NUL). */
@@ -57,7 +51,38 @@ static void check_envelope(const uint8_t *p, size_t n) {
   rc_frame_destroy(m);
 }
 
+/* What the strict scanner accepts, cJSON accepts; spans it hands out stay inside
+ * the text, and a decoded string never outgrows its escaped form. */
+static void check_scanner(const uint8_t *p, size_t n) {
+  const char *why;
+  size_t at;
+  if (rc_json_check(p, n, &why, &at) != 0) {
+    if (at > n || !why) abort();
+    return;
+  }
+  cJSON *j = cJSON_ParseWithLength((const char *)p, n);
+  if (!j) abort();
+  cJSON_Delete(j);
+  static const char *const keys[] = {"op", "topic", "data", "a"};
+  for (size_t k = 0; k < 4; k++) {
+    struct rc_json_span sp;
+    if (rc_json_member(p, n, keys[k], &sp) != 0) continue;
+    if (sp.off + sp.len > n) abort();
+    if (sp.type == RC_JSON_STRING) {
+      uint8_t *out = malloc(sp.len ? sp.len : 1);
+      if (rc_json_string_decode(p, &sp, out) > sp.len) abort();
+      free(out);
+    } else if (sp.type == RC_JSON_ARRAY) {
+      struct rc_json_span el;
+      size_t pos = 0;
+      while (rc_json_array_next(p, &sp, &pos, &el))
+        if (el.off < sp.off || el.off + el.len > sp.off + sp.len) abort();
+    }
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  check_scanner(data, size);
   struct rc_command cmd;
   char err[256];
   if (rc_command_parse((const char *)data, size, &cmd, err, sizeof err) == 0 &&

@@ -2,6 +2,7 @@
 #include <cJSON.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ringcast/proto/command.h"
@@ -29,7 +30,32 @@ Test(command, publish_string_and_json_data) {
   cr_assert_eq(memcmp(c.data, "hi", 2), 0, "a string is published as its contents");
   rc_command_fini(&c);
   cr_assert_eq(parse("{\"op\":\"publish\",\"topic\":\"t\",\"data\":{\"a\":[1,2]}}", &c, err), 0);
-  cr_assert_str_eq(c.data, "{\"a\":[1,2]}", "other values as compact JSON");
+  cr_assert_eq(c.data_len, strlen("{\"a\":[1,2]}"));
+  cr_assert_eq(memcmp(c.data, "{\"a\":[1,2]}", c.data_len), 0, "other values as written");
+  rc_command_fini(&c);
+}
+
+Test(command, publish_data_is_byte_exact) {
+  struct rc_command c;
+  char err[256];
+  static const char *const values[] = {"12345678901234567890", "1.0e+300", "{ \"a\" : [ 1 , 2 ] }",
+                                       "-0"};
+  for (size_t i = 0; i < 4; i++) {
+    char in[256];
+    snprintf(in, sizeof in, "{\"op\":\"publish\",\"topic\":\"t\",\"data\":%s}", values[i]);
+    cr_assert_eq(parse(in, &c, err), 0, "%s: %s", in, err);
+    cr_assert_eq(c.data_len, strlen(values[i]), "%s", values[i]);
+    cr_assert_eq(memcmp(c.data, values[i], c.data_len), 0, "%s is never re-serialised", values[i]);
+    rc_command_fini(&c);
+  }
+  const char *nul = "{\"op\":\"publish\",\"topic\":\"t\",\"data\":\"a\\u0000b\"}";
+  cr_assert_eq(parse(nul, &c, err), 0);
+  cr_assert_eq(c.data_len, 3, "a NUL inside the string is data, not its end");
+  cr_assert_eq(memcmp(c.data, "a\0b", 3), 0);
+  rc_command_fini(&c);
+  cr_assert_eq(parse("{\"op\":\"ping\",\"id\":12345678901234567890}", &c, err), 0);
+  cr_assert_eq(c.id_json_len, 20);
+  cr_assert_eq(memcmp(c.id_json, "12345678901234567890", 20), 0, "the id is echoed as written");
   rc_command_fini(&c);
 }
 
@@ -58,6 +84,13 @@ Test(command, errors_name_the_problem) {
       {"{\"op\":\"publish\",\"data\":1}", "\"topic\""},
       {"{\"op\":\"publish\",\"topic\":\"t\"}", "\"data\" is missing"},
       {"{\"op\":\"ping\",\"id\":[1]}", "\"id\""},
+      {"{\"op\":\"publish\",\"topic\":\"t\",\"data\":01}", "leading zero at byte 36"},
+      {"{\"op\":\"publish\",\"topic\":\"t\",\"data\":1.}", "decimal point"},
+      {"{\"op\":\"publish\",\"topic\":\"t\",\"data\":\"a\tb\"}", "control character"},
+      {"{\"op\":\"publish\",\"topic\":\"a\\u0000b\",\"data\":1}", "\"topic\" holds a NUL"},
+      {"{\"op\":\"subscribe\",\"topics\":[\"ok\",\"a\\u0000\"]}", "holds a NUL"},
+      {"{\"op\":\"publish\",\"topic\":\"a\",\"topic\":\"b\",\"data\":1}", "\"topic\" appears twice"},
+      {"{\"op\":\"ping\",\"op\":\"publish\"}", "\"op\" appears twice"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     cr_assert_eq(parse(cases[i].in, &c, err), -EINVAL, "%s", cases[i].in);

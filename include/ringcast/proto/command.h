@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Client commands over WebSocket (JSON text, parsed with cJSON). Pure: parses one
- * message into a struct that points into the cJSON tree it owns. */
+/* Client commands over WebSocket: strict JSON (RFC 8259, checked by json_scan
+ * first), the structure read with cJSON, and what must stay byte-exact (the
+ * published data, the id echoed back) taken from the text itself. Pure: parses one
+ * message into a struct that points into the cJSON tree it owns and the text. */
 #ifndef RINGCAST_COMMAND_H
 #define RINGCAST_COMMAND_H
 
@@ -14,14 +16,20 @@ struct rc_command {
   enum rc_cmd_op op;
   struct cJSON *root;            /* owned; free with rc_command_fini */
   const struct cJSON *id;        /* the "id" member (string or number), or NULL */
+  const char *id_json;           /* the id exactly as the client wrote it, in the text */
+  size_t id_json_len;
   const struct cJSON *topics;    /* subscribe/unsubscribe: array of strings */
   const char *topic;             /* publish */
-  char *data;                    /* publish payload; owned */
+  char *data;                    /* publish payload, byte-exact (may hold NUL); owned */
   size_t data_len;
 };
 
-/* Parses text[0..len). Returns 0, or -EINVAL with a message for the client in err
- * (the op and id, when known, are still filled in for the error reply). */
+/* Parses text[0..len), which must outlive the struct. Returns 0, or -EINVAL with a
+ * message for the client in err (the op and id, when known, are still filled in
+ * for the error reply). The published data is the "data" member's bytes: a
+ * string's decoded contents, any other value exactly as written (12345678901234567890
+ * stays 12345678901234567890). Topic names holding a NUL, and commands naming a
+ * member twice, are refused. */
 int rc_command_parse(const char *text, size_t len, struct rc_command *cmd, char *err,
                      size_t err_size);
 void rc_command_fini(struct rc_command *cmd);

@@ -15,7 +15,7 @@
 
 /* How a published payload is carried in the envelope. */
 enum rc_payload_class {
-  RC_PAYLOAD_JSON = 0,   /* valid JSON: embedded verbatim as "data" */
+  RC_PAYLOAD_JSON = 0,   /* strict JSON (RFC 8259, proto/json_scan.h): embedded verbatim as "data" */
   RC_PAYLOAD_TEXT,       /* UTF-8 text: escaped into a JSON string "data" */
   RC_PAYLOAD_BINARY,     /* anything else: base64 in "data_b64" */
 };
