@@ -4,13 +4,40 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/types.h>
 
 #include "ringcast/session/server.h"
 #include "ringcast/util/config.h"
 #include "ringcast/util/log.h"
+
+/* jemalloc's control interface; weak, since sanitizer builds run without it. */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+    __attribute__((weak));
+
+/* Memory a burst of load took goes back to the kernel once the load goes: pages
+ * unused for a second are purged (none kept "muzzy"), by a background thread, so
+ * a shard that has gone idle (and so never enters the allocator) still gives its
+ * pages back. Set through mallctl before any thread starts: Debian's jemalloc
+ * does not read a malloc_conf defined by the program. MALLOC_CONF still wins for
+ * anything it names. */
+static void tune_allocator(void) {
+  if (!mallctl || getenv("MALLOC_CONF")) return;
+  ssize_t dirty = 1000, muzzy = 0;
+  bool on = true;
+  static const char *const names[] = {"arenas.dirty_decay_ms", "arenas.muzzy_decay_ms",
+                                      "arena.4096.dirty_decay_ms", "arena.4096.muzzy_decay_ms"};
+  for (int i = 0; i < 4; i++) {
+    ssize_t *v = i % 2 ? &muzzy : &dirty;
+    if (mallctl(names[i], NULL, NULL, v, sizeof *v) != 0) rc_warn("jemalloc: could not set %s", names[i]);
+  }
+  if (mallctl("background_thread", NULL, NULL, &on, sizeof on) != 0)
+    rc_warn("jemalloc: no background thread; freed memory returns only as shards allocate");
+}
 
 static int raise_nofile(void) {
   /* The kernel checks each ring's direct-descriptor table against the soft limit
@@ -28,6 +55,7 @@ int main(int argc, char **argv) {
   if (ret == 1) return 0;
   if (ret < 0) return 2;
   rc_log_set_level(cfg.log_level);
+  tune_allocator();
   if ((ret = raise_nofile()) < 0) rc_warn("raising RLIMIT_NOFILE: %s", strerror(-ret));
   /* The peer may vanish mid-send; io_uring sends carry MSG_NOSIGNAL, but be sure. */
   signal(SIGPIPE, SIG_IGN);

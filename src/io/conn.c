@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "conn_internal.h"
+#include "ringcast/util/config.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
 
@@ -132,12 +133,16 @@ uint64_t rc_conn_waiting_bytes(const struct rc_conn *c) {
   return c->q.bytes - (c->send ? c->send->bytes : 0);
 }
 
-/* --max-queue bounds the bytes waiting behind the send in flight: those already
- * handed to the kernel are the socket buffer's business. A single frame larger
- * than the limit may still go out on an empty queue. */
+/* --max-queue bounds what waits behind the send in flight (what the kernel holds
+ * is the socket buffer's business), at its real cost: each entry's wire bytes
+ * plus RC_QUEUE_ENTRY_COST for the entry, frame header and holder, so a flood of
+ * tiny frames (pongs) is bounded by memory, not by its 2-byte frames. A single
+ * frame larger than the limit may still go out on an empty queue. */
 static bool over_limit(const struct rc_conn_core *k, const struct rc_conn *c, size_t len) {
   uint64_t waiting = rc_conn_waiting_bytes(c);
-  return waiting > 0 && waiting + len > k->max_queue;
+  if (waiting == 0) return false;
+  uint64_t entries = c->q.count - (c->send ? c->send->entries : 0);
+  return waiting + (entries + 1) * RC_QUEUE_ENTRY_COST + len > k->max_queue;
 }
 
 int rc_conn_send(struct rc_loop *loop, struct rc_conn *c, struct rc_hold *h, enum rc_frame_view v) {
@@ -147,11 +152,36 @@ int rc_conn_send(struct rc_loop *loop, struct rc_conn *c, struct rc_hold *h, enu
   return push_hold(k, c, h, v);
 }
 
+/* A connection's own small frames (replies, acks, pongs) that arrive while its
+ * queue's last entry is another of its own, not yet in a send, are appended to
+ * that one: a publisher pipelining thousands of commands gets its acks in a few
+ * large writes instead of one queue entry (and iovec) each, and a flood of tiny
+ * frames costs its bytes, not an entry per frame. */
+#define COALESCE_MAX (64u << 10)
+
+static bool coalesce(struct rc_conn_core *k, struct rc_conn *c, struct rc_frame *f) {
+  uint32_t in_flight = c->send ? c->send->entries : 0;
+  if (c->q.count <= in_flight || f->len > COALESCE_MAX / 4) return false;
+  struct rc_hold *h = rc_outq_tail(&c->q);
+  if (!(h->frame->flags & RC_FRAME_PRIVATE) || h->refs != 1) return false;
+  if (rc_conn_waiting_bytes(c) + f->len + (c->q.count - in_flight) * RC_QUEUE_ENTRY_COST > k->max_queue)
+    return false; /* over the limit either way: let the caller refuse it */
+  if (rc_frame_append(&h->frame, f->data, f->len, COALESCE_MAX) < 0) return false;
+  rc_outq_tail_grew(&c->q, f->len);
+  rc_frame_destroy(f);
+  return true;
+}
+
 int rc_conn_send_frame(struct rc_loop *loop, struct rc_conn *c, struct rc_frame *f) {
   struct rc_conn_core *k = rc_conn_core_of(loop);
   if (c->state != RC_CONN_OPEN) {
     rc_frame_destroy(f);
     return -EPIPE;
+  }
+  f->flags |= RC_FRAME_PRIVATE;
+  if (coalesce(k, c, f)) {
+    mark_dirty(k, c);
+    return 0;
   }
   if (over_limit(k, c, f->len)) {
     rc_frame_destroy(f);

@@ -32,6 +32,7 @@ struct pubreq {
   struct inbox_item item;
   struct rc_topic *topic;
   uint32_t len;
+  uint32_t charge;       /* bytes held against the home's backlog and the budget */
   uint16_t origin_shard;
   uint16_t note_len;
   bool has_origin;
@@ -65,19 +66,25 @@ struct rc_pubsub_shard {
   uint64_t wake_mask;    /* shards pushed to since the last flush */
   struct rc_pubsub_stats stats;
   alignas(64) struct rc_mpsc inbox;
+  /* Bytes of forwarded publishes in the inbox: added by the shards that push
+   * them, taken off here as they are published. */
+  alignas(64) _Atomic uint64_t backlog;
 };
 
 struct rc_pubsub {
   struct rc_topic_table *topics;
+  struct rc_pubsub_limits lim;
   unsigned nshards;
   struct rc_pubsub_shard *shards[RC_MAX_SHARDS];
 };
 
-struct rc_pubsub *rc_pubsub_create(unsigned nshards, uint32_t max_topics) {
+struct rc_pubsub *rc_pubsub_create(unsigned nshards, uint32_t max_topics,
+                                   const struct rc_pubsub_limits *lim) {
   if (nshards == 0 || nshards > RC_MAX_SHARDS) return NULL;
   struct rc_pubsub *ps = calloc(1, sizeof *ps);
   if (!ps) return NULL;
   ps->nshards = nshards;
+  if (lim) ps->lim = *lim;
   ps->topics = rc_topic_table_create(max_topics, nshards);
   if (!ps->topics) {
     free(ps);
@@ -113,6 +120,10 @@ const struct rc_pubsub_stats *rc_pubsub_shard_stats(const struct rc_pubsub *ps, 
   return &ps->shards[id]->stats;
 }
 
+uint64_t rc_pubsub_backlog(const struct rc_pubsub *ps, unsigned id) {
+  return atomic_load_explicit(&ps->shards[id]->backlog, memory_order_relaxed);
+}
+
 /* Hands m to this shard's subscribers of tp; consumes one shard reference. */
 static void deliver_local(struct rc_pubsub_shard *pss, struct rc_topic *tp, struct rc_frame *f) {
   struct rc_sublist *l = &tp->local[pss->id];
@@ -128,6 +139,11 @@ static void deliver_local(struct rc_pubsub_shard *pss, struct rc_topic *tp, stru
   }
   for (uint32_t i = 0; i < l->n; i++) pss->cb.deliver(pss->cb.ctx, l->v[i].sub, h);
   rc_hold_unref(pss->arena, h);
+}
+
+static void free_batch(struct rc_pubsub *ps, struct batch *b) {
+  rc_budget_release(ps->lim.budget, sizeof *b);
+  free(b);
 }
 
 static void push(struct rc_pubsub_shard *pss, unsigned dest, struct inbox_item *it) {
@@ -150,6 +166,7 @@ static void batch_add(struct rc_pubsub_shard *pss, unsigned dest, struct rc_fram
   }
   if (!b) {
     b = malloc(sizeof *b);
+    if (b) rc_budget_force(pss->ps->lim.budget, sizeof *b);
     if (!b) {
       rc_err("out of memory batching to shard %u; shard %u's subscribers of %s miss a message",
              dest, dest, tp->name);
@@ -163,9 +180,11 @@ static void batch_add(struct rc_pubsub_shard *pss, unsigned dest, struct rc_fram
   b->e[b->n++] = (struct batch_entry){.frame = f, .topic = tp};
 }
 
-/* Stamps, encodes and fans out; returns the sequence number or -ENOMEM. */
+/* Stamps, encodes and fans out; returns the sequence number, -ENOMEM, or (unless
+ * admitted, i.e. already accepted and charged for) -ENOBUFS when the encoded
+ * message does not fit the memory budget. */
 static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
-                            const uint8_t *payload, size_t len) {
+                            const uint8_t *payload, size_t len, bool admitted) {
   enum rc_payload_class cls = rc_message_classify(payload, len);
   struct rc_frame *f =
       rc_message_encode((uint16_t)pss->id, tp->name, tp->name_len, tp->seq + 1, payload, len, cls);
@@ -173,6 +192,11 @@ static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
     rc_err("out of memory encoding a message for %s; not published", tp->name);
     rc_counter_add(&pss->stats.publish_failed, 1);
     return -ENOMEM;
+  }
+  if (!rc_frame_charge(f, pss->ps->lim.budget, admitted)) {
+    rc_frame_destroy(f);
+    rc_counter_add(&pss->stats.refused_memory, 1);
+    return -ENOBUFS;
   }
   uint64_t seq = ++tp->seq;
   rc_counter_add(&pss->stats.published, 1);
@@ -192,17 +216,53 @@ static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
   return (int64_t)seq;
 }
 
-int64_t rc_pubsub_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
-                          const uint8_t *payload, size_t len,
-                          const struct rc_publish_origin *origin) {
-  if (tp->home == pss->id) return home_publish(pss, tp, payload, len);
+static size_t pubreq_size(size_t len, size_t note_len) {
+  return sizeof(struct pubreq) + len + note_len;
+}
+
+/* Takes n bytes of dest's backlog, within --max-backlog. */
+static bool backlog_take(struct rc_pubsub_shard *pss, unsigned dest, uint64_t n) {
+  struct rc_pubsub_shard *d = pss->ps->shards[dest];
+  uint64_t max = pss->ps->lim.max_backlog;
+  uint64_t after = atomic_fetch_add_explicit(&d->backlog, n, memory_order_relaxed) + n;
+  if (max && after > max) {
+    atomic_fetch_sub_explicit(&d->backlog, n, memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+static void backlog_give(struct rc_pubsub_shard *pss, unsigned dest, uint64_t n) {
+  atomic_fetch_sub_explicit(&pss->ps->shards[dest]->backlog, n, memory_order_relaxed);
+}
+
+/* Queues a publish for its home shard. admitted: its backlog and budget were
+ * taken by the caller (rc_pubsub_publish_many). */
+static int64_t forward(struct rc_pubsub_shard *pss, struct rc_topic *tp, const uint8_t *payload,
+                       size_t len, const struct rc_publish_origin *origin, bool admitted) {
   size_t note_len = origin ? origin->note_len : 0;
-  if (note_len > RC_PUBSUB_NOTE_MAX || len > UINT32_MAX) return -EINVAL;
-  struct pubreq *r = malloc(sizeof *r + len + note_len);
-  if (!r) return -ENOMEM;
+  size_t size = pubreq_size(len, note_len);
+  if (!admitted) {
+    if (!backlog_take(pss, tp->home, size)) {
+      rc_counter_add(&pss->stats.refused_backlog, 1);
+      return -EAGAIN;
+    }
+    if (!rc_budget_try(pss->ps->lim.budget, size)) {
+      backlog_give(pss, tp->home, size);
+      rc_counter_add(&pss->stats.refused_memory, 1);
+      return -ENOBUFS;
+    }
+  }
+  struct pubreq *r = malloc(size);
+  if (!r) {
+    backlog_give(pss, tp->home, size);
+    rc_budget_release(pss->ps->lim.budget, size);
+    return -ENOMEM;
+  }
   r->item.kind = INBOX_PUBLISH;
   r->topic = tp;
   r->len = (uint32_t)len;
+  r->charge = (uint32_t)size;
   r->origin_shard = (uint16_t)pss->id;
   r->has_origin = origin != NULL;
   r->token = origin ? origin->token : 0;
@@ -211,6 +271,71 @@ int64_t rc_pubsub_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
   if (note_len) memcpy(r->data + len, origin->note, note_len);
   push(pss, tp->home, &r->item);
   return 0;
+}
+
+int64_t rc_pubsub_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
+                          const uint8_t *payload, size_t len,
+                          const struct rc_publish_origin *origin) {
+  if ((origin && origin->note_len > RC_PUBSUB_NOTE_MAX) || len > UINT32_MAX - 4096) return -EINVAL;
+  if (tp->home == pss->id) return home_publish(pss, tp, payload, len, false);
+  return forward(pss, tp, payload, len, origin, false);
+}
+
+/* What a message homed here is charged while it is encoded: its payload and
+ * the envelope around it, at most. */
+static size_t local_estimate(const struct rc_publish_item *it) {
+  return sizeof(struct rc_frame) + 2 * it->len + it->topic->name_len + 128;
+}
+
+ssize_t rc_pubsub_publish_many(struct rc_pubsub_shard *pss, const struct rc_publish_item *items,
+                               size_t n) {
+  uint64_t per_shard[RC_MAX_SHARDS] = {0};
+  size_t total = 0, local = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (items[i].len > UINT32_MAX - 4096) return -EINVAL;
+    unsigned home = items[i].topic->home;
+    if (home == pss->id) {
+      local += local_estimate(&items[i]);
+    } else {
+      per_shard[home] += pubreq_size(items[i].len, 0);
+      total += pubreq_size(items[i].len, 0);
+    }
+  }
+  /* All or nothing: every home's backlog, then the budget for all of it. */
+  unsigned d;
+  for (d = 0; d < pss->ps->nshards; d++)
+    if (per_shard[d] && !backlog_take(pss, d, per_shard[d])) break;
+  if (d < pss->ps->nshards) {
+    while (d-- > 0)
+      if (per_shard[d]) backlog_give(pss, d, per_shard[d]);
+    rc_counter_add(&pss->stats.refused_backlog, 1);
+    return -EAGAIN;
+  }
+  if (!rc_budget_try(pss->ps->lim.budget, total + local)) {
+    for (d = 0; d < pss->ps->nshards; d++)
+      if (per_shard[d]) backlog_give(pss, d, per_shard[d]);
+    rc_counter_add(&pss->stats.refused_memory, 1);
+    return -ENOBUFS;
+  }
+  size_t done = 0;
+  for (; done < n; done++) {
+    const struct rc_publish_item *it = &items[done];
+    int64_t r = it->topic->home == pss->id
+                    ? home_publish(pss, it->topic, it->payload, it->len, true)
+                    : forward(pss, it->topic, it->payload, it->len, NULL, true);
+    if (r < 0) break;
+  }
+  /* Local messages now carry their own charge; the estimate goes back, as does
+   * what the publishes never made take (after an allocation failure). */
+  rc_budget_release(pss->ps->lim.budget, local);
+  for (size_t i = done + 1; i < n; i++) {
+    if (items[i].topic->home == pss->id) continue;
+    size_t sz = pubreq_size(items[i].len, 0);
+    backlog_give(pss, items[i].topic->home, sz);
+    rc_budget_release(pss->ps->lim.budget, sz);
+  }
+  if (done < n) return done ? (ssize_t)done : -ENOMEM;
+  return (ssize_t)n;
 }
 
 /* The home shard's answer to a forwarded publish that asked for one. */
@@ -234,29 +359,37 @@ static void send_result(struct rc_pubsub_shard *pss, const struct pubreq *r, int
   push(pss, r->origin_shard, &res->item);
 }
 
-void rc_pubsub_drain(struct rc_pubsub_shard *pss) {
+bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work) {
   struct rc_mpsc_node *n;
-  while ((n = rc_mpsc_try_pop(&pss->inbox))) {
+  unsigned work = 0;
+  while (work < max_work && (n = rc_mpsc_try_pop(&pss->inbox))) {
     struct inbox_item *it = (struct inbox_item *)n;
     switch (it->kind) {
     case INBOX_PUBLISH: {
       struct pubreq *r = (struct pubreq *)it;
-      int64_t seq = home_publish(pss, r->topic, r->data, r->len);
+      /* Accepted when it was queued: it is published whatever the budget says
+       * now, and its charge moves to the encoded message. */
+      int64_t seq = home_publish(pss, r->topic, r->data, r->len, true);
       if (r->has_origin) send_result(pss, r, seq);
+      atomic_fetch_sub_explicit(&pss->backlog, r->charge, memory_order_relaxed);
+      rc_budget_release(pss->ps->lim.budget, r->charge);
       free(r);
+      work++;
       break;
     }
     case INBOX_FANOUT: {
       struct batch *b = (struct batch *)it;
       rc_counter_add(&pss->stats.batches_in, 1);
       for (uint32_t i = 0; i < b->n; i++) deliver_local(pss, b->e[i].topic, b->e[i].frame);
-      free(b);
+      work += b->n;
+      free_batch(pss->ps, b);
       break;
     }
     case INBOX_RESULT: {
       struct result *res = (struct result *)it;
       pss->cb.published(pss->cb.ctx, &res->r);
       free(res);
+      work++;
       break;
     }
     default:
@@ -264,6 +397,7 @@ void rc_pubsub_drain(struct rc_pubsub_shard *pss) {
       abort();
     }
   }
+  return !rc_mpsc_is_empty(&pss->inbox);
 }
 
 void rc_pubsub_flush(struct rc_pubsub_shard *pss) {
@@ -290,22 +424,26 @@ void rc_pubsub_unsubscribe_all(struct rc_pubsub_shard *pss, struct rc_subscriber
   rc_subscription_remove_all(pss->id, s);
 }
 
-static void drop_batch(struct batch *b) {
+static void drop_batch(struct rc_pubsub *ps, struct batch *b) {
   /* Every shard has stopped: whoever drops the last reference frees. */
   for (uint32_t i = 0; i < b->n; i++)
     if (rc_frame_shard_unref(b->e[i].frame)) rc_frame_destroy(b->e[i].frame);
-  free(b);
+  free_batch(ps, b);
 }
 
 void rc_pubsub_shard_destroy(struct rc_pubsub_shard *pss) {
   if (!pss) return;
   for (unsigned d = 0; d < RC_MAX_SHARDS; d++)
-    if (pss->out[d]) drop_batch(pss->out[d]);
+    if (pss->out[d]) drop_batch(pss->ps, pss->out[d]);
   struct rc_mpsc_node *n;
   while ((n = rc_mpsc_try_pop(&pss->inbox))) {
     struct inbox_item *it = (struct inbox_item *)n;
-    if (it->kind == INBOX_FANOUT) drop_batch((struct batch *)it);
-    else free(it);
+    if (it->kind == INBOX_FANOUT) {
+      drop_batch(pss->ps, (struct batch *)it);
+    } else {
+      if (it->kind == INBOX_PUBLISH) rc_budget_release(pss->ps->lim.budget, ((struct pubreq *)it)->charge);
+      free(it);
+    }
   }
   pss->ps->shards[pss->id] = NULL;
   free(pss);

@@ -37,8 +37,7 @@ void rc_delivery_ack_publish(struct rc_loop *l, struct rc_session *s, const char
     n = snprintf(text, sizeof text,
                  "{\"type\":\"error\",\"op\":\"publish\"%s%.*s,\"topic\":\"%s\",\"error\":\"%s\"}",
                  sep, (int)id_len, id_json, topic,
-                 seq == -ENOMEM ? "out of memory at the topic's home shard; message not published"
-                                : "message not published");
+                 rc_session_publish_refusal((int)seq));
   if (n < 0 || (size_t)n >= sizeof text) {
     rc_conn_abort(l, &s->conn); /* cannot happen: the id is bounded */
     return;

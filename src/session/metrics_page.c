@@ -70,6 +70,14 @@ static const struct family {
         "Messages stamped with a sequence number by their topic's home shard."),
     PSF(publish_failed, "ringcast_publish_failures_total", "counter",
         "Publishes lost at the home shard for lack of memory (their publisher got an error if it waited for one)."),
+    PSF(refused_backlog, "ringcast_publish_refused_backlog_total", "counter",
+        "Publishes refused (503 / error reply) because the topic's home shard had --max-backlog bytes waiting."),
+    PSF(refused_memory, "ringcast_publish_refused_memory_total", "counter",
+        "Publishes refused (503 / error reply) because the server was over --max-memory."),
+    SSF(rate_limited, "ringcast_rate_limited_total", "counter",
+        "WebSocket connections closed (1008) for sending more than --max-commands-per-sec."),
+    SSF(refused_memory, "ringcast_memory_refusals_total", "counter",
+        "Upgrades, partial requests and partial messages refused (503 / close 1013) over --max-memory."),
     PSF(batches_in, "ringcast_fanout_batches_received_total", "counter",
         "Fan-out batches received from other shards."),
     IOF(frames_sent, "ringcast_frames_delivered_total", "counter",
@@ -133,6 +141,17 @@ long rc_metrics_page_render(const struct rc_server *srv, char **out_p) {
   }
   put(&o, "# HELP ringcast_topics Topics known.\n# TYPE ringcast_topics gauge\nringcast_topics %u\n",
       rc_topic_count(rc_pubsub_topics(srv->pubsub)));
+  put(&o, "# HELP ringcast_memory_budget_bytes --max-memory.\n# TYPE ringcast_memory_budget_bytes gauge\n"
+          "ringcast_memory_budget_bytes %" PRId64 "\n", srv->budget.limit);
+  put(&o, "# HELP ringcast_memory_charged_bytes Bytes charged to --max-memory now (waiting "
+          "publishes, encoded messages, queued replies, partial requests and messages).\n"
+          "# TYPE ringcast_memory_charged_bytes gauge\nringcast_memory_charged_bytes %" PRId64 "\n",
+      rc_budget_used(&srv->budget));
+  put(&o, "# HELP ringcast_shard_backlog_bytes Bytes of publishes waiting for the shard to stamp "
+          "them (--max-backlog).\n# TYPE ringcast_shard_backlog_bytes gauge\n");
+  for (unsigned s = 0; s < srv->nshards; s++)
+    put(&o, "ringcast_shard_backlog_bytes{shard=\"%u\"} %" PRIu64 "\n", s,
+        rc_pubsub_backlog(srv->pubsub, s));
   put(&o, "# HELP ringcast_shards Shards running.\n# TYPE ringcast_shards gauge\nringcast_shards %u\n",
       srv->nshards);
   if (o.err) {

@@ -98,6 +98,12 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     rc_request_error(l, s, 400, true, NULL, "WebSocket upgrade needs HTTP/1.1");
     return;
   }
+  if (rc_budget_over(ss->budget)) {
+    rc_counter_add(&ss->stats.refused_memory, 1);
+    rc_request_error(l, s, 503, true, "Retry-After: 1\r\n",
+                     "the server is over its memory budget (--max-memory); retry later");
+    return;
+  }
   if (!ver || ver->value_len != 2 || memcmp(ver->value, "13", 2) != 0) {
     rc_request_error(l, s, 426, true, "Sec-WebSocket-Version: 13\r\n",
                      "unsupported Sec-WebSocket-Version; this server speaks version 13");
@@ -176,6 +182,8 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
   memcpy(f->data, resp, (size_t)rl);
   if (rc_session_send_frame(l, s, f) < 0) return;
   s->kind = RC_SESSION_WS;
+  s->cmd_tick = rc_session_now(l);
+  s->cmd_tokens = ss->max_commands * 100;
   s->format = echo ? RC_FORMAT_ECHO : raw ? RC_FORMAT_RAW : RC_FORMAT_ENVELOPE;
   s->ping_tick = 0;
   rc_counter_add(&ss->stats.ws_upgrades, 1);
@@ -191,8 +199,10 @@ static void route_publish_one(struct rc_loop *l, struct rc_session *s, const cha
     bad_topic(l, s, ret, close_after, name, name_len);
     return;
   }
-  if (rc_pubsub_publish(ss->ps, tp, body, len, NULL) < 0) {
-    rc_request_error(l, s, 503, close_after, NULL, "out of memory; message not published");
+  int64_t seq = rc_pubsub_publish(ss->ps, tp, body, len, NULL);
+  if (seq < 0) {
+    rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "%s",
+                     rc_session_publish_refusal((int)seq));
     return;
   }
   static const char ok[] = "{\"ok\":true,\"published\":1}\n";
@@ -228,22 +238,35 @@ static void route_publish_batch(struct rc_loop *l, struct rc_session *s, const u
                      "empty batch: the body holds records \"TOPIC LENGTH\\nPAYLOAD\\n\"");
     return;
   }
-  pos = 0;
-  size_t done = 0;
-  while ((r = rc_publish_batch_next(body, len, pos, ss->max_message, &rec, err, sizeof err)) > 0) {
-    struct rc_topic *tp = rc_topic_find(ss->topics, rec.topic, rec.topic_len);
-    if (!tp || rc_pubsub_publish(ss->ps, tp, rec.payload, rec.payload_len, NULL) < 0) break;
-    pos += (size_t)r;
-    done++;
+  struct rc_publish_item *items = malloc(count * sizeof *items);
+  if (!items) {
+    rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "out of memory; nothing was published");
+    return;
   }
-  if (done < count) {
+  pos = 0;
+  size_t n = 0;
+  while (n < count &&
+         (r = rc_publish_batch_next(body, len, pos, ss->max_message, &rec, err, sizeof err)) > 0) {
+    struct rc_topic *tp = rc_topic_find(ss->topics, rec.topic, rec.topic_len);
+    if (!tp) break;
+    items[n++] = (struct rc_publish_item){.topic = tp, .payload = rec.payload, .len = rec.payload_len};
+    pos += (size_t)r;
+  }
+  ssize_t done = n == count ? rc_pubsub_publish_many(ss->ps, items, n) : -ENOMEM;
+  free(items);
+  if (done < 0) {
+    rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "%s; nothing was published",
+                     rc_session_publish_refusal((int)done));
+    return;
+  }
+  if ((size_t)done < count) {
     rc_request_error(l, s, 503, close_after, NULL,
-                     "out of memory after %zu of %zu messages; the first %zu were published", done,
+                     "out of memory after %zd of %zu messages; the first %zd were published", done,
                      count, done);
     return;
   }
   char resp[64];
-  int rl = snprintf(resp, sizeof resp, "{\"ok\":true,\"published\":%zu}\n", done);
+  int rl = snprintf(resp, sizeof resp, "{\"ok\":true,\"published\":%zd}\n", done);
   rc_request_respond(l, s, 200, "application/json", NULL, resp, (size_t)rl, close_after);
 }
 
@@ -495,7 +518,12 @@ void rc_request_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, siz
   } else if (keep && rc_bytebuf_append(&rx->in, buf + pos, keep, limit) < 0) {
     rc_request_error(l, s, 413, true, NULL, "request over %zu bytes", limit);
   }
-  rc_session_rx_settle(l, s, rx);
+  if (!rc_session_rx_settle(l, s, rx)) {
+    rc_request_error(l, s, 503, true, "Retry-After: 1\r\n",
+                     "the server is over its memory budget (--max-memory) and cannot hold this "
+                     "request; retry later");
+    return;
+  }
   /* A partial request is held: the handshake deadline applies from now on. */
   if (s->rx) rc_session_rearm_timer(l, s);
 }

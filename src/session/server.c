@@ -111,9 +111,14 @@ static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit) {
   rc_session_rearm_timer(l, s);
 }
 
+/* Inbox work per turn: a flooded inbox is taken in slices, with the loop's
+ * completions and timers between them, so the shard keeps serving its own
+ * clients (has_work keeps the loop from sleeping while items remain). */
+#define DRAIN_SLICE 1024
+
 static void on_turn(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
-  rc_pubsub_drain(ss->ps);
+  rc_pubsub_drain(ss->ps, DRAIN_SLICE);
   rc_pubsub_flush(ss->ps);
 }
 
@@ -161,8 +166,10 @@ static int create_shard(struct rc_server *srv, unsigned i) {
   ss->id = i;
   ss->srv = srv;
   ss->topics = rc_pubsub_topics(srv->pubsub);
+  ss->budget = &srv->budget;
   ss->max_message = cfg->max_message;
   ss->max_queue = cfg->max_queue;
+  ss->max_commands = cfg->max_commands;
   ss->echo = cfg->echo;
   ss->handshake_ticks = cfg->handshake_timeout * TICKS_PER_S;
   ss->idle_ticks = cfg->idle_timeout * TICKS_PER_S;
@@ -191,7 +198,9 @@ int rc_server_create(const struct rc_config *cfg, struct rc_server **out) {
   srv->cfg = cfg;
   srv->nshards = cfg->threads;
   int ret = -ENOMEM;
-  srv->pubsub = rc_pubsub_create(cfg->threads, RC_TOPIC_TABLE_DEFAULT);
+  rc_budget_init(&srv->budget, cfg->max_memory);
+  struct rc_pubsub_limits lim = {.max_backlog = cfg->max_backlog, .budget = &srv->budget};
+  srv->pubsub = rc_pubsub_create(cfg->threads, RC_TOPIC_TABLE_DEFAULT, &lim);
   if (!srv->pubsub) goto fail;
   for (unsigned i = 0; i < srv->nshards; i++)
     if ((ret = create_shard(srv, i)) < 0) goto fail;

@@ -40,16 +40,32 @@ void rc_session_rearm_timer(struct rc_loop *l, struct rc_session *s) {
   else rc_conn_set_timer(l, &s->conn, rc_loop_now_ms(l) + (uint64_t)next * RC_TIMER_TICK_MS);
 }
 
-static void rx_free(struct rc_session_rx *rx) {
+static void rx_free(struct rc_loop *l, struct rc_session_rx *rx) {
+  rc_budget_release(rc_session_shard_of(l)->budget, rx->charged);
+  rx->charged = 0;
   rc_bytebuf_free(&rx->in);
   rc_bytebuf_free(&rx->msg);
+}
+
+/* Brings the budget's charge for a receive state kept between receives to what
+ * it holds now. false: growing it would pass --max-memory (nothing changed). */
+static bool rx_charge(struct rc_loop *l, struct rc_session_rx *rx) {
+  struct rc_budget *b = rc_session_shard_of(l)->budget;
+  size_t cost = sizeof *rx + rx->in.cap + rx->msg.cap;
+  if (cost > rx->charged) {
+    if (!rc_budget_try(b, cost - rx->charged)) return false;
+  } else {
+    rc_budget_release(b, rx->charged - cost);
+  }
+  rx->charged = (uint32_t)cost;
+  return true;
 }
 
 void rc_session_release(struct rc_loop *l, struct rc_session *s) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   if (s->sub.v) rc_pubsub_unsubscribe_all(ss->ps, &s->sub);
   if (s->rx) {
-    rx_free(s->rx);
+    rx_free(l, s->rx);
     free(s->rx);
     s->rx = NULL;
   }
@@ -60,30 +76,39 @@ bool rc_session_rx_is_pending(const struct rc_session_rx *rx) {
          rx->rd.hlen || rx->req.active;
 }
 
-void rc_session_rx_settle(struct rc_loop *l, struct rc_session *s, struct rc_session_rx *rx) {
+bool rc_session_rx_settle(struct rc_loop *l, struct rc_session *s, struct rc_session_rx *rx) {
   bool keep = rc_conn_is_open(&s->conn) && rc_session_rx_is_pending(rx);
+  bool fits = !keep || rx_charge(l, rx);
+  if (!fits) {
+    keep = false;
+    rc_counter_add(&rc_session_shard_of(l)->stats.refused_memory, 1);
+  }
   if (rx == s->rx) {
-    if (keep) return;
-    rx_free(rx);
+    if (keep) return true;
+    rx_free(l, rx);
     free(rx);
     s->rx = NULL;
-    return;
+    return fits;
   }
   if (!keep) {
-    rx_free(rx);
-    return;
+    rx_free(l, rx);
+    return fits;
   }
   s->rx = malloc(sizeof *s->rx);
   if (!s->rx) {
-    rx_free(rx);
+    rx_free(l, rx);
     rc_conn_abort(l, &s->conn);
-    return;
+    return true;
   }
-  *s->rx = *rx; /* the buffers move with it */
+  *s->rx = *rx; /* the buffers (and their charge) move with it */
+  return true;
 }
 
 int rc_session_send_frame(struct rc_loop *l, struct rc_session *s, struct rc_frame *f) {
   size_t len = f->len;
+  /* A reply to what was accepted: charged, never refused (the per-connection
+   * --max-queue bounds it), so the budget sees it and refuses new work. */
+  rc_frame_charge(f, rc_session_shard_of(l)->budget, true);
   int ret = s->stream->send_frame(l, &s->conn, f);
   if (ret == -ENOBUFS) rc_session_slow_consumer(l, s, len);
   return ret;
@@ -122,4 +147,17 @@ void rc_session_slow_consumer(struct rc_loop *l, struct rc_session *s, size_t ad
           (unsigned long long)ss->max_queue);
   rc_session_close(l, s, RC_WS_CLOSE_POLICY, "slow consumer: send queue exceeded --max-queue",
                    true);
+}
+
+const char *rc_session_publish_refusal(int err) {
+  switch (err) {
+  case -EAGAIN:
+    return "the topic's home shard has --max-backlog bytes of publishes waiting; message not "
+           "published, retry later";
+  case -ENOBUFS:
+    return "the server is over its memory budget (--max-memory); message not published, retry "
+           "later";
+  case -ENOMEM: return "out of memory; message not published";
+  default: return "message not published";
+  }
 }

@@ -47,6 +47,7 @@ struct rc_request_progress {
  * request, a frame cut across receives, a fragmented message), so an idle
  * connection carries none of it. */
 struct rc_session_rx {
+  uint32_t charged;          /* bytes of this struct and its buffers charged to the budget */
   struct rc_bytebuf in;      /* HTTP: a partial request; WebSocket: a partial control frame */
   struct rc_request_progress req;
   struct rc_bytebuf msg;     /* WebSocket: the data message being reassembled */
@@ -71,6 +72,8 @@ struct rc_session {
     uint32_t req_tick;       /* HTTP: start of the current request (handshake timeout) */
     uint32_t ping_tick;      /* WebSocket: last keepalive ping; 0: none since the last bytes */
   };
+  uint32_t cmd_tick;         /* WebSocket: --max-commands-per-sec bucket, last refill */
+  uint32_t cmd_tokens;       /* and its hundredths of a command */
 };
 
 struct rc_session_stats {
@@ -81,6 +84,8 @@ struct rc_session_stats {
   _Atomic uint64_t timeouts;
   _Atomic uint64_t pings_sent;
   _Atomic uint64_t acks_lost;      /* publish results for connections gone since */
+  _Atomic uint64_t refused_memory; /* requests, connections and messages refused: --max-memory */
+  _Atomic uint64_t rate_limited;   /* connections closed: --max-commands-per-sec */
 };
 
 /* One shard's session context: settings copied from the configuration, the
@@ -93,10 +98,12 @@ struct rc_session_shard {
   struct rc_topic_table *topics;
   struct rc_demo_feed *demo;
   struct rc_loop_timer demo_timer;
+  struct rc_budget *budget;  /* the server's --max-memory */
   /* Settings used per message or per connection. */
   uint32_t max_message;
   uint32_t handshake_ticks, idle_ticks, ping_ticks;  /* 0: off */
   uint64_t max_queue;
+  uint32_t max_commands;     /* per connection per second; 0: off */
   bool echo;
   bool demo_feed;            /* this shard runs the demo feed */
   struct rc_session_stats stats;
@@ -104,6 +111,7 @@ struct rc_session_shard {
 
 struct rc_server {
   const struct rc_config *cfg;
+  struct rc_budget budget;
   struct rc_pubsub *pubsub;
   unsigned nshards;
   struct rc_loop *loops[RC_MAX_SHARDS];
@@ -143,8 +151,12 @@ void rc_session_release(struct rc_loop *l, struct rc_session *s);
 /* Whether a receive state holds anything incomplete. */
 bool rc_session_rx_is_pending(const struct rc_session_rx *rx);
 /* Ends a receive: what is incomplete in *rx (which may be on the caller's
- * stack) is kept in s->rx; otherwise s->rx is freed. Closing connections keep
- * nothing. */
-void rc_session_rx_settle(struct rc_loop *l, struct rc_session *s, struct rc_session_rx *rx);
+ * stack) is kept in s->rx, charged to the memory budget; otherwise s->rx is
+ * freed. Closing connections keep nothing. Returns false when what is incomplete
+ * did not fit the budget and was dropped: the caller refuses the request or
+ * message (503, close 1013). */
+bool rc_session_rx_settle(struct rc_loop *l, struct rc_session *s, struct rc_session_rx *rx);
+/* The client-facing reason a publish was refused (err from rc_pubsub_publish). */
+const char *rc_session_publish_refusal(int err);
 
 #endif

@@ -157,8 +157,51 @@ static void cmd_publish(struct rc_loop *l, struct rc_session *s, struct rc_comma
     rc_delivery_ack_publish(l, s, tp->name, seq, cmd->id_json ? cmd->id_json : "", cmd->id_json_len);
 }
 
+/* The pong owed for the latest of a run of pings in one receive: RFC 6455
+ * (5.5.3) lets an endpoint answer only the most recent of several pings, so a
+ * burst of pings costs one pong, not one each. It goes out before anything
+ * answering a later frame, so replies keep their order. */
+struct pong_due {
+  bool due;
+  uint8_t len;
+  uint8_t p[RC_WS_MAX_CONTROL_PAYLOAD];
+};
+
+/* Commands, data messages and control frames are taken at most
+ * --max-commands-per-sec a second, with a second's worth as a burst: a token
+ * bucket in hundredths of a command, refilled per 10 ms tick. */
+static bool rate_ok(struct rc_loop *l, struct rc_session *s) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (!ss->max_commands) return true;
+  uint32_t now = rc_session_now(l);
+  uint64_t cap = (uint64_t)ss->max_commands * 100;
+  uint64_t t = s->cmd_tokens + (uint64_t)(now - s->cmd_tick) * ss->max_commands;
+  if (t > cap) t = cap;
+  s->cmd_tick = now;
+  if (t < 100) {
+    s->cmd_tokens = (uint32_t)t;
+    rc_counter_add(&ss->stats.rate_limited, 1);
+    char reason[96];
+    snprintf(reason, sizeof reason, "more than --max-commands-per-sec %u messages a second",
+             ss->max_commands);
+    rc_session_protocol_close(l, s, RC_WS_CLOSE_POLICY, reason);
+    return false;
+  }
+  s->cmd_tokens = (uint32_t)(t - 100);
+  return true;
+}
+
+static void send_pong(struct rc_loop *l, struct rc_session *s, struct pong_due *pong) {
+  if (!pong->due || !rc_conn_is_open(&s->conn)) return;
+  pong->due = false;
+  struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_PONG, pong->p, pong->len);
+  if (!f) rc_conn_abort(l, &s->conn);
+  else rc_session_send_frame(l, s, f);
+}
+
 static void on_message(struct rc_loop *l, struct rc_session *s, uint8_t opcode, const uint8_t *p,
                        size_t n) {
+  if (!rate_ok(l, s)) return;
   if (s->format == RC_FORMAT_ECHO) {
     /* The message comes back whole, as one frame with its opcode. */
     struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), opcode, p, n);
@@ -207,17 +250,20 @@ static void on_close_frame(struct rc_loop *l, struct rc_session *s, const uint8_
   rc_session_close(l, s, code, "", false);
 }
 
-static void on_control(struct rc_loop *l, struct rc_session *s, uint8_t op, const uint8_t *p,
-                       size_t n) {
+static void on_control(struct rc_loop *l, struct rc_session *s, struct pong_due *pong, uint8_t op,
+                       const uint8_t *p, size_t n) {
+  if (!rate_ok(l, s)) return;
   switch (op) {
-  case RC_WS_OP_PING: {
-    struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_PONG, p, n);
-    if (!f) rc_conn_abort(l, &s->conn);
-    else rc_session_send_frame(l, s, f);
+  case RC_WS_OP_PING:
+    pong->due = true;
+    pong->len = (uint8_t)n;
+    if (n) memcpy(pong->p, p, n);
     return;
-  }
   case RC_WS_OP_PONG: return;
-  default: on_close_frame(l, s, p, n); return;
+  default:
+    send_pong(l, s, pong); /* owed before the close */
+    on_close_frame(l, s, p, n);
+    return;
   }
 }
 
@@ -294,6 +340,8 @@ void rc_websocket_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, s
    * stack and moves to the heap only if something is left incomplete. */
   struct rc_session_rx tmp = {0};
   struct rc_session_rx *rx = s->rx ? s->rx : &tmp;
+  struct pong_due pong;
+  pong.due = false;
   size_t pos = 0;
   while (pos < n && rc_conn_is_open(&s->conn)) {
     struct rc_ws_event ev;
@@ -308,10 +356,11 @@ void rc_websocket_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, s
         rx->ctl_op = ev.h.opcode;
         if (ev.last) {
           rx->ctl_op = 0;
-          on_control(l, s, ev.h.opcode, NULL, 0);
+          on_control(l, s, &pong, ev.h.opcode, NULL, 0);
         }
-      } else if (data_header_ok(l, s, rx, &ev.h) && ev.last) {
-        on_data_piece(l, s, rx, NULL, 0, true, ev.h.fin);
+      } else {
+        send_pong(l, s, &pong); /* replies keep the order of what they answer */
+        if (data_header_ok(l, s, rx, &ev.h) && ev.last) on_data_piece(l, s, rx, NULL, 0, true, ev.h.fin);
       }
     } else if (ev.kind == RC_WS_EVENT_PAYLOAD) {
       if (rx->ctl_op) {
@@ -328,10 +377,10 @@ void rc_websocket_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, s
           if (rx->in.len) {
             struct rc_bytebuf ctl = rx->in;
             rx->in = (struct rc_bytebuf){0};
-            on_control(l, s, op, ctl.p, ctl.len);
+            on_control(l, s, &pong, op, ctl.p, ctl.len);
             rc_bytebuf_free(&ctl);
           } else {
-            on_control(l, s, op, ev.p, ev.n);
+            on_control(l, s, &pong, op, ev.p, ev.n);
           }
         }
       } else {
@@ -339,7 +388,10 @@ void rc_websocket_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, s
       }
     }
   }
-  rc_session_rx_settle(l, s, rx);
+  send_pong(l, s, &pong);
+  if (!rc_session_rx_settle(l, s, rx))
+    rc_session_close(l, s, RC_WS_CLOSE_TRY_LATER,
+                     "server over its memory budget (--max-memory); try again later", true);
 }
 
 void rc_websocket_ping(struct rc_loop *l, struct rc_session *s) {

@@ -21,11 +21,15 @@
 #define DEFAULT_HANDSHAKE_TIMEOUT 10u
 #define DEFAULT_IDLE_TIMEOUT 90u
 #define DEFAULT_PING_INTERVAL 30u
+#define DEFAULT_MAX_BACKLOG (16ull << 20)
+#define DEFAULT_MAX_COMMANDS 20000u
+#define MIN_MAX_MEMORY (16ull << 20)
 
 enum {
   OPT_LISTEN = 256, OPT_THREADS, OPT_CPUS, OPT_NO_PIN, OPT_MAX_CONNS, OPT_MAX_MESSAGE,
   OPT_MAX_QUEUE, OPT_DEMO_FEED, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION, OPT_ECHO,
-  OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_PING_INTERVAL,
+  OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_PING_INTERVAL, OPT_MAX_MEMORY, OPT_MAX_BACKLOG,
+  OPT_MAX_COMMANDS,
 };
 
 static const struct option long_opts[] = {
@@ -36,6 +40,9 @@ static const struct option long_opts[] = {
     {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
     {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
     {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
+    {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
+    {"max-backlog", required_argument, NULL, OPT_MAX_BACKLOG},
+    {"max-commands-per-sec", required_argument, NULL, OPT_MAX_COMMANDS},
     {"demo-feed", no_argument, NULL, OPT_DEMO_FEED},
     {"echo", no_argument, NULL, OPT_ECHO},
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
@@ -57,6 +64,15 @@ static unsigned nofile_limit(void) {
   return (unsigned)lim;
 }
 
+/* A quarter of physical memory: room for the kernel's socket buffers, the
+ * allocator's slack and whatever else runs on the box. */
+uint64_t rc_config_default_max_memory(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : (1ull << 30);
+  uint64_t v = ram / 4;
+  return v < MIN_MAX_MEMORY ? MIN_MAX_MEMORY : v;
+}
+
 static unsigned default_max_conns(void) {
   unsigned lim = nofile_limit();
   return lim > RC_CONN_SPARE + 16 ? lim - RC_CONN_SPARE : 16;
@@ -75,7 +91,18 @@ void rc_config_usage(FILE *out) {
           "  --max-message BYTES  largest message published or received; k/m/g suffixes\n"
           "                       (default %u)\n"
           "  --max-queue BYTES    bytes queued per connection before it is closed as a slow\n"
-          "                       consumer with code 1008 (default %llu)\n"
+          "                       consumer with code 1008; each queued frame counts its\n"
+          "                       bytes plus %u of bookkeeping (default %llu)\n"
+          "  --max-memory BYTES   budget for everything clients make the server hold (waiting\n"
+          "                       publishes, encoded messages, queued replies, partial requests\n"
+          "                       and messages); past it new publishes and connections get\n"
+          "                       503 (default: a quarter of RAM, %llu)\n"
+          "  --max-backlog BYTES  publishes waiting for one shard to stamp them; past it\n"
+          "                       publishes to its topics get 503 (default %llu)\n"
+          "  --max-commands-per-sec N  WebSocket messages and control frames (pings count)\n"
+          "                       one connection may send a second, a second's worth at once;\n"
+          "                       past it the connection is closed with 1008 (default %u;\n"
+          "                       0 disables)\n"
           "  --demo-feed          publish a synthetic market-data feed (quotes.SYM, trades.SYM)\n"
           "  --echo               enable GET /echo, a WebSocket echo route for conformance\n"
           "                       suites (default off)\n"
@@ -90,7 +117,9 @@ void rc_config_usage(FILE *out) {
           "Routes: GET /ws?topics=a,b[&format=raw], POST /publish/<topic>, POST /publish\n"
           "(batch), GET /metrics, GET /healthz. See docs/protocol.md.\n",
           DEFAULT_LISTEN, sysconf(_SC_NPROCESSORS_ONLN), default_max_conns(),
-          DEFAULT_MAX_MESSAGE, (unsigned long long)DEFAULT_MAX_QUEUE, DEFAULT_HANDSHAKE_TIMEOUT,
+          DEFAULT_MAX_MESSAGE, RC_QUEUE_ENTRY_COST, (unsigned long long)DEFAULT_MAX_QUEUE,
+          (unsigned long long)rc_config_default_max_memory(), (unsigned long long)DEFAULT_MAX_BACKLOG, DEFAULT_MAX_COMMANDS,
+          DEFAULT_HANDSHAKE_TIMEOUT,
           DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL);
 }
 
@@ -205,6 +234,9 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
   cfg->max_conns = default_max_conns();
   cfg->max_message = DEFAULT_MAX_MESSAGE;
   cfg->max_queue = DEFAULT_MAX_QUEUE;
+  cfg->max_memory = rc_config_default_max_memory();
+  cfg->max_backlog = DEFAULT_MAX_BACKLOG;
+  cfg->max_commands = DEFAULT_MAX_COMMANDS;
   cfg->log_level = RC_LOG_INFO;
   cfg->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
   cfg->idle_timeout = DEFAULT_IDLE_TIMEOUT;
@@ -260,6 +292,21 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
         return bad(err, "--max-queue", optarg, "expected 1k to 4g");
       cfg->max_queue = sz;
       break;
+    case OPT_MAX_MEMORY:
+      if (rc_config_parse_size(optarg, &sz) < 0 || sz < MIN_MAX_MEMORY)
+        return bad(err, "--max-memory", optarg, "expected a size of at least 16m, e.g. 512m or 4g");
+      cfg->max_memory = sz;
+      break;
+    case OPT_MAX_BACKLOG:
+      if (rc_config_parse_size(optarg, &sz) < 0 || sz < 64 * 1024 || sz > (1ull << 40))
+        return bad(err, "--max-backlog", optarg, "expected 64k to 1024g");
+      cfg->max_backlog = sz;
+      break;
+    case OPT_MAX_COMMANDS:
+      if (parse_uint(optarg, 10000000, &v) < 0)
+        return bad(err, "--max-commands-per-sec", optarg, "expected 0 (off) to 10000000");
+      cfg->max_commands = (unsigned)v;
+      break;
     case OPT_DEMO_FEED: cfg->demo_feed = true; break;
     case OPT_ECHO: cfg->echo = true; break;
     case OPT_HANDSHAKE_TIMEOUT:
@@ -299,6 +346,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
             cfg->ping_interval, cfg->idle_timeout);
     return -EINVAL;
   }
+  if (cfg->max_backlog > cfg->max_memory) cfg->max_backlog = cfg->max_memory;
   if (cfg->n_listen == 0) rc_config_parse_listen(DEFAULT_LISTEN, &cfg->listen[cfg->n_listen++]);
   if (cfg->n_cpus && cfg->n_cpus < cfg->threads) {
     char want[96];

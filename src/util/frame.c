@@ -3,20 +3,25 @@
  * reference count, per-shard holds, and the return of frames to their owner. */
 #include "ringcast/util/frame.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ringcast/proto/ws.h"
 
 struct rc_frame *rc_frame_create(uint16_t owner, size_t len) {
-  if (len > UINT32_MAX) return NULL;
+  if (len > UINT32_MAX - 64) return NULL;
   struct rc_frame *f = malloc(sizeof *f + len);
   if (!f) return NULL;
   atomic_init(&f->shard_refs, 1);
   f->owner = owner;
+  f->flags = 0;
   f->len = (uint32_t)len;
+  f->cap = (uint32_t)len;
   f->alt_off = 0;
   f->alt_len = 0;
+  f->charge = 0;
+  f->budget = NULL;
   return f;
 }
 
@@ -41,7 +46,45 @@ struct rc_frame *rc_frame_create_close(uint16_t owner, unsigned code, const char
   return rc_frame_create_ws(owner, RC_WS_OP_CLOSE, body, 2 + rl);
 }
 
-void rc_frame_destroy(struct rc_frame *f) { free(f); }
+bool rc_frame_charge(struct rc_frame *f, struct rc_budget *b, bool force) {
+  if (f->budget || !b) return true;
+  /* The allocation, rounded as the allocator does for small sizes. */
+  size_t n = (sizeof *f + f->cap + 15) & ~(size_t)15;
+  if (force) rc_budget_force(b, n);
+  else if (!rc_budget_try(b, n)) return false;
+  f->budget = b;
+  f->charge = (uint32_t)n;
+  return true;
+}
+
+int rc_frame_append(struct rc_frame **fp, const void *p, size_t n, size_t max) {
+  struct rc_frame *f = *fp;
+  if (f->len + n > max) return -EMSGSIZE;
+  if (f->len + n > f->cap) {
+    size_t cap = (size_t)f->cap * 2;
+    if (cap < f->len + n) cap = f->len + n;
+    if (cap < 256) cap = 256;
+    if (cap > max) cap = max;
+    struct rc_frame *g = realloc(f, sizeof *f + cap);
+    if (!g) return -ENOMEM;
+    f = *fp = g;
+    f->cap = (uint32_t)cap;
+    if (f->budget) {
+      struct rc_budget *b = f->budget;
+      rc_budget_release(b, f->charge);
+      f->budget = NULL;
+      rc_frame_charge(f, b, true);
+    }
+  }
+  memcpy(f->data + f->len, p, n);
+  f->len += (uint32_t)n;
+  return 0;
+}
+
+void rc_frame_destroy(struct rc_frame *f) {
+  if (f->budget) rc_budget_release(f->budget, f->charge);
+  free(f);
+}
 
 bool rc_frame_shard_unref(struct rc_frame *f) {
   /* acq_rel: the release half orders this shard's reads of the frame before its

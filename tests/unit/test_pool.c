@@ -34,3 +34,30 @@ Test(pool, small_objects_hold_a_pointer) {
   rc_pool_put(&p, b);
   rc_pool_fini(&p);
 }
+
+Test(pool, slabs_go_back_when_their_objects_do) {
+  struct rc_pool p;
+  rc_pool_init(&p, 256, 64);
+  enum { N = 5000 };
+  static void *v[N];
+  for (int i = 0; i < N; i++) cr_assert_not_null(v[i] = rc_pool_get(&p));
+  size_t peak = p.slabs;
+  cr_assert_geq(peak * p.per_slab, N);
+  cr_assert_leq(peak, N / p.per_slab + 1, "slabs are filled before new ones are taken");
+  /* Give back every other object: no slab is empty, none may go. */
+  for (int i = 0; i < N; i += 2) rc_pool_put(&p, v[i]);
+  cr_assert_eq(p.slabs, peak);
+  for (int i = 1; i < N; i += 2) rc_pool_put(&p, v[i]);
+  cr_assert_eq(p.slabs, 1, "only the spare slab is kept once everything is back (%zu)", p.slabs);
+  /* Churn around the spare does not allocate. */
+  for (int r = 0; r < 100; r++) {
+    void *a = rc_pool_get(&p);
+    rc_pool_put(&p, a);
+  }
+  cr_assert_eq(p.slabs, 1);
+  for (int i = 0; i < N; i++) cr_assert_not_null(v[i] = rc_pool_get(&p));
+  for (int i = N; i-- > 0;) rc_pool_put(&p, v[i]);
+  cr_assert_eq(p.slabs, 1);
+  rc_pool_fini(&p);
+  cr_assert_eq(p.slabs, 0);
+}

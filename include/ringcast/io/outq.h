@@ -35,6 +35,13 @@ void rc_outq_pool_init(struct rc_pool *chunks);
 /* Appends view v of h's frame and takes a plain reference on h. 0 or -ENOMEM. */
 int rc_outq_push(struct rc_outq *q, struct rc_pool *chunks, struct rc_hold *h,
                  enum rc_frame_view v);
+/* The last entry's hold, or NULL when the queue is empty. */
+static inline struct rc_hold *rc_outq_tail(const struct rc_outq *q) {
+  if (!q->count) return NULL;
+  return (struct rc_hold *)(q->tail->e[q->tail_i - 1] & ~(uintptr_t)1);
+}
+/* The last entry's frame grew by n bytes (it must not be in a send in flight). */
+static inline void rc_outq_tail_grew(struct rc_outq *q, size_t n) { q->bytes += n; }
 /* Accounts n written bytes from the head: entries written whole are dropped
  * (their references released); a partly written one keeps its offset. Returns
  * how many entries were completed. n must not exceed q->bytes. */

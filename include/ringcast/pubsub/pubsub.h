@@ -16,9 +16,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ringcast/pubsub/subscription.h"
 #include "ringcast/pubsub/topic.h"
+#include "ringcast/util/budget.h"
 #include "ringcast/util/config.h"
 #include "ringcast/util/frame.h"
 #include "ringcast/util/mpsc.h"
@@ -63,13 +65,29 @@ struct rc_pubsub_stats {
   _Atomic uint64_t published;         /* stamped here, as home shard */
   _Atomic uint64_t publish_failed;    /* lost to out of memory at the home shard */
   _Atomic uint64_t batches_in;        /* fan-out batches received from other shards */
+  _Atomic uint64_t refused_backlog;   /* publishes refused here: home's backlog full */
+  _Atomic uint64_t refused_memory;    /* publishes refused here: memory budget spent */
+};
+
+/* Bounds on what publishers can make the engine hold. */
+struct rc_pubsub_limits {
+  uint64_t max_backlog;       /* bytes of forwarded publishes waiting in one shard's inbox; 0: none */
+  struct rc_budget *budget;   /* charged for those, batches and encoded messages; NULL: none */
+};
+
+/* One publish of a batch (rc_pubsub_publish_many). */
+struct rc_publish_item {
+  struct rc_topic *topic;
+  const uint8_t *payload;
+  size_t len;
 };
 
 struct rc_pubsub;
 struct rc_pubsub_shard;
 
 /* Main thread, before any shard runs. */
-struct rc_pubsub *rc_pubsub_create(unsigned nshards, uint32_t max_topics);
+struct rc_pubsub *rc_pubsub_create(unsigned nshards, uint32_t max_topics,
+                                   const struct rc_pubsub_limits *lim);
 /* Frees everything; call rc_pubsub_shard_destroy on every shard first. */
 void rc_pubsub_destroy(struct rc_pubsub *ps);
 struct rc_topic_table *rc_pubsub_topics(struct rc_pubsub *ps);
@@ -80,14 +98,24 @@ int rc_pubsub_shard_create(struct rc_pubsub *ps, unsigned id, struct rc_frame_ar
 /* Once every shard has stopped: frees what is still queued, then the shard. */
 void rc_pubsub_shard_destroy(struct rc_pubsub_shard *pss);
 const struct rc_pubsub_stats *rc_pubsub_shard_stats(const struct rc_pubsub *ps, unsigned id);
+/* Any thread: bytes of forwarded publishes waiting in shard id's inbox. */
+uint64_t rc_pubsub_backlog(const struct rc_pubsub *ps, unsigned id);
 
 /* Publishes a copy of payload on tp. Returns the sequence number (> 0) when this
  * shard is the topic's home and stamped it now; 0 when it was forwarded to the
- * home shard (with an origin, the result comes back through cb->published);
- * -ENOMEM when nothing was published. */
+ * home shard (with an origin, the result comes back through cb->published).
+ * Nothing was published on -EAGAIN (the home shard's backlog is at
+ * max_backlog), -ENOBUFS (the memory budget is spent) or -ENOMEM. A forwarded
+ * publish is accepted: the home shard publishes it whatever the budget says by
+ * then. */
 int64_t rc_pubsub_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
                           const uint8_t *payload, size_t len,
                           const struct rc_publish_origin *origin);
+/* Publishes n messages, in order, all or none as far as the limits go: returns
+ * n, or -EAGAIN / -ENOBUFS with nothing published. Only an allocation failure
+ * part-way stops it after the first k: k (> 0), or -ENOMEM when k is 0. */
+ssize_t rc_pubsub_publish_many(struct rc_pubsub_shard *pss, const struct rc_publish_item *items,
+                               size_t n);
 /* 0, -EEXIST (already), -EMLINK (s holds `limit` topics), -ENOMEM. */
 int rc_pubsub_subscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
                         struct rc_topic *tp, unsigned limit);
@@ -95,9 +123,11 @@ int rc_pubsub_subscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
 int rc_pubsub_unsubscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
                           struct rc_topic *tp);
 void rc_pubsub_unsubscribe_all(struct rc_pubsub_shard *pss, struct rc_subscriber *s);
-/* Handles everything in the shard's inbox: publishes to stamp, batches to
- * deliver, results to report. */
-void rc_pubsub_drain(struct rc_pubsub_shard *pss);
+/* Handles the shard's inbox (publishes to stamp, batches to deliver, results to
+ * report) up to about max_work units (a publish or result is one, a batch one per
+ * message), so a flooded inbox is taken in slices between the loop's other work.
+ * Returns whether items remain. */
+bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work);
 /* Pushes this turn's batches to their shards and wakes them. */
 void rc_pubsub_flush(struct rc_pubsub_shard *pss);
 /* Whether the inbox holds anything, even half-pushed (seq_cst: the consumer's

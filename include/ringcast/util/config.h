@@ -15,6 +15,9 @@
 /* Direct-descriptor slots kept beyond --max-conns so a connection over the limit
  * can still be accepted and told "503 server full" instead of being dropped. */
 #define RC_CONN_SPARE 32
+/* What --max-queue counts for each queued frame beyond its wire bytes: the queue
+ * entry, the frame's header and its holder (a 2-byte pong costs ~100 bytes). */
+#define RC_QUEUE_ENTRY_COST 96
 
 struct rc_listen_addr {
   struct sockaddr_storage addr;
@@ -32,6 +35,9 @@ struct rc_config {
   unsigned max_conns;      /* per shard */
   uint32_t max_message;    /* bytes, inbound and published */
   uint64_t max_queue;      /* bytes queued per connection */
+  uint64_t max_memory;     /* bytes clients may make the server hold, all shards */
+  uint64_t max_backlog;    /* bytes of publishes waiting in one shard's inbox */
+  unsigned max_commands;   /* WebSocket messages and control frames per connection per second; 0: off */
   bool demo_feed;
   bool echo;                 /* GET /echo for conformance suites */
   unsigned handshake_timeout; /* seconds to send a complete request head; 0: off */
@@ -44,6 +50,8 @@ struct rc_config {
  * (exit 0), or -EINVAL after writing a message that names the bad flag to err
  * (exit 2). */
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FILE *err);
+/* A quarter of physical memory (at least 16 MiB). */
+uint64_t rc_config_default_max_memory(void);
 /* Prints the usage text with every flag and its default. */
 void rc_config_usage(FILE *out);
 /* Parses "HOST:PORT", "[V6]:PORT" or ":PORT"; 0 or -EINVAL. */

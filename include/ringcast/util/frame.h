@@ -22,17 +22,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ringcast/util/budget.h"
 #include "ringcast/util/mpsc.h"
 #include "ringcast/util/pool.h"
 
 enum rc_frame_view { RC_FRAME_VIEW_MAIN = 0, RC_FRAME_VIEW_ALT = 1 };
 
+/* One connection's own frame (a reply, a pong), never shared: more of that
+ * connection's own bytes may be appended to it while it waits to be sent. */
+#define RC_FRAME_PRIVATE 0x01
+
 struct rc_frame {
   struct rc_mpsc_node node;      /* on the owner's return queue, after the last unref */
   _Atomic uint32_t shard_refs;
   uint16_t owner;                /* arena (shard) that allocated it and frees it */
+  uint8_t flags;                 /* RC_FRAME_* */
   uint32_t len;                  /* view 0: data[0..len) */
+  uint32_t cap;                  /* bytes allocated for data */
   uint32_t alt_off, alt_len;     /* view 1: data[alt_off..alt_off+alt_len); 0: view 0 */
+  uint32_t charge;               /* bytes charged to budget, given back when freed */
+  struct rc_budget *budget;
   uint8_t data[];
 };
 
@@ -60,6 +69,14 @@ struct rc_frame *rc_frame_create_ws(uint16_t owner, uint8_t opcode, const void *
                                     size_t len);
 /* A close frame with code and reason (the reason cut to fit 125 bytes). */
 struct rc_frame *rc_frame_create_close(uint16_t owner, unsigned code, const char *reason);
+/* Charges the frame's memory to b (given back when it is freed): with force,
+ * always; otherwise only within the budget's limit. Returns whether it was
+ * charged. A frame is charged once. */
+bool rc_frame_charge(struct rc_frame *f, struct rc_budget *b, bool force);
+/* Appends n bytes to a private frame no one else sees (one view), growing it to
+ * at most max bytes: the frame may move (*fp is updated) and its budget charge
+ * follows its size. 0, -EMSGSIZE (over max) or -ENOMEM (nothing changed). */
+int rc_frame_append(struct rc_frame **fp, const void *p, size_t n, size_t max);
 /* Frees a frame no other thread can see (shard_refs never shared). */
 void rc_frame_destroy(struct rc_frame *f);
 
