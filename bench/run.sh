@@ -77,7 +77,13 @@ start_server() { # kind [shards]
       local shards=${2:-$threads} cpus=0 bin=build/ringcast
       [ "$1" = ringcast-base ] && bin=$baseline
       for ((i = 1; i < shards; i++)); do cpus="$cpus,0"; done
-      "$bin" --listen 127.0.0.1:$port --threads "$shards" --cpus "$cpus" --log-level warn \
+      # Every bench client shares one address: the per-address limits are off
+      # (in builds that have them).
+      local open=()
+      if "$bin" --help | grep -q -- --connect-rate-per-ip; then
+        open=(--max-conns-per-ip 0 --max-handshakes-per-ip 0 --connect-rate-per-ip 0)
+      fi
+      "$bin" --listen 127.0.0.1:$port --threads "$shards" --cpus "$cpus" --log-level warn "${open[@]}" \
         >"$tmp/server.log" 2>&1 &
       server_pid=$! measure_pid=$!
       url="ws://127.0.0.1:$port/ws?topics={topic}" pub="http://127.0.0.1:$port/publish" ;;

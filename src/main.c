@@ -29,8 +29,10 @@ static void tune_allocator(void) {
   if (!mallctl || getenv("MALLOC_CONF")) return;
   ssize_t dirty = 1000, muzzy = 0;
   bool on = true;
+  /* The defaults for arenas made from now on (each shard thread gets its own),
+   * and the one arena that exists already. */
   static const char *const names[] = {"arenas.dirty_decay_ms", "arenas.muzzy_decay_ms",
-                                      "arena.4096.dirty_decay_ms", "arena.4096.muzzy_decay_ms"};
+                                      "arena.0.dirty_decay_ms", "arena.0.muzzy_decay_ms"};
   for (int i = 0; i < 4; i++) {
     ssize_t *v = i % 2 ? &muzzy : &dirty;
     if (mallctl(names[i], NULL, NULL, v, sizeof *v) != 0) rc_warn("jemalloc: could not set %s", names[i]);

@@ -227,6 +227,12 @@ void rc_conn_close(struct rc_loop *loop, struct rc_conn *c, struct rc_frame *las
 
 void rc_conn_abort(struct rc_loop *l, struct rc_conn *c) { abort_conn(rc_conn_core_of(l), c); }
 
+void rc_conn_hurry_close(struct rc_loop *l, struct rc_conn *c, unsigned ms) {
+  struct rc_conn_core *k = rc_conn_core_of(l);
+  if (c->state == RC_CONN_DRAINING || c->state == RC_CONN_LINGERING)
+    rc_timer_arm(k->wheel, &c->timer, rc_timer_tick_ceil(k->now_ms + ms));
+}
+
 void rc_conn_set_timer(struct rc_loop *l, struct rc_conn *c, uint64_t due_ms) {
   if (c->state == RC_CONN_OPEN) rc_timer_arm(rc_conn_core_of(l)->wheel, &c->timer, rc_timer_tick_ceil(due_ms));
 }

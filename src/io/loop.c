@@ -59,11 +59,13 @@ struct rc_loop {
   bool cut;                         /* the grace period ended; the rest were aborted */
   uint64_t stop_deadline_ms;
 
-  int listen_fds[RC_CONFIG_MAX_LISTEN];
+  int listen_fds[RC_CONFIG_MAX_LISTEN + 1];
   unsigned n_listen;
+  int admin_listener;               /* index in listen_fds, or -1 */
   struct rc_accept_slot *accepts;
   unsigned n_accepts;
-  bool accepts_full;                /* paused: the descriptor table is full */
+  unsigned accepts_armed;
+  bool accepts_full;                /* paused: no slot left for another accept */
   unsigned accept_backoff_ms;       /* paused after an unexpected accept error; 0: not */
   struct rc_loop_timer accept_retry;
   unsigned max_conns;
@@ -132,12 +134,27 @@ static void arm_accept(struct rc_loop *l, unsigned idx) {
                                    &a->addr_len);
   io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_ACCEPT, 0, idx));
   a->armed = true;
+  l->accepts_armed++;
+}
+
+/* An accept is armed only while a slot is sure to be free for it: a connection
+ * the kernel cannot place in the table is reset, where one left in the
+ * listener's backlog waits (and the spare slots beyond --max-conns answer 503
+ * to those over the limit). */
+static bool accept_room(const struct rc_loop *l, unsigned idx) {
+  uint32_t cap = l->core.conn_cap;
+  if (l->admin_listener >= 0 && l->accepts[idx].listener != l->admin_listener) cap -= RC_ADMIN_SLOTS;
+  return l->core.n_conns + l->accepts_armed < cap;
 }
 
 static void rearm_accepts(struct rc_loop *l) {
-  if (l->stopping || l->accepts_full || l->accept_backoff_ms) return;
-  for (unsigned i = 0; i < l->n_accepts; i++)
-    if (!l->accepts[i].armed) arm_accept(l, i);
+  if (l->stopping || l->accept_backoff_ms) return;
+  l->accepts_full = false;
+  for (unsigned i = 0; i < l->n_accepts; i++) {
+    if (l->accepts[i].armed) continue;
+    if (accept_room(l, i)) arm_accept(l, i);
+    else l->accepts_full = true;
+  }
 }
 
 static void accept_retry_fired(struct rc_loop *l, struct rc_loop_timer *lt) {
@@ -149,6 +166,7 @@ static void accept_retry_fired(struct rc_loop *l, struct rc_loop_timer *lt) {
 static void on_accept(struct rc_loop *l, unsigned idx, int res) {
   struct rc_accept_slot *a = &l->accepts[idx];
   a->armed = false;
+  l->accepts_armed--;
   if (res >= 0) {
     if ((uint32_t)res >= l->core.conn_cap) {
       rc_err("accept returned slot %d beyond the table of %u", res, l->core.conn_cap);
@@ -160,9 +178,10 @@ static void on_accept(struct rc_loop *l, unsigned idx, int res) {
       abort();
     }
     rc_conn_open(&l->core, c, &a->addr, a->addr_len);
-    bool over = l->core.n_conns > l->max_conns;
+    bool admin = a->listener == l->admin_listener;
+    bool over = !admin && l->core.n_conns > l->max_conns;
     if (over) rc_counter_add(&l->core.stats.conns_refused, 1);
-    l->hooks.on_accept(l, c, over);
+    l->hooks.on_accept(l, c, over, admin);
   } else if (res == -ECANCELED) {
     return;
   } else if (res == -ENFILE) {
@@ -187,7 +206,9 @@ static void on_accept(struct rc_loop *l, unsigned idx, int res) {
     rc_counter_add(&l->core.stats.accept_errors, 1);
     rc_debug("accept: %s", strerror(-res));
   }
-  if (!l->stopping && !l->accepts_full && !l->accept_backoff_ms) arm_accept(l, idx);
+  if (l->stopping || l->accept_backoff_ms) return;
+  if (accept_room(l, idx)) arm_accept(l, idx);
+  else l->accepts_full = true; /* a released slot re-arms it */
 }
 
 /* ---- receives ---- */
@@ -267,10 +288,7 @@ static void dispatch(struct rc_loop *l, const struct io_uring_cqe *cqe) {
   case RC_RING_OP_SHUTDOWN: rc_conn_shutdown_done(&l->core, conn_of(l, ud)); break;
   case RC_RING_OP_CLOSE:
     rc_conn_release_done(&l->core, conn_of(l, ud), cqe->res);
-    if (l->accepts_full) {
-      l->accepts_full = false;
-      rearm_accepts(l);
-    }
+    if (l->accepts_full) rearm_accepts(l);
     break;
   case RC_RING_OP_CANCEL: break; /* the cancelled request posts its own completion */
   case RC_RING_OP_DOORBELL: break; /* the wake-up was the point */
@@ -475,7 +493,8 @@ int rc_loop_create(const struct rc_loop_params *p, const struct rc_loop_hooks *h
   l->event_fd = -1;
   l->max_conns = p->max_conns;
   l->core.max_queue = p->max_queue;
-  l->core.conn_cap = p->max_conns + RC_CONN_SPARE;
+  l->core.conn_cap = p->max_conns + RC_CONN_SPARE + (p->admin ? RC_ADMIN_SLOTS : 0);
+  l->admin_listener = -1;
   /* Keep slots pointer-aligned whatever the layer above embeds. */
   l->core.slot_size = (p->slot_size + 15) & ~(size_t)15;
   l->buf_count = RECV_BUF_COUNT;
@@ -501,7 +520,7 @@ int rc_loop_create(const struct rc_loop_params *p, const struct rc_loop_hooks *h
     l->bufs = NULL;
     goto fail;
   }
-  l->n_accepts = p->n_listen * ACCEPTS_PER_LISTENER;
+  l->n_accepts = (p->n_listen + (p->admin != NULL)) * ACCEPTS_PER_LISTENER;
   l->accepts = calloc(l->n_accepts ? l->n_accepts : 1, sizeof *l->accepts);
   if (!l->accepts) goto fail;
   l->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -518,6 +537,17 @@ int rc_loop_create(const struct rc_loop_params *p, const struct rc_loop_hooks *h
       ret = fd;
       goto fail;
     }
+    l->listen_fds[l->n_listen++] = fd;
+  }
+  if (p->admin) {
+    char err[256];
+    int fd = rc_listener_open(p->admin, err, sizeof err);
+    if (fd < 0) {
+      rc_err("--admin-listen: %s", err);
+      ret = fd;
+      goto fail;
+    }
+    l->admin_listener = (int)l->n_listen;
     l->listen_fds[l->n_listen++] = fd;
   }
   for (unsigned i = 0; i < l->n_accepts; i++)

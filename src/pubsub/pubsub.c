@@ -21,6 +21,8 @@ enum inbox_kind {
   INBOX_PUBLISH = 1,  /* struct pubreq: publish on the topic's home shard */
   INBOX_FANOUT,       /* struct batch: stamped messages to deliver here */
   INBOX_RESULT,       /* struct result: a forwarded publish's outcome */
+  INBOX_UNINTEREST,   /* struct release: to the home, a shard's list of the topic emptied */
+  INBOX_RELEASE,      /* struct release: back from the home, no more of its messages follow */
 };
 
 struct inbox_item {
@@ -43,7 +45,16 @@ struct pubreq {
 struct result {
   struct inbox_item item;
   struct rc_publish_result r;
-  uint8_t note[];
+  uint8_t note[];        /* the note, then the topic's name */
+};
+
+/* The round trip that lets a shard drop its hold on a topic: every fan-out
+ * batch the home shard sent it with the topic is ahead of the answer. */
+struct release {
+  struct inbox_item item;
+  struct rc_topic *topic;
+  uint32_t cleared;      /* which emptying of the list this answers */
+  uint16_t shard;        /* whose list */
 };
 
 struct batch_entry {
@@ -85,7 +96,7 @@ struct rc_pubsub *rc_pubsub_create(unsigned nshards, uint32_t max_topics,
   if (!ps) return NULL;
   ps->nshards = nshards;
   if (lim) ps->lim = *lim;
-  ps->topics = rc_topic_table_create(max_topics, nshards);
+  ps->topics = rc_topic_table_create(max_topics, nshards, ps->lim.budget);
   if (!ps->topics) {
     free(ps);
     return NULL;
@@ -260,6 +271,7 @@ static int64_t forward(struct rc_pubsub_shard *pss, struct rc_topic *tp, const u
     return -ENOMEM;
   }
   r->item.kind = INBOX_PUBLISH;
+  rc_topic_ref(pss->ps->topics, tp); /* the home shard lets it go once published */
   r->topic = tp;
   r->len = (uint32_t)len;
   r->charge = (uint32_t)size;
@@ -340,7 +352,8 @@ ssize_t rc_pubsub_publish_many(struct rc_pubsub_shard *pss, const struct rc_publ
 
 /* The home shard's answer to a forwarded publish that asked for one. */
 static void send_result(struct rc_pubsub_shard *pss, const struct pubreq *r, int64_t seq) {
-  struct result *res = malloc(sizeof *res + r->note_len);
+  size_t name_len = r->topic->name_len;
+  struct result *res = malloc(sizeof *res + r->note_len + name_len + 1);
   if (!res) {
     rc_err("out of memory reporting a publish on %s back to shard %u; its acknowledgement is lost",
            r->topic->name, r->origin_shard);
@@ -349,15 +362,18 @@ static void send_result(struct rc_pubsub_shard *pss, const struct pubreq *r, int
   res->item.kind = INBOX_RESULT;
   res->r = (struct rc_publish_result){
       .token = r->token,
-      .topic = r->topic,
+      .topic = (const char *)res->note + r->note_len,
       .seq = seq > 0 ? (uint64_t)seq : 0,
       .err = seq > 0 ? 0 : (int)seq,
       .note = res->note,
       .note_len = r->note_len,
   };
   if (r->note_len) memcpy(res->note, r->data + r->len, r->note_len);
+  memcpy(res->note + r->note_len, r->topic->name, name_len + 1);
   push(pss, r->origin_shard, &res->item);
 }
+
+static void released(struct rc_pubsub_shard *pss, struct release *m);
 
 bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work) {
   struct rc_mpsc_node *n;
@@ -373,7 +389,23 @@ bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work) {
       if (r->has_origin) send_result(pss, r, seq);
       atomic_fetch_sub_explicit(&pss->backlog, r->charge, memory_order_relaxed);
       rc_budget_release(pss->ps->lim.budget, r->charge);
+      rc_topic_release(pss->ps->topics, r->topic);
       free(r);
+      work++;
+      break;
+    }
+    case INBOX_UNINTEREST: {
+      /* Whatever this shard batched to the asker is pushed ahead of the answer. */
+      struct release *m = (struct release *)it;
+      if (pss->out[m->shard]) push_batch(pss, m->shard);
+      m->item.kind = INBOX_RELEASE;
+      push(pss, m->shard, &m->item);
+      work++;
+      break;
+    }
+    case INBOX_RELEASE: {
+      struct release *m = (struct release *)it;
+      released(pss, m);
       work++;
       break;
     }
@@ -412,16 +444,74 @@ bool rc_pubsub_has_work(struct rc_pubsub_shard *pss) { return !rc_mpsc_is_empty(
 
 int rc_pubsub_subscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
                         struct rc_topic *tp, unsigned limit) {
-  return rc_subscription_add(pss->id, s, tp, limit);
+  int ret = rc_subscription_add(pss->id, s, tp, limit);
+  if (ret < 0) return ret;
+  struct rc_sublist *l = &tp->local[pss->id];
+  if (!l->pinned) {
+    rc_topic_ref(pss->ps->topics, tp);
+    l->pinned = true;
+  }
+  return 0;
+}
+
+/* This shard's list of tp emptied: its hold on tp goes once the home shard can
+ * no longer be sending it tp's messages. The home itself sends none to itself. */
+static void emptied(void *ctx, struct rc_topic *tp) {
+  struct rc_pubsub_shard *pss = ctx;
+  struct rc_sublist *l = &tp->local[pss->id];
+  l->cleared++;
+  if (tp->home == pss->id) {
+    l->pinned = false;
+    rc_topic_release(pss->ps->topics, tp);
+    return;
+  }
+  if (l->releasing) return; /* the answer on its way will see the newer emptying */
+  struct release *m = malloc(sizeof *m);
+  if (!m) {
+    /* The topic stays pinned here until the list empties again. */
+    rc_err("out of memory releasing topic %s; it stays allocated for now", tp->name);
+    return;
+  }
+  m->item.kind = INBOX_UNINTEREST;
+  m->topic = tp;
+  m->cleared = l->cleared;
+  m->shard = (uint16_t)pss->id;
+  l->releasing = true;
+  push(pss, tp->home, &m->item);
+}
+
+static void released(struct rc_pubsub_shard *pss, struct release *m) {
+  struct rc_topic *tp = m->topic;
+  struct rc_sublist *l = &tp->local[pss->id];
+  l->releasing = false;
+  if (l->n == 0 && m->cleared == l->cleared) {
+    l->pinned = false;
+    free(m);
+    rc_topic_release(pss->ps->topics, tp);
+    return;
+  }
+  if (l->n == 0) {
+    /* Subscribed and emptied again since it asked: messages sent in between
+     * may still be on their way; ask again. */
+    m->item.kind = INBOX_UNINTEREST;
+    m->cleared = l->cleared;
+    l->releasing = true;
+    push(pss, tp->home, &m->item);
+    return;
+  }
+  free(m); /* subscribed again: the hold stays */
 }
 
 int rc_pubsub_unsubscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
                           struct rc_topic *tp) {
-  return rc_subscription_remove(pss->id, s, tp);
+  int ret = rc_subscription_remove(pss->id, s, tp);
+  if (ret < 0) return ret;
+  if (ret == 1) emptied(pss, tp);
+  return 0;
 }
 
 void rc_pubsub_unsubscribe_all(struct rc_pubsub_shard *pss, struct rc_subscriber *s) {
-  rc_subscription_remove_all(pss->id, s);
+  rc_subscription_remove_all(pss->id, s, emptied, pss);
 }
 
 static void drop_batch(struct rc_pubsub *ps, struct batch *b) {

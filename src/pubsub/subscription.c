@@ -4,6 +4,7 @@
 #include "ringcast/pubsub/subscription.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "ringcast/pubsub/topic.h"
@@ -18,7 +19,7 @@ static int list_append(struct rc_topic *tp, unsigned shard, struct rc_subscriber
                        uint32_t sub_idx) {
   struct rc_sublist *l = &tp->local[shard];
   if (l->n == l->cap) {
-    uint32_t cap = l->cap ? l->cap * 2 : 8;
+    uint32_t cap = l->cap ? l->cap * 2 : 1; /* most topics of a big universe have one or two */
     struct rc_subref *v = realloc(l->v, cap * sizeof *v);
     if (!v) return -ENOMEM;
     l->v = v;
@@ -47,10 +48,11 @@ int rc_subscription_add(unsigned shard, struct rc_subscriber *s, struct rc_topic
   int idx = list_append(tp, shard, s, s->n);
   if (idx < 0) return idx;
   s->v[s->n++] = (struct rc_subscription){.topic = tp, .list_idx = (uint32_t)idx};
-  return 0;
+  return tp->local[shard].n == 1;
 }
 
-static void remove_at(unsigned shard, struct rc_subscriber *s, uint16_t i) {
+/* Returns whether the topic's list here became empty. */
+static bool remove_at(unsigned shard, struct rc_subscriber *s, uint16_t i) {
   struct rc_subscription gone = s->v[i];
   struct rc_sublist *l = &gone.topic->local[shard];
   /* The topic side: the list's last entry fills the hole. */
@@ -60,7 +62,8 @@ static void remove_at(unsigned shard, struct rc_subscriber *s, uint16_t i) {
     struct rc_subref moved = l->v[gone.list_idx];
     moved.sub->v[moved.sub_idx].list_idx = gone.list_idx;
   }
-  if (l->n == 0) {
+  bool emptied = l->n == 0;
+  if (emptied) {
     atomic_fetch_and_explicit(&gone.topic->interest, ~(1ull << shard), memory_order_seq_cst);
     free(l->v);
     l->v = NULL;
@@ -73,17 +76,21 @@ static void remove_at(unsigned shard, struct rc_subscriber *s, uint16_t i) {
     s->v[i].topic->local[shard].v[s->v[i].list_idx].sub_idx = i;
   }
   s->n--;
+  return emptied;
 }
 
 int rc_subscription_remove(unsigned shard, struct rc_subscriber *s, struct rc_topic *tp) {
   int i = rc_subscription_find(s, tp);
   if (i < 0) return i;
-  remove_at(shard, s, (uint16_t)i);
-  return 0;
+  return remove_at(shard, s, (uint16_t)i);
 }
 
-void rc_subscription_remove_all(unsigned shard, struct rc_subscriber *s) {
-  while (s->n) remove_at(shard, s, (uint16_t)(s->n - 1));
+void rc_subscription_remove_all(unsigned shard, struct rc_subscriber *s,
+                                void (*emptied)(void *ctx, struct rc_topic *tp), void *ctx) {
+  while (s->n) {
+    struct rc_topic *tp = s->v[s->n - 1].topic;
+    if (remove_at(shard, s, (uint16_t)(s->n - 1))) emptied(ctx, tp);
+  }
   free(s->v);
   s->v = NULL;
   s->cap = 0;

@@ -1,126 +1,222 @@
 /* SPDX-License-Identifier: MIT */
-/* The global topic table: open addressing with linear probing over atomic
- * pointers. Insert is a CAS into an empty slot; nothing is ever removed, so a
- * reader that found a topic may keep using it without any reference count. */
+/* The topic table: RC_TOPIC_PARTITIONS chained hashes, each under a mutex, with
+ * bucket arrays that double past one topic per bucket and halve below one per
+ * eight. A topic is created outside the lock and inserted under it (or dropped
+ * when another thread inserted the same name first); it is removed and freed
+ * under the lock that saw its last reference go. */
 #include "ringcast/pubsub/topic.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "ringcast/util/siphash.h"
+
+#define RC_TOPIC_PARTITIONS 64
+#define MIN_BUCKETS 16
+
+struct partition {
+  pthread_mutex_t lock;
+  struct rc_topic **buckets;
+  uint32_t nbuckets;         /* a power of two */
+  uint32_t n;
+} __attribute__((aligned(64)));
 
 struct rc_topic_table {
-  uint32_t mask;
+  uint8_t key[16];
   uint32_t max_topics;
   unsigned nshards;
+  struct rc_budget *budget;
   _Atomic uint32_t count;
-  _Atomic(struct rc_topic *) *slots;
+  struct partition part[RC_TOPIC_PARTITIONS];
 };
 
-uint64_t rc_topic_hash(const char *name, size_t len) {
-  /* FNV-1a, then a final mix so the low bits (slot and home shard) spread well. */
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < len; i++) {
-    h ^= (unsigned char)name[i];
-    h *= 0x100000001b3ull;
-  }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  return h;
+uint64_t rc_topic_hash(const struct rc_topic_table *t, const char *name, size_t len) {
+  return rc_siphash24(t->key, name, len);
 }
 
-struct rc_topic_table *rc_topic_table_create(uint32_t max_topics, unsigned nshards) {
-  struct rc_topic_table *t = calloc(1, sizeof *t);
+static struct partition *partition_of(struct rc_topic_table *t, uint64_t h) {
+  return &t->part[(h >> 32) % RC_TOPIC_PARTITIONS];
+}
+
+static size_t topic_size(const struct rc_topic_table *t, size_t name_len) {
+  return sizeof(struct rc_topic) + t->nshards * sizeof(struct rc_sublist) + name_len + 1;
+}
+
+static void random_key(uint8_t key[16]) {
+  if (getrandom(key, 16, GRND_NONBLOCK) == 16) return;
+  /* No entropy yet (early boot): the clock and an address are better than a
+   * fixed key, though guessable. */
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t a = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32), b = (uint64_t)(uintptr_t)key;
+  memcpy(key, &a, 8);
+  memcpy(key + 8, &b, 8);
+}
+
+struct rc_topic_table *rc_topic_table_create(uint32_t max_topics, unsigned nshards,
+                                             struct rc_budget *budget) {
+  struct rc_topic_table *t = aligned_alloc(64, sizeof *t);
   if (!t) return NULL;
-  uint32_t cap = 16;
-  while (cap < max_topics * 2u) cap <<= 1; /* load factor at most 1/2 */
-  t->slots = calloc(cap, sizeof *t->slots);
-  if (!t->slots) {
-    free(t);
-    return NULL;
-  }
-  t->mask = cap - 1;
+  memset(t, 0, sizeof *t);
+  random_key(t->key);
   t->max_topics = max_topics;
   t->nshards = nshards;
+  t->budget = budget;
+  for (unsigned i = 0; i < RC_TOPIC_PARTITIONS; i++) {
+    struct partition *p = &t->part[i];
+    pthread_mutex_init(&p->lock, NULL);
+    p->buckets = calloc(MIN_BUCKETS, sizeof *p->buckets);
+    if (!p->buckets) {
+      rc_topic_table_destroy(t);
+      return NULL;
+    }
+    p->nbuckets = MIN_BUCKETS;
+  }
   return t;
+}
+
+static void topic_free(struct rc_topic_table *t, struct rc_topic *tp) {
+  for (unsigned s = 0; s < t->nshards; s++) free(tp->local[s].v);
+  rc_budget_release(t->budget, topic_size(t, tp->name_len));
+  free(tp);
 }
 
 void rc_topic_table_destroy(struct rc_topic_table *t) {
   if (!t) return;
-  for (uint32_t i = 0; i <= t->mask; i++) {
-    struct rc_topic *tp = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
-    if (!tp) continue;
-    for (unsigned s = 0; s < t->nshards; s++) free(tp->local[s].v);
-    free(tp);
+  for (unsigned i = 0; i < RC_TOPIC_PARTITIONS; i++) {
+    struct partition *p = &t->part[i];
+    for (uint32_t b = 0; p->buckets && b < p->nbuckets; b++) {
+      struct rc_topic *tp = p->buckets[b];
+      while (tp) {
+        struct rc_topic *next = tp->next;
+        topic_free(t, tp);
+        tp = next;
+      }
+    }
+    free(p->buckets);
+    pthread_mutex_destroy(&p->lock);
   }
-  free(t->slots);
   free(t);
 }
 
-static bool same_name(const struct rc_topic *tp, uint64_t h, const char *name, size_t len) {
-  return tp->hash == h && tp->name_len == len && memcmp(tp->name, name, len) == 0;
-}
-
-struct rc_topic *rc_topic_find(struct rc_topic_table *t, const char *name, size_t len) {
-  if (!rc_topic_name_is_valid(name, len)) return NULL;
-  uint64_t h = rc_topic_hash(name, len);
-  for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
-    /* Acquire pairs with the inserting CAS so the topic's fields are visible. */
-    struct rc_topic *tp = atomic_load_explicit(&t->slots[i], memory_order_acquire);
-    if (!tp) return NULL;
-    if (same_name(tp, h, name, len)) return tp;
+/* Rebuilds the partition's buckets at n (a power of two); on ENOMEM it keeps the
+ * old ones, which still work, only longer. */
+static void resize(struct partition *p, uint32_t n) {
+  struct rc_topic **nb = calloc(n, sizeof *nb);
+  if (!nb) return;
+  for (uint32_t b = 0; b < p->nbuckets; b++) {
+    struct rc_topic *tp = p->buckets[b];
+    while (tp) {
+      struct rc_topic *next = tp->next;
+      uint32_t i = (uint32_t)tp->hash & (n - 1);
+      tp->next = nb[i];
+      nb[i] = tp;
+      tp = next;
+    }
   }
+  free(p->buckets);
+  p->buckets = nb;
+  p->nbuckets = n;
 }
 
-int rc_topic_get(struct rc_topic_table *t, const char *name, size_t len,
-                 struct rc_topic **out) {
+static struct rc_topic *lookup(struct partition *p, uint64_t h, const char *name, size_t len) {
+  for (struct rc_topic *tp = p->buckets[(uint32_t)h & (p->nbuckets - 1)]; tp; tp = tp->next)
+    if (tp->hash == h && tp->name_len == len && memcmp(tp->name, name, len) == 0) return tp;
+  return NULL;
+}
+
+/* A new topic, counted against max_topics and the budget; not yet in the table. */
+static int topic_new(struct rc_topic_table *t, uint64_t h, const char *name, size_t len,
+                     struct rc_topic **out) {
+  if (atomic_fetch_add_explicit(&t->count, 1, memory_order_relaxed) >= t->max_topics) {
+    atomic_fetch_sub_explicit(&t->count, 1, memory_order_relaxed);
+    return -ENOSPC;
+  }
+  size_t size = topic_size(t, len);
+  if (!rc_budget_try(t->budget, size)) {
+    atomic_fetch_sub_explicit(&t->count, 1, memory_order_relaxed);
+    return -ENOBUFS;
+  }
+  struct rc_topic *tp = calloc(1, size);
+  if (!tp) {
+    rc_budget_release(t->budget, size);
+    atomic_fetch_sub_explicit(&t->count, 1, memory_order_relaxed);
+    return -ENOMEM;
+  }
+  tp->hash = h;
+  tp->home = (uint16_t)(h % t->nshards);
+  tp->name_len = (uint16_t)len;
+  char *copy = (char *)&tp->local[t->nshards];
+  memcpy(copy, name, len);
+  copy[len] = '\0';
+  tp->name = copy;
+  *out = tp;
+  return 0;
+}
+
+static void topic_discard(struct rc_topic_table *t, struct rc_topic *tp) {
+  atomic_fetch_sub_explicit(&t->count, 1, memory_order_relaxed);
+  topic_free(t, tp);
+}
+
+int rc_topic_acquire(struct rc_topic_table *t, const char *name, size_t len, bool create,
+                     struct rc_topic **out) {
   if (!rc_topic_name_is_valid(name, len)) return -EINVAL;
-  uint64_t h = rc_topic_hash(name, len);
-  struct rc_topic *fresh = NULL;
-  for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
-    struct rc_topic *tp = atomic_load_explicit(&t->slots[i], memory_order_acquire);
-    if (tp) {
-      if (same_name(tp, h, name, len)) {
-        free(fresh);
-        *out = tp;
-        return 0;
-      }
-      continue;
-    }
-    if (!fresh) {
-      /* Reserve a place in the count first so the table never passes half full. */
-      uint32_t n = atomic_fetch_add_explicit(&t->count, 1, memory_order_relaxed);
-      if (n >= t->max_topics) {
-        atomic_fetch_sub_explicit(&t->count, 1, memory_order_relaxed);
-        return -ENOSPC;
-      }
-      fresh = aligned_alloc(64, (sizeof *fresh + t->nshards * sizeof(struct rc_sublist) + 63) &
-                                    ~(size_t)63);
-      if (!fresh) {
-        atomic_fetch_sub_explicit(&t->count, 1, memory_order_relaxed);
-        return -ENOMEM;
-      }
-      memset(fresh, 0, sizeof *fresh + t->nshards * sizeof(struct rc_sublist));
-      fresh->hash = h;
-      fresh->home = (uint16_t)(h % t->nshards);
-      fresh->name_len = (uint16_t)len;
-      memcpy(fresh->name, name, len);
-      fresh->name[len] = '\0';
-    }
-    struct rc_topic *expected = NULL;
-    /* Release publishes the initialised topic to readers' acquire loads. */
-    if (atomic_compare_exchange_strong_explicit(&t->slots[i], &expected, fresh,
-                                                memory_order_acq_rel, memory_order_acquire)) {
-      *out = fresh;
-      return 0;
-    }
-    if (same_name(expected, h, name, len)) { /* another shard created it first */
-      free(fresh);
-      atomic_fetch_sub_explicit(&t->count, 1, memory_order_relaxed);
-      *out = expected;
-      return 0;
-    }
+  uint64_t h = rc_topic_hash(t, name, len);
+  struct partition *p = partition_of(t, h);
+  pthread_mutex_lock(&p->lock);
+  struct rc_topic *tp = lookup(p, h, name, len);
+  if (tp) tp->refs++;
+  pthread_mutex_unlock(&p->lock);
+  if (tp || !create) {
+    *out = tp;
+    return tp ? 0 : -ENOENT;
   }
+  struct rc_topic *fresh;
+  int ret = topic_new(t, h, name, len, &fresh);
+  if (ret < 0) return ret;
+  pthread_mutex_lock(&p->lock);
+  tp = lookup(p, h, name, len);
+  if (tp) {
+    tp->refs++; /* another thread created it meanwhile */
+  } else {
+    tp = fresh;
+    fresh = NULL;
+    tp->refs = 1;
+    uint32_t i = (uint32_t)h & (p->nbuckets - 1);
+    tp->next = p->buckets[i];
+    p->buckets[i] = tp;
+    if (++p->n > p->nbuckets) resize(p, p->nbuckets * 2);
+  }
+  pthread_mutex_unlock(&p->lock);
+  if (fresh) topic_discard(t, fresh);
+  *out = tp;
+  return 0;
+}
+
+void rc_topic_ref(struct rc_topic_table *t, struct rc_topic *tp) {
+  struct partition *p = partition_of(t, tp->hash);
+  pthread_mutex_lock(&p->lock);
+  tp->refs++;
+  pthread_mutex_unlock(&p->lock);
+}
+
+void rc_topic_release(struct rc_topic_table *t, struct rc_topic *tp) {
+  struct partition *p = partition_of(t, tp->hash);
+  pthread_mutex_lock(&p->lock);
+  bool last = --tp->refs == 0;
+  if (last) {
+    struct rc_topic **pp = &p->buckets[(uint32_t)tp->hash & (p->nbuckets - 1)];
+    while (*pp != tp) pp = &(*pp)->next;
+    *pp = tp->next;
+    if (--p->n < p->nbuckets / 8 && p->nbuckets > MIN_BUCKETS) resize(p, p->nbuckets / 2);
+  }
+  pthread_mutex_unlock(&p->lock);
+  if (last) topic_discard(t, tp);
 }
 
 uint32_t rc_topic_count(const struct rc_topic_table *t) {

@@ -57,6 +57,6 @@ void rc_delivery_published(void *ctx, const struct rc_publish_result *r) {
     rc_counter_add(&ss->stats.acks_lost, 1); /* the publisher left before its ack */
     return;
   }
-  rc_delivery_ack_publish(ss->loop, rc_session_of(c), r->topic->name,
+  rc_delivery_ack_publish(ss->loop, rc_session_of(c), r->topic,
                           r->err ? r->err : (int64_t)r->seq, r->note, r->note_len);
 }

@@ -28,7 +28,10 @@ struct rc_demo_feed {
   uint64_t next_ms;
   uint64_t rng;
   double px[NSYM];
+  /* Held for the feed's life, so their sequences run on with no subscribers. */
   struct rc_topic *quotes[NSYM], *trades[NSYM];
+  struct rc_topic_table *table;
+  unsigned held;             /* quotes[0..held/2), trades likewise, taken so far */
 };
 
 static uint64_t next_rand(struct rc_demo_feed *f) {
@@ -39,13 +42,22 @@ static uint64_t next_rand(struct rc_demo_feed *f) {
   return f->rng * 0x2545f4914f6cdd1dull;
 }
 
+static void release_all(struct rc_demo_feed *f) {
+  for (unsigned k = 0; k < f->held; k++)
+    rc_topic_release(f->table, k % 2 ? f->trades[k / 2] : f->quotes[k / 2]);
+  f->held = 0;
+}
+
 static bool resolve(struct rc_demo_feed *f, struct rc_topic_table *topics) {
   char name[64];
+  f->table = topics;
   for (unsigned i = 0; i < NSYM; i++) {
     snprintf(name, sizeof name, "quotes.%s", symbols[i]);
-    if (rc_topic_get(topics, name, strlen(name), &f->quotes[i]) < 0) return false;
+    if (rc_topic_acquire(topics, name, strlen(name), true, &f->quotes[i]) < 0) return false;
+    f->held++;
     snprintf(name, sizeof name, "trades.%s", symbols[i]);
-    if (rc_topic_get(topics, name, strlen(name), &f->trades[i]) < 0) return false;
+    if (rc_topic_acquire(topics, name, strlen(name), true, &f->trades[i]) < 0) return false;
+    f->held++;
   }
   return true;
 }
@@ -55,6 +67,7 @@ struct rc_demo_feed *rc_demo_feed_create(struct rc_topic_table *topics, uint64_t
   struct rc_demo_feed *f = calloc(1, sizeof *f);
   if (!f) return NULL;
   if (!resolve(f, topics)) {
+    release_all(f);
     free(f);
     return NULL;
   }
@@ -66,7 +79,11 @@ struct rc_demo_feed *rc_demo_feed_create(struct rc_topic_table *topics, uint64_t
   return f;
 }
 
-void rc_demo_feed_destroy(struct rc_demo_feed *f) { free(f); }
+void rc_demo_feed_destroy(struct rc_demo_feed *f) {
+  if (!f) return;
+  release_all(f);
+  free(f);
+}
 
 uint64_t rc_demo_feed_tick(struct rc_demo_feed *f, struct rc_pubsub_shard *ps, uint64_t now_ms) {
   /* Catch up at most a second after a stall rather than flooding. */

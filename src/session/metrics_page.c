@@ -147,6 +147,26 @@ long rc_metrics_page_render(const struct rc_server *srv, char **out_p) {
           "publishes, encoded messages, queued replies, partial requests and messages).\n"
           "# TYPE ringcast_memory_charged_bytes gauge\nringcast_memory_charged_bytes %" PRId64 "\n",
       rc_budget_used(&srv->budget));
+  const struct rc_admission_stats *as = rc_admission_stats(srv->admission);
+  static const struct {
+    const char *name, *help;
+    size_t off;
+  } adm[] = {
+      {"ringcast_refused_conns_per_ip_total", "Connections refused (503): their address held --max-conns-per-ip.",
+       offsetof(struct rc_admission_stats, refused_conns)},
+      {"ringcast_refused_handshakes_per_ip_total",
+       "Connections refused (503): their address had --max-handshakes-per-ip in their handshake.",
+       offsetof(struct rc_admission_stats, refused_handshakes)},
+      {"ringcast_refused_connect_rate_total", "Connections refused (429): their address passed --connect-rate-per-ip.",
+       offsetof(struct rc_admission_stats, refused_rate)},
+  };
+  for (size_t i = 0; i < sizeof adm / sizeof adm[0]; i++)
+    put(&o, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", adm[i].name, adm[i].help, adm[i].name,
+        adm[i].name, atomic_load_explicit((const _Atomic uint64_t *)((const char *)as + adm[i].off),
+                                          memory_order_relaxed));
+  put(&o, "# HELP ringcast_client_addresses Client addresses tracked by the per-address limits.\n"
+          "# TYPE ringcast_client_addresses gauge\nringcast_client_addresses %u\n",
+      rc_admission_count(srv->admission));
   put(&o, "# HELP ringcast_shard_backlog_bytes Bytes of publishes waiting for the shard to stamp "
           "them (--max-backlog).\n# TYPE ringcast_shard_backlog_bytes gauge\n");
   for (unsigned s = 0; s < srv->nshards; s++)

@@ -74,7 +74,8 @@ static void bad_topic(struct rc_loop *l, struct rc_session *s, int ret, bool clo
                      "invalid topic name '%.*s': 1-128 characters of A-Z a-z 0-9 . _ - : / @",
                      (int)(len > 200 ? 200 : len), name);
   else
-    rc_request_error(l, s, 503, close_after, NULL, "topic table is full");
+    rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "%s ('%.*s')",
+                     rc_session_topic_refusal(ret), (int)(len > 200 ? 200 : len), name);
 }
 
 /* The WebSocket handshake for /ws (subscribing to ?topics=) and /echo. */
@@ -143,32 +144,35 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     if (!e) e = topics + tl;
     size_t len = (size_t)(e - t);
     if (n == RC_SESSION_MAX_SUBS) {
+      rc_session_topics_release(l, list, n);
       rc_request_error(l, s, 400, true, NULL, "more than %d topics", RC_SESSION_MAX_SUBS);
       return;
     }
-    int ret = rc_topic_get(ss->topics, t, len, &list[n]);
+    int ret = rc_topic_acquire(ss->topics, t, len, true, &list[n]);
     if (ret < 0) {
+      rc_session_topics_release(l, list, n);
       bad_topic(l, s, ret, true, t, len);
       return;
     }
     n++;
   }
-  if (echo && (n || fl >= 0)) {
-    rc_request_error(l, s, 400, true, NULL, "/echo takes no topics or format");
-    return;
-  }
-  if (raw && n != 1) {
-    rc_request_error(l, s, 400, true, NULL, "format=raw needs exactly one topic in topics=");
+  if ((echo && (n || fl >= 0)) || (raw && n != 1)) {
+    rc_session_topics_release(l, list, n);
+    rc_request_error(l, s, 400, true, NULL,
+                     echo ? "/echo takes no topics or format"
+                          : "format=raw needs exactly one topic in topics=");
     return;
   }
   for (unsigned i = 0; i < n; i++) {
     int ret = rc_pubsub_subscribe(ss->ps, &s->sub, list[i], RC_SESSION_MAX_SUBS);
     if (ret < 0 && ret != -EEXIST) {
       rc_pubsub_unsubscribe_all(ss->ps, &s->sub);
+      rc_session_topics_release(l, list, n);
       rc_request_error(l, s, 503, true, NULL, "could not subscribe: out of memory");
       return;
     }
   }
+  rc_session_topics_release(l, list, n); /* the subscriptions hold their own */
   char resp[256];
   int rl = snprintf(resp, sizeof resp,
                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -194,12 +198,13 @@ static void route_publish_one(struct rc_loop *l, struct rc_session *s, const cha
                               size_t name_len, const uint8_t *body, size_t len, bool close_after) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   struct rc_topic *tp;
-  int ret = rc_topic_get(ss->topics, name, name_len, &tp);
+  int ret = rc_topic_acquire(ss->topics, name, name_len, true, &tp);
   if (ret < 0) {
     bad_topic(l, s, ret, close_after, name, name_len);
     return;
   }
   int64_t seq = rc_pubsub_publish(ss->ps, tp, body, len, NULL);
+  rc_topic_release(ss->topics, tp);
   if (seq < 0) {
     rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "%s",
                      rc_session_publish_refusal((int)seq));
@@ -216,14 +221,11 @@ static void route_publish_batch(struct rc_loop *l, struct rc_session *s, const u
   char err[256];
   size_t pos = 0, count = 0;
   ssize_t r;
-  /* Validate and resolve everything first: a bad record publishes nothing. */
+  /* Validate everything first: a bad record publishes nothing, and creates no topic. */
   while ((r = rc_publish_batch_next(body, len, pos, ss->max_message, &rec, err, sizeof err)) > 0) {
-    struct rc_topic *tp;
-    int ret = rc_topic_get(ss->topics, rec.topic, rec.topic_len, &tp);
-    if (ret < 0) {
-      rc_request_error(l, s, ret == -ENOSPC ? 503 : 400, close_after, NULL,
-                       "record %zu: %s; nothing was published", count + 1,
-                       ret == -ENOSPC ? "topic table is full" : "invalid topic name");
+    if (!rc_topic_name_is_valid(rec.topic, rec.topic_len)) {
+      rc_request_error(l, s, 400, close_after, NULL, "record %zu: invalid topic name; nothing was published",
+                       count + 1);
       return;
     }
     pos += (size_t)r;
@@ -243,17 +245,27 @@ static void route_publish_batch(struct rc_loop *l, struct rc_session *s, const u
     rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "out of memory; nothing was published");
     return;
   }
+  /* Then every topic (created when new, within --max-topics): any refusal here
+   * lets go of what was taken, so nothing is left behind. */
   pos = 0;
   size_t n = 0;
+  int ret = 0;
   while (n < count &&
          (r = rc_publish_batch_next(body, len, pos, ss->max_message, &rec, err, sizeof err)) > 0) {
-    struct rc_topic *tp = rc_topic_find(ss->topics, rec.topic, rec.topic_len);
-    if (!tp) break;
+    struct rc_topic *tp;
+    ret = rc_topic_acquire(ss->topics, rec.topic, rec.topic_len, true, &tp);
+    if (ret < 0) break;
     items[n++] = (struct rc_publish_item){.topic = tp, .payload = rec.payload, .len = rec.payload_len};
     pos += (size_t)r;
   }
-  ssize_t done = n == count ? rc_pubsub_publish_many(ss->ps, items, n) : -ENOMEM;
+  ssize_t done = n == count ? rc_pubsub_publish_many(ss->ps, items, n) : 0;
+  for (size_t i = 0; i < n; i++) rc_topic_release(ss->topics, items[i].topic);
   free(items);
+  if (n < count) {
+    rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "record %zu: %s; nothing was published",
+                     n + 1, rc_session_topic_refusal(ret));
+    return;
+  }
   if (done < 0) {
     rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "%s; nothing was published",
                      rc_session_publish_refusal((int)done));
@@ -436,11 +448,23 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
   rc_counter_add(&ss->stats.http_requests, 1);
   s->req_tick = rc_session_now(l);
   s->served = true;
+  if (s->handshaking) {
+    rc_admission_handshake_done(ss->adm, &s->conn);
+    s->handshaking = false;
+  }
 
   bool is_publish = is_publish_path(&r);
   bool get = rc_http_is_method(&r, "GET");
   bool echo = ss->echo && path_is(&r, "/echo");
-  if ((path_is(&r, "/ws") || echo) && get) {
+  bool monitoring = path_is(&r, "/healthz") || path_is(&r, "/metrics");
+  if (s->admin && !monitoring) {
+    /* The administrative listener serves monitoring only. */
+    rc_request_error(l, s, 404, close_after, NULL,
+                     "the --admin-listen address serves GET /metrics and GET /healthz only");
+  } else if (!s->admin && ss->admin_only_metrics && path_is(&r, "/metrics")) {
+    rc_request_error(l, s, 404, close_after, NULL,
+                     "/metrics is served on the --admin-listen address");
+  } else if ((path_is(&r, "/ws") || echo) && get) {
     route_upgrade(l, s, &r, echo);
   } else if (path_is(&r, "/healthz") && get) {
     rc_request_respond(l, s, 200, "text/plain", NULL, "ok\n", 3, close_after);

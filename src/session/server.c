@@ -82,8 +82,19 @@ static void demo_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
   rc_loop_timer_set(l, lt, rc_demo_feed_tick(ss->demo, ss->ps, rc_loop_now_ms(l)));
 }
 
+static void sweep_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  rc_admission_sweep(ss->adm, rc_loop_now_ms(l));
+  rc_loop_timer_set(l, lt, rc_loop_now_ms(l) + 2000);
+}
+
 static void on_start(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (ss->adm && ss->id == 0) {
+    /* Addresses that left and whose bucket refilled are forgotten. */
+    ss->sweep_timer.fn = sweep_tick;
+    rc_loop_timer_set(l, &ss->sweep_timer, rc_loop_now_ms(l) + 2000);
+  }
   if (!ss->demo_feed) return;
   ss->demo = rc_demo_feed_create(ss->topics, rc_loop_now_ms(l), 42);
   if (!ss->demo) {
@@ -94,22 +105,50 @@ static void on_start(struct rc_loop *l) {
   rc_loop_timer_set(l, &ss->demo_timer, rc_loop_now_ms(l));
 }
 
-static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit) {
+/* How long a refused connection may take to read its answer: its slot must
+ * come back fast when a flood is being refused. */
+#define REFUSAL_GRACE_MS 250
+
+static void refuse(struct rc_loop *l, struct rc_session *s, int status, const char *why) {
+  char body[256];
+  int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", why);
+  rc_request_respond(l, s, status, "application/json", "Retry-After: 1\r\n", body, (size_t)n, true);
+  rc_conn_hurry_close(l, &s->conn, REFUSAL_GRACE_MS);
+}
+
+static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit, bool admin) {
   struct rc_session *s = rc_session_of(c);
+  struct rc_session_shard *ss = rc_session_shard_of(l);
   s->stream = &rc_stream_cleartext;
+  s->admin = admin;
   if (s->stream->attach(l, c, &session_ops) < 0) {
     rc_conn_abort(l, c);
     return;
   }
   s->rx_tick = s->req_tick = rc_session_now(l);
   if (over_limit) {
-    static const char body[] = "{\"error\":\"server full: this shard is at --max-conns\"}\n";
-    rc_request_respond(l, s, 503, "application/json", "Retry-After: 1\r\n", body, sizeof body - 1,
-                       true);
+    refuse(l, s, 503, "server full: this shard is at --max-conns");
     return;
+  }
+  if (ss->adm && !admin) {
+    unsigned retry = 1;
+    int ret = rc_admission_open(ss->adm, c, rc_loop_now_ms(l), &retry);
+    if (ret < 0) {
+      char peer[64];
+      rc_conn_peer_text(c, peer, sizeof peer);
+      rc_debug("%s: refused by the per-address limits (%d)", peer, ret);
+      refuse(l, s, ret == -EAGAIN ? 429 : 503,
+             ret == -EMFILE   ? "this address holds --max-conns-per-ip connections already"
+             : ret == -EBUSY  ? "this address has --max-handshakes-per-ip connections still in their handshake"
+             : ret == -EAGAIN ? "this address opens connections faster than --connect-rate-per-ip"
+                              : "the server is over its memory budget (--max-memory)");
+      return;
+    }
+    s->admitted = s->handshaking = true;
   }
   rc_session_rearm_timer(l, s);
 }
+
 
 /* Inbox work per turn: a flooded inbox is taken in slices, with the loop's
  * completions and timers between them, so the shard keeps serving its own
@@ -135,6 +174,7 @@ static void stop_one(struct rc_loop *l, struct rc_conn *c, void *arg) {
 static void on_stop(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   if (ss->demo) rc_loop_timer_cancel(l, &ss->demo_timer);
+  if (ss->adm && ss->id == 0) rc_loop_timer_cancel(l, &ss->sweep_timer);
   rc_loop_foreach_conn(l, stop_one, NULL);
 }
 
@@ -167,10 +207,13 @@ static int create_shard(struct rc_server *srv, unsigned i) {
   ss->srv = srv;
   ss->topics = rc_pubsub_topics(srv->pubsub);
   ss->budget = &srv->budget;
+  ss->adm = rc_admission_enabled(srv->admission) ? srv->admission : NULL;
   ss->max_message = cfg->max_message;
   ss->max_queue = cfg->max_queue;
   ss->max_commands = cfg->max_commands;
+  ss->max_command = cfg->max_command_bytes;
   ss->echo = cfg->echo;
+  ss->admin_only_metrics = cfg->has_admin;
   ss->handshake_ticks = cfg->handshake_timeout * TICKS_PER_S;
   ss->idle_ticks = cfg->idle_timeout * TICKS_PER_S;
   ss->ping_ticks = cfg->ping_interval * TICKS_PER_S;
@@ -183,6 +226,8 @@ static int create_shard(struct rc_server *srv, unsigned i) {
       .max_queue = cfg->max_queue,
       .listen = cfg->listen,
       .n_listen = cfg->n_listen,
+      /* One shard serves monitoring: it answers from every shard's counters. */
+      .admin = cfg->has_admin && i == 0 ? &cfg->admin : NULL,
   };
   struct rc_loop_hooks h = hooks;
   h.user = ss;
@@ -200,8 +245,13 @@ int rc_server_create(const struct rc_config *cfg, struct rc_server **out) {
   int ret = -ENOMEM;
   rc_budget_init(&srv->budget, cfg->max_memory);
   struct rc_pubsub_limits lim = {.max_backlog = cfg->max_backlog, .budget = &srv->budget};
-  srv->pubsub = rc_pubsub_create(cfg->threads, RC_TOPIC_TABLE_DEFAULT, &lim);
+  srv->pubsub = rc_pubsub_create(cfg->threads, cfg->max_topics, &lim);
   if (!srv->pubsub) goto fail;
+  struct rc_admission_limits alim = {.max_conns = cfg->max_conns_per_ip,
+                                     .max_handshakes = cfg->max_handshakes_per_ip,
+                                     .rate = cfg->connect_rate_per_ip};
+  srv->admission = rc_admission_create(&alim, &srv->budget);
+  if (!srv->admission) goto fail;
   for (unsigned i = 0; i < srv->nshards; i++)
     if ((ret = create_shard(srv, i)) < 0) goto fail;
   for (unsigned i = 0; i < srv->nshards; i++) {
@@ -257,5 +307,6 @@ void rc_server_destroy(struct rc_server *srv) {
     rc_loop_destroy(srv->loops[i]);
   }
   rc_pubsub_destroy(srv->pubsub);
+  rc_admission_destroy(srv->admission);
   free(srv);
 }

@@ -63,6 +63,10 @@ static bool rx_charge(struct rc_loop *l, struct rc_session_rx *rx) {
 
 void rc_session_release(struct rc_loop *l, struct rc_session *s) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (s->admitted) {
+    rc_admission_close(ss->adm, &s->conn, s->handshaking, rc_loop_now_ms(l));
+    s->admitted = s->handshaking = false;
+  }
   if (s->sub.v) rc_pubsub_unsubscribe_all(ss->ps, &s->sub);
   if (s->rx) {
     rx_free(l, s->rx);
@@ -160,4 +164,20 @@ const char *rc_session_publish_refusal(int err) {
   case -ENOMEM: return "out of memory; message not published";
   default: return "message not published";
   }
+}
+
+const char *rc_session_topic_refusal(int err) {
+  switch (err) {
+  case -EINVAL: return "invalid topic name: 1-128 characters of A-Z a-z 0-9 . _ - : / @";
+  case -ENOSPC: return "the server holds --max-topics topics; no new topic can be created now";
+  case -ENOBUFS:
+    return "the server is over its memory budget (--max-memory); no new topic can be created now";
+  case -ENOMEM: return "out of memory creating a topic";
+  default: return "topic not available";
+  }
+}
+
+void rc_session_topics_release(struct rc_loop *l, struct rc_topic **list, unsigned n) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  for (unsigned i = 0; i < n; i++) rc_topic_release(ss->topics, list[i]);
 }

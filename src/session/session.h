@@ -18,6 +18,7 @@
 #include "ringcast/stream/stream.h"
 #include "ringcast/util/bytebuf.h"
 #include "ringcast/util/config.h"
+#include "admission.h"
 
 #define RC_SESSION_MAX_SUBS 1024
 
@@ -65,6 +66,9 @@ struct rc_session {
   uint8_t kind;              /* enum rc_session_kind */
   uint8_t format;            /* enum rc_session_format */
   bool served;               /* HTTP: a request completed (keep-alive idle since) */
+  bool admin;                /* came in on --admin-listen: monitoring routes only */
+  bool admitted;             /* counted by the per-address admission */
+  bool handshaking;          /* admitted, first request not finished yet */
   struct rc_session_rx *rx;  /* NULL while nothing is incomplete */
   /* Loop-clock marks in 10 ms ticks, compared modulo 2^32. */
   uint32_t rx_tick;          /* last bytes received */
@@ -99,12 +103,16 @@ struct rc_session_shard {
   struct rc_demo_feed *demo;
   struct rc_loop_timer demo_timer;
   struct rc_budget *budget;  /* the server's --max-memory */
+  struct rc_admission *adm;  /* per-address limits; NULL when all are off */
+  struct rc_loop_timer sweep_timer;
   /* Settings used per message or per connection. */
   uint32_t max_message;
   uint32_t handshake_ticks, idle_ticks, ping_ticks;  /* 0: off */
   uint64_t max_queue;
   uint32_t max_commands;     /* per connection per second; 0: off */
+  uint32_t max_command;      /* bytes of a command other than publish */
   bool echo;
+  bool admin_only_metrics;   /* --admin-listen is set: /metrics only there */
   bool demo_feed;            /* this shard runs the demo feed */
   struct rc_session_stats stats;
 };
@@ -112,6 +120,7 @@ struct rc_session_shard {
 struct rc_server {
   const struct rc_config *cfg;
   struct rc_budget budget;
+  struct rc_admission *admission;
   struct rc_pubsub *pubsub;
   unsigned nshards;
   struct rc_loop *loops[RC_MAX_SHARDS];
@@ -158,5 +167,9 @@ bool rc_session_rx_is_pending(const struct rc_session_rx *rx);
 bool rc_session_rx_settle(struct rc_loop *l, struct rc_session *s, struct rc_session_rx *rx);
 /* The client-facing reason a publish was refused (err from rc_pubsub_publish). */
 const char *rc_session_publish_refusal(int err);
+/* The client-facing reason a topic could not be had (err from rc_topic_acquire). */
+const char *rc_session_topic_refusal(int err);
+/* Drops the references a command took on the topics it named. */
+void rc_session_topics_release(struct rc_loop *l, struct rc_topic **list, unsigned n);
 
 #endif

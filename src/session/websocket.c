@@ -59,17 +59,17 @@ static void send_error(struct rc_loop *l, struct rc_session *s, const struct rc_
   send_json(l, s, o);
 }
 
-/* The error reply for rc_topic_get's failure `ret` on `name`. */
+/* The error reply for rc_topic_acquire's failure `ret` on `name`. */
 static void send_topic_error(struct rc_loop *l, struct rc_session *s, const struct rc_command *cmd,
                              int ret, const char *name) {
-  char err[256];
-  snprintf(err, sizeof err,
-           ret == -EINVAL ? "invalid topic name '%.140s': 1-128 characters of A-Z a-z 0-9 . _ - : / @"
-                          : "topic table is full ('%.140s')",
-           name);
+  char err[320];
+  snprintf(err, sizeof err, "%s ('%.140s')", rc_session_topic_refusal(ret), name);
   send_error(l, s, cmd, err);
 }
 
+/* All or nothing: every topic is resolved (created when new, within --max-topics
+ * and the memory budget) before any subscription changes, and a subscription
+ * refused part-way (the per-connection limit) undoes the ones this command made. */
 static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_command *cmd) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   if (s->format == RC_FORMAT_RAW) {
@@ -78,17 +78,21 @@ static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_com
                "connection for more topics");
     return;
   }
+  char err[256];
+  if (cJSON_GetArraySize(cmd->topics) > RC_SESSION_MAX_SUBS) {
+    snprintf(err, sizeof err, "more than %d topics in one command; nothing subscribed",
+             RC_SESSION_MAX_SUBS);
+    send_error(l, s, cmd, err);
+    return;
+  }
   struct rc_topic *list[RC_SESSION_MAX_SUBS];
+  bool added[RC_SESSION_MAX_SUBS];
   unsigned n = 0;
   const cJSON *t;
-  char err[256];
   cJSON_ArrayForEach(t, cmd->topics) {
-    if (n == RC_SESSION_MAX_SUBS) {
-      send_error(l, s, cmd, "too many topics in one command");
-      return;
-    }
-    int ret = rc_topic_get(ss->topics, t->valuestring, strlen(t->valuestring), &list[n]);
+    int ret = rc_topic_acquire(ss->topics, t->valuestring, strlen(t->valuestring), true, &list[n]);
     if (ret < 0) {
+      rc_session_topics_release(l, list, n);
       send_topic_error(l, s, cmd, ret, t->valuestring);
       return;
     }
@@ -96,17 +100,22 @@ static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_com
   }
   for (unsigned i = 0; i < n; i++) {
     int ret = rc_pubsub_subscribe(ss->ps, &s->sub, list[i], RC_SESSION_MAX_SUBS);
-    if (ret == -EMLINK) {
-      snprintf(err, sizeof err, "subscription limit of %d per connection reached at '%s'",
-               RC_SESSION_MAX_SUBS, list[i]->name);
+    added[i] = ret == 0;
+    if (ret < 0 && ret != -EEXIST) {
+      for (unsigned j = 0; j < i; j++)
+        if (added[j]) rc_pubsub_unsubscribe(ss->ps, &s->sub, list[j]);
+      if (ret == -EMLINK)
+        snprintf(err, sizeof err,
+                 "subscription limit of %d per connection reached at '%s'; nothing subscribed",
+                 RC_SESSION_MAX_SUBS, list[i]->name);
+      else
+        snprintf(err, sizeof err, "out of memory; nothing subscribed");
+      rc_session_topics_release(l, list, n);
       send_error(l, s, cmd, err);
       return;
     }
-    if (ret < 0 && ret != -EEXIST) {
-      send_error(l, s, cmd, "out of memory");
-      return;
-    }
   }
+  rc_session_topics_release(l, list, n); /* the subscriptions hold their own */
   cJSON *o = reply("ack", cmd);
   if (o) cJSON_AddItemReferenceToObject(o, "topics", (cJSON *)cmd->topics);
   send_json(l, s, o);
@@ -114,12 +123,24 @@ static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_com
 
 static void cmd_unsubscribe(struct rc_loop *l, struct rc_session *s, struct rc_command *cmd) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (cJSON_GetArraySize(cmd->topics) > RC_SESSION_MAX_SUBS) {
+    char err[128];
+    snprintf(err, sizeof err, "more than %d topics in one command; nothing unsubscribed",
+             RC_SESSION_MAX_SUBS);
+    send_error(l, s, cmd, err);
+    return;
+  }
   const cJSON *t;
   cJSON *missing = cJSON_CreateArray();
   cJSON_ArrayForEach(t, cmd->topics) {
-    struct rc_topic *tp = rc_topic_find(ss->topics, t->valuestring, strlen(t->valuestring));
-    if ((!tp || rc_pubsub_unsubscribe(ss->ps, &s->sub, tp) < 0) && missing)
-      cJSON_AddItemToArray(missing, cJSON_CreateString(t->valuestring));
+    /* A topic this connection subscribes to exists: it is never created here. */
+    struct rc_topic *tp;
+    bool gone = rc_topic_acquire(ss->topics, t->valuestring, strlen(t->valuestring), false, &tp) < 0;
+    if (!gone) {
+      gone = rc_pubsub_unsubscribe(ss->ps, &s->sub, tp) < 0;
+      rc_topic_release(ss->topics, tp);
+    }
+    if (gone && missing) cJSON_AddItemToArray(missing, cJSON_CreateString(t->valuestring));
   }
   cJSON *o = reply("ack", cmd);
   if (o) {
@@ -144,7 +165,7 @@ static void cmd_publish(struct rc_loop *l, struct rc_session *s, struct rc_comma
     return;
   }
   struct rc_topic *tp;
-  int ret = rc_topic_get(ss->topics, cmd->topic, strlen(cmd->topic), &tp);
+  int ret = rc_topic_acquire(ss->topics, cmd->topic, strlen(cmd->topic), true, &tp);
   if (ret < 0) {
     send_topic_error(l, s, cmd, ret, cmd->topic);
     return;
@@ -155,6 +176,7 @@ static void cmd_publish(struct rc_loop *l, struct rc_session *s, struct rc_comma
   /* 0: forwarded; the ack follows from the home shard (rc_delivery_published). */
   if (seq != 0)
     rc_delivery_ack_publish(l, s, tp->name, seq, cmd->id_json ? cmd->id_json : "", cmd->id_json_len);
+  rc_topic_release(ss->topics, tp);
 }
 
 /* The pong owed for the latest of a run of pings in one receive: RFC 6455
@@ -216,6 +238,15 @@ static void on_message(struct rc_loop *l, struct rc_session *s, uint8_t opcode, 
   struct rc_command cmd;
   char err[256];
   if (rc_command_parse((const char *)p, n, &cmd, err, sizeof err) < 0) {
+    send_error(l, s, &cmd, err);
+    rc_command_fini(&cmd);
+    return;
+  }
+  /* A publish carries up to --max-message of data; other commands are small. */
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (cmd.op != RC_CMD_PUBLISH && n > ss->max_command) {
+    snprintf(err, sizeof err, "a %s command of %zu bytes exceeds --max-command-bytes (%u)",
+             rc_command_op_name(cmd.op), n, ss->max_command);
     send_error(l, s, &cmd, err);
     rc_command_fini(&cmd);
     return;

@@ -23,17 +23,24 @@
 #define DEFAULT_PING_INTERVAL 30u
 #define DEFAULT_MAX_BACKLOG (16ull << 20)
 #define DEFAULT_MAX_COMMANDS 20000u
+#define DEFAULT_MAX_TOPICS (4u << 20)
+#define DEFAULT_MAX_COMMAND_BYTES (256u << 10)
+#define DEFAULT_MAX_CONNS_PER_IP 4096u
+#define DEFAULT_MAX_HANDSHAKES_PER_IP 128u
+#define DEFAULT_CONNECT_RATE_PER_IP 500u
 #define MIN_MAX_MEMORY (16ull << 20)
 
 enum {
   OPT_LISTEN = 256, OPT_THREADS, OPT_CPUS, OPT_NO_PIN, OPT_MAX_CONNS, OPT_MAX_MESSAGE,
   OPT_MAX_QUEUE, OPT_DEMO_FEED, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION, OPT_ECHO,
   OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_PING_INTERVAL, OPT_MAX_MEMORY, OPT_MAX_BACKLOG,
-  OPT_MAX_COMMANDS,
+  OPT_MAX_COMMANDS, OPT_MAX_TOPICS, OPT_MAX_COMMAND_BYTES, OPT_ADMIN_LISTEN,
+  OPT_MAX_CONNS_PER_IP, OPT_MAX_HANDSHAKES_PER_IP, OPT_CONNECT_RATE_PER_IP,
 };
 
 static const struct option long_opts[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
+    {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"cpus", required_argument, NULL, OPT_CPUS},
     {"no-pin", no_argument, NULL, OPT_NO_PIN},
@@ -43,6 +50,11 @@ static const struct option long_opts[] = {
     {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
     {"max-backlog", required_argument, NULL, OPT_MAX_BACKLOG},
     {"max-commands-per-sec", required_argument, NULL, OPT_MAX_COMMANDS},
+    {"max-topics", required_argument, NULL, OPT_MAX_TOPICS},
+    {"max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
+    {"max-handshakes-per-ip", required_argument, NULL, OPT_MAX_HANDSHAKES_PER_IP},
+    {"connect-rate-per-ip", required_argument, NULL, OPT_CONNECT_RATE_PER_IP},
+    {"max-command-bytes", required_argument, NULL, OPT_MAX_COMMAND_BYTES},
     {"demo-feed", no_argument, NULL, OPT_DEMO_FEED},
     {"echo", no_argument, NULL, OPT_ECHO},
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
@@ -75,7 +87,8 @@ uint64_t rc_config_default_max_memory(void) {
 
 static unsigned default_max_conns(void) {
   unsigned lim = nofile_limit();
-  return lim > RC_CONN_SPARE + 16 ? lim - RC_CONN_SPARE : 16;
+  unsigned reserved = RC_CONN_SPARE + RC_ADMIN_SLOTS;
+  return lim > reserved + 16 ? lim - reserved : 16;
 }
 
 void rc_config_usage(FILE *out) {
@@ -84,10 +97,23 @@ void rc_config_usage(FILE *out) {
           "WebSocket broadcaster for high-fan-out streams (io_uring, one shard per CPU).\n\n"
           "  --listen HOST:PORT   address to listen on; repeatable; IPv6 as [::1]:8080\n"
           "                       (default %s)\n"
+          "  --admin-listen HOST:PORT  also serve GET /metrics and GET /healthz here, with\n"
+          "                       slots of their own so monitoring answers when the public\n"
+          "                       port is full; /metrics then leaves the public port\n"
+          "                       (default: none)\n"
           "  --threads N          shards, one pinned thread each (default: online CPUs, %ld)\n"
           "  --cpus LIST          CPUs to pin shards to, e.g. 0-3,6 (default: 0..N-1)\n"
           "  --no-pin             do not pin shard threads to CPUs\n"
           "  --max-conns N        connections per shard (default %u, from RLIMIT_NOFILE)\n"
+          "  --max-conns-per-ip N  connections one client address (IPv6: one /64) may hold\n"
+          "                       at once; more get 503 (default %u; 0 disables; behind a\n"
+          "                       reverse proxy every client shares its address)\n"
+          "  --max-handshakes-per-ip N  connections from one address that have not yet sent\n"
+          "                       a complete first request; more get 503 (default %u; 0\n"
+          "                       disables)\n"
+          "  --connect-rate-per-ip N  new connections per second from one address, a\n"
+          "                       second's worth at once; faster ones get 429 (default %u;\n"
+          "                       0 disables; load tests from one address need 0)\n"
           "  --max-message BYTES  largest message published or received; k/m/g suffixes\n"
           "                       (default %u)\n"
           "  --max-queue BYTES    bytes queued per connection before it is closed as a slow\n"
@@ -99,6 +125,12 @@ void rc_config_usage(FILE *out) {
           "                       503 (default: a quarter of RAM, %llu)\n"
           "  --max-backlog BYTES  publishes waiting for one shard to stamp them; past it\n"
           "                       publishes to its topics get 503 (default %llu)\n"
+          "  --max-topics N       topics alive at once (a topic lives while it has\n"
+          "                       subscribers or a publish in flight); past it new topics get\n"
+          "                       503 / an error reply (default %u)\n"
+          "  --max-command-bytes BYTES  largest subscribe, unsubscribe or ping command (a\n"
+          "                       publish is bounded by --max-message); larger ones get an\n"
+          "                       error reply; at most 1024 topics per command (default %u)\n"
           "  --max-commands-per-sec N  WebSocket messages and control frames (pings count)\n"
           "                       one connection may send a second, a second's worth at once;\n"
           "                       past it the connection is closed with 1008 (default %u;\n"
@@ -117,8 +149,9 @@ void rc_config_usage(FILE *out) {
           "Routes: GET /ws?topics=a,b[&format=raw], POST /publish/<topic>, POST /publish\n"
           "(batch), GET /metrics, GET /healthz. See docs/protocol.md.\n",
           DEFAULT_LISTEN, sysconf(_SC_NPROCESSORS_ONLN), default_max_conns(),
+          DEFAULT_MAX_CONNS_PER_IP, DEFAULT_MAX_HANDSHAKES_PER_IP, DEFAULT_CONNECT_RATE_PER_IP,
           DEFAULT_MAX_MESSAGE, RC_QUEUE_ENTRY_COST, (unsigned long long)DEFAULT_MAX_QUEUE,
-          (unsigned long long)rc_config_default_max_memory(), (unsigned long long)DEFAULT_MAX_BACKLOG, DEFAULT_MAX_COMMANDS,
+          (unsigned long long)rc_config_default_max_memory(), (unsigned long long)DEFAULT_MAX_BACKLOG, DEFAULT_MAX_TOPICS, DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_COMMANDS,
           DEFAULT_HANDSHAKE_TIMEOUT,
           DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL);
 }
@@ -237,6 +270,11 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
   cfg->max_memory = rc_config_default_max_memory();
   cfg->max_backlog = DEFAULT_MAX_BACKLOG;
   cfg->max_commands = DEFAULT_MAX_COMMANDS;
+  cfg->max_topics = DEFAULT_MAX_TOPICS;
+  cfg->max_command_bytes = DEFAULT_MAX_COMMAND_BYTES;
+  cfg->max_conns_per_ip = DEFAULT_MAX_CONNS_PER_IP;
+  cfg->max_handshakes_per_ip = DEFAULT_MAX_HANDSHAKES_PER_IP;
+  cfg->connect_rate_per_ip = DEFAULT_CONNECT_RATE_PER_IP;
   cfg->log_level = RC_LOG_INFO;
   cfg->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
   cfg->idle_timeout = DEFAULT_IDLE_TIMEOUT;
@@ -255,6 +293,11 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
         return bad(err, "--listen", optarg, "expected HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080");
       cfg->n_listen++;
       break;
+    case OPT_ADMIN_LISTEN:
+      if (rc_config_parse_listen(optarg, &cfg->admin) < 0)
+        return bad(err, "--admin-listen", optarg, "expected HOST:PORT, e.g. 127.0.0.1:9090");
+      cfg->has_admin = true;
+      break;
     case OPT_THREADS:
       if (parse_uint(optarg, RC_MAX_SHARDS, &v) < 0 || v == 0)
         return bad(err, "--threads", optarg, "expected a number from 1 to 64");
@@ -271,12 +314,12 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
       unsigned lim = nofile_limit();
       if (parse_uint(optarg, UINT_MAX, &v) < 0 || v == 0)
         return bad(err, "--max-conns", optarg, "expected a positive number");
-      if (v + RC_CONN_SPARE > lim) {
+      if (v + RC_CONN_SPARE + RC_ADMIN_SLOTS > lim) {
         char want[160];
         snprintf(want, sizeof want,
                  "at most %u per shard here (RLIMIT_NOFILE %u bounds each shard's io_uring "
                  "file table); add --threads for more connections",
-                 lim - RC_CONN_SPARE, lim);
+                 lim - RC_CONN_SPARE - RC_ADMIN_SLOTS, lim);
         return bad(err, "--max-conns", optarg, want);
       }
       cfg->max_conns = (unsigned)v;
@@ -306,6 +349,29 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
       if (parse_uint(optarg, 10000000, &v) < 0)
         return bad(err, "--max-commands-per-sec", optarg, "expected 0 (off) to 10000000");
       cfg->max_commands = (unsigned)v;
+      break;
+    case OPT_MAX_CONNS_PER_IP:
+    case OPT_MAX_HANDSHAKES_PER_IP:
+    case OPT_CONNECT_RATE_PER_IP: {
+      static const char *const names[] = {"--max-conns-per-ip", "--max-handshakes-per-ip",
+                                          "--connect-rate-per-ip"};
+      const char *name = names[opt - OPT_MAX_CONNS_PER_IP];
+      if (parse_uint(optarg, 100000000, &v) < 0)
+        return bad(err, name, optarg, "expected 0 (off) to 100000000");
+      if (opt == OPT_MAX_CONNS_PER_IP) cfg->max_conns_per_ip = (uint32_t)v;
+      else if (opt == OPT_MAX_HANDSHAKES_PER_IP) cfg->max_handshakes_per_ip = (uint32_t)v;
+      else cfg->connect_rate_per_ip = (uint32_t)v;
+      break;
+    }
+    case OPT_MAX_COMMAND_BYTES:
+      if (rc_config_parse_size(optarg, &sz) < 0 || sz < 256 || sz > (64u << 20))
+        return bad(err, "--max-command-bytes", optarg, "expected 256 to 64m");
+      cfg->max_command_bytes = (uint32_t)sz;
+      break;
+    case OPT_MAX_TOPICS:
+      if (parse_uint(optarg, 1u << 30, &v) < 0 || v == 0)
+        return bad(err, "--max-topics", optarg, "expected 1 to 1073741824");
+      cfg->max_topics = (uint32_t)v;
       break;
     case OPT_DEMO_FEED: cfg->demo_feed = true; break;
     case OPT_ECHO: cfg->echo = true; break;

@@ -17,7 +17,8 @@ BENCH = os.environ.get("RINGCAST_BENCH", os.path.join(os.path.dirname(__file__),
 class BenchSmoke(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server("--max-queue", "256k", threads=2)
+        cls.srv = Server("--max-queue", "256k", "--max-conns-per-ip", "0", "--max-handshakes-per-ip", "0",
+                         "--connect-rate-per-ip", "0", threads=2)
 
     @classmethod
     def tearDownClass(cls):

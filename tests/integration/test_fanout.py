@@ -24,7 +24,7 @@ def topics_of(i):
 
 class FanoutTest(unittest.TestCase):
     def test_every_subscriber_gets_everything_in_order(self):
-        with Server("--max-conns", "4000", threads=4) as srv:
+        with Server("--max-conns", "4000", "--max-conns-per-ip", "0", "--max-handshakes-per-ip", "0", "--connect-rate-per-ip", "0", threads=4) as srv:
             asyncio.run(self.run_scenario(srv))
             m = srv.metrics()
             self.assertEqual(m["ringcast_messages_published_total"], len(TOPICS) * PER_KIND * 3)

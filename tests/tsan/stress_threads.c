@@ -118,7 +118,7 @@ static void *create_topics(void *arg) {
   char name[32];
   for (int i = 0; i < 256; i++) {
     snprintf(name, sizeof name, "stress.%d", i);
-    if (rc_topic_get(table, name, strlen(name), &seen[s][i]) < 0) return arg;
+    if (rc_topic_acquire(table, name, strlen(name), true, &seen[s][i]) < 0) return arg;
     rc_subscription_add(s, &subscribers[s], seen[s][i], 1024);
     (void)rc_subscription_remove(s, &subscribers[s], seen[s][i]);
     rc_subscription_add(s, &subscribers[s], seen[s][i], 1024);
@@ -126,8 +126,13 @@ static void *create_topics(void *arg) {
   return NULL;
 }
 
+static void dropped(void *ctx, struct rc_topic *tp) {
+  (void)ctx;
+  (void)tp;
+}
+
 static void test_topics(void) {
-  table = rc_topic_table_create(1024, SHARDS);
+  table = rc_topic_table_create(1024, SHARDS, NULL);
   pthread_t th[SHARDS];
   for (uintptr_t i = 0; i < SHARDS; i++) pthread_create(&th[i], NULL, create_topics, (void *)i);
   unsigned errors = 0;
@@ -145,7 +150,11 @@ static void test_topics(void) {
   CHECK(mismatched == 0, "topics: %u names resolved to different topics", mismatched);
   CHECK(bits == 256, "topics: %u of 256 interest bitmaps complete", bits);
   CHECK(rc_topic_count(table) == 256, "topics: count %u", rc_topic_count(table));
-  for (unsigned i = 0; i < SHARDS; i++) rc_subscription_remove_all(i, &subscribers[i]);
+  for (unsigned i = 0; i < SHARDS; i++) rc_subscription_remove_all(i, &subscribers[i], dropped, NULL);
+  /* Every thread's reference, then the table is empty. */
+  for (int s = 0; s < SHARDS; s++)
+    for (int i = 0; i < 256; i++) rc_topic_release(table, seen[s][i]);
+  CHECK(rc_topic_count(table) == 0, "topics: %u left after every release", rc_topic_count(table));
   rc_topic_table_destroy(table);
 }
 

@@ -45,6 +45,29 @@ Test(config, flags) {
   cr_assert_eq(c.max_conns, 1000);
 }
 
+Test(config, limits) {
+  struct rc_config c;
+  char e[512] = "";
+  char *argv[] = {"ringcast", "--max-memory", "512m", "--max-backlog", "1m", "--max-topics", "5000",
+                  "--max-command-bytes", "8k", "--max-commands-per-sec", "0", "--max-conns-per-ip", "0",
+                  "--max-handshakes-per-ip", "7", "--connect-rate-per-ip", "9",
+                  "--admin-listen", "127.0.0.1:9090", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 19, argv), 0, "%s", e);
+  cr_assert_eq(c.max_memory, 512u << 20);
+  cr_assert_eq(c.max_backlog, 1u << 20);
+  cr_assert_eq(c.max_topics, 5000);
+  cr_assert_eq(c.max_command_bytes, 8192);
+  cr_assert_eq(c.max_commands, 0);
+  cr_assert_eq(c.max_conns_per_ip, 0);
+  cr_assert_eq(c.max_handshakes_per_ip, 7);
+  cr_assert_eq(c.connect_rate_per_ip, 9);
+  cr_assert(c.has_admin);
+  cr_assert_str_eq(c.admin.text, "127.0.0.1:9090");
+  char *small[] = {"ringcast", "--max-memory", "16m", "--max-backlog", "64m", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 5, small), 0, "%s", e);
+  cr_assert_eq(c.max_backlog, 16u << 20, "a backlog is never larger than the whole budget");
+}
+
 Test(config, bad_values_name_the_flag) {
   static const char *cases[][3] = {
       {"--threads", "0", "--threads"},     {"--threads", "abc", "--threads"},
@@ -52,6 +75,13 @@ Test(config, bad_values_name_the_flag) {
       {"--listen", "::1:80", "--listen"},  {"--max-queue", "12q", "--max-queue"},
       {"--max-message", "1", "--max-message"}, {"--cpus", "5-2", "--cpus"},
       {"--log-level", "loud", "--log-level"}, {"--max-conns", "99999999", "--max-conns"},
+      {"--max-memory", "1m", "--max-memory"}, {"--max-backlog", "1k", "--max-backlog"},
+      {"--max-topics", "0", "--max-topics"}, {"--max-command-bytes", "12", "--max-command-bytes"},
+      {"--max-commands-per-sec", "-5", "--max-commands-per-sec"},
+      {"--max-conns-per-ip", "x", "--max-conns-per-ip"},
+      {"--max-handshakes-per-ip", "1e3", "--max-handshakes-per-ip"},
+      {"--connect-rate-per-ip", "", "--connect-rate-per-ip"},
+      {"--admin-listen", "9090", "--admin-listen"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct rc_config c;

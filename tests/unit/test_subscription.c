@@ -21,18 +21,23 @@ static struct rc_subscriber subs[NSUBS];
 static bool model[NSUBS][NTOPICS];
 
 static void setup(void) {
-  table = rc_topic_table_create(64, 4);
+  table = rc_topic_table_create(64, 4, NULL);
   char name[16];
   for (int t = 0; t < NTOPICS; t++) {
     snprintf(name, sizeof name, "t%d", t);
-    cr_assert_eq(rc_topic_get(table, name, strlen(name), &topics[t]), 0);
+    cr_assert_eq(rc_topic_acquire(table, name, strlen(name), true, &topics[t]), 0);
   }
   memset(subs, 0, sizeof subs);
   memset(model, 0, sizeof model);
 }
 
+static void ignore(void *ctx, struct rc_topic *tp) {
+  (void)ctx;
+  (void)tp;
+}
+
 static void teardown(void) {
-  for (int s = 0; s < NSUBS; s++) rc_subscription_remove_all(SHARD, &subs[s]);
+  for (int s = 0; s < NSUBS; s++) rc_subscription_remove_all(SHARD, &subs[s], ignore, NULL);
   for (int t = 0; t < NTOPICS; t++) {
     cr_assert_eq(topics[t]->local[SHARD].n, 0);
     cr_assert_eq(atomic_load(&topics[t]->interest), 0);
@@ -79,15 +84,17 @@ Test(subscription, churn_keeps_both_sides_consistent, .init = setup, .fini = tea
     int s = rand() % NSUBS, t = rand() % NTOPICS;
     int op = rand() % 10;
     if (op < 5) {
+      int before = topics[t]->local[SHARD].n;
       int ret = rc_subscription_add(SHARD, &subs[s], topics[t], 1024);
-      cr_assert_eq(ret, model[s][t] ? -EEXIST : 0);
+      cr_assert_eq(ret, model[s][t] ? -EEXIST : before == 0, "1 exactly when the list was empty");
       model[s][t] = true;
     } else if (op < 9) {
       int ret = rc_subscription_remove(SHARD, &subs[s], topics[t]);
-      cr_assert_eq(ret, model[s][t] ? 0 : -ENOENT);
+      cr_assert_eq(ret, model[s][t] ? topics[t]->local[SHARD].n == 0 : -ENOENT,
+                   "1 exactly when the list emptied");
       model[s][t] = false;
     } else {
-      rc_subscription_remove_all(SHARD, &subs[s]);
+      rc_subscription_remove_all(SHARD, &subs[s], ignore, NULL);
       memset(model[s], 0, sizeof model[s]);
       cr_assert_null(subs[s].v, "remove_all frees the array");
     }
@@ -98,7 +105,7 @@ Test(subscription, churn_keeps_both_sides_consistent, .init = setup, .fini = tea
 
 Test(subscription, limit_per_subscriber, .init = setup, .fini = teardown) {
   for (int t = 0; t < 3; t++) {
-    cr_assert_eq(rc_subscription_add(SHARD, &subs[0], topics[t], 3), 0);
+    cr_assert_eq(rc_subscription_add(SHARD, &subs[0], topics[t], 3), 1);
     model[0][t] = true;
   }
   cr_assert_eq(rc_subscription_add(SHARD, &subs[0], topics[3], 3), -EMLINK);

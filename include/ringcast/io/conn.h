@@ -91,6 +91,11 @@ struct rc_conn {
 
 static inline bool rc_conn_is_open(const struct rc_conn *c) { return c->state == RC_CONN_OPEN; }
 
+/* A closing connection (DRAINING or LINGERING) gets at most ms more to finish
+ * instead of the usual grace: for refusals of a flood, whose slots must come
+ * back fast. */
+void rc_conn_hurry_close(struct rc_loop *l, struct rc_conn *c, unsigned ms);
+
 /* Queues view v of h's frame (one plain reference on h). 0; -EPIPE when the
  * connection no longer takes data (not OPEN); -ENOBUFS when the bytes waiting
  * behind the send in flight would pass the shard's --max-queue (nothing queued:

@@ -34,6 +34,10 @@ struct rc_loop_params {
   uint64_t max_queue;                 /* bytes waiting behind a send before rc_conn_send refuses */
   const struct rc_listen_addr *listen;
   unsigned n_listen;
+  /* An administrative listener (monitoring), or NULL: its connections have
+   * RC_ADMIN_SLOTS slots of their own, so they are taken even when the public
+   * listeners have filled the table. */
+  const struct rc_listen_addr *admin;
 };
 
 struct rc_loop_hooks {
@@ -41,8 +45,9 @@ struct rc_loop_hooks {
   /* In the loop's thread once its ring is up, before the first turn. */
   void (*on_start)(struct rc_loop *l);
   /* A connection was accepted (state OPEN, no ops yet): set its ops. over_limit:
-   * it is past max_conns and must be refused. */
-  void (*on_accept)(struct rc_loop *l, struct rc_conn *c, bool over_limit);
+   * it is past max_conns and must be refused. admin: it came in on the
+   * administrative listener. */
+  void (*on_accept)(struct rc_loop *l, struct rc_conn *c, bool over_limit, bool admin);
   /* Once a turn, after completions and timers: drain queues, flush batches. */
   void (*on_turn)(struct rc_loop *l);
   /* After the sleep is announced: whether work arrived that needs another turn. */

@@ -23,14 +23,18 @@ struct rc_subscriber {
   uint16_t n, cap;
 };
 
-/* Subscribes s to tp on this shard: 0, -EEXIST (already), -EMLINK (s holds
- * `limit` topics), or -ENOMEM (nothing changed). */
+/* Subscribes s to tp on this shard: 1 when tp's list here was empty before, 0
+ * otherwise, -EEXIST (already), -EMLINK (s holds `limit` topics), or -ENOMEM
+ * (nothing changed). */
 int rc_subscription_add(unsigned shard, struct rc_subscriber *s, struct rc_topic *tp,
                         unsigned limit);
-/* 0, or -ENOENT when s is not subscribed to tp. */
+/* 1 when tp's list here is now empty, 0 otherwise, or -ENOENT when s is not
+ * subscribed to tp. */
 int rc_subscription_remove(unsigned shard, struct rc_subscriber *s, struct rc_topic *tp);
-/* Removes every subscription of s and frees its array. */
-void rc_subscription_remove_all(unsigned shard, struct rc_subscriber *s);
+/* Removes every subscription of s and frees its array; emptied(ctx, tp) is
+ * called for each topic whose list here became empty, after its last use. */
+void rc_subscription_remove_all(unsigned shard, struct rc_subscriber *s,
+                                void (*emptied)(void *ctx, struct rc_topic *tp), void *ctx);
 /* s's index of tp, or -ENOENT when s is not subscribed to it. */
 int rc_subscription_find(const struct rc_subscriber *s, const struct rc_topic *tp);
 

@@ -1,21 +1,33 @@
 /* SPDX-License-Identifier: MIT */
-/* The global topic table: a fixed-size, lock-free, insert-only open-addressing
- * hash of topic name to topic. Read-mostly and shared by every shard. Each topic
- * has a home shard (hash modulo shard count) that alone assigns its sequence
- * numbers, an interest bitmap of shards with local subscribers, and one
+/* The global topic table: topics by name, shared by every shard, each one alive
+ * while someone holds a reference to it and reclaimed when the last goes.
+ *
+ * The table is split into partitions, each a chained hash under its own lock,
+ * that grows and shrinks with the number of topics it holds, so millions of live
+ * topics are possible and memory comes back when they go. Names hash with
+ * SipHash under a key drawn at start-up, so no one can craft names that collide.
+ *
+ * Each topic has a home shard (hash modulo shard count) that alone assigns its
+ * sequence numbers, an interest bitmap of shards with local subscribers, and one
  * subscriber list per shard, each touched only by its own shard
- * (pubsub/subscription.h keeps those lists). */
+ * (pubsub/subscription.h keeps those lists).
+ *
+ * Every pointer to a topic that outlives the code that looked it up is a
+ * reference: a shard's subscriber list (pub/sub pins it while the list is
+ * not empty, and until its home shard can no longer be sending it messages of
+ * the topic), a publish on its way to the home shard, the demo feed's topics,
+ * and a command's own for as long as it runs. Reference counts change under the
+ * partition lock; lookups and messages never touch them. */
 #ifndef RINGCAST_PUBSUB_TOPIC_H
 #define RINGCAST_PUBSUB_TOPIC_H
 
-#include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "ringcast/proto/topic_name.h"
-
-#define RC_TOPIC_TABLE_DEFAULT 65536
+#include "ringcast/util/budget.h"
 
 struct rc_subscriber;
 
@@ -25,37 +37,49 @@ struct rc_subref {
   uint32_t sub_idx;      /* index into the subscriber's subscription array */
 };
 
+/* One shard's subscribers of a topic, and the shard's hold on the topic. */
 struct rc_sublist {
   uint32_t n, cap;
   struct rc_subref *v;
+  uint32_t cleared;      /* times the list went empty: tells a stale release apart */
+  bool pinned;           /* the shard holds a reference on the topic */
+  bool releasing;        /* a release is on its way round the home shard */
 };
 
 struct rc_topic {
+  struct rc_topic *next;   /* in its partition's bucket (partition lock) */
   uint64_t hash;
+  uint32_t refs;           /* partition lock */
   uint16_t home;
   uint16_t name_len;
-  char name[RC_TOPIC_NAME_MAX + 1];
+  const char *name;        /* NUL-terminated, in the same allocation */
   /* Bit s set while shard s has local subscribers. Set and cleared by shard s,
    * read by the home shard on every publish. */
-  alignas(64) _Atomic uint64_t interest;
-  /* Home shard only. */
-  alignas(64) uint64_t seq;
+  _Atomic uint64_t interest;
+  uint64_t seq;            /* home shard only */
   struct rc_sublist local[]; /* one per shard; local[s] touched only by shard s */
 };
 
 struct rc_topic_table;
 
-/* Creates a table for up to max_topics topics and nshards shards. */
-struct rc_topic_table *rc_topic_table_create(uint32_t max_topics, unsigned nshards);
-/* Frees the table and every topic; no shard may run. */
+/* Creates a table for up to max_topics topics and nshards shards, each topic's
+ * memory charged to budget (NULL: none). */
+struct rc_topic_table *rc_topic_table_create(uint32_t max_topics, unsigned nshards,
+                                             struct rc_budget *budget);
+/* Frees the table and every topic still in it; no shard may run. */
 void rc_topic_table_destroy(struct rc_topic_table *t);
-/* Any thread. Finds or creates the topic; 0, -EINVAL (bad name) or -ENOSPC (table
- * full). Topics live as long as the table. */
-int rc_topic_get(struct rc_topic_table *t, const char *name, size_t len,
-                 struct rc_topic **out);
-/* Any thread; NULL when absent. */
-struct rc_topic *rc_topic_find(struct rc_topic_table *t, const char *name, size_t len);
+/* Any thread: a reference to the topic, creating it when create is set. 0,
+ * -EINVAL (bad name), -ENOENT (absent, create not set), -ENOSPC (max_topics
+ * reached), -ENOBUFS (over the memory budget) or -ENOMEM. */
+int rc_topic_acquire(struct rc_topic_table *t, const char *name, size_t len, bool create,
+                     struct rc_topic **out);
+/* Any thread: one more reference to a topic the caller holds one on. */
+void rc_topic_ref(struct rc_topic_table *t, struct rc_topic *tp);
+/* Any thread: drops a reference; the last one removes and frees the topic. */
+void rc_topic_release(struct rc_topic_table *t, struct rc_topic *tp);
+/* Topics alive now. */
 uint32_t rc_topic_count(const struct rc_topic_table *t);
-uint64_t rc_topic_hash(const char *name, size_t len);
+/* The table's keyed hash of a name. */
+uint64_t rc_topic_hash(const struct rc_topic_table *t, const char *name, size_t len);
 
 #endif

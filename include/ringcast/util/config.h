@@ -15,6 +15,10 @@
 /* Direct-descriptor slots kept beyond --max-conns so a connection over the limit
  * can still be accepted and told "503 server full" instead of being dropped. */
 #define RC_CONN_SPARE 32
+/* Slots of the --admin-listen address's own on the shard that serves it, so
+ * monitoring is accepted when the public listeners have filled the table; kept
+ * out of every shard's --max-conns range so the limit does not depend on it. */
+#define RC_ADMIN_SLOTS 16
 /* What --max-queue counts for each queued frame beyond its wire bytes: the queue
  * entry, the frame's header and its holder (a 2-byte pong costs ~100 bytes). */
 #define RC_QUEUE_ENTRY_COST 96
@@ -28,6 +32,8 @@ struct rc_listen_addr {
 struct rc_config {
   struct rc_listen_addr listen[RC_CONFIG_MAX_LISTEN];
   unsigned n_listen;
+  struct rc_listen_addr admin;   /* --admin-listen, when has_admin */
+  bool has_admin;
   unsigned threads;
   int cpus[RC_MAX_SHARDS];
   unsigned n_cpus;
@@ -37,6 +43,11 @@ struct rc_config {
   uint64_t max_queue;      /* bytes queued per connection */
   uint64_t max_memory;     /* bytes clients may make the server hold, all shards */
   uint64_t max_backlog;    /* bytes of publishes waiting in one shard's inbox */
+  uint32_t max_topics;     /* topics alive at once, all shards */
+  uint32_t max_command_bytes; /* a WebSocket command other than publish */
+  uint32_t max_conns_per_ip;      /* 0: off */
+  uint32_t max_handshakes_per_ip; /* connections before their first request; 0: off */
+  uint32_t connect_rate_per_ip;   /* new connections per second; 0: off */
   unsigned max_commands;   /* WebSocket messages and control frames per connection per second; 0: off */
   bool demo_feed;
   bool echo;                 /* GET /echo for conformance suites */

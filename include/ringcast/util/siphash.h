@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+/* SipHash-2-4 (Aumasson and Bernstein, 2012): a keyed hash for tables whose keys
+ * come from clients, so that without the key no one can make names collide. */
+#ifndef RINGCAST_UTIL_SIPHASH_H
+#define RINGCAST_UTIL_SIPHASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+uint64_t rc_siphash24(const uint8_t key[16], const void *data, size_t len);
+
+#endif
