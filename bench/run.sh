@@ -81,7 +81,7 @@ start_server() { # kind [shards]
       # (in builds that have them).
       local open=()
       if "$bin" --help | grep -q -- --connect-rate-per-ip; then
-        open=(--max-conns-per-ip 0 --max-handshakes-per-ip 0 --connect-rate-per-ip 0)
+        open=(--max-conns-per-ip 0 --max-handshakes-per-ip 0 --connect-rate-per-ip 0 --max-commands-per-sec 0)
       fi
       "$bin" --listen 127.0.0.1:$port --threads "$shards" --cpus "$cpus" --log-level warn "${open[@]}" \
         >"$tmp/server.log" 2>&1 &

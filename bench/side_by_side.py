@@ -87,7 +87,8 @@ def start(kind, binary):
         # Every bench client shares one address: the per-address limits are off
         # (in builds that have them).
         if b"--connect-rate-per-ip" in subprocess.run([binary, "--help"], capture_output=True).stdout:
-            cmd += ["--max-conns-per-ip", "0", "--max-handshakes-per-ip", "0", "--connect-rate-per-ip", "0"]
+            cmd += ["--max-conns-per-ip", "0", "--max-handshakes-per-ip", "0", "--connect-rate-per-ip", "0",
+                    "--max-commands-per-sec", "0"]
         url = f"ws://127.0.0.1:{port}/ws?topics={{topic}}&format=raw"
     elif kind == "uws":
         cmd = [binary, str(port)]

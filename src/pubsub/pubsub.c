@@ -442,10 +442,18 @@ void rc_pubsub_flush(struct rc_pubsub_shard *pss) {
 
 bool rc_pubsub_has_work(struct rc_pubsub_shard *pss) { return !rc_mpsc_is_empty(&pss->inbox); }
 
+/* What one subscription holds, both sides' entries with their arrays' slack,
+ * charged to the memory budget. */
+#define SUBSCRIPTION_COST 48
+
 int rc_pubsub_subscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
                         struct rc_topic *tp, unsigned limit) {
+  if (!rc_budget_try(pss->ps->lim.budget, SUBSCRIPTION_COST)) return -ENOBUFS;
   int ret = rc_subscription_add(pss->id, s, tp, limit);
-  if (ret < 0) return ret;
+  if (ret < 0) {
+    rc_budget_release(pss->ps->lim.budget, SUBSCRIPTION_COST);
+    return ret;
+  }
   struct rc_sublist *l = &tp->local[pss->id];
   if (!l->pinned) {
     rc_topic_ref(pss->ps->topics, tp);
@@ -506,11 +514,13 @@ int rc_pubsub_unsubscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
                           struct rc_topic *tp) {
   int ret = rc_subscription_remove(pss->id, s, tp);
   if (ret < 0) return ret;
+  rc_budget_release(pss->ps->lim.budget, SUBSCRIPTION_COST);
   if (ret == 1) emptied(pss, tp);
   return 0;
 }
 
 void rc_pubsub_unsubscribe_all(struct rc_pubsub_shard *pss, struct rc_subscriber *s) {
+  rc_budget_release(pss->ps->lim.budget, (size_t)s->n * SUBSCRIPTION_COST);
   rc_subscription_remove_all(pss->id, s, emptied, pss);
 }
 

@@ -168,7 +168,9 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     if (ret < 0 && ret != -EEXIST) {
       rc_pubsub_unsubscribe_all(ss->ps, &s->sub);
       rc_session_topics_release(l, list, n);
-      rc_request_error(l, s, 503, true, NULL, "could not subscribe: out of memory");
+      rc_request_error(l, s, 503, true, "Retry-After: 1\r\n", "could not subscribe: %s",
+                       ret == -ENOBUFS ? "the server is over its memory budget (--max-memory)"
+                                       : "out of memory");
       return;
     }
   }
@@ -186,8 +188,6 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
   memcpy(f->data, resp, (size_t)rl);
   if (rc_session_send_frame(l, s, f) < 0) return;
   s->kind = RC_SESSION_WS;
-  s->cmd_tick = rc_session_now(l);
-  s->cmd_tokens = ss->max_commands * 100;
   s->format = echo ? RC_FORMAT_ECHO : raw ? RC_FORMAT_RAW : RC_FORMAT_ENVELOPE;
   s->ping_tick = 0;
   rc_counter_add(&ss->stats.ws_upgrades, 1);
@@ -457,7 +457,11 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
   bool get = rc_http_is_method(&r, "GET");
   bool echo = ss->echo && path_is(&r, "/echo");
   bool monitoring = path_is(&r, "/healthz") || path_is(&r, "/metrics");
-  if (s->admin && !monitoring) {
+  if (!s->admin && !rc_session_take_token(l, s)) {
+    rc_request_error(l, s, 429, true, "Retry-After: 1\r\n",
+                     "more than --max-commands-per-sec %u requests a second on one connection",
+                     ss->max_commands);
+  } else if (s->admin && !monitoring) {
     /* The administrative listener serves monitoring only. */
     rc_request_error(l, s, 404, close_after, NULL,
                      "the --admin-listen address serves GET /metrics and GET /healthz only");

@@ -126,6 +126,7 @@ static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit, boo
     return;
   }
   s->rx_tick = s->req_tick = rc_session_now(l);
+  rc_session_fill_tokens(l, s);
   if (over_limit) {
     refuse(l, s, 503, "server full: this shard is at --max-conns");
     return;

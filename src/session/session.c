@@ -181,3 +181,27 @@ void rc_session_topics_release(struct rc_loop *l, struct rc_topic **list, unsign
   struct rc_session_shard *ss = rc_session_shard_of(l);
   for (unsigned i = 0; i < n; i++) rc_topic_release(ss->topics, list[i]);
 }
+
+/* A token bucket in hundredths of a message, refilled per 10 ms tick, holding a
+ * second's worth: --max-commands-per-sec a second, that many at once. */
+bool rc_session_take_token(struct rc_loop *l, struct rc_session *s) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (!ss->max_commands) return true;
+  uint32_t now = rc_session_now(l);
+  uint64_t cap = (uint64_t)ss->max_commands * 100;
+  uint64_t t = s->cmd_tokens + (uint64_t)(now - s->cmd_tick) * ss->max_commands;
+  if (t > cap) t = cap;
+  s->cmd_tick = now;
+  if (t < 100) {
+    s->cmd_tokens = (uint32_t)t;
+    rc_counter_add(&ss->stats.rate_limited, 1);
+    return false;
+  }
+  s->cmd_tokens = (uint32_t)(t - 100);
+  return true;
+}
+
+void rc_session_fill_tokens(struct rc_loop *l, struct rc_session *s) {
+  s->cmd_tick = rc_session_now(l);
+  s->cmd_tokens = rc_session_shard_of(l)->max_commands * 100;
+}

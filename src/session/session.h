@@ -76,7 +76,7 @@ struct rc_session {
     uint32_t req_tick;       /* HTTP: start of the current request (handshake timeout) */
     uint32_t ping_tick;      /* WebSocket: last keepalive ping; 0: none since the last bytes */
   };
-  uint32_t cmd_tick;         /* WebSocket: --max-commands-per-sec bucket, last refill */
+  uint32_t cmd_tick;         /* --max-commands-per-sec bucket, last refill */
   uint32_t cmd_tokens;       /* and its hundredths of a command */
 };
 
@@ -165,6 +165,12 @@ bool rc_session_rx_is_pending(const struct rc_session_rx *rx);
  * did not fit the budget and was dropped: the caller refuses the request or
  * message (503, close 1013). */
 bool rc_session_rx_settle(struct rc_loop *l, struct rc_session *s, struct rc_session_rx *rx);
+/* One message's worth of the connection's --max-commands-per-sec bucket (HTTP
+ * requests, WebSocket messages and control frames all count): false when it is
+ * empty (counted; the caller refuses and closes). */
+bool rc_session_take_token(struct rc_loop *l, struct rc_session *s);
+/* A full bucket, for a new connection. */
+void rc_session_fill_tokens(struct rc_loop *l, struct rc_session *s);
 /* The client-facing reason a publish was refused (err from rc_pubsub_publish). */
 const char *rc_session_publish_refusal(int err);
 /* The client-facing reason a topic could not be had (err from rc_topic_acquire). */

@@ -109,7 +109,9 @@ static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_com
                  "subscription limit of %d per connection reached at '%s'; nothing subscribed",
                  RC_SESSION_MAX_SUBS, list[i]->name);
       else
-        snprintf(err, sizeof err, "out of memory; nothing subscribed");
+        snprintf(err, sizeof err, "%s; nothing subscribed",
+                 ret == -ENOBUFS ? "the server is over its memory budget (--max-memory)"
+                                 : "out of memory");
       rc_session_topics_release(l, list, n);
       send_error(l, s, cmd, err);
       return;
@@ -189,28 +191,15 @@ struct pong_due {
   uint8_t p[RC_WS_MAX_CONTROL_PAYLOAD];
 };
 
-/* Commands, data messages and control frames are taken at most
- * --max-commands-per-sec a second, with a second's worth as a burst: a token
- * bucket in hundredths of a command, refilled per 10 ms tick. */
+/* Past --max-commands-per-sec the connection is closed: a flood is cut, not
+ * queued behind. */
 static bool rate_ok(struct rc_loop *l, struct rc_session *s) {
-  struct rc_session_shard *ss = rc_session_shard_of(l);
-  if (!ss->max_commands) return true;
-  uint32_t now = rc_session_now(l);
-  uint64_t cap = (uint64_t)ss->max_commands * 100;
-  uint64_t t = s->cmd_tokens + (uint64_t)(now - s->cmd_tick) * ss->max_commands;
-  if (t > cap) t = cap;
-  s->cmd_tick = now;
-  if (t < 100) {
-    s->cmd_tokens = (uint32_t)t;
-    rc_counter_add(&ss->stats.rate_limited, 1);
-    char reason[96];
-    snprintf(reason, sizeof reason, "more than --max-commands-per-sec %u messages a second",
-             ss->max_commands);
-    rc_session_protocol_close(l, s, RC_WS_CLOSE_POLICY, reason);
-    return false;
-  }
-  s->cmd_tokens = (uint32_t)(t - 100);
-  return true;
+  if (rc_session_take_token(l, s)) return true;
+  char reason[96];
+  snprintf(reason, sizeof reason, "more than --max-commands-per-sec %u messages a second",
+           rc_session_shard_of(l)->max_commands);
+  rc_session_protocol_close(l, s, RC_WS_CLOSE_POLICY, reason);
+  return false;
 }
 
 static void send_pong(struct rc_loop *l, struct rc_session *s, struct pong_due *pong) {

@@ -116,7 +116,8 @@ int64_t rc_pubsub_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
  * part-way stops it after the first k: k (> 0), or -ENOMEM when k is 0. */
 ssize_t rc_pubsub_publish_many(struct rc_pubsub_shard *pss, const struct rc_publish_item *items,
                                size_t n);
-/* 0, -EEXIST (already), -EMLINK (s holds `limit` topics), -ENOMEM. The
+/* 0, -EEXIST (already), -EMLINK (s holds `limit` topics), -ENOBUFS (over the
+ * memory budget), -ENOMEM. The
  * subscription holds its own reference on tp (the caller's stays the caller's). */
 int rc_pubsub_subscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
                         struct rc_topic *tp, unsigned limit);
