@@ -391,6 +391,7 @@ static void free_slot(struct rc_conn_core *k, struct rc_conn *c) {
   rc_timer_cancel(k->wheel, &c->timer);
   if (c->send) rc_pool_put(&k->sendops, c->send);
   uint32_t gen = c->gen;
+  if (c->admin) k->n_admin--;
   memset(c, 0, k->slot_size);
   c->gen = (gen + 1) & RC_RING_GEN_MASK;
   k->n_conns--;

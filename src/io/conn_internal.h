@@ -38,6 +38,7 @@ struct rc_conn_core {
   size_t slot_size;
   uint32_t conn_cap;
   uint32_t n_conns;
+  uint32_t n_admin;              /* of them, on the administrative listener */
   uint64_t max_queue;
   uint64_t now_ms;
   struct rc_pool chunks, sendops;

@@ -142,9 +142,16 @@ static void arm_accept(struct rc_loop *l, unsigned idx) {
  * listener's backlog waits (and the spare slots beyond --max-conns answer 503
  * to those over the limit). */
 static bool accept_room(const struct rc_loop *l, unsigned idx) {
-  uint32_t cap = l->core.conn_cap;
-  if (l->admin_listener >= 0 && l->accepts[idx].listener != l->admin_listener) cap -= RC_ADMIN_SLOTS;
-  return l->core.n_conns + l->accepts_armed < cap;
+  uint32_t armed = l->accepts_armed, admin_armed = 0;
+  for (unsigned i = 0; l->admin_listener >= 0 && i < l->n_accepts; i++)
+    admin_armed += l->accepts[i].armed && l->accepts[i].listener == l->admin_listener;
+  if (l->admin_listener >= 0 && l->accepts[idx].listener == l->admin_listener)
+    return l->core.n_admin + admin_armed < RC_ADMIN_SLOTS &&
+           l->core.n_conns + armed < l->core.conn_cap;
+  /* The public listeners leave the admin slots free, whoever holds them now. */
+  uint32_t admin_reserved = l->admin_listener >= 0 ? RC_ADMIN_SLOTS : 0;
+  return (l->core.n_conns - l->core.n_admin) + (armed - admin_armed) + admin_reserved <
+         l->core.conn_cap;
 }
 
 static void rearm_accepts(struct rc_loop *l) {
@@ -179,7 +186,11 @@ static void on_accept(struct rc_loop *l, unsigned idx, int res) {
     }
     rc_conn_open(&l->core, c, &a->addr, a->addr_len);
     bool admin = a->listener == l->admin_listener;
-    bool over = !admin && l->core.n_conns > l->max_conns;
+    if (admin) {
+      c->admin = 1;
+      l->core.n_admin++;
+    }
+    bool over = !admin && l->core.n_conns - l->core.n_admin > l->max_conns;
     if (over) rc_counter_add(&l->core.stats.conns_refused, 1);
     l->hooks.on_accept(l, c, over, admin);
   } else if (res == -ECANCELED) {

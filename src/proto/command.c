@@ -6,11 +6,13 @@
 #include <cJSON.h>
 #include <stdbool.h>
 
-#include "ringcast/proto/json_scan.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ringcast/proto/json_scan.h"
+#include "ringcast/proto/topic_name.h"
 
 static const struct {
   const char *name;
@@ -33,19 +35,29 @@ static int fail(char *err, size_t size, const char *msg) {
   return -EINVAL;
 }
 
-/* Whether the string spanned by sp decodes to bytes without a NUL (cJSON's
- * strings end at the first one, so the name it sees would not be the one sent). */
-static bool string_has_no_nul(const uint8_t *t, const struct rc_json_span *sp) {
-  uint8_t buf[512];
-  if (sp->len > sizeof buf) return true; /* too long for a topic name anyway */
-  size_t n = rc_json_string_decode(t, sp, buf);
-  return memchr(buf, 0, n) == NULL;
-}
-
 static const char *const members[] = {"op", "id", "topic", "topics", "data"};
 
-int rc_command_parse(const char *text, size_t len, struct rc_command *cmd, char *err,
-                     size_t err_size) {
+/* A string member decoded into a NUL-terminated copy of at most max bytes
+ * (malloc'd); refused if it holds a NUL (a C string would end there). */
+static int decode_name(const uint8_t *t, const struct rc_json_span *sp, size_t max, char **out) {
+  if (sp->type != RC_JSON_STRING) return -EINVAL;
+  char *buf = malloc(sp->len);
+  if (!buf) return -ENOMEM;
+  size_t n = rc_json_string_decode(t, sp, (uint8_t *)buf);
+  if (n > max || memchr(buf, 0, n)) {
+    free(buf);
+    return n > max ? -ERANGE : -EILSEQ;
+  }
+  buf[n] = '\0'; /* the quotes made room */
+  *out = buf;
+  return 0;
+}
+
+/* The text is scanned where it lies: no tree is built for the command as a
+ * whole (a tree costs ~64 bytes a value, 30x a message of small numbers), only
+ * for the id and a topic list, each bounded before it is parsed. */
+int rc_command_parse(const char *text, size_t len, size_t max_other, struct rc_command *cmd,
+                     char *err, size_t err_size) {
   memset(cmd, 0, sizeof *cmd);
   const uint8_t *t = (const uint8_t *)text;
   const char *why;
@@ -54,64 +66,73 @@ int rc_command_parse(const char *text, size_t len, struct rc_command *cmd, char 
     snprintf(err, err_size, "message is not valid JSON (RFC 8259): %s at byte %zu", why, at);
     return -EINVAL;
   }
-  cmd->root = cJSON_ParseWithLength(text, len);
-  if (!cmd->root) return fail(err, err_size, "message is not valid JSON");
-  if (!cJSON_IsObject(cmd->root))
-    return fail(err, err_size, "command must be a JSON object with an \"op\" member");
   struct rc_json_span sp;
+  if (rc_json_member(t, len, "op", &sp) == -EINVAL)
+    return fail(err, err_size, "command must be a JSON object with an \"op\" member");
   for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
     if (rc_json_member(t, len, members[i], &sp) == -EEXIST) {
       snprintf(err, err_size, "member \"%s\" appears twice", members[i]);
       return -EINVAL;
     }
   }
-  const cJSON *id = cJSON_GetObjectItemCaseSensitive(cmd->root, "id");
-  if (id) {
-    if (!cJSON_IsString(id) && !cJSON_IsNumber(id))
+  if (rc_json_member(t, len, "id", &sp) == 0) {
+    if (sp.type != RC_JSON_STRING && sp.type != RC_JSON_NUMBER)
       return fail(err, err_size, "\"id\" must be a string or a number");
-    if (cJSON_IsString(id) && strlen(id->valuestring) > 128)
+    if (sp.len > 800) return fail(err, err_size, "\"id\" is longer than 128 characters");
+    cmd->id_root = cJSON_ParseWithLength(text + sp.off, sp.len);
+    if (cJSON_IsString(cmd->id_root) && strlen(cmd->id_root->valuestring) > 128)
       return fail(err, err_size, "\"id\" is longer than 128 characters");
-    if (rc_json_member(t, len, "id", &sp) == 0) {
-      if (sp.len > 800) return fail(err, err_size, "\"id\" is longer than 128 characters");
-      cmd->id_json = text + sp.off;
-      cmd->id_json_len = sp.len;
-    }
-    cmd->id = id;
+    cmd->id = cmd->id_root;
+    cmd->id_json = text + sp.off;
+    cmd->id_json_len = sp.len;
   }
-  const cJSON *op = cJSON_GetObjectItemCaseSensitive(cmd->root, "op");
-  if (!cJSON_IsString(op))
+  char op[16] = "";
+  if (rc_json_member(t, len, "op", &sp) < 0 || sp.type != RC_JSON_STRING)
     return fail(err, err_size,
                 "missing \"op\": expected subscribe, unsubscribe, publish or ping");
+  if (sp.len < sizeof op) op[rc_json_string_decode(t, &sp, (uint8_t *)op)] = '\0';
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-    if (strcmp(op->valuestring, ops[i].name) == 0) cmd->op = ops[i].op;
+    if (strcmp(op, ops[i].name) == 0) cmd->op = ops[i].op;
   if (!cmd->op)
     return fail(err, err_size, "unknown \"op\": expected subscribe, unsubscribe, publish or ping");
+  if (cmd->op != RC_CMD_PUBLISH && max_other && len > max_other) {
+    snprintf(err, err_size, "a %s command of %zu bytes exceeds --max-command-bytes (%zu)", op, len,
+             max_other);
+    return -EINVAL;
+  }
 
   switch (cmd->op) {
   case RC_CMD_SUBSCRIBE:
   case RC_CMD_UNSUBSCRIBE: {
-    const cJSON *topics = cJSON_GetObjectItemCaseSensitive(cmd->root, "topics");
-    if (!cJSON_IsArray(topics) || cJSON_GetArraySize(topics) == 0)
-      return fail(err, err_size, "\"topics\" must be a non-empty array of topic names");
-    const cJSON *e;
-    cJSON_ArrayForEach(e, topics) {
-      if (!cJSON_IsString(e)) return fail(err, err_size, "every entry of \"topics\" must be a string");
-    }
     struct rc_json_span arr, el;
-    size_t pos = 0;
-    if (rc_json_member(t, len, "topics", &arr) == 0)
-      while (rc_json_array_next(t, &arr, &pos, &el))
-        if (!string_has_no_nul(t, &el))
-          return fail(err, err_size, "a topic name in \"topics\" holds a NUL character");
-    cmd->topics = topics;
+    if (rc_json_member(t, len, "topics", &arr) < 0 || arr.type != RC_JSON_ARRAY)
+      return fail(err, err_size, "\"topics\" must be a non-empty array of topic names");
+    size_t pos = 0, n = 0;
+    while (rc_json_array_next(t, &arr, &pos, &el)) {
+      if (el.type != RC_JSON_STRING) return fail(err, err_size, "every entry of \"topics\" must be a string");
+      if (++n > RC_COMMAND_MAX_TOPICS) {
+        snprintf(err, err_size, "more than %d topics in one command", RC_COMMAND_MAX_TOPICS);
+        return -EINVAL;
+      }
+      uint8_t buf[RC_TOPIC_NAME_MAX * 6 + 2];
+      if (el.len <= sizeof buf && memchr(buf, 0, rc_json_string_decode(t, &el, buf)))
+        return fail(err, err_size, "a topic name in \"topics\" holds a NUL character");
+    }
+    if (n == 0) return fail(err, err_size, "\"topics\" must be a non-empty array of topic names");
+    cmd->root = cJSON_ParseWithLength(text + arr.off, arr.len);
+    if (!cmd->root) return fail(err, err_size, "out of memory");
+    cmd->topics = cmd->root;
     return 0;
   }
   case RC_CMD_PUBLISH: {
-    const cJSON *topic = cJSON_GetObjectItemCaseSensitive(cmd->root, "topic");
-    if (!cJSON_IsString(topic)) return fail(err, err_size, "\"topic\" must be a string");
-    if (rc_json_member(t, len, "topic", &sp) == 0 && !string_has_no_nul(t, &sp))
-      return fail(err, err_size, "\"topic\" holds a NUL character");
-    cmd->topic = topic->valuestring;
+    if (rc_json_member(t, len, "topic", &sp) < 0 || sp.type != RC_JSON_STRING)
+      return fail(err, err_size, "\"topic\" must be a string");
+    int ret = decode_name(t, &sp, RC_TOPIC_NAME_MAX * 4, &cmd->topic_buf);
+    if (ret == -ENOMEM) return fail(err, err_size, "out of memory");
+    if (ret < 0)
+      return fail(err, err_size, ret == -EILSEQ ? "\"topic\" holds a NUL character"
+                                                : "\"topic\" is longer than a topic name may be");
+    cmd->topic = cmd->topic_buf;
     if (rc_json_member(t, len, "data", &sp) < 0) return fail(err, err_size, "\"data\" is missing");
     /* Byte-exact: a string's decoded bytes, anything else as the client wrote it. */
     cmd->data = malloc(sp.len ? sp.len : 1);
@@ -132,6 +153,8 @@ int rc_command_parse(const char *text, size_t len, struct rc_command *cmd, char 
 
 void rc_command_fini(struct rc_command *cmd) {
   cJSON_Delete(cmd->root);
+  cJSON_Delete(cmd->id_root);
+  free(cmd->topic_buf);
   free(cmd->data);
   memset(cmd, 0, sizeof *cmd);
 }

@@ -236,7 +236,9 @@ static bool backlog_take(struct rc_pubsub_shard *pss, unsigned dest, uint64_t n)
   struct rc_pubsub_shard *d = pss->ps->shards[dest];
   uint64_t max = pss->ps->lim.max_backlog;
   uint64_t after = atomic_fetch_add_explicit(&d->backlog, n, memory_order_relaxed) + n;
-  if (max && after > max) {
+  /* An empty backlog takes anything, so a publish larger than --max-backlog is
+   * slow, not impossible (as --max-queue lets one large frame onto an empty queue). */
+  if (max && after > max && after != n) {
     atomic_fetch_sub_explicit(&d->backlog, n, memory_order_relaxed);
     return false;
   }
@@ -293,10 +295,11 @@ int64_t rc_pubsub_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
   return forward(pss, tp, payload, len, origin, false);
 }
 
-/* What a message homed here is charged while it is encoded: its payload and
- * the envelope around it, at most. */
+/* What a message homed here is charged while it is encoded: the raw view and
+ * the envelope around the payload, escaped as JSON text (3 bytes a byte covers
+ * all but payloads of raw control characters, which take up to 6). */
 static size_t local_estimate(const struct rc_publish_item *it) {
-  return sizeof(struct rc_frame) + 2 * it->len + it->topic->name_len + 128;
+  return sizeof(struct rc_frame) + 4 * it->len + it->topic->name_len + 128;
 }
 
 ssize_t rc_pubsub_publish_many(struct rc_pubsub_shard *pss, const struct rc_publish_item *items,
@@ -440,7 +443,11 @@ void rc_pubsub_flush(struct rc_pubsub_shard *pss) {
   if (mask) pss->cb.wake(pss->cb.ctx, mask);
 }
 
-bool rc_pubsub_has_work(struct rc_pubsub_shard *pss) { return !rc_mpsc_is_empty(&pss->inbox); }
+bool rc_pubsub_has_work(struct rc_pubsub_shard *pss) {
+  /* Pushes made after this turn's flush (a closing subscriber's release) still
+   * need their wake-up. */
+  return pss->wake_mask || !rc_mpsc_is_empty(&pss->inbox);
+}
 
 /* What one subscription holds, both sides' entries with their arrays' slack,
  * charged to the memory budget. */

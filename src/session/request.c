@@ -20,6 +20,9 @@
 
 /* A batch body may carry many messages; each is still bounded by --max-message. */
 #define BATCH_MAX_BODY (16u << 20)
+/* Records in one batch: a request is handled in one go on its shard, so its
+ * work is bounded (about 100 ms) however small its records are. */
+#define BATCH_MAX_RECORDS 100000u
 
 void rc_request_respond(struct rc_loop *l, struct rc_session *s, int status,
                         const char *content_type, const char *extra_headers, const void *body,
@@ -229,7 +232,12 @@ static void route_publish_batch(struct rc_loop *l, struct rc_session *s, const u
       return;
     }
     pos += (size_t)r;
-    count++;
+    if (++count > BATCH_MAX_RECORDS) {
+      rc_request_error(l, s, 413, close_after, NULL,
+                       "batch of more than %u records; split it; nothing was published",
+                       BATCH_MAX_RECORDS);
+      return;
+    }
   }
   if (r < 0) {
     rc_request_error(l, s, 400, close_after, NULL, "batch %s; nothing was published", err);

@@ -226,16 +226,8 @@ static void on_message(struct rc_loop *l, struct rc_session *s, uint8_t opcode, 
   }
   struct rc_command cmd;
   char err[256];
-  if (rc_command_parse((const char *)p, n, &cmd, err, sizeof err) < 0) {
-    send_error(l, s, &cmd, err);
-    rc_command_fini(&cmd);
-    return;
-  }
-  /* A publish carries up to --max-message of data; other commands are small. */
   struct rc_session_shard *ss = rc_session_shard_of(l);
-  if (cmd.op != RC_CMD_PUBLISH && n > ss->max_command) {
-    snprintf(err, sizeof err, "a %s command of %zu bytes exceeds --max-command-bytes (%u)",
-             rc_command_op_name(cmd.op), n, ss->max_command);
+  if (rc_command_parse((const char *)p, n, ss->max_command, &cmd, err, sizeof err) < 0) {
     send_error(l, s, &cmd, err);
     rc_command_fini(&cmd);
     return;

@@ -123,7 +123,12 @@ void rc_frame_release(struct rc_frame_arena *a, struct rc_frame *f) {
     rc_frame_destroy(f);
     return;
   }
-  /* Not rung: the owner reclaims on its next loop turn. */
+  /* Not rung: the owner reclaims on its next loop turn. The memory is as good
+   * as free now, so the budget gets it back at once, not when the owner wakes. */
+  if (f->budget) {
+    rc_budget_release(f->budget, f->charge);
+    f->budget = NULL;
+  }
   rc_mpsc_push(&a->all[f->owner]->returns, &f->node);
 }
 

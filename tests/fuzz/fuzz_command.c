@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_scanner(data, size);
   struct rc_command cmd;
   char err[256];
-  if (rc_command_parse((const char *)data, size, &cmd, err, sizeof err) == 0 &&
+  if (rc_command_parse((const char *)data, size, 4096, &cmd, err, sizeof err) == 0 &&
       cmd.op == RC_CMD_PUBLISH) {
     (void)rc_topic_name_is_valid(cmd.topic, strlen(cmd.topic));
     check_envelope((const uint8_t *)cmd.data, cmd.data_len);

@@ -289,6 +289,26 @@ class PingFlood(unittest.TestCase):
         finally:
             srv.stop()
 
+    def test_big_commands_cost_about_their_size(self):
+        # A 1 MB command of tiny values once cost ~34x its size in parse trees.
+        srv = Server()
+        try:
+            base = warm_up(srv)
+            ws = RawWs(srv.port, "/ws")
+            body = b'{"op":"ping","x":[' + b",".join([b"0"] * 500_000) + b"]}"
+            peak = PeakRss(srv.proc.pid)
+            for _ in range(5):
+                ws.send(0x1, body)
+                op, payload = ws.recv_frame()
+                self.assertIn(b"--max-command-bytes", payload)
+            top = peak.finish()
+            ws.close()
+            print(f"\n5 x 1 MB ping commands: RSS {base:.1f} -> peak {top:.1f} MB")
+            if not SANITIZED:
+                self.assertLess(top, base + 12, "parsing a refused command costs about its size")
+        finally:
+            srv.stop()
+
     def test_pongs_coalesce(self):
         srv = Server("--max-commands-per-sec", "0")
         try:

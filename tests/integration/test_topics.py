@@ -81,6 +81,11 @@ class Lifecycle(unittest.TestCase):
             self.assertEqual(status, 200, data)
             self.assertEqual(json.loads(data)["published"], 70000)
             self.assertEqual(wait_topics(srv, 0, timeout=10), 0, "no subscribers: nothing kept")
+            status, _, data = srv.http("POST", "/publish", body=batch_body([f"r.{i}" for i in range(100001)]),
+                                       timeout=30)
+            self.assertEqual(status, 413, data)
+            self.assertIn(b"more than 100000 records", data)
+            self.assertEqual(topics_alive(srv), 0)
             ws = RawWs(srv.port, "/ws?topics=fill.new")
             srv.publish("fill.new", b"still works")
             self.assertEqual(json.loads(ws.recv_frame()[1])["data"], "still works")

@@ -8,7 +8,7 @@
 #include "ringcast/proto/command.h"
 
 static int parse(const char *s, struct rc_command *c, char *err) {
-  return rc_command_parse(s, strlen(s), c, err, 256);
+  return rc_command_parse(s, strlen(s), 0, c, err, 256);
 }
 
 Test(command, subscribe) {
@@ -99,5 +99,28 @@ Test(command, errors_name_the_problem) {
   }
   cr_assert_eq(parse("{\"op\":\"dance\",\"id\":5}", &c, err), -EINVAL);
   cr_assert_not_null(c.id, "the id is kept for the error reply");
+  rc_command_fini(&c);
+}
+
+Test(command, bounds_are_checked_before_anything_is_built) {
+  struct rc_command c;
+  char err[256];
+  const char *big = "{\"op\":\"ping\",\"x\":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}";
+  cr_assert_eq(rc_command_parse(big, strlen(big), 32, &c, err, sizeof err), -EINVAL);
+  cr_assert_not_null(strstr(err, "exceeds --max-command-bytes (32)"), "%s", err);
+  cr_assert_null(c.root, "no tree was built");
+  rc_command_fini(&c);
+  const char *pub = "{\"op\":\"publish\",\"topic\":\"t\",\"data\":[0,0,0,0,0,0,0,0,0,0,0,0,0,0]}";
+  cr_assert_eq(rc_command_parse(pub, strlen(pub), 32, &c, err, sizeof err), 0,
+               "a publish is bounded by --max-message, not --max-command-bytes");
+  cr_assert_null(c.root, "the data is copied, never parsed into a tree");
+  rc_command_fini(&c);
+  char many[16 * 1100];
+  size_t n = (size_t)snprintf(many, sizeof many, "{\"op\":\"subscribe\",\"topics\":[");
+  for (int i = 0; i < 1025; i++) n += (size_t)snprintf(many + n, sizeof many - n, "%s\"t%d\"", i ? "," : "", i);
+  n += (size_t)snprintf(many + n, sizeof many - n, "]}");
+  cr_assert_eq(rc_command_parse(many, n, 0, &c, err, sizeof err), -EINVAL);
+  cr_assert_not_null(strstr(err, "more than 1024 topics"), "%s", err);
+  cr_assert_null(c.root);
   rc_command_fini(&c);
 }

@@ -80,6 +80,7 @@ struct rc_conn {
   uint8_t todo;                  /* end-of-turn work (loop-private) */
   uint8_t peer_family;           /* AF_INET or AF_INET6 */
   uint16_t peer_port;            /* host order */
+  uint8_t admin;                 /* accepted on the administrative listener */
   const struct rc_conn_ops *ops;
   struct rc_outq q;
   struct rc_sendop *send;        /* borrowed from the shard while a send is in flight */

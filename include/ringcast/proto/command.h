@@ -12,26 +12,33 @@ struct cJSON;
 
 enum rc_cmd_op { RC_CMD_SUBSCRIBE = 1, RC_CMD_UNSUBSCRIBE, RC_CMD_PUBLISH, RC_CMD_PING };
 
+/* Topics one subscribe or unsubscribe may name. */
+#define RC_COMMAND_MAX_TOPICS 1024
+
 struct rc_command {
   enum rc_cmd_op op;
-  struct cJSON *root;            /* owned; free with rc_command_fini */
+  struct cJSON *root;            /* the topic list's tree; owned */
+  struct cJSON *id_root;         /* the id's tree; owned */
   const struct cJSON *id;        /* the "id" member (string or number), or NULL */
   const char *id_json;           /* the id exactly as the client wrote it, in the text */
   size_t id_json_len;
   const struct cJSON *topics;    /* subscribe/unsubscribe: array of strings */
-  const char *topic;             /* publish */
+  const char *topic;             /* publish: the decoded name */
+  char *topic_buf;               /* owned */
   char *data;                    /* publish payload, byte-exact (may hold NUL); owned */
   size_t data_len;
 };
 
-/* Parses text[0..len), which must outlive the struct. Returns 0, or -EINVAL with a
+/* Parses text[0..len), which must outlive the struct. Commands other than publish
+ * may be at most max_other bytes (0: any), and name at most RC_COMMAND_MAX_TOPICS
+ * topics; both are checked before anything is built. Returns 0, or -EINVAL with a
  * message for the client in err (the op and id, when known, are still filled in
  * for the error reply). The published data is the "data" member's bytes: a
  * string's decoded contents, any other value exactly as written (12345678901234567890
  * stays 12345678901234567890). Topic names holding a NUL, and commands naming a
  * member twice, are refused. */
-int rc_command_parse(const char *text, size_t len, struct rc_command *cmd, char *err,
-                     size_t err_size);
+int rc_command_parse(const char *text, size_t len, size_t max_other, struct rc_command *cmd,
+                     char *err, size_t err_size);
 void rc_command_fini(struct rc_command *cmd);
 const char *rc_command_op_name(enum rc_cmd_op op);
 

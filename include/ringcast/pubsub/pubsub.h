@@ -133,7 +133,8 @@ bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work);
 /* Pushes this turn's batches to their shards and wakes them. */
 void rc_pubsub_flush(struct rc_pubsub_shard *pss);
 /* Whether the inbox holds anything, even half-pushed (seq_cst: the consumer's
- * half of the sleep handshake). */
+ * half of the sleep handshake), or pushes to other shards wait for their
+ * wake-up. */
 bool rc_pubsub_has_work(struct rc_pubsub_shard *pss);
 
 #endif
