@@ -184,7 +184,7 @@ void rc_session_topics_release(struct rc_loop *l, struct rc_topic **list, unsign
 
 /* A token bucket in hundredths of a message, refilled per 10 ms tick, holding a
  * second's worth: --max-commands-per-sec a second, that many at once. */
-bool rc_session_take_token(struct rc_loop *l, struct rc_session *s) {
+bool rc_session_take_tokens(struct rc_loop *l, struct rc_session *s, unsigned n) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   if (!ss->max_commands) return true;
   uint32_t now = rc_session_now(l);
@@ -192,13 +192,19 @@ bool rc_session_take_token(struct rc_loop *l, struct rc_session *s) {
   uint64_t t = s->cmd_tokens + (uint64_t)(now - s->cmd_tick) * ss->max_commands;
   if (t > cap) t = cap;
   s->cmd_tick = now;
-  if (t < 100) {
+  uint64_t want = (uint64_t)n * 100;
+  if (want > cap) want = cap; /* a command worth more than a second waits for a full bucket */
+  if (t < want) {
     s->cmd_tokens = (uint32_t)t;
     rc_counter_add(&ss->stats.rate_limited, 1);
     return false;
   }
-  s->cmd_tokens = (uint32_t)(t - 100);
+  s->cmd_tokens = (uint32_t)(t - want);
   return true;
+}
+
+bool rc_session_take_token(struct rc_loop *l, struct rc_session *s) {
+  return rc_session_take_tokens(l, s, 1);
 }
 
 void rc_session_fill_tokens(struct rc_loop *l, struct rc_session *s) {

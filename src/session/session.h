@@ -169,6 +169,8 @@ bool rc_session_rx_settle(struct rc_loop *l, struct rc_session *s, struct rc_ses
  * requests, WebSocket messages and control frames all count): false when it is
  * empty (counted; the caller refuses and closes). */
 bool rc_session_take_token(struct rc_loop *l, struct rc_session *s);
+/* n messages' worth at once (a command naming n topics costs n). */
+bool rc_session_take_tokens(struct rc_loop *l, struct rc_session *s, unsigned n);
 /* A full bucket, for a new connection. */
 void rc_session_fill_tokens(struct rc_loop *l, struct rc_session *s);
 /* The client-facing reason a publish was refused (err from rc_pubsub_publish). */

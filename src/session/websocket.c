@@ -232,6 +232,17 @@ static void on_message(struct rc_loop *l, struct rc_session *s, uint8_t opcode, 
     rc_command_fini(&cmd);
     return;
   }
+  /* A command naming n topics costs n messages of the rate (its first was
+   * taken on arrival): re-subscribing a long list is work for each name. */
+  int ntopics = cmd.topics ? cJSON_GetArraySize(cmd.topics) : 0;
+  if (ntopics > 1 && !rc_session_take_tokens(l, s, (unsigned)ntopics - 1)) {
+    char reason[96];
+    snprintf(reason, sizeof reason, "more than --max-commands-per-sec %u topics a second",
+             ss->max_commands);
+    rc_session_protocol_close(l, s, RC_WS_CLOSE_POLICY, reason);
+    rc_command_fini(&cmd);
+    return;
+  }
   switch (cmd.op) {
   case RC_CMD_SUBSCRIBE: cmd_subscribe(l, s, &cmd); break;
   case RC_CMD_UNSUBSCRIBE: cmd_unsubscribe(l, s, &cmd); break;
