@@ -18,19 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../tests/integration"))
 import rcserver  # noqa: E402
-from floods import Prober, cpu_s, http_publish_flood, masked, pump, rss_mb, ws_publish_flood  # noqa: E402
-
-
-class Peak(threading.Thread):
-    def __init__(self, pid):
-        super().__init__(daemon=True)
-        self.pid, self.peak, self.done = pid, 0.0, threading.Event()
-        self.start()
-
-    def run(self):
-        while not self.done.is_set():
-            self.peak = max(self.peak, rss_mb(self.pid))
-            self.done.wait(0.05)
+from floods import PeakRss, Prober, cpu_s, http_publish_flood, masked, pump, rss_mb, ws_publish_flood  # noqa: E402
 
 
 def publish(srv, seconds):
@@ -88,14 +76,14 @@ def main():
             warm.close()
             time.sleep(1.5)
             before = rss_mb(pid)
-            peak = Peak(pid)
+            peak = PeakRss(pid)
             probe = Prober(srv.port)
             probe.start()
             c0 = cpu_s(pid)
             result = FLOODS[name](srv, a.seconds)
             cpu = cpu_s(pid) - c0
             p = probe.finish()
-            peak.done.set()
+            top = peak.finish()
             t0 = time.time()
             back_in = None
             while time.time() - t0 < 30:
@@ -103,7 +91,7 @@ def main():
                     back_in = time.time() - t0
                 time.sleep(0.5)
             print(json.dumps({"flood": name, "seconds": a.seconds, **result, "server_cpu_s": round(cpu, 1),
-                              "rss_before_mb": round(before, 1), "rss_peak_mb": round(peak.peak, 1),
+                              "rss_before_mb": round(before, 1), "rss_peak_mb": round(top, 1),
                               "rss_after_30s_mb": round(rss_mb(pid), 1),
                               "within_1_5x_after_s": None if back_in is None else round(back_in, 1),
                               "healthz_probes": p["probes"], "healthz_failures": len(p["failures"]),

@@ -188,3 +188,22 @@ class Prober(threading.Thread):
         lat = sorted(self.latencies)
         return {"probes": len(lat), "failures": self.failures,
                 "max_s": lat[-1] if lat else None, "p50_s": lat[len(lat) // 2] if lat else None}
+
+
+class PeakRss(threading.Thread):
+    """The highest RSS of a process, sampled every 50 ms until finish()."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.stop = pid, 0.0, threading.Event()
+        self.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            self.peak = max(self.peak, rss_mb(self.pid))
+            self.stop.wait(0.05)
+
+    def finish(self):
+        self.stop.set()
+        self.join()
+        return self.peak

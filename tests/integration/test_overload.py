@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from floods import Prober, http_publish_flood, masked, pump, rss_mb, ws_publish_flood
+from floods import PeakRss, Prober, http_publish_flood, masked, pump, rss_mb, ws_publish_flood
 from rcserver import SANITIZED, RawWs, Server
 
 RSS_CEILING_MB = 200      # the flood that motivated this grew RSS to 1.8 GB
@@ -45,23 +45,6 @@ def wait_recovery(test, srv, base):
         if time.time() - start > RECOVERY_S:
             test.fail(f"RSS {now:.1f} MB still above 1.5x the pre-load {base:.1f} MB after {RECOVERY_S} s")
         time.sleep(0.5)
-
-
-class PeakRss(threading.Thread):
-    def __init__(self, pid):
-        super().__init__(daemon=True)
-        self.pid, self.peak, self.stop = pid, 0.0, threading.Event()
-        self.start()
-
-    def run(self):
-        while not self.stop.is_set():
-            self.peak = max(self.peak, rss_mb(self.pid))
-            self.stop.wait(0.05)
-
-    def finish(self):
-        self.stop.set()
-        self.join()
-        return self.peak
 
 
 class PublishFlood(unittest.TestCase):
