@@ -6,6 +6,7 @@ at its peak and 30 s after (the bound: within 1.5x of before), and what a
 bystander saw (GET /healthz latency on a fresh connection every 100 ms).
 
   /usr/bin/python3 bench/floods.py [--binary build/ringcast] [--seconds 20] [--only publish,partial,ping]
+                                   [--server-args '--max-commands-per-sec 0']
 
 Prints one JSON line per flood; docs/benchmarks.md keeps the figures.
 """
@@ -64,10 +65,11 @@ def main():
     ap.add_argument("--binary", default=rcserver.BINARY)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--only", default=",".join(FLOODS))
+    ap.add_argument("--server-args", default="", help="extra ringcast flags, e.g. '--max-commands-per-sec 0'")
     a = ap.parse_args()
     rcserver.BINARY = a.binary
     for name in a.only.split(","):
-        srv = rcserver.Server()
+        srv = rcserver.Server(*a.server_args.split())
         try:
             pid = srv.proc.pid
             warm = rcserver.RawWs(srv.port, "/ws?topics=warm")
@@ -90,7 +92,7 @@ def main():
                 if back_in is None and rss_mb(pid) <= 1.5 * before:
                     back_in = time.time() - t0
                 time.sleep(0.5)
-            print(json.dumps({"flood": name, "seconds": a.seconds, **result, "server_cpu_s": round(cpu, 1),
+            print(json.dumps({"flood": name, "server_args": a.server_args, "seconds": a.seconds, **result, "server_cpu_s": round(cpu, 1),
                               "rss_before_mb": round(before, 1), "rss_peak_mb": round(top, 1),
                               "rss_after_30s_mb": round(rss_mb(pid), 1),
                               "within_1_5x_after_s": None if back_in is None else round(back_in, 1),

@@ -41,6 +41,15 @@
 #define BUF_SIZE 8192
 #define MAX_SERIES 3600
 #define CONNECTS_IN_FLIGHT 256
+#define CARRY_KEEP (64u << 10) /* a connection's carry buffer kept between split frames */
+/* Receive buffer of a slow-scenario subscriber that will stop reading (see
+ * start_connect); the kernel doubles it. Room enough to keep up while it
+ * still reads (the baseline), under ASan on a busy machine too. */
+#define SLOW_RCVBUF (256u << 10)
+/* After the with-slow phase, how long to wait for every slow subscriber to read
+ * its close: longer than the server's close grace (3 s in ringcast), so a
+ * server that cuts the connection instead is seen too. */
+#define SLOW_CLOSE_WAIT_S 6.0
 
 enum scenario { SC_FANOUT, SC_RAMP, SC_IDLE, SC_STORM, SC_SLOW };
 static const char *const scenario_names[] = {"fanout", "ramp", "idle", "storm", "slow"};
@@ -113,16 +122,24 @@ static void build_from_template(char *out, size_t size, const char *tmpl, const 
 struct conn {
   uint8_t state;
   bool slow, recv_armed, got_since_reconnect, pong_inflight;
+  /* paused: not reading on purpose, so no receive is re-armed. stopped: a slow
+   * subscriber that stopped reading in this run: what it reads afterwards and
+   * how it ends are the slow subscribers' figures, not the readers'. */
+  bool paused, stopped;
+  /* Closed by the server while reading: its stream stays in the snapshots, and
+   * what it never got counts as missing. */
+  bool lost;
   uint16_t topic;
   uint32_t gen;
-  uint32_t carry_len;
-  uint8_t *carry;
+  uint32_t carry_len, carry_cap;
+  uint8_t *carry; /* the start of a frame split across receive buffers */
   struct rc_seq_stream seq;
   uint64_t connect_ns;
 };
 
 struct stats {
   uint64_t frames, bytes, closed_by_server, failed, slow_closed_1008, slow_closed;
+  uint64_t slow_frames; /* read by stopped slow subscribers once they read again */
   struct rc_seq_totals seq;
   struct rc_hist lat;      /* ns, publish to delivery */
   struct rc_hist connect;  /* ns, connect() to the 101 */
@@ -137,9 +154,11 @@ struct worker {
   unsigned bufs_pending;
   struct conn *c;          /* this thread's connections: global index = id + k * threads */
   unsigned n;
-  struct stats st;
-  _Atomic uint64_t frames_live;
+  struct stats st;   /* this phase's (CMD_RESET starts it again) */
+  struct stats past; /* the earlier phases' together: closes, faults and frames of the whole run */
+  _Atomic uint64_t frames_live;           /* the whole run's */
   _Atomic unsigned open_live, failed_live;
+  _Atomic unsigned slow_open_live;        /* stopped slow subscribers still open */
   _Atomic unsigned ack;
   unsigned *rearm;
   unsigned n_rearm;
@@ -188,11 +207,14 @@ static void arm_recv(struct worker *w, unsigned k) {
 
 static void close_conn(struct worker *w, unsigned k) {
   struct conn *c = &w->c[k];
-  if (c->state == ST_OPEN) atomic_fetch_sub_explicit(&w->open_live, 1, memory_order_relaxed);
+  if (c->state == ST_OPEN) {
+    atomic_fetch_sub_explicit(&w->open_live, 1, memory_order_relaxed);
+    if (c->stopped) atomic_fetch_sub_explicit(&w->slow_open_live, 1, memory_order_relaxed);
+  }
   c->state = ST_CLOSED;
   free(c->carry);
   c->carry = NULL;
-  c->carry_len = 0;
+  c->carry_len = c->carry_cap = 0;
   /* Shutdown ends an armed multishot recv (it holds the file), then the slot is
    * closed; room for both SQEs is made first so the link is never split. */
   if (io_uring_sq_space_left(&w->ring) < 2) io_uring_submit(&w->ring);
@@ -212,6 +234,17 @@ static int start_connect(struct worker *w, unsigned k) {
   if (fd < 0) return -errno;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (c->slow) {
+    /* A subscriber that will stop reading gets a small, fixed receive buffer
+     * (set before connect, so the window scale fits it). Left to autotuning
+     * its buffer may grow to tcp_rmem's maximum (6 MB by default, more on
+     * some machines), and with the server's send buffer (up to tcp_wmem's
+     * 4 MiB) the kernel then holds about 10 MB for it: the server's queue for
+     * it would not pass --max-queue within the phase, and the server would
+     * never close it. Fixed, only the server's send buffer holds much. */
+    int rcvbuf = SLOW_RCVBUF;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  }
   if (opt.n_src && dst.ss_family == AF_INET) {
     /* The port is chosen at connect, per source address and destination. */
     setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
@@ -229,6 +262,7 @@ static int start_connect(struct worker *w, unsigned k) {
   if (ret < 0) return ret;
   c->gen++;
   c->state = ST_CONNECTING;
+  c->lost = false;
   c->connect_ns = now_ns();
   memset(&c->seq, 0, sizeof c->seq);
   struct io_uring_sqe *sqe = get_sqe(w);
@@ -248,10 +282,17 @@ static void send_static(struct worker *w, unsigned k, const void *p, size_t n, u
 }
 
 static void on_message(struct worker *w, struct conn *c, const uint8_t *p, size_t n, uint64_t now) {
-  w->st.frames++;
-  w->st.bytes += n;
   const uint8_t *q = memmem(p, n, "\"s\":", 4);
   if (q) rc_seq_observe(&c->seq, &w->st.seq, strtoull((const char *)q + 4, NULL, 10));
+  if (c->stopped) {
+    /* The backlog a slow subscriber reads late says nothing of the readers'
+     * throughput or latency. */
+    w->st.slow_frames++;
+    c->got_since_reconnect = true;
+    return;
+  }
+  w->st.frames++;
+  w->st.bytes += n;
   const uint8_t *t = memmem(p, n, "\"t\":", 4);
   if (t) {
     uint64_t sent = strtoull((const char *)t + 4, NULL, 10);
@@ -284,8 +325,13 @@ static long parse_frames(struct worker *w, unsigned k, uint8_t *buf, size_t len)
       }
       break;
     case RC_WS_OP_CLOSE:
-      if (c->slow) w->st.slow_closed_1008 += n >= 2 && ((unsigned)p[0] << 8 | p[1]) == 1008;
-      else w->st.closed_by_server++;
+      if (c->stopped) {
+        if (n >= 2 && ((unsigned)p[0] << 8 | p[1]) == 1008) w->st.slow_closed_1008++;
+        else w->st.slow_closed++;
+      } else {
+        w->st.closed_by_server++;
+        c->lost = true;
+      }
       return -1;
     default: break;
     }
@@ -294,24 +340,36 @@ static long parse_frames(struct worker *w, unsigned k, uint8_t *buf, size_t len)
   return (long)pos;
 }
 
+static int carry_reserve(struct conn *c, size_t need) {
+  if (need <= c->carry_cap) return 0;
+  size_t cap = c->carry_cap ? c->carry_cap : 1024;
+  while (cap < need) cap *= 2;
+  if (cap > UINT32_MAX) return -ENOMEM;
+  uint8_t *p = realloc(c->carry, cap);
+  if (!p) return -ENOMEM;
+  c->carry = p;
+  c->carry_cap = (uint32_t)cap;
+  return 0;
+}
+
+/* A frame split across receive buffers is gathered in the connection's carry
+ * buffer, which is kept (up to CARRY_KEEP bytes) while frames keep arriving
+ * split: a split frame costs one copy of its pieces and no allocation. (An
+ * allocation and a copy of everything so far per 8 KiB buffer was most of the
+ * bench's time under ASan, whose quarantine makes every allocation fresh
+ * memory: with 16 KiB messages the bench, not the server, fell behind.) */
 static void on_data(struct worker *w, unsigned k, uint8_t *p, size_t n) {
   struct conn *c = &w->c[k];
   uint8_t *buf = p;
   size_t len = n;
-  uint8_t *joined = NULL;
   if (c->carry_len) {
-    joined = malloc(c->carry_len + n);
-    if (!joined) {
+    if (carry_reserve(c, c->carry_len + n) < 0) {
       close_conn(w, k);
       return;
     }
-    memcpy(joined, c->carry, c->carry_len);
-    memcpy(joined + c->carry_len, p, n);
-    buf = joined;
+    memcpy(c->carry + c->carry_len, p, n);
+    buf = c->carry;
     len = c->carry_len + n;
-    free(c->carry);
-    c->carry = NULL;
-    c->carry_len = 0;
   }
   size_t pos = 0;
   if (c->state == ST_HANDSHAKE) {
@@ -323,7 +381,6 @@ static void on_data(struct worker *w, unsigned k, uint8_t *p, size_t n) {
         if (w->st.failed < 3) fprintf(stderr, "ringcast-bench: %s\n", why);
         w->st.failed++;
         atomic_fetch_add_explicit(&w->failed_live, 1, memory_order_relaxed);
-        free(joined);
         close_conn(w, k);
         return;
       }
@@ -335,7 +392,6 @@ static void on_data(struct worker *w, unsigned k, uint8_t *p, size_t n) {
     } else if (len > 16384) {
       w->st.failed++;
       atomic_fetch_add_explicit(&w->failed_live, 1, memory_order_relaxed);
-      free(joined);
       close_conn(w, k);
       return;
     }
@@ -343,20 +399,27 @@ static void on_data(struct worker *w, unsigned k, uint8_t *p, size_t n) {
   if (c->state == ST_OPEN) {
     long used = parse_frames(w, k, buf + pos, len - pos);
     if (used < 0) {
-      free(joined);
       close_conn(w, k);
       return;
     }
     pos += (size_t)used;
   }
-  if (pos < len) {
-    c->carry = malloc(len - pos);
-    if (c->carry) {
-      memcpy(c->carry, buf + pos, len - pos);
-      c->carry_len = (uint32_t)(len - pos);
+  size_t left = len - pos;
+  if (buf == c->carry) {
+    if (left && pos) memmove(c->carry, c->carry + pos, left);
+  } else if (left) {
+    if (carry_reserve(c, left) < 0) {
+      close_conn(w, k); /* the stream cannot go on without these bytes */
+      return;
     }
+    memcpy(c->carry, buf + pos, left);
   }
-  free(joined);
+  c->carry_len = (uint32_t)left;
+  if (!left && c->carry_cap > CARRY_KEEP) {
+    free(c->carry);
+    c->carry = NULL;
+    c->carry_cap = 0;
+  }
 }
 
 static void return_buffer(struct worker *w, unsigned bid) {
@@ -396,14 +459,21 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe) {
     c->recv_armed = false;
     if (c->state != ST_HANDSHAKE && c->state != ST_OPEN) return;
     if (cqe->res == -ENOBUFS || cqe->res > 0) {
+      if (c->paused) return;
       if (cqe->res > 0) arm_recv(w, k);
       else w->rearm[w->n_rearm++ % w->n] = k;
-    } else if (cqe->res == -ECANCELED && c->slow) {
-      /* the slow scenario stopped reading on purpose */
+    } else if (cqe->res == -ECANCELED && c->stopped) {
+      /* The slow scenario stopped reading on purpose; if it resumed before the
+       * cancel completed, read again. */
+      if (!c->paused) arm_recv(w, k);
     } else {
       if (c->state == ST_OPEN) {
-        if (c->slow) w->st.slow_closed++;
-        else w->st.closed_by_server++;
+        if (c->stopped) {
+          w->st.slow_closed++;
+        } else {
+          w->st.closed_by_server++;
+          c->lost = true;
+        }
       }
       close_conn(w, k);
     }
@@ -420,10 +490,28 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe) {
   }
 }
 
+static void stats_add(struct stats *into, const struct stats *src) {
+  into->frames += src->frames;
+  into->bytes += src->bytes;
+  into->closed_by_server += src->closed_by_server;
+  into->failed += src->failed;
+  into->slow_closed_1008 += src->slow_closed_1008;
+  into->slow_closed += src->slow_closed;
+  into->slow_frames += src->slow_frames;
+  into->seq.gaps += src->seq.gaps;
+  into->seq.duplicates += src->seq.duplicates;
+  into->seq.reorders += src->seq.reorders;
+  rc_hist_merge(&into->lat, &src->lat);
+  rc_hist_merge(&into->connect, &src->connect);
+}
+
 static void do_command(struct worker *w, int cmd) {
   switch (cmd) {
   case CMD_RESET:
-    /* Per-phase figures start again; the subscribers' sequence streams go on. */
+    /* Per-phase figures start again; the subscribers' sequence streams go on,
+     * and so do the run's totals: a close or a gap in an earlier phase must
+     * still show in the summary. */
+    stats_add(&w->past, &w->st);
     memset(&w->st, 0, sizeof w->st);
     rc_hist_init(&w->st.lat);
     rc_hist_init(&w->st.connect);
@@ -452,7 +540,12 @@ static void do_command(struct worker *w, int cmd) {
   case CMD_SLOW_STOP:
     for (unsigned k = 0; k < w->n; k++) {
       struct conn *c = &w->c[k];
-      if (!c->slow || c->state != ST_OPEN || !c->recv_armed) continue;
+      if (!c->slow || c->state != ST_OPEN) continue;
+      /* paused also keeps a receive that ends now (-ENOBUFS, a full CQ) from
+       * being re-armed. */
+      c->paused = c->stopped = true;
+      atomic_fetch_add_explicit(&w->slow_open_live, 1, memory_order_relaxed);
+      if (!c->recv_armed) continue;
       struct io_uring_sqe *sqe = get_sqe(w);
       io_uring_prep_cancel64(sqe, ud_make(OP_RECV, c->gen, k), 0);
       io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, c->gen, k));
@@ -460,8 +553,14 @@ static void do_command(struct worker *w, int cmd) {
     }
     break;
   case CMD_SLOW_RESUME:
-    for (unsigned k = 0; k < w->n; k++)
-      if (w->c[k].slow && w->c[k].state == ST_OPEN && !w->c[k].recv_armed) arm_recv(w, k);
+    for (unsigned k = 0; k < w->n; k++) {
+      struct conn *c = &w->c[k];
+      if (!c->paused) continue;
+      c->paused = false;
+      /* A multishot recv whose cancel has not completed yet is still armed and
+       * keeps reading; its -ECANCELED end re-arms nothing, see OP_RECV. */
+      if (c->state == ST_OPEN && !c->recv_armed) arm_recv(w, k);
+    }
     break;
   case CMD_SNAPSHOT: {
     bool skip_slow = atomic_load(&snapshot_skip_slow);
@@ -469,7 +568,7 @@ static void do_command(struct worker *w, int cmd) {
     w->snap_unrecovered = 0;
     for (unsigned k = 0; k < w->n; k++) {
       struct conn *c = &w->c[k];
-      if (c->state != ST_OPEN || (skip_slow && c->slow)) continue;
+      if ((c->state != ST_OPEN && !c->lost) || (skip_slow && c->slow)) continue;
       uint64_t pub = atomic_load_explicit(&published[c->topic], memory_order_relaxed);
       uint64_t first = c->seq.last ? c->seq.first : 1;
       w->snap_missing += rc_seq_missing(&c->seq, first, pub);
@@ -539,7 +638,9 @@ static void *worker_main(void *arg) {
     if (w->next_connect >= w->n) w->connecting = false;
     while (w->n_rearm) {
       unsigned k = w->rearm[--w->n_rearm];
-      if (w->c[k].state == ST_OPEN || w->c[k].state == ST_HANDSHAKE) arm_recv(w, k);
+      if ((w->c[k].state == ST_OPEN || w->c[k].state == ST_HANDSHAKE) && !w->c[k].paused &&
+          !w->c[k].recv_armed)
+        arm_recv(w, k);
     }
     struct __kernel_timespec ts = {.tv_nsec = 5000000};
     struct io_uring_cqe *cqe;
@@ -553,7 +654,7 @@ static void *worker_main(void *arg) {
       io_uring_buf_ring_advance(w->br, (int)w->bufs_pending);
       w->bufs_pending = 0;
     }
-    atomic_store_explicit(&w->frames_live, w->st.frames, memory_order_relaxed);
+    atomic_store_explicit(&w->frames_live, w->past.frames + w->st.frames, memory_order_relaxed);
   }
   io_uring_queue_exit(&w->ring);
   return NULL;
@@ -617,7 +718,10 @@ static size_t make_payload(char *out, unsigned topic, uint64_t seq) {
   int n = snprintf(out, opt.size + 64, "{\"s\":%llu,\"t\":%llu,\"p\":\"", (unsigned long long)seq,
                    (unsigned long long)now_ns());
   (void)topic;
-  while ((unsigned)n + 2 < opt.size) out[n++] = 'x';
+  if ((unsigned)n + 2 < opt.size) {
+    memset(out + n, 'x', opt.size - 2 - (unsigned)n);
+    n = (int)opt.size - 2;
+  }
   out[n++] = '"';
   out[n++] = '}';
   return (size_t)n;
@@ -777,27 +881,19 @@ static double thread_cpu_s(pthread_t t) {
 }
 
 struct totals {
-  uint64_t frames, bytes, closed_by_server, failed, slow_closed_1008, open;
-  struct rc_seq_totals seq;
-  struct rc_hist lat, connect;
+  uint64_t open;
+  struct stats s;
 };
 
-static void collect(struct totals *t) {
+/* This phase's figures, or (whole_run) the whole run's. Read while the workers
+ * run, as the progress lines are: a moment old, exact once they have stopped. */
+static void collect(struct totals *t, bool whole_run) {
   memset(t, 0, sizeof *t);
-  rc_hist_init(&t->lat);
-  rc_hist_init(&t->connect);
+  rc_hist_init(&t->s.lat);
+  rc_hist_init(&t->s.connect);
   for (unsigned i = 0; i < opt.threads; i++) {
-    struct stats *s = &workers[i].st;
-    t->frames += s->frames;
-    t->bytes += s->bytes;
-    t->closed_by_server += s->closed_by_server;
-    t->failed += s->failed;
-    t->slow_closed_1008 += s->slow_closed_1008;
-    t->seq.gaps += s->seq.gaps;
-    t->seq.duplicates += s->seq.duplicates;
-    t->seq.reorders += s->seq.reorders;
-    rc_hist_merge(&t->lat, &s->lat);
-    rc_hist_merge(&t->connect, &s->connect);
+    stats_add(&t->s, &workers[i].st);
+    if (whole_run) stats_add(&t->s, &workers[i].past);
     t->open += atomic_load(&workers[i].open_live);
   }
 }
@@ -827,6 +923,11 @@ static unsigned open_now(void) {
 static unsigned failed_now(void) {
   unsigned n = 0;
   for (unsigned i = 0; i < opt.threads; i++) n += atomic_load(&workers[i].failed_live);
+  return n;
+}
+static unsigned slow_open_now(void) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < opt.threads; i++) n += atomic_load(&workers[i].slow_open_live);
   return n;
 }
 static uint64_t frames_now(void) {
@@ -901,11 +1002,15 @@ struct step_result {
   double rate, deliveries_per_s, bytes_per_s, p50, p99, p999, max, cpu_per_million;
   double cpu_frac;                            /* server CPU s per second of the phase */
   double cpu_busy_per_million, cpu_busy_frac; /* --server-cpu */
-  uint64_t published, missing;
+  uint64_t published, missing, delivered;
   bool ok;
 };
 
-static struct step_result run_publish_phase(double rate, double seconds, bool skip_slow) {
+/* One publishing phase. with_slow: the slow subscribers have stopped reading;
+ * they are left out of the loss count and read again as soon as publishing
+ * stops (see the slow scenario in main). */
+static struct step_result run_publish_phase(double rate, double seconds, bool with_slow) {
+  bool skip_slow = with_slow;
   struct step_result r = {.rate = rate};
   struct publisher pb;
   double cpu0 = 0, cpu1 = 0;
@@ -921,13 +1026,16 @@ static struct step_result run_publish_phase(double rate, double seconds, bool sk
   wait_with_progress(seconds, "publish");
   atomic_store(&pb.stop, 1);
   publisher_join(&pb);
+  if (with_slow) command(CMD_SLOW_RESUME);
   drain(skip_slow);
   double secs = (double)(now_ns() - t0) / 1e9;
   if (opt.server_pid) proc_stat(opt.server_pid, &cpu1, &rss);
   double busy1 = opt.server_cpu >= 0 ? cpu_busy_s(opt.server_cpu) : 0;
-  struct totals t;
-  collect(&t);
+  struct totals tt;
+  collect(&tt, false);
+  const struct stats t = tt.s;
   r.published = published_total() - pub0;
+  r.delivered = t.frames;
   r.deliveries_per_s = (double)t.frames / secs;
   r.bytes_per_s = (double)t.bytes / secs;
   r.max = (double)t.lat.max / 1e6;
@@ -1202,7 +1310,7 @@ int main(int argc, char **argv) {
   unsigned stuck = opt.conns - open_now() - failed_now();
   if (stuck) fprintf(stderr, "ringcast-bench: %u connections did not complete their handshake in time\n", stuck);
   struct totals ct;
-  collect(&ct);
+  collect(&ct, false);
   fprintf(stderr, "ringcast-bench: %u connected, %u failed in %.2f s\n", open_now(), failed_now(), connect_s);
   usleep(300000); /* let subscriptions settle on every shard */
   if (opt.server_pid) proc_stat(opt.server_pid, &server_cpu0, &rss_after_connect);
@@ -1210,7 +1318,7 @@ int main(int argc, char **argv) {
   struct step_result steps[32];
   unsigned nsteps = 0;
   double storm_reconnect_s = -1, storm_recover_s = -1;
-  uint64_t slow_closed = 0;
+  unsigned slow_stopped = 0, slow_still_open = 0;
   double wall0 = (double)now_ns() / 1e9;
   switch (opt.scenario) {
   case SC_IDLE:
@@ -1224,12 +1332,19 @@ int main(int argc, char **argv) {
      * latency in the two phases shows whether the slow ones cost them anything. */
     steps[nsteps++] = run_publish_phase(opt.rate, opt.duration / 2, false);
     command(CMD_SLOW_STOP);
+    slow_stopped = slow_open_now();
+    /* The server closes a slow subscriber once its queue passes --max-queue,
+     * then gives it a grace period (ringcast: 3 s from the close) to read the
+     * rest and the close frame. The phase resumes the slow ones the moment
+     * publishing stops, before waiting for the readers, so they read within
+     * that window however long the readers take to catch up. */
     steps[nsteps++] = run_publish_phase(opt.rate, opt.duration / 2, true);
-    command(CMD_SLOW_RESUME);
-    usleep(3000000);
+    {
+      uint64_t limit = now_ns() + (uint64_t)(SLOW_CLOSE_WAIT_S * 1e9);
+      while (slow_open_now() && now_ns() < limit) usleep(10000);
+      slow_still_open = slow_open_now();
+    }
     command(CMD_NONE);
-    for (unsigned i = 0; i < opt.threads; i++)
-      slow_closed += workers[i].st.slow_closed_1008 + workers[i].st.slow_closed;
     break;
   case SC_RAMP: {
     double rate = opt.ramp_start;
@@ -1288,8 +1403,9 @@ int main(int argc, char **argv) {
   bool saturated = max_thread_cpu > 0.9 * total_wall;
   command(CMD_STOP);
   for (unsigned i = 0; i < opt.threads; i++) pthread_join(workers[i].thread, NULL);
-  struct totals t;
-  collect(&t);
+  struct totals tt;
+  collect(&tt, true);
+  const struct stats t = tt.s;
   uint64_t pub = published_total();
   /* Per connection held right after connecting (later closes do not change it). */
   double rss_per_conn = opt.server_pid && ct.open ? (double)(rss_after_connect - rss0) * 1024.0 / (double)ct.open : 0;
@@ -1299,7 +1415,7 @@ int main(int argc, char **argv) {
   printf("\nringcast-bench %s: %u subscribers (%u failed) over %u topic(s), %u-byte payloads\n",
          scenario_names[opt.scenario], opt.conns, failed_total, opt.ntopics, opt.size);
   printf("  connect: %.2f s, p50 %.2f ms, p99 %.2f ms\n", connect_s,
-         (double)rc_hist_quantile(&ct.connect, 0.5) / 1e6, (double)rc_hist_quantile(&ct.connect, 0.99) / 1e6);
+         (double)rc_hist_quantile(&ct.s.connect, 0.5) / 1e6, (double)rc_hist_quantile(&ct.s.connect, 0.99) / 1e6);
   if (nsteps) {
     printf("  %-9s %8s %10s %13s %9s %8s %8s %9s %9s %8s %9s\n", "phase", "rate/s", "published",
            "deliveries/s", "MB/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "missing", "cpu s/M");
@@ -1326,9 +1442,18 @@ int main(int argc, char **argv) {
          (unsigned long long)pub, (unsigned long long)t.frames, (unsigned long long)missing,
          (unsigned long long)t.seq.gaps, (unsigned long long)t.seq.duplicates, (unsigned long long)t.seq.reorders);
   printf("  closed by the server: %llu\n", (unsigned long long)t.closed_by_server);
-  if (opt.scenario == SC_SLOW)
-    printf("  slow subscribers: %u, closed by the server: %llu\n",
-           slow_every ? (opt.conns + slow_every - 1) / slow_every : 0, (unsigned long long)slow_closed);
+  uint64_t slow_closed = t.slow_closed_1008 + t.slow_closed;
+  unsigned slow_count = slow_every ? (opt.conns + slow_every - 1) / slow_every : 0;
+  if (opt.scenario == SC_SLOW) {
+    printf("  slow subscribers: %u (%u stopped reading), closed by the server: %llu (with 1008: %llu), "
+           "frames they read after resuming: %llu\n", slow_count, slow_stopped,
+           (unsigned long long)slow_closed, (unsigned long long)t.slow_closed_1008,
+           (unsigned long long)t.slow_frames);
+    if (slow_still_open)
+      printf("  %u slow subscribers were still open %.0f s after they read again: the server's queue for\n"
+             "  them never passed --max-queue during the with-slow phase (publish more: --duration, --size)\n",
+             slow_still_open, SLOW_CLOSE_WAIT_S);
+  }
   if (opt.scenario == SC_STORM) printf("  storm: reconnected in %.2f s, all receiving again in %.2f s\n", storm_reconnect_s, storm_recover_s);
   if (opt.server_pid) {
     printf("  server: %.2f CPU s over %.1f s", server_cpu1 - server_cpu0, wall);
@@ -1352,16 +1477,20 @@ int main(int argc, char **argv) {
             (unsigned long long)t.seq.gaps, (unsigned long long)t.seq.duplicates, (unsigned long long)t.seq.reorders);
     fprintf(f, "  \"closed_by_server\": %llu, \"slow_closed\": %llu, \"saturated\": %s,\n",
             (unsigned long long)t.closed_by_server, (unsigned long long)slow_closed, saturated ? "true" : "false");
+    fprintf(f, "  \"slow_subscribers\": %u, \"slow_stopped\": %u, \"slow_closed_1008\": %llu, \"slow_still_open\": %u, \"slow_delivered\": %llu,\n",
+            slow_count, slow_stopped, (unsigned long long)t.slow_closed_1008, slow_still_open,
+            (unsigned long long)t.slow_frames);
     fprintf(f, "  \"server_cpu_s\": %.3f, \"server_rss_kb\": %ld, \"rss_per_conn_bytes\": %.0f,\n",
             server_cpu1 - server_cpu0, rss1, rss_per_conn);
     fprintf(f, "  \"storm_reconnect_s\": %.3f, \"storm_recover_s\": %.3f, \"highest_sustainable_per_s\": %.0f,\n",
             storm_reconnect_s, storm_recover_s, best);
     json_hist(f, "latency_ms", &t.lat, true);
-    json_hist(f, "connect_ms", &ct.connect, true);
+    json_hist(f, "connect_ms", &ct.s.connect, true);
     fprintf(f, "  \"steps\": [");
     for (unsigned i = 0; i < nsteps; i++)
-      fprintf(f, "%s\n    {\"rate\": %.1f, \"published\": %llu, \"deliveries_per_s\": %.0f, \"bytes_per_s\": %.0f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"p999_ms\": %.3f, \"max_ms\": %.3f, \"missing\": %llu, \"cpu_s_per_million\": %.4f, \"server_cpu_frac\": %.4f, \"cpu_busy_s_per_million\": %.4f, \"cpu_busy_frac\": %.4f, \"ok\": %s}",
-              i ? "," : "", steps[i].rate, (unsigned long long)steps[i].published, steps[i].deliveries_per_s,
+      fprintf(f, "%s\n    {\"rate\": %.1f, \"published\": %llu, \"delivered\": %llu, \"deliveries_per_s\": %.0f, \"bytes_per_s\": %.0f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"p999_ms\": %.3f, \"max_ms\": %.3f, \"missing\": %llu, \"cpu_s_per_million\": %.4f, \"server_cpu_frac\": %.4f, \"cpu_busy_s_per_million\": %.4f, \"cpu_busy_frac\": %.4f, \"ok\": %s}",
+              i ? "," : "", steps[i].rate, (unsigned long long)steps[i].published,
+              (unsigned long long)steps[i].delivered, steps[i].deliveries_per_s,
               steps[i].bytes_per_s, steps[i].p50, steps[i].p99, steps[i].p999, steps[i].max,
               (unsigned long long)steps[i].missing,
               steps[i].cpu_per_million, steps[i].cpu_frac, steps[i].cpu_busy_per_million,

@@ -74,6 +74,8 @@ struct rc_pubsub_shard {
   struct rc_frame_arena *arena;
   struct rc_pubsub_callbacks cb;
   struct batch *out[RC_MAX_SHARDS];
+  struct batch *cur;     /* a received batch delivered up to cur_i, the rest next turn */
+  uint32_t cur_i;
   uint64_t wake_mask;    /* shards pushed to since the last flush */
   struct rc_pubsub_stats stats;
   alignas(64) struct rc_mpsc inbox;
@@ -378,14 +380,37 @@ static void send_result(struct rc_pubsub_shard *pss, const struct pubreq *r, int
 
 static void released(struct rc_pubsub_shard *pss, struct release *m);
 
-bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work) {
+/* Bytes a message adds to each local subscriber's queue (0 without any). */
+static size_t local_bytes(const struct rc_pubsub_shard *pss, const struct rc_topic *tp, size_t len) {
+  return tp->local[pss->id].n ? len : 0;
+}
+
+bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work, size_t max_bytes) {
   struct rc_mpsc_node *n;
   unsigned work = 0;
-  while (work < max_work && (n = rc_mpsc_try_pop(&pss->inbox))) {
+  size_t bytes = 0;
+  for (;;) {
+    if (pss->cur) {
+      /* Sends start only at the end of the turn: what one turn queues to each
+       * subscriber is bounded, or a shard that fell behind would queue its
+       * whole backlog at once and cut every subscriber as a slow consumer. */
+      struct batch *b = pss->cur;
+      while (pss->cur_i < b->n && work < max_work && bytes < max_bytes) {
+        struct batch_entry *e = &b->e[pss->cur_i++];
+        bytes += local_bytes(pss, e->topic, e->frame->len);
+        deliver_local(pss, e->topic, e->frame);
+        work++;
+      }
+      if (pss->cur_i < b->n) return true;
+      pss->cur = NULL;
+      free_batch(pss->ps, b);
+    }
+    if (work >= max_work || bytes >= max_bytes || !(n = rc_mpsc_try_pop(&pss->inbox))) break;
     struct inbox_item *it = (struct inbox_item *)n;
     switch (it->kind) {
     case INBOX_PUBLISH: {
       struct pubreq *r = (struct pubreq *)it;
+      bytes += local_bytes(pss, r->topic, r->len);
       /* Accepted when it was queued: it is published whatever the budget says
        * now, and its charge moves to the encoded message. */
       int64_t seq = home_publish(pss, r->topic, r->data, r->len, true);
@@ -412,14 +437,11 @@ bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work) {
       work++;
       break;
     }
-    case INBOX_FANOUT: {
-      struct batch *b = (struct batch *)it;
+    case INBOX_FANOUT:
       rc_counter_add(&pss->stats.batches_in, 1);
-      for (uint32_t i = 0; i < b->n; i++) deliver_local(pss, b->e[i].topic, b->e[i].frame);
-      work += b->n;
-      free_batch(pss->ps, b);
+      pss->cur = (struct batch *)it;
+      pss->cur_i = 0;
       break;
-    }
     case INBOX_RESULT: {
       struct result *res = (struct result *)it;
       pss->cb.published(pss->cb.ctx, &res->r);
@@ -432,7 +454,7 @@ bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work) {
       abort();
     }
   }
-  return !rc_mpsc_is_empty(&pss->inbox);
+  return pss->cur || !rc_mpsc_is_empty(&pss->inbox);
 }
 
 void rc_pubsub_flush(struct rc_pubsub_shard *pss) {
@@ -446,7 +468,7 @@ void rc_pubsub_flush(struct rc_pubsub_shard *pss) {
 bool rc_pubsub_has_work(struct rc_pubsub_shard *pss) {
   /* Pushes made after this turn's flush (a closing subscriber's release) still
    * need their wake-up. */
-  return pss->wake_mask || !rc_mpsc_is_empty(&pss->inbox);
+  return pss->wake_mask || pss->cur || !rc_mpsc_is_empty(&pss->inbox);
 }
 
 /* What one subscription holds, both sides' entries with their arrays' slack,
@@ -542,6 +564,13 @@ void rc_pubsub_shard_destroy(struct rc_pubsub_shard *pss) {
   if (!pss) return;
   for (unsigned d = 0; d < RC_MAX_SHARDS; d++)
     if (pss->out[d]) drop_batch(pss->ps, pss->out[d]);
+  if (pss->cur) {
+    /* The entries before cur_i were delivered: their references are gone. */
+    struct batch *b = pss->cur;
+    memmove(b->e, b->e + pss->cur_i, (b->n - pss->cur_i) * sizeof b->e[0]);
+    b->n -= pss->cur_i;
+    drop_batch(pss->ps, b);
+  }
   struct rc_mpsc_node *n;
   while ((n = rc_mpsc_try_pop(&pss->inbox))) {
     struct inbox_item *it = (struct inbox_item *)n;

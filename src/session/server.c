@@ -152,13 +152,16 @@ static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit, boo
 
 
 /* Inbox work per turn: a flooded inbox is taken in slices, with the loop's
- * completions and timers between them, so the shard keeps serving its own
- * clients (has_work keeps the loop from sleeping while items remain). */
+ * completions, timers and sends between them, so the shard keeps serving its own
+ * clients (has_work keeps the loop from sleeping while work remains), and each
+ * subscriber is queued at most a quarter of --max-queue per turn before its send
+ * starts: a shard catching up does not look to its readers like their own
+ * slowness. */
 #define DRAIN_SLICE 1024
 
 static void on_turn(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
-  rc_pubsub_drain(ss->ps, DRAIN_SLICE);
+  rc_pubsub_drain(ss->ps, DRAIN_SLICE, ss->max_queue / 4);
   rc_pubsub_flush(ss->ps);
 }
 

@@ -127,9 +127,10 @@ int rc_pubsub_unsubscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
 void rc_pubsub_unsubscribe_all(struct rc_pubsub_shard *pss, struct rc_subscriber *s);
 /* Handles the shard's inbox (publishes to stamp, batches to deliver, results to
  * report) up to about max_work units (a publish or result is one, a batch one per
- * message), so a flooded inbox is taken in slices between the loop's other work.
- * Returns whether items remain. */
-bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work);
+ * message) and max_bytes of messages for local subscribers, so a flooded inbox is
+ * taken in slices between the loop's other work, sends included. A batch may be
+ * left part-way. Returns whether work remains. */
+bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work, size_t max_bytes);
 /* Pushes this turn's batches to their shards and wakes them. */
 void rc_pubsub_flush(struct rc_pubsub_shard *pss);
 /* Whether the inbox holds anything, even half-pushed (seq_cst: the consumer's
