@@ -19,7 +19,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../tests/integration"))
 import rcserver  # noqa: E402
-from floods import PeakRss, Prober, cpu_s, http_publish_flood, masked, pump, rss_mb, ws_publish_flood  # noqa: E402
+from floods import (PeakRss, Prober, cpu_s, hold_partial_messages, http_publish_flood, masked, pump,  # noqa: E402
+                    rss_mb, ws_publish_flood)
 
 
 def publish(srv, seconds):
@@ -38,11 +39,7 @@ def publish(srv, seconds):
 
 def partial(srv, seconds):
     """100 connections, each holding an unfinished 1 MB fragmented message."""
-    conns = []
-    for _ in range(100):
-        ws = rcserver.RawWs(srv.port, "/ws")
-        ws.sock.sendall(masked(0x1, b"a" * 1_000_000, fin=False))
-        conns.append(ws)
+    conns = hold_partial_messages(srv.port, 100, 1_000_000)
     time.sleep(seconds)
     for ws in conns:
         ws.close()

@@ -179,13 +179,13 @@ static void batch_add(struct rc_pubsub_shard *pss, unsigned dest, struct rc_fram
   }
   if (!b) {
     b = malloc(sizeof *b);
-    if (b) rc_budget_force(pss->ps->lim.budget, sizeof *b);
     if (!b) {
       rc_err("out of memory batching to shard %u; shard %u's subscribers of %s miss a message",
              dest, dest, tp->name);
       rc_frame_release(pss->arena, f); /* the reference that was meant for dest */
       return;
     }
+    rc_budget_force(pss->ps->lim.budget, sizeof *b);
     b->item.kind = INBOX_FANOUT;
     b->n = 0;
     pss->out[dest] = b;

@@ -465,7 +465,7 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
   bool get = rc_http_is_method(&r, "GET");
   bool echo = ss->echo && path_is(&r, "/echo");
   bool monitoring = path_is(&r, "/healthz") || path_is(&r, "/metrics");
-  if (!s->admin && !rc_session_take_token(l, s)) {
+  if (!s->admin && !rc_session_take_tokens(l, s, 1)) {
     rc_request_error(l, s, 429, true, "Retry-After: 1\r\n",
                      "more than --max-commands-per-sec %u requests a second on one connection",
                      ss->max_commands);

@@ -203,9 +203,6 @@ bool rc_session_take_tokens(struct rc_loop *l, struct rc_session *s, unsigned n)
   return true;
 }
 
-bool rc_session_take_token(struct rc_loop *l, struct rc_session *s) {
-  return rc_session_take_tokens(l, s, 1);
-}
 
 void rc_session_fill_tokens(struct rc_loop *l, struct rc_session *s) {
   s->cmd_tick = rc_session_now(l);

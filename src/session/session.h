@@ -165,11 +165,10 @@ bool rc_session_rx_is_pending(const struct rc_session_rx *rx);
  * did not fit the budget and was dropped: the caller refuses the request or
  * message (503, close 1013). */
 bool rc_session_rx_settle(struct rc_loop *l, struct rc_session *s, struct rc_session_rx *rx);
-/* One message's worth of the connection's --max-commands-per-sec bucket (HTTP
- * requests, WebSocket messages and control frames all count): false when it is
- * empty (counted; the caller refuses and closes). */
-bool rc_session_take_token(struct rc_loop *l, struct rc_session *s);
-/* n messages' worth at once (a command naming n topics costs n). */
+/* n messages' worth of the connection's --max-commands-per-sec bucket (HTTP
+ * requests, WebSocket messages and control frames count one each, a command
+ * naming n topics n): false when it is short (counted; the caller refuses and
+ * closes). */
 bool rc_session_take_tokens(struct rc_loop *l, struct rc_session *s, unsigned n);
 /* A full bucket, for a new connection. */
 void rc_session_fill_tokens(struct rc_loop *l, struct rc_session *s);

@@ -26,6 +26,31 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def http_get(port, path, timeout=5):
+    """GET path on a new connection (Connection: close); (status, raw response)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            data += c
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0, data
+
+
+def hold_partial_messages(port, n, size):
+    """n WebSocket connections, each having sent the first fragment (size bytes)
+    of a text message it never finishes."""
+    part = masked(0x1, b"a" * size, fin=False)
+    conns = []
+    for _ in range(n):
+        ws = RawWs(port, "/ws")
+        ws.sock.sendall(part)
+        conns.append(ws)
+    return conns
+
+
 def masked(opcode, payload, fin=True):
     """A client frame with an all-zero mask (valid, and cheap to build in bulk)."""
     b0 = (0x80 if fin else 0) | opcode
@@ -167,15 +192,8 @@ class Prober(threading.Thread):
         while not self.stop.is_set():
             t0 = time.time()
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
-                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    data = b""
-                    while True:
-                        c = s.recv(4096)
-                        if not c:
-                            break
-                        data += c
-                if not data.startswith(b"HTTP/1.1 200"):
+                status, data = http_get(self.port, "/healthz", timeout=10)
+                if status != 200:
                     self.failures.append(data[:80])
                 self.latencies.append(time.time() - t0)
             except OSError as e:

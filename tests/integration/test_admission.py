@@ -6,29 +6,16 @@ from one address and a reconnecting flood from eight others (127.0.0.2-9) do not
 keep a client from yet another address out: its every handshake succeeds, and
 the per-address limits say what they refused."""
 import asyncio
-import json
 import socket
 import threading
 import time
 import unittest
 
+from floods import http_get
 from rcserver import RawWs, Server, free_port
 
 UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-
-
-def http_get(port, path, timeout=5):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    data = b""
-    while True:
-        c = s.recv(65536)
-        if not c:
-            break
-        data += c
-    s.close()
-    return int(data.split(b" ", 2)[1]), data
 
 
 async def attempt(port, outcomes, held):

@@ -14,7 +14,8 @@ import threading
 import time
 import unittest
 
-from floods import PeakRss, Prober, http_publish_flood, masked, pump, rss_mb, ws_publish_flood
+from floods import (PeakRss, Prober, hold_partial_messages, http_publish_flood, masked, pump, rss_mb,
+                    ws_publish_flood)
 from rcserver import SANITIZED, RawWs, Server
 
 RSS_CEILING_MB = 200      # the flood that motivated this grew RSS to 1.8 GB
@@ -174,11 +175,7 @@ class MemoryBudget(unittest.TestCase):
         conns, refused = [], []
         try:
             base = warm_up(srv)
-            part = masked(0x1, b"a" * 900_000, fin=False)
-            for i in range(40):
-                ws = RawWs(srv.port, "/ws")
-                ws.sock.sendall(part)
-                conns.append(ws)
+            conns = hold_partial_messages(srv.port, 40, 900_000)
             time.sleep(0.5)
             m = srv.metrics()
             for ws in conns:
@@ -230,11 +227,7 @@ class MemoryBudget(unittest.TestCase):
         conns = []
         try:
             base = warm_up(srv)
-            part = masked(0x1, b"a" * 1_000_000, fin=False)
-            for i in range(100):
-                ws = RawWs(srv.port, "/ws")
-                ws.sock.sendall(part)
-                conns.append(ws)
+            conns = hold_partial_messages(srv.port, 100, 1_000_000)
             time.sleep(0.5)
             held = rss_mb(srv.proc.pid)
             for ws in conns:
