@@ -74,8 +74,9 @@ int main(int argc, char **argv) {
   int status = 1;
   if (rc_server_start(srv) == 0) {
     for (unsigned l = 0; l < cfg.n_listen; l++)
-      rc_info("listening on %s with %u shards (max %u connections each)%s", cfg.listen[l].text,
-              cfg.threads, cfg.max_conns, cfg.demo_feed ? ", demo feed on" : "");
+      rc_info("listening on %s%s with %u shards (max %u connections each)%s", cfg.listen[l].text,
+              cfg.listen[l].tls ? " (TLS: wss://, https://)" : "", cfg.threads, cfg.max_conns,
+              cfg.demo_feed ? ", demo feed on" : "");
     int sig;
     sigwait(&stop_set, &sig);
     rc_info("%s: closing connections with 1001 and stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");

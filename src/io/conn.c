@@ -138,11 +138,21 @@ uint64_t rc_conn_waiting_bytes(const struct rc_conn *c) {
  * plus RC_QUEUE_ENTRY_COST for the entry, frame header and holder, so a flood of
  * tiny frames (pongs) is bounded by memory, not by its 2-byte frames. A single
  * frame larger than the limit may still go out on an empty queue. */
-static bool over_limit(const struct rc_conn_core *k, const struct rc_conn *c, size_t len) {
-  uint64_t waiting = rc_conn_waiting_bytes(c);
+static bool over_limit_with(const struct rc_conn_core *k, const struct rc_conn *c, uint64_t held_bytes,
+                            uint64_t held_entries, size_t len) {
+  uint64_t waiting = rc_conn_waiting_bytes(c) + held_bytes;
   if (waiting == 0) return false;
-  uint64_t entries = c->q.count - (c->send ? c->send->entries : 0);
+  uint64_t entries = c->q.count - (c->send ? c->send->entries : 0) + held_entries;
   return waiting + (entries + 1) * RC_QUEUE_ENTRY_COST + len > k->max_queue;
+}
+
+static bool over_limit(const struct rc_conn_core *k, const struct rc_conn *c, size_t len) {
+  return over_limit_with(k, c, 0, 0, len);
+}
+
+bool rc_conn_over_limit(struct rc_loop *l, const struct rc_conn *c, uint64_t held_bytes,
+                        uint64_t held_entries, size_t len) {
+  return over_limit_with(rc_conn_core_of(l), c, held_bytes, held_entries, len);
 }
 
 int rc_conn_send(struct rc_loop *loop, struct rc_conn *c, struct rc_hold *h, enum rc_frame_view v) {
@@ -196,6 +206,29 @@ int rc_conn_send_frame(struct rc_loop *loop, struct rc_conn *c, struct rc_frame 
   int ret = push_hold(k, c, h, RC_FRAME_VIEW_MAIN);
   rc_hold_unref(k->arena, h);
   return ret;
+}
+
+int rc_conn_push_frame(struct rc_loop *loop, struct rc_conn *c, struct rc_frame *f) {
+  struct rc_conn_core *k = rc_conn_core_of(loop);
+  if (c->state != RC_CONN_OPEN) {
+    rc_frame_destroy(f);
+    return -EPIPE;
+  }
+  f->flags |= RC_FRAME_PRIVATE;
+  struct rc_hold *h = rc_hold_create(k->arena, f);
+  if (!h) {
+    rc_frame_destroy(f);
+    abort_conn(k, c);
+    return -ENOMEM;
+  }
+  int ret = push_hold(k, c, h, RC_FRAME_VIEW_MAIN);
+  rc_hold_unref(k->arena, h);
+  return ret;
+}
+
+void rc_conn_want_write(struct rc_loop *l, struct rc_conn *c) {
+  c->wants_write = 1;
+  mark_dirty(rc_conn_core_of(l), c);
 }
 
 /* OPEN -> DRAINING (-> LINGERING at once when nothing is left to write). */
@@ -327,7 +360,7 @@ void rc_conn_send_done(struct rc_conn_core *k, struct rc_conn *c, int res) {
   /* A short send (the kernel stopped early without an error) continues from the
    * queue's offset with the next send, like any other queued bytes. */
   if ((uint32_t)res < asked) rc_counter_add(&k->stats.short_sends, 1);
-  if (c->q.count) mark_dirty(k, c);
+  if (c->q.count || (c->wants_write && c->state == RC_CONN_OPEN)) mark_dirty(k, c);
   else if (c->state == RC_CONN_DRAINING) linger(k, c);
 }
 
@@ -376,7 +409,10 @@ void rc_conn_start_sends(struct rc_conn_core *k) {
     struct rc_conn *c = k->dirty_head;
     k->dirty_head = c->next_dirty;
     c->next_dirty = NULL;
-    if ((c->armed & RC_CONN_ARMED_SEND) || c->q.count == 0) continue;
+    if (c->armed & RC_CONN_ARMED_SEND) continue;
+    if (c->wants_write && c->state == RC_CONN_OPEN && c->ops->on_writable)
+      c->wants_write = c->ops->on_writable(rc_conn_loop_of(k), c);
+    if (c->q.count == 0) continue;
     if (c->state != RC_CONN_OPEN && c->state != RC_CONN_DRAINING) continue;
     start_send(k, c);
     if (++prepared == SEND_SUBMIT_CHUNK) {

@@ -55,6 +55,9 @@ extern struct rc_conn rc_list_end;
 static inline struct rc_conn_core *rc_conn_core_of(struct rc_loop *l) {
   return (struct rc_conn_core *)(void *)l;
 }
+static inline struct rc_loop *rc_conn_loop_of(struct rc_conn_core *k) {
+  return (struct rc_loop *)(void *)k;
+}
 static inline struct rc_conn *rc_conn_at(const struct rc_conn_core *k, uint32_t slot) {
   return (struct rc_conn *)(k->conns + (size_t)slot * k->slot_size);
 }

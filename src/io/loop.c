@@ -60,6 +60,7 @@ struct rc_loop {
   uint64_t stop_deadline_ms;
 
   int listen_fds[RC_CONFIG_MAX_LISTEN + 1];
+  const struct rc_listen_addr *listen_addrs[RC_CONFIG_MAX_LISTEN + 1];
   unsigned n_listen;
   int admin_listener;               /* index in listen_fds, or -1 */
   struct rc_accept_slot *accepts;
@@ -192,7 +193,7 @@ static void on_accept(struct rc_loop *l, unsigned idx, int res) {
     }
     bool over = !admin && l->core.n_conns - l->core.n_admin > l->max_conns;
     if (over) rc_counter_add(&l->core.stats.conns_refused, 1);
-    l->hooks.on_accept(l, c, over, admin);
+    l->hooks.on_accept(l, c, over, admin, l->listen_addrs[a->listener]);
   } else if (res == -ECANCELED) {
     return;
   } else if (res == -ENFILE) {
@@ -488,6 +489,7 @@ static void *loop_main(void *arg) {
     struct rc_conn *c = rc_conn_at(&l->core, i);
     if (c->state != RC_CONN_FREE) rc_conn_discard(l, c);
   }
+  if (l->hooks.on_exit) l->hooks.on_exit(l);
   rc_ring_exit(&l->core.ring);
   return NULL;
 }
@@ -548,6 +550,7 @@ int rc_loop_create(const struct rc_loop_params *p, const struct rc_loop_hooks *h
       ret = fd;
       goto fail;
     }
+    l->listen_addrs[l->n_listen] = &p->listen[i];
     l->listen_fds[l->n_listen++] = fd;
   }
   if (p->admin) {
@@ -559,6 +562,7 @@ int rc_loop_create(const struct rc_loop_params *p, const struct rc_loop_hooks *h
       goto fail;
     }
     l->admin_listener = (int)l->n_listen;
+    l->listen_addrs[l->n_listen] = p->admin;
     l->listen_fds[l->n_listen++] = fd;
   }
   for (unsigned i = 0; i < l->n_accepts; i++)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ringcast/stream/tls.h"
 #include "ringcast/util/counter.h"
 #include "metrics_page.h"
 
@@ -118,6 +119,42 @@ static void collect(const struct rc_server *srv, struct sources *src) {
   }
 }
 
+static uint64_t tls_sum(const struct rc_server *srv, size_t offset) {
+  const void *of[RC_MAX_SHARDS];
+  for (unsigned s = 0; s < srv->nshards; s++) of[s] = rc_tls_shard_stats(srv->shards[s]->tls);
+  return rc_counter_sum(of, srv->nshards, offset);
+}
+
+/* Only with --tls-cert: a cleartext server shows no TLS families. */
+static void render_tls(struct out *o, const struct rc_server *srv) {
+  static const struct {
+    const char *name, *type, *help;
+    size_t off;
+  } fam[] = {
+      {"ringcast_tls_connections_open", "gauge", "TLS connections open now with their handshake done.",
+       offsetof(struct rc_tls_stats, open)},
+      {"ringcast_tls_records_total", "counter",
+       "TLS application-data records written (each carries as many queued frames as fit in 16 KiB).",
+       offsetof(struct rc_tls_stats, records_out)},
+      {"ringcast_tls_plaintext_bytes_total", "counter", "Bytes encrypted into those records.",
+       offsetof(struct rc_tls_stats, plaintext_out)},
+  };
+  for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++)
+    put(o, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", fam[i].name, fam[i].help, fam[i].name,
+        fam[i].type, fam[i].name, tls_sum(srv, fam[i].off));
+  put(o, "# HELP ringcast_tls_handshakes_total TLS handshakes completed, by kind (full, or resumed "
+         "from a session ticket).\n# TYPE ringcast_tls_handshakes_total counter\n");
+  put(o, "ringcast_tls_handshakes_total{kind=\"full\"} %" PRIu64 "\n",
+      tls_sum(srv, offsetof(struct rc_tls_stats, handshakes)));
+  put(o, "ringcast_tls_handshakes_total{kind=\"resumed\"} %" PRIu64 "\n",
+      tls_sum(srv, offsetof(struct rc_tls_stats, resumed)));
+  put(o, "# HELP ringcast_tls_failures_total TLS connections ended by what went wrong (an alert "
+         "or a close was sent, and a log line at info).\n# TYPE ringcast_tls_failures_total counter\n");
+  for (unsigned r = 0; r < RC_TLS_FAIL_COUNT; r++)
+    put(o, "ringcast_tls_failures_total{reason=\"%s\"} %" PRIu64 "\n", rc_tls_fail_names[r],
+        tls_sum(srv, offsetof(struct rc_tls_stats, failures) + r * sizeof(_Atomic uint64_t)));
+}
+
 long rc_metrics_page_render(const struct rc_server *srv, char **out_p) {
   struct out o = {.cap = 8192};
   o.p = malloc(o.cap);
@@ -172,6 +209,7 @@ long rc_metrics_page_render(const struct rc_server *srv, char **out_p) {
   for (unsigned s = 0; s < srv->nshards; s++)
     put(&o, "ringcast_shard_backlog_bytes{shard=\"%u\"} %" PRIu64 "\n", s,
         rc_pubsub_backlog(srv->pubsub, s));
+  if (srv->tls) render_tls(&o, srv);
   put(&o, "# HELP ringcast_shards Shards running.\n# TYPE ringcast_shards gauge\nringcast_shards %u\n",
       srv->nshards);
   if (o.err) {

@@ -11,6 +11,7 @@
 #include "demo_feed.h"
 #include "ringcast/proto/ws.h"
 #include "ringcast/session/server.h"
+#include "ringcast/stream/tls.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
 #include "delivery.h"
@@ -116,12 +117,14 @@ static void refuse(struct rc_loop *l, struct rc_session *s, int status, const ch
   rc_conn_hurry_close(l, &s->conn, REFUSAL_GRACE_MS);
 }
 
-static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit, bool admin) {
+static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit, bool admin,
+                      const struct rc_listen_addr *from) {
   struct rc_session *s = rc_session_of(c);
   struct rc_session_shard *ss = rc_session_shard_of(l);
-  s->stream = &rc_stream_cleartext;
+  bool tls = from->tls && ss->tls;
+  s->stream = tls ? &rc_stream_tls : &rc_stream_cleartext;
   s->admin = admin;
-  if (s->stream->attach(l, c, &session_ops) < 0) {
+  if (s->stream->attach(tls ? ss->tls : NULL, l, c, &session_ops) < 0) {
     rc_conn_abort(l, c);
     return;
   }
@@ -182,6 +185,11 @@ static void on_stop(struct rc_loop *l) {
   rc_loop_foreach_conn(l, stop_one, NULL);
 }
 
+static void on_exit_thread(struct rc_loop *l) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (ss->tls) rc_tls_shard_thread_exit(ss->tls);
+}
+
 static void wake(void *ctx, uint64_t mask) {
   struct rc_session_shard *ss = ctx;
   rc_loop_wake(ss->loop, mask);
@@ -193,6 +201,7 @@ static const struct rc_loop_hooks hooks = {
     .on_turn = on_turn,
     .has_work = has_work,
     .on_stop = on_stop,
+    .on_exit = on_exit_thread,
 };
 
 static int cpu_of(const struct rc_config *cfg, unsigned i) {
@@ -238,6 +247,7 @@ static int create_shard(struct rc_server *srv, unsigned i) {
   int ret = rc_loop_create(&p, &h, &srv->loops[i]);
   if (ret < 0) return ret;
   ss->loop = srv->loops[i];
+  if (srv->tls && !(ss->tls = rc_tls_shard_create(srv->tls, ss->loop, &srv->budget))) return -ENOMEM;
   return 0;
 }
 
@@ -256,6 +266,14 @@ int rc_server_create(const struct rc_config *cfg, struct rc_server **out) {
                                      .rate = cfg->connect_rate_per_ip};
   srv->admission = rc_admission_create(&alim, &srv->budget);
   if (!srv->admission) goto fail;
+  if (cfg->tls_cert) {
+    char err[512];
+    if ((ret = rc_tls_create(cfg->tls_cert, cfg->tls_key, &srv->tls, err, sizeof err)) < 0) {
+      rc_err("%s", err);
+      rc_server_destroy(srv);
+      return ret;
+    }
+  }
   for (unsigned i = 0; i < srv->nshards; i++)
     if ((ret = create_shard(srv, i)) < 0) goto fail;
   for (unsigned i = 0; i < srv->nshards; i++) {
@@ -306,10 +324,13 @@ void rc_server_destroy(struct rc_server *srv) {
   for (unsigned i = 0; i < srv->nshards; i++)
     if (srv->shards[i] && srv->shards[i]->ps) rc_pubsub_shard_destroy(srv->shards[i]->ps);
   for (unsigned i = 0; i < srv->nshards; i++) {
+    struct rc_tls_shard *tls = srv->shards[i] ? srv->shards[i]->tls : NULL;
     if (srv->shards[i]) rc_demo_feed_destroy(srv->shards[i]->demo);
     free(srv->shards[i]);
     rc_loop_destroy(srv->loops[i]);
+    rc_tls_shard_destroy(tls); /* after the loop: its connections' TLS state came from here */
   }
+  rc_tls_destroy(srv->tls);
   rc_pubsub_destroy(srv->pubsub);
   rc_admission_destroy(srv->admission);
   free(srv);

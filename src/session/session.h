@@ -16,6 +16,7 @@
 #include "ringcast/proto/ws_reader.h"
 #include "ringcast/pubsub/pubsub.h"
 #include "ringcast/stream/stream.h"
+#include "ringcast/stream/tls.h"
 #include "ringcast/util/bytebuf.h"
 #include "ringcast/util/config.h"
 #include "admission.h"
@@ -104,6 +105,7 @@ struct rc_session_shard {
   struct rc_loop_timer demo_timer;
   struct rc_budget *budget;  /* the server's --max-memory */
   struct rc_admission *adm;  /* per-address limits; NULL when all are off */
+  struct rc_tls_shard *tls;  /* this shard's TLS stream; NULL without --tls-cert */
   struct rc_loop_timer sweep_timer;
   /* Settings used per message or per connection. */
   uint32_t max_message;
@@ -119,6 +121,7 @@ struct rc_session_shard {
 
 struct rc_server {
   const struct rc_config *cfg;
+  struct rc_tls *tls;        /* NULL without --tls-cert */
   struct rc_budget budget;
   struct rc_admission *admission;
   struct rc_pubsub *pubsub;

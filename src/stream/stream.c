@@ -3,7 +3,9 @@
  * operation is the io layer's own and received bytes are never copied. */
 #include "ringcast/stream/stream.h"
 
-static int cleartext_attach(struct rc_loop *l, struct rc_conn *c, const struct rc_conn_ops *upper) {
+static int cleartext_attach(void *shard, struct rc_loop *l, struct rc_conn *c,
+                            const struct rc_conn_ops *upper) {
+  (void)shard;
   (void)l;
   c->ops = upper;
   return 0;

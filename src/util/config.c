@@ -35,12 +35,15 @@ enum {
   OPT_MAX_QUEUE, OPT_DEMO_FEED, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION, OPT_ECHO,
   OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_PING_INTERVAL, OPT_MAX_MEMORY, OPT_MAX_BACKLOG,
   OPT_MAX_COMMANDS, OPT_MAX_TOPICS, OPT_MAX_COMMAND_BYTES, OPT_ADMIN_LISTEN,
-  OPT_MAX_CONNS_PER_IP, OPT_MAX_HANDSHAKES_PER_IP, OPT_CONNECT_RATE_PER_IP,
+  OPT_MAX_CONNS_PER_IP, OPT_MAX_HANDSHAKES_PER_IP, OPT_CONNECT_RATE_PER_IP, OPT_TLS_CERT,
+  OPT_TLS_KEY,
 };
 
 static const struct option long_opts[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"cpus", required_argument, NULL, OPT_CPUS},
     {"no-pin", no_argument, NULL, OPT_NO_PIN},
@@ -95,8 +98,11 @@ void rc_config_usage(FILE *out) {
   fprintf(out,
           "Usage: ringcast [OPTIONS]\n"
           "WebSocket broadcaster for high-fan-out streams (io_uring, one shard per CPU).\n\n"
-          "  --listen HOST:PORT   address to listen on; repeatable; IPv6 as [::1]:8080\n"
-          "                       (default %s)\n"
+          "  --listen HOST:PORT[,tls]  address to listen on; repeatable; IPv6 as\n"
+          "                       [::1]:8080; ,tls makes it a TLS port (wss://, https://)\n"
+          "                       (default %s; TLS when --tls-cert is given)\n"
+          "  --tls-cert FILE      PEM certificate chain, leaf first (ECDSA P-256 or RSA)\n"
+          "  --tls-key FILE       PEM private key of that certificate\n"
           "  --admin-listen HOST:PORT  also serve GET /metrics and GET /healthz here, with\n"
           "                       slots of their own so monitoring answers when the public\n"
           "                       port is full; /metrics then leaves the public port\n"
@@ -183,6 +189,48 @@ int rc_config_parse_size(const char *s, uint64_t *out) {
   if (*end && end[1] && !(tolower((unsigned char)end[1]) == 'b' && !end[2])) return -EINVAL;
   if (v > (UINT64_MAX >> shift)) return -EINVAL;
   *out = (uint64_t)v << shift;
+  return 0;
+}
+
+/* "HOST:PORT" with an optional ",tls". */
+static int parse_listen_with_flags(const char *s, struct rc_listen_addr *out) {
+  char addr[128];
+  const char *comma = strchr(s, ',');
+  size_t n = comma ? (size_t)(comma - s) : strlen(s);
+  if (n >= sizeof addr) return -EINVAL;
+  memcpy(addr, s, n);
+  addr[n] = '\0';
+  if (rc_config_parse_listen(addr, out) < 0) return -EINVAL;
+  if (comma) {
+    if (strcmp(comma + 1, "tls") != 0) return -EINVAL;
+    out->tls = true;
+  }
+  return 0;
+}
+
+/* A certificate needs its key and a port to serve it on; a TLS port needs both. */
+static int check_tls(struct rc_config *cfg, FILE *err) {
+  bool any = cfg->has_admin && cfg->admin.tls;
+  for (unsigned i = 0; i < cfg->n_listen; i++) any |= cfg->listen[i].tls;
+  if (!cfg->tls_cert != !cfg->tls_key) {
+    fprintf(err, "ringcast: %s is given without %s: a TLS port needs both the certificate "
+                 "chain and its private key\n",
+            cfg->tls_cert ? "--tls-cert" : "--tls-key", cfg->tls_cert ? "--tls-key" : "--tls-cert");
+    return -EINVAL;
+  }
+  if (any && !cfg->tls_cert) {
+    fprintf(err, "ringcast: a listener is marked ,tls but no certificate is given: add "
+                 "--tls-cert FILE and --tls-key FILE\n");
+    return -EINVAL;
+  }
+  if (cfg->tls_cert && !any) {
+    if (cfg->n_listen != 1) {
+      fprintf(err, "ringcast: --tls-cert is given but none of the %u --listen addresses is marked "
+                   "TLS: write the TLS ones as HOST:PORT,tls\n", cfg->n_listen);
+      return -EINVAL;
+    }
+    cfg->listen[0].tls = true; /* the only listener serves the certificate */
+  }
   return 0;
 }
 
@@ -289,15 +337,18 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
     case OPT_LISTEN:
       if (cfg->n_listen >= RC_CONFIG_MAX_LISTEN)
         return bad(err, "--listen", optarg, "at most 8 addresses");
-      if (rc_config_parse_listen(optarg, &cfg->listen[cfg->n_listen]) < 0)
-        return bad(err, "--listen", optarg, "expected HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080");
+      if (parse_listen_with_flags(optarg, &cfg->listen[cfg->n_listen]) < 0)
+        return bad(err, "--listen", optarg,
+                   "expected HOST:PORT or HOST:PORT,tls, e.g. 127.0.0.1:8080 or [::1]:8443,tls");
       cfg->n_listen++;
       break;
     case OPT_ADMIN_LISTEN:
-      if (rc_config_parse_listen(optarg, &cfg->admin) < 0)
-        return bad(err, "--admin-listen", optarg, "expected HOST:PORT, e.g. 127.0.0.1:9090");
+      if (parse_listen_with_flags(optarg, &cfg->admin) < 0)
+        return bad(err, "--admin-listen", optarg, "expected HOST:PORT[,tls], e.g. 127.0.0.1:9090");
       cfg->has_admin = true;
       break;
+    case OPT_TLS_CERT: cfg->tls_cert = optarg; break;
+    case OPT_TLS_KEY: cfg->tls_key = optarg; break;
     case OPT_THREADS:
       if (parse_uint(optarg, RC_MAX_SHARDS, &v) < 0 || v == 0)
         return bad(err, "--threads", optarg, "expected a number from 1 to 64");
@@ -414,6 +465,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
   }
   if (cfg->max_backlog > cfg->max_memory) cfg->max_backlog = cfg->max_memory;
   if (cfg->n_listen == 0) rc_config_parse_listen(DEFAULT_LISTEN, &cfg->listen[cfg->n_listen++]);
+  if (check_tls(cfg, err) < 0) return -EINVAL;
   if (cfg->n_cpus && cfg->n_cpus < cfg->threads) {
     char want[96];
     snprintf(want, sizeof want, "lists %u CPUs but --threads is %u; give one CPU per shard",

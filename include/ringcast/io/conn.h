@@ -55,6 +55,11 @@ struct rc_conn_ops {
   void (*on_timer)(struct rc_loop *l, struct rc_conn *c);
   /* The connection left OPEN (this turn); free what the layer above holds. */
   void (*on_close)(struct rc_loop *l, struct rc_conn *c);
+  /* Optional: while OPEN, no send is in flight and the layer above asked with
+   * rc_conn_want_write: queue its bytes now (a TLS stream encrypts here, so
+   * what piled up behind a send becomes one batch of records). Returns whether
+   * it still has bytes to give (it is asked again when the next send ends). */
+  bool (*on_writable)(struct rc_loop *l, struct rc_conn *c);
 };
 
 /* Counters of a shard's connections (written by its thread, read by any). */
@@ -81,7 +86,9 @@ struct rc_conn {
   uint8_t peer_family;           /* AF_INET or AF_INET6 */
   uint16_t peer_port;            /* host order */
   uint8_t admin;                 /* accepted on the administrative listener */
+  uint8_t wants_write;           /* the layer above has bytes for on_writable */
   const struct rc_conn_ops *ops;
+  void *layer;                   /* the layer above's own state (a TLS stream's); opaque here */
   struct rc_outq q;
   struct rc_sendop *send;        /* borrowed from the shard while a send is in flight */
   struct rc_conn *next_dirty;    /* non-NULL while on the loop's list of sends to start */
@@ -106,6 +113,19 @@ int rc_conn_send(struct rc_loop *l, struct rc_conn *c, struct rc_hold *h, enum r
 /* Queues a frame of this shard's own (a response, a control frame, an ack),
  * taking ownership of f whatever the result. Results as rc_conn_send. */
 int rc_conn_send_frame(struct rc_loop *l, struct rc_conn *c, struct rc_frame *f);
+/* Queues a frame of the layer above's own past --max-queue (taking ownership
+ * whatever the result): for a stream whose bytes were counted against the limit
+ * before they became these (TLS records of queued plaintext). 0, -EPIPE (not
+ * OPEN) or -ENOMEM (the connection is aborted). */
+int rc_conn_push_frame(struct rc_loop *l, struct rc_conn *c, struct rc_frame *f);
+/* The layer above has bytes to give: on_writable runs before the next send
+ * starts (at the end of this turn when none is in flight). */
+void rc_conn_want_write(struct rc_loop *l, struct rc_conn *c);
+/* Whether one more frame of len bytes would pass --max-queue, counting what the
+ * layer above holds for this connection (held_bytes in held_entries entries) with
+ * what waits here: rc_conn_send's test for a stream that queues before it writes. */
+bool rc_conn_over_limit(struct rc_loop *l, const struct rc_conn *c, uint64_t held_bytes,
+                        uint64_t held_entries, size_t len);
 /* Graceful close (OPEN -> DRAINING): drops what no send covers yet when
  * drop_queued, queues `last` (a close frame, say; owned, may be NULL) past any
  * limit, and once all is written shuts the write side and lingers until the

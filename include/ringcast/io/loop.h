@@ -46,8 +46,10 @@ struct rc_loop_hooks {
   void (*on_start)(struct rc_loop *l);
   /* A connection was accepted (state OPEN, no ops yet): set its ops. over_limit:
    * it is past max_conns and must be refused. admin: it came in on the
-   * administrative listener. */
-  void (*on_accept)(struct rc_loop *l, struct rc_conn *c, bool over_limit, bool admin);
+   * administrative listener. from: the address it came in on (its settings, such
+   * as TLS). */
+  void (*on_accept)(struct rc_loop *l, struct rc_conn *c, bool over_limit, bool admin,
+                    const struct rc_listen_addr *from);
   /* Once a turn, after completions and timers: drain queues, flush batches. */
   void (*on_turn)(struct rc_loop *l);
   /* After the sleep is announced: whether work arrived that needs another turn. */
@@ -55,6 +57,9 @@ struct rc_loop_hooks {
   /* The stop was asked: close connections (gracefully). The loop then waits for
    * them up to the grace period before cutting the rest. */
   void (*on_stop)(struct rc_loop *l);
+  /* Optional: in the loop's thread after its last turn, every connection gone:
+   * free what the thread itself holds. */
+  void (*on_exit)(struct rc_loop *l);
 };
 
 /* Main thread: allocations and listening sockets, no thread yet. 0 or a negative

@@ -26,6 +26,7 @@
 struct rc_listen_addr {
   struct sockaddr_storage addr;
   socklen_t addr_len;
+  bool tls;                      /* HOST:PORT,tls: connections speak TLS (wss://, https://) */
   char text[80];
 };
 
@@ -55,6 +56,8 @@ struct rc_config {
   unsigned idle_timeout;     /* seconds without inbound bytes before closing; 0: off */
   unsigned ping_interval;    /* seconds of inbound silence before a keepalive ping; 0: off */
   enum rc_log_level log_level;
+  const char *tls_cert;      /* --tls-cert: PEM chain, leaf first; NULL: no TLS */
+  const char *tls_key;       /* --tls-key: its PEM private key */
 };
 
 /* Fills cfg from argv. Returns 0 to run, 1 when --help or --version was printed

@@ -1,0 +1,651 @@
+/* SPDX-License-Identifier: MIT */
+/* The TLS stream: a connection's wolfSSL object fed from the ring's receives and
+ * writing into the connection's queue (include/ringcast/stream/tls.h says how).
+ *
+ * A connection goes NEW (no byte yet: no wolfSSL object, so a client that
+ * connects and says nothing costs nothing here) -> HANDSHAKE -> OPEN, and ends
+ * CLOSED (our close_notify is queued) or FAILED (an alert or a cleartext answer
+ * is queued, or the connection was cut). */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringcast/io/outq.h"
+#include "ringcast/stream/tls.h"
+#include "ringcast/util/counter.h"
+#include "ringcast/util/log.h"
+#include "ringcast/util/pool.h"
+
+/* The largest plaintext of one record (RFC 8446 5.1, RFC 5246 6.2.1). */
+#define RECORD_MAX 16384
+/* Plaintext encrypted per send: what one send carries in the io layer. */
+#define BATCH_BYTES (256u << 10)
+/* Room for a record's header, tag and padding beyond its plaintext. */
+#define RECORD_OVERHEAD 64
+/* A connection's own small frames (replies, pongs) appended to a queued one. */
+#define COALESCE_MAX (64u << 10)
+/* The most ciphertext one frame may grow to: a close encrypts all that is queued
+ * (at most --max-queue and the close frame). */
+#define OUT_MAX (1u << 30)
+#define GATHER_IOV 64
+
+/* Modern AEAD suites only: TLS 1.3's three, and ECDHE with GCM or ChaCha20 for
+ * TLS 1.2 (forward secrecy, no CBC, no static RSA key exchange). */
+static const char SUITES[] =
+    "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:TLS13-CHACHA20-POLY1305-SHA256:"
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+const char *const rc_tls_fail_names[RC_TLS_FAIL_COUNT] = {
+    [RC_TLS_FAIL_PLAINTEXT_HTTP] = "plaintext_http",
+    [RC_TLS_FAIL_NOT_TLS] = "not_tls",
+    [RC_TLS_FAIL_VERSION] = "version",
+    [RC_TLS_FAIL_CIPHER] = "cipher",
+    [RC_TLS_FAIL_PROTOCOL] = "protocol",
+    [RC_TLS_FAIL_ALERT] = "peer_alert",
+    [RC_TLS_FAIL_TIMEOUT] = "handshake_timeout",
+    [RC_TLS_FAIL_INCOMPLETE] = "handshake_incomplete",
+    [RC_TLS_FAIL_TRUNCATED] = "truncated_record",
+    [RC_TLS_FAIL_MEMORY] = "memory",
+};
+
+struct rc_tls {
+  WOLFSSL_CTX *ctx;
+  char describe[96];
+};
+
+struct rc_tls_shard {
+  struct rc_tls *tls;
+  struct rc_loop *loop;
+  struct rc_frame_arena *arena;
+  struct rc_budget *budget;
+  uint16_t owner;
+  struct rc_pool conns;       /* struct tls_conn */
+  struct rc_pool chunks;      /* plaintext queue chunks */
+  struct rc_tls_stats stats;
+  /* Decrypted bytes on their way to the session, and plaintext on its way into
+   * a record: two buffers, because the session may close (and so encrypt)
+   * while it reads what it was handed. */
+  uint8_t in_plain[RECORD_MAX];
+  uint8_t out_plain[RECORD_MAX];
+};
+
+enum tls_phase { PHASE_NEW = 0, PHASE_HANDSHAKE, PHASE_OPEN, PHASE_CLOSED, PHASE_FAILED };
+
+struct tls_conn {
+  WOLFSSL *ssl;
+  struct rc_tls_shard *sh;
+  struct rc_conn *c;
+  const struct rc_conn_ops *upper;
+  struct rc_outq plain;       /* the session's frames, not yet encrypted */
+  struct rc_frame *out;       /* ciphertext wolfSSL wrote since the last push */
+  const uint8_t *in;          /* ciphertext being handed to wolfSSL */
+  size_t in_len;
+  uint32_t rec_left;          /* bytes of the current inbound record still to come */
+  uint8_t hdr_have;           /* bytes of the next record header seen so far */
+  uint8_t hdr[5];
+  uint8_t phase;              /* enum tls_phase */
+  bool charged;               /* RC_TLS_CONN_COST is charged to the budget */
+};
+
+/* ---- wolfSSL's I/O, from and to memory ---- */
+
+static int recv_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx) {
+  (void)ssl;
+  struct tls_conn *t = ctx;
+  if (!t->in_len) return WOLFSSL_CBIO_ERR_WANT_READ;
+  size_t n = (size_t)sz < t->in_len ? (size_t)sz : t->in_len;
+  memcpy(buf, t->in, n);
+  t->in += n;
+  t->in_len -= n;
+  return (int)n;
+}
+
+static bool reserve_out(struct tls_conn *t, size_t cap) {
+  if (t->out) return true;
+  t->out = rc_frame_create(t->sh->owner, cap);
+  if (!t->out) return false;
+  t->out->len = 0;
+  rc_frame_charge(t->out, t->sh->budget, true);
+  return true;
+}
+
+static int send_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx) {
+  (void)ssl;
+  struct tls_conn *t = ctx;
+  if (!reserve_out(t, (size_t)sz < 4096 ? 4096 : (size_t)sz)) return WOLFSSL_CBIO_ERR_GENERAL;
+  if (rc_frame_append(&t->out, buf, (size_t)sz, OUT_MAX) < 0) return WOLFSSL_CBIO_ERR_GENERAL;
+  return sz;
+}
+
+static struct rc_frame *take_out(struct tls_conn *t) {
+  struct rc_frame *f = t->out;
+  t->out = NULL;
+  return f;
+}
+
+/* What wolfSSL wrote joins the connection's queue, in the order it was written. */
+static void push_out(struct rc_loop *l, struct tls_conn *t) {
+  struct rc_frame *f = take_out(t);
+  if (f) rc_conn_push_frame(l, t->c, f);
+}
+
+/* ---- the end of a connection ---- */
+
+static void peer_text(const struct tls_conn *t, char *out, size_t size) {
+  rc_conn_peer_text(t->c, out, size);
+}
+
+static enum rc_tls_fail classify(int e) {
+  switch (e) {
+  case VERSION_ERROR: return RC_TLS_FAIL_VERSION;
+  case MATCH_SUITE_ERROR: return RC_TLS_FAIL_CIPHER;
+  case FATAL_ERROR: return RC_TLS_FAIL_ALERT;
+  case MEMORY_E: return RC_TLS_FAIL_MEMORY;
+  default: return RC_TLS_FAIL_PROTOCOL;
+  }
+}
+
+static void count_fail(struct tls_conn *t, enum rc_tls_fail why) {
+  rc_counter_add(&t->sh->stats.failures[why], 1);
+}
+
+/* wolfSSL refused what the peer sent: its alert (when it wrote one) goes out,
+ * then the connection closes. */
+static void fail(struct rc_loop *l, struct tls_conn *t, int e, const char *during) {
+  char peer[64], why[96];
+  peer_text(t, peer, sizeof peer);
+  wolfSSL_ERR_error_string_n((unsigned long)(long)e, why, sizeof why);
+  enum rc_tls_fail kind = classify(e);
+  rc_info("%s: TLS %s failed (%s: %s); closing", peer, during, rc_tls_fail_names[kind], why);
+  count_fail(t, kind);
+  t->phase = PHASE_FAILED;
+  rc_conn_close(l, t->c, take_out(t), false);
+}
+
+/* An HTTP request sent to a TLS port gets its answer the only way the client can
+ * read it, as nginx does: in cleartext. */
+static void answer_cleartext(struct rc_loop *l, struct tls_conn *t) {
+  static const char body[] = "{\"error\":\"this port speaks TLS: use https:// or wss://\"}\n";
+  char head[160];
+  int hn = snprintf(head, sizeof head,
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                    sizeof body - 1);
+  struct rc_frame *f = rc_frame_create(t->sh->owner, (size_t)hn + sizeof body - 1);
+  char peer[64];
+  peer_text(t, peer, sizeof peer);
+  rc_info("%s: cleartext HTTP on a TLS port; answering 400", peer);
+  count_fail(t, RC_TLS_FAIL_PLAINTEXT_HTTP);
+  t->phase = PHASE_FAILED;
+  if (!f) {
+    rc_conn_abort(l, t->c);
+    return;
+  }
+  memcpy(f->data, head, (size_t)hn);
+  memcpy(f->data + hn, body, sizeof body - 1);
+  rc_conn_close(l, t->c, f, true);
+}
+
+/* ---- receiving ---- */
+
+/* Follows the record framing of the inbound bytes, so a close in the middle of a
+ * record is told from a clean one without asking wolfSSL. */
+static void track_records(struct tls_conn *t, const uint8_t *p, size_t n) {
+  while (n) {
+    if (t->rec_left) {
+      size_t k = n < t->rec_left ? n : t->rec_left;
+      t->rec_left -= (uint32_t)k;
+      p += k;
+      n -= k;
+      continue;
+    }
+    t->hdr[t->hdr_have++] = *p++;
+    n--;
+    if (t->hdr_have == sizeof t->hdr) {
+      t->rec_left = (uint32_t)t->hdr[3] << 8 | t->hdr[4];
+      t->hdr_have = 0;
+    }
+  }
+}
+
+/* The first byte decides: a TLS handshake record, an HTTP request, or noise. */
+static bool start(struct rc_loop *l, struct tls_conn *t, const uint8_t *p) {
+  struct rc_tls_shard *sh = t->sh;
+  if (p[0] != 0x16) {
+    if (p[0] >= 'A' && p[0] <= 'Z') {
+      answer_cleartext(l, t);
+    } else {
+      char peer[64];
+      peer_text(t, peer, sizeof peer);
+      rc_info("%s: first byte 0x%02x is not a TLS handshake record; closing", peer, p[0]);
+      count_fail(t, RC_TLS_FAIL_NOT_TLS);
+      t->phase = PHASE_FAILED;
+      rc_conn_close(l, t->c, NULL, true);
+    }
+    return false;
+  }
+  if (!rc_budget_try(sh->budget, RC_TLS_CONN_COST)) {
+    char peer[64];
+    peer_text(t, peer, sizeof peer);
+    rc_info("%s: TLS handshake refused: the server is over --max-memory", peer);
+    count_fail(t, RC_TLS_FAIL_MEMORY);
+    t->phase = PHASE_FAILED;
+    rc_conn_abort(l, t->c);
+    return false;
+  }
+  t->charged = true;
+  t->ssl = wolfSSL_new(sh->tls->ctx);
+  if (!t->ssl) {
+    rc_warn("out of memory for a TLS connection");
+    count_fail(t, RC_TLS_FAIL_MEMORY);
+    t->phase = PHASE_FAILED;
+    rc_conn_abort(l, t->c);
+    return false;
+  }
+  wolfSSL_SetIOReadCtx(t->ssl, t);
+  wolfSSL_SetIOWriteCtx(t->ssl, t);
+  t->phase = PHASE_HANDSHAKE;
+  return true;
+}
+
+static bool handshake(struct rc_loop *l, struct tls_conn *t) {
+  int r = wolfSSL_accept(t->ssl);
+  if (r != WOLFSSL_SUCCESS) {
+    int e = wolfSSL_get_error(t->ssl, r);
+    if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE) {
+      push_out(l, t); /* this flight of the handshake */
+      return false;
+    }
+    fail(l, t, e, "handshake");
+    return false;
+  }
+  t->phase = PHASE_OPEN;
+  struct rc_tls_stats *st = &t->sh->stats;
+  rc_counter_add(wolfSSL_session_reused(t->ssl) ? &st->resumed : &st->handshakes, 1);
+  rc_counter_add(&st->open, 1);
+  push_out(l, t);
+  /* The session may have queued before the handshake was done. */
+  if (t->plain.count) rc_conn_want_write(l, t->c);
+  return true;
+}
+
+/* The peer's close_notify: answer with ours and close; what is still queued is
+ * not wanted any more. */
+static void peer_closed(struct rc_loop *l, struct tls_conn *t) {
+  rc_outq_truncate(&t->plain, &t->sh->chunks, t->sh->arena, 0);
+  wolfSSL_shutdown(t->ssl);
+  t->phase = PHASE_CLOSED;
+  rc_conn_close(l, t->c, take_out(t), false);
+}
+
+static void tls_on_data(struct rc_loop *l, struct rc_conn *c, uint8_t *p, size_t n) {
+  struct tls_conn *t = c->layer;
+  track_records(t, p, n);
+  if (t->phase == PHASE_NEW && !start(l, t, p)) return;
+  if (t->phase != PHASE_HANDSHAKE && t->phase != PHASE_OPEN) return;
+  t->in = p;
+  t->in_len = n;
+  if (t->phase == PHASE_HANDSHAKE && !handshake(l, t)) goto out;
+  /* Every byte handed over is consumed before this returns (wolfSSL asks for
+   * more until the callback has none), as the receive buffer goes back to the
+   * ring. */
+  while (rc_conn_is_open(c)) {
+    int r = wolfSSL_read(t->ssl, t->sh->in_plain, sizeof t->sh->in_plain);
+    if (r > 0) {
+      t->upper->on_data(l, c, t->sh->in_plain, (size_t)r);
+      continue;
+    }
+    int e = wolfSSL_get_error(t->ssl, r);
+    if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE) break;
+    if (e == WOLFSSL_ERROR_ZERO_RETURN) peer_closed(l, t);
+    else fail(l, t, e, "record");
+    break;
+  }
+out:
+  t->in = NULL;
+  t->in_len = 0;
+  /* What wolfSSL answered while reading (a KeyUpdate, an alert). */
+  if (rc_conn_is_open(c)) push_out(l, t);
+  else if (t->out) rc_frame_destroy(take_out(t));
+}
+
+static void tls_on_timer(struct rc_loop *l, struct rc_conn *c) {
+  struct tls_conn *t = c->layer;
+  bool early = t->phase == PHASE_NEW || t->phase == PHASE_HANDSHAKE;
+  t->upper->on_timer(l, c);
+  if (early && !rc_conn_is_open(c)) {
+    /* The session's --handshake-timeout ended it before TLS was set up. */
+    count_fail(t, RC_TLS_FAIL_TIMEOUT);
+    t->phase = PHASE_FAILED;
+  }
+}
+
+static void conn_free(struct tls_conn *t) {
+  struct rc_tls_shard *sh = t->sh;
+  rc_outq_truncate(&t->plain, &sh->chunks, sh->arena, 0);
+  if (t->out) rc_frame_destroy(t->out);
+  if (t->ssl) wolfSSL_free(t->ssl);
+  if (t->charged) rc_budget_release(sh->budget, RC_TLS_CONN_COST);
+  if (t->phase == PHASE_OPEN || t->phase == PHASE_CLOSED) rc_counter_sub(&sh->stats.open, 1);
+  t->c->layer = NULL;
+  rc_pool_put(&sh->conns, t);
+}
+
+static void tls_on_close(struct rc_loop *l, struct rc_conn *c) {
+  struct tls_conn *t = c->layer;
+  char peer[64];
+  if (t->phase == PHASE_HANDSHAKE) {
+    peer_text(t, peer, sizeof peer);
+    rc_info("%s: left during the TLS handshake", peer);
+    count_fail(t, RC_TLS_FAIL_INCOMPLETE);
+  } else if (t->phase == PHASE_OPEN && (t->rec_left || t->hdr_have)) {
+    peer_text(t, peer, sizeof peer);
+    rc_info("%s: TLS connection ended in the middle of a record", peer);
+    count_fail(t, RC_TLS_FAIL_TRUNCATED);
+  }
+  t->upper->on_close(l, c);
+  conn_free(t);
+}
+
+/* ---- sending ---- */
+
+/* Encrypts queued plaintext, up to `limit` bytes, as records filled with as many
+ * frames as fit. false when wolfSSL failed (the caller ends the connection). */
+static bool encrypt_queued(struct tls_conn *t, size_t limit, int *err) {
+  struct rc_tls_shard *sh = t->sh;
+  size_t done = 0;
+  uint64_t records = 0;
+  size_t want = t->plain.bytes < limit ? (size_t)t->plain.bytes : limit;
+  if (want && !reserve_out(t, want + (want / RECORD_MAX + 1) * RECORD_OVERHEAD)) {
+    *err = MEMORY_E;
+    return false;
+  }
+  while (t->plain.count && done < limit) {
+    size_t n = 0;
+    while (n < RECORD_MAX && t->plain.count) {
+      struct iovec iov[GATHER_IOV];
+      uint32_t entries;
+      size_t bytes;
+      int niov = rc_outq_gather(&t->plain, iov, GATHER_IOV, RECORD_MAX - n, &entries, &bytes);
+      size_t copied = 0;
+      for (int i = 0; i < niov && n < RECORD_MAX; i++) {
+        size_t k = iov[i].iov_len < RECORD_MAX - n ? iov[i].iov_len : RECORD_MAX - n;
+        memcpy(sh->out_plain + n, iov[i].iov_base, k);
+        n += k;
+        copied += k;
+      }
+      rc_outq_consume(&t->plain, &sh->chunks, sh->arena, copied);
+    }
+    int r = wolfSSL_write(t->ssl, sh->out_plain, (int)n);
+    if (r != (int)n) {
+      *err = wolfSSL_get_error(t->ssl, r);
+      return false;
+    }
+    done += n;
+    records++;
+  }
+  rc_counter_add(&sh->stats.records_out, records);
+  rc_counter_add(&sh->stats.plaintext_out, done);
+  return true;
+}
+
+static bool tls_on_writable(struct rc_loop *l, struct rc_conn *c) {
+  struct tls_conn *t = c->layer;
+  if (t->phase != PHASE_OPEN) return t->phase < PHASE_OPEN && t->plain.count;
+  int e = 0;
+  if (!encrypt_queued(t, BATCH_BYTES, &e)) {
+    fail(l, t, e, "write");
+    return false;
+  }
+  push_out(l, t);
+  return t->plain.count > 0;
+}
+
+static bool over_limit(struct rc_loop *l, const struct tls_conn *t, size_t len) {
+  return rc_conn_over_limit(l, t->c, t->plain.bytes, t->plain.count, len);
+}
+
+static int tls_send(struct rc_loop *l, struct rc_conn *c, struct rc_hold *h, enum rc_frame_view v) {
+  struct tls_conn *t = c->layer;
+  if (!rc_conn_is_open(c) || t->phase > PHASE_OPEN) return -EPIPE;
+  if (over_limit(l, t, rc_frame_view_len(h->frame, v))) return -ENOBUFS;
+  if (rc_outq_push(&t->plain, &t->sh->chunks, h, v) < 0) {
+    rc_warn("out of memory queueing to a TLS connection; closing it");
+    rc_conn_abort(l, c);
+    return -ENOMEM;
+  }
+  rc_conn_want_write(l, c);
+  return 0;
+}
+
+/* As the io layer does for cleartext: a connection's own small frames join the
+ * last queued one while it is still its own, so a flood of pongs or acks costs
+ * its bytes, not a queue entry each. */
+static bool coalesce(struct tls_conn *t, struct rc_frame *f) {
+  struct rc_hold *h = rc_outq_tail(&t->plain);
+  if (!h || f->len > COALESCE_MAX / 4) return false;
+  if (!(h->frame->flags & RC_FRAME_PRIVATE) || h->refs != 1) return false;
+  if (rc_frame_append(&h->frame, f->data, f->len, COALESCE_MAX) < 0) return false;
+  rc_outq_tail_grew(&t->plain, f->len);
+  rc_frame_destroy(f);
+  return true;
+}
+
+static int push_private(struct rc_loop *l, struct tls_conn *t, struct rc_frame *f) {
+  struct rc_hold *h = rc_hold_create(t->sh->arena, f);
+  if (!h) {
+    rc_frame_destroy(f);
+    rc_conn_abort(l, t->c);
+    return -ENOMEM;
+  }
+  int ret = rc_outq_push(&t->plain, &t->sh->chunks, h, RC_FRAME_VIEW_MAIN);
+  rc_hold_unref(t->sh->arena, h);
+  if (ret < 0) {
+    rc_conn_abort(l, t->c);
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+static int tls_send_frame(struct rc_loop *l, struct rc_conn *c, struct rc_frame *f) {
+  struct tls_conn *t = c->layer;
+  if (!rc_conn_is_open(c) || t->phase > PHASE_OPEN) {
+    rc_frame_destroy(f);
+    return -EPIPE;
+  }
+  f->flags |= RC_FRAME_PRIVATE;
+  if (over_limit(l, t, f->len)) {
+    rc_frame_destroy(f);
+    return -ENOBUFS;
+  }
+  if (!coalesce(t, f)) {
+    int ret = push_private(l, t, f);
+    if (ret < 0) return ret;
+  }
+  rc_conn_want_write(l, c);
+  return 0;
+}
+
+static void tls_close(struct rc_loop *l, struct rc_conn *c, struct rc_frame *last, bool drop_queued) {
+  struct tls_conn *t = c->layer;
+  if (!rc_conn_is_open(c)) {
+    if (last) rc_frame_destroy(last);
+    return;
+  }
+  if (t->phase != PHASE_OPEN) {
+    /* Before the handshake is done nothing can be said (an answer would first
+     * need a handshake, which is what a flood of refused connections wants). */
+    if (last) rc_frame_destroy(last);
+    if (t->phase < PHASE_OPEN) t->phase = PHASE_FAILED;
+    rc_conn_abort(l, c);
+    return;
+  }
+  if (drop_queued) rc_outq_truncate(&t->plain, &t->sh->chunks, t->sh->arena, 0);
+  if (last) {
+    last->flags |= RC_FRAME_PRIVATE;
+    if (push_private(l, t, last) < 0) return;
+  }
+  int e = 0;
+  if (!encrypt_queued(t, SIZE_MAX, &e)) {
+    fail(l, t, e, "write");
+    return;
+  }
+  wolfSSL_shutdown(t->ssl); /* close_notify */
+  t->phase = PHASE_CLOSED;
+  rc_conn_close(l, c, take_out(t), false);
+}
+
+static const struct rc_conn_ops tls_ops = {
+    .on_data = tls_on_data,
+    .on_timer = tls_on_timer,
+    .on_close = tls_on_close,
+    .on_writable = tls_on_writable,
+};
+
+static int tls_attach(void *shard, struct rc_loop *l, struct rc_conn *c,
+                      const struct rc_conn_ops *upper) {
+  (void)l;
+  struct rc_tls_shard *sh = shard;
+  struct tls_conn *t = rc_pool_get(&sh->conns);
+  if (!t) {
+    c->ops = upper; /* the caller aborts: the session hears of it */
+    return -ENOMEM;
+  }
+  memset(t, 0, sizeof *t);
+  t->sh = sh;
+  t->c = c;
+  t->upper = upper;
+  c->layer = t;
+  c->ops = &tls_ops;
+  return 0;
+}
+
+const struct rc_stream_type rc_stream_tls = {
+    .name = "tls",
+    .attach = tls_attach,
+    .send = tls_send,
+    .send_frame = tls_send_frame,
+    .close = tls_close,
+};
+
+/* ---- the server's context ---- */
+
+/* http/1.1, the only protocol spoken here (WebSocket upgrades and the HTTP
+ * routes). A client offering ALPN without it (h2 alone) gets no ALPN answer,
+ * which RFC 7301 3.2 allows and every HTTP client reads as HTTP/1.1. */
+static int select_alpn(WOLFSSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg) {
+  (void)ssl;
+  (void)arg;
+  static const char want[] = "http/1.1";
+  for (unsigned i = 0; i < inlen;) {
+    unsigned n = in[i];
+    if (i + 1 + n > inlen) break;
+    if (n == sizeof want - 1 && memcmp(in + i + 1, want, n) == 0) {
+      *out = in + i + 1;
+      *outlen = (unsigned char)n;
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + n;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+static void setup_error(char *err, size_t size, const char *flag, const char *file, const char *what) {
+  snprintf(err, size, "%s%s%s: %s", flag, *flag ? " " : "", file, what);
+}
+
+int rc_tls_create(const char *cert_file, const char *key_file, struct rc_tls **out, char *err,
+                  size_t size) {
+  static bool initialised;
+  if (!initialised) {
+    if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+      setup_error(err, size, "", "wolfSSL", "initialisation failed");
+      return -EINVAL;
+    }
+    initialised = true;
+  }
+  struct rc_tls *t = calloc(1, sizeof *t);
+  if (!t) return -ENOMEM;
+  int ret = -EINVAL;
+  t->ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+  if (!t->ctx) {
+    ret = -ENOMEM;
+    goto fail;
+  }
+  if (wolfSSL_CTX_SetMinVersion(t->ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS ||
+      wolfSSL_CTX_set_cipher_list(t->ctx, SUITES) != WOLFSSL_SUCCESS) {
+    setup_error(err, size, "", "wolfSSL", "refused the protocol settings (TLS 1.2+, AEAD suites)");
+    goto fail;
+  }
+  if (wolfSSL_CTX_use_certificate_chain_file(t->ctx, cert_file) != WOLFSSL_SUCCESS) {
+    setup_error(err, size, "--tls-cert", cert_file, "not a readable PEM certificate chain");
+    goto fail;
+  }
+  if (wolfSSL_CTX_use_PrivateKey_file(t->ctx, key_file, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+    setup_error(err, size, "--tls-key", key_file, "not a readable, unencrypted PEM private key");
+    goto fail;
+  }
+  if (wolfSSL_CTX_check_private_key(t->ctx) != WOLFSSL_SUCCESS) {
+    setup_error(err, size, "--tls-key", key_file, "does not match the certificate of --tls-cert");
+    goto fail;
+  }
+  /* Resumption is by session ticket only (RFC 8446 4.6.1, RFC 5077): the
+   * ticket carries the state, so the server keeps no cache per client, and one
+   * context's ticket key serves every shard. */
+  wolfSSL_CTX_set_session_cache_mode(t->ctx, WOLFSSL_SESS_CACHE_OFF);
+  wolfSSL_CTX_set_alpn_select_cb(t->ctx, select_alpn, NULL);
+  wolfSSL_CTX_SetIORecv(t->ctx, recv_cb);
+  wolfSSL_CTX_SetIOSend(t->ctx, send_cb);
+  snprintf(t->describe, sizeof t->describe, "TLS 1.2 and 1.3, AEAD suites, ALPN http/1.1, tickets");
+  *out = t;
+  return 0;
+fail:
+  rc_tls_destroy(t);
+  return ret;
+}
+
+void rc_tls_destroy(struct rc_tls *t) {
+  if (!t) return;
+  if (t->ctx) wolfSSL_CTX_free(t->ctx);
+  free(t);
+}
+
+void rc_tls_describe(const struct rc_tls *t, char *out, size_t size) {
+  snprintf(out, size, "%s", t->describe);
+}
+
+struct rc_tls_shard *rc_tls_shard_create(struct rc_tls *t, struct rc_loop *l, struct rc_budget *b) {
+  struct rc_tls_shard *sh = calloc(1, sizeof *sh);
+  if (!sh) return NULL;
+  sh->tls = t;
+  sh->loop = l;
+  sh->arena = rc_loop_arena(l);
+  sh->budget = b;
+  sh->owner = (uint16_t)rc_loop_id(l);
+  rc_pool_init(&sh->conns, sizeof(struct tls_conn), 256);
+  rc_outq_pool_init(&sh->chunks);
+  return sh;
+}
+
+void rc_tls_shard_thread_exit(struct rc_tls_shard *sh) {
+  (void)sh;
+  wc_ecc_fp_free();
+}
+
+void rc_tls_shard_destroy(struct rc_tls_shard *sh) {
+  if (!sh) return;
+  rc_pool_fini(&sh->conns);
+  rc_pool_fini(&sh->chunks);
+  free(sh);
+}
+
+const struct rc_tls_stats *rc_tls_shard_stats(const struct rc_tls_shard *sh) { return &sh->stats; }
