@@ -133,7 +133,8 @@ static bool ref_match(const char *p, size_t pl, const char *nm, size_t nl) {
 
 static size_t random_string(char *out, const char *alphabet, size_t max) {
   size_t n = 1 + (size_t)rand() % max, k = strlen(alphabet);
-  for (size_t i = 0; i < n; i++) out[i] = alphabet[(size_t)rand() % k];
+  for (size_t i = 0; i < n; i++)
+    out[i] = alphabet[(size_t)rand() % k];
   return n;
 }
 
@@ -156,9 +157,11 @@ Test(topic_pattern, agrees_with_reference) {
 Test(topic_pattern, long_inputs_stay_linear) {
   /* 64 segments each side: "*.*. ... .>" against "x.x. ... .xy". */
   char p[RC_TOPIC_PATTERN_MAX - 1], nm[RC_TOPIC_NAME_MAX];
-  for (size_t i = 0; i < sizeof p; i++) p[i] = (i % 2) ? '.' : '*';
+  for (size_t i = 0; i < sizeof p; i++)
+    p[i] = (i % 2) ? '.' : '*';
   p[sizeof p - 1] = '>';
-  for (size_t i = 0; i < sizeof nm; i++) nm[i] = (i % 2) ? '.' : 'x';
+  for (size_t i = 0; i < sizeof nm; i++)
+    nm[i] = (i % 2) ? '.' : 'x';
   nm[sizeof nm - 1] = 'y';
   cr_assert(rc_topic_pattern_is_valid(p, sizeof p));
   cr_assert(rc_topic_pattern_match(p, sizeof p, nm, sizeof nm));
