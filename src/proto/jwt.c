@@ -335,7 +335,8 @@ int rc_jwt_keyring_add_mem(struct rc_jwt_keyring *kr, const void *buf, size_t le
     const uint8_t *e = find(b, len - (size_t)(b - pem), "-----");
     char what[SHOW_MAX + 4];
     show(what, b, e ? (size_t)(e - b) : 0);
-    msg(err, errsz, "%s: PEM block '%s' is not a public key or certificate", label, what);
+    msg(err, errsz, "%s: PEM block '%s' is not supported (want PUBLIC KEY or CERTIFICATE)", label,
+        what);
     goto out;
   }
   alg = classify_spki(der, der_len, label, &sig_len, err, errsz);

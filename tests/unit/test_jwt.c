@@ -4,6 +4,7 @@
  * by PyJWT and openssl(1) (tests/unit/keys/make_fixtures.py), and the grant. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,7 +229,13 @@ Test(jwt_keyring, refuses_bad_keys_with_a_reason, .fini = ring_fini) {
   refused(KEY("rsa1024.pub.pem"), -EINVAL, "rsa1024.pub.pem: RSA key has 1024 bits, at least 2048");
   refused(KEY("ec384.pub.pem"), -EINVAL, "ec384.pub.pem: EC key is on curve SECP384R1, not P-256");
   refused(KEY("ed25519.pub.pem"), -EINVAL, "neither RSA nor EC");
-  refused(KEY("rsa2048.key"), -EINVAL, "PEM block 'PRIVATE KEY' is not a public key");
+  refused(KEY("rsa2048.key"), -EINVAL, "rsa2048.key: PEM block 'PRIVATE KEY' is not supported");
+  static const char pkcs1[] =
+      "-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----\n";
+  cr_assert_eq(rc_jwt_keyring_add_mem(&kr, pkcs1, strlen(pkcs1), NULL, "mem", err, sizeof err),
+               -EINVAL);
+  ASSERT_ERR_HAS(
+      "mem: PEM block 'RSA PUBLIC KEY' is not supported (want PUBLIC KEY or CERTIFICATE)");
   refused(KEY("no-such-file"), -ENOENT, "no-such-file: cannot read");
   refused("/dev/null", -EINVAL, "/dev/null: empty");
   refused(KEY("hs256.secret") ",kid=", -EINVAL, "kid must be");
@@ -740,4 +747,39 @@ Test(jwt, empty_keyring_refuses_all) {
   cr_assert_null(g);
   free(t);
   rc_jwt_keyring_free(&empty);
+}
+
+/* The keyring is only read while verifying, so shards may share it: four
+ * threads verifying all three kinds at once must all succeed. */
+static char *shared_tokens[3];
+
+static void *verify_many(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 40; i++) {
+    char e[256];
+    struct rc_jwt_grant *g;
+    const char *t = shared_tokens[i % 3];
+    if (rc_jwt_verify(&kr, NULL, t, strlen(t), NOW, &g, e, sizeof e) != 0) return (void *)1;
+    rc_jwt_grant_free(g);
+  }
+  /* FP_ECC's cache is per thread (see jwt.h). */
+  wc_ecc_fp_free();
+  return NULL;
+}
+
+Test(jwt, concurrent_verification, .fini = ring_fini) {
+  add_secret(NULL);
+  add(KEY("rsa2048.pub.pem"));
+  add(KEY("ec256.pub.pem"));
+  shared_tokens[0] = token(HS, PAY, SIGN_HMAC);
+  shared_tokens[1] = token(RS, PAY, SIGN_RSA);
+  shared_tokens[2] = token(ES, PAY, SIGN_EC);
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++) cr_assert_eq(pthread_create(&th[i], NULL, verify_many, NULL), 0);
+  for (int i = 0; i < 4; i++) {
+    void *r;
+    pthread_join(th[i], &r);
+    cr_assert_null(r, "thread %d saw a refusal", i);
+  }
+  for (int i = 0; i < 3; i++) free(shared_tokens[i]);
 }
