@@ -2,8 +2,9 @@
 /* libFuzzer target: JWT verification against a keyring of one HMAC, one RSA
  * (kid "rsa") and one EC key, the test keys of tests/unit/keys. Three modes by
  * the first byte:
- *   'S' the rest is header JSON, '\n', payload JSON: the target signs it with
- *       the HMAC key, so the claims code sees arbitrary JSON past the signature;
+ *   'S' then a policy byte (odd: audience, issuer and leeway set; even: none),
+ *       then header JSON, '\n', payload JSON: the target signs it with the
+ *       HMAC key, so the claims code sees arbitrary JSON past the signature;
  *   'P' the rest is pattern, '\n', name: the topic pattern grammar and matcher;
  *   anything else: the whole input is the token.
  * Checks: no crash or leak, a grant exactly when 0 is returned, every reason
@@ -91,7 +92,10 @@ static void verify(const char *tok, size_t len, const struct rc_jwt_policy *pol)
   rc_jwt_grant_free(g);
 }
 
-static void signed_claims(const uint8_t *p, size_t n) {
+static const struct rc_jwt_policy full_policy = {
+    .leeway_s = 60, .audience = "ringcast", .issuer = "https://issuer.example"};
+
+static void signed_claims(const uint8_t *p, size_t n, const struct rc_jwt_policy *pol) {
   const uint8_t *nl = memchr(p, '\n', n);
   if (!nl || n > RC_JWT_MAX_TOKEN) return;
   size_t hl = (size_t)(nl - p), pl = n - hl - 1;
@@ -109,7 +113,7 @@ static void signed_claims(const uint8_t *p, size_t n) {
   wc_HmacFree(&h);
   t[tl++] = '.';
   tl += b64url(t + tl, mac, sizeof mac);
-  verify(t, tl, NULL);
+  verify(t, tl, pol);
   free(t);
 }
 
@@ -128,8 +132,8 @@ static void patterns(const uint8_t *p, size_t n) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   keyring_once();
-  if (size > 0 && data[0] == 'S') {
-    signed_claims(data + 1, size - 1);
+  if (size > 1 && data[0] == 'S') {
+    signed_claims(data + 2, size - 2, (data[1] & 1) ? &full_policy : NULL);
     return 0;
   }
   if (size > 0 && data[0] == 'P') {
@@ -140,9 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *tok = malloc(size ? size : 1);
   if (!tok) abort();
   memcpy(tok, data, size);
-  struct rc_jwt_policy pol = {
-      .leeway_s = 60, .audience = "ringcast", .issuer = "https://issuer.example"};
-  verify(tok, size, &pol);
+  verify(tok, size, &full_policy);
   verify(tok, size, NULL);
   free(tok);
   return 0;
