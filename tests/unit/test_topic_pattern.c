@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/* Topic patterns: the grammar, matching by hand-picked cases, and matching
+ * against a plain reference (split into segment arrays) on random input. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guard.h"
+#include "ringcast/proto/topic_pattern.h"
+
+static bool valid(const char *s) {
+  struct guarded g;
+  size_t n = strlen(s);
+  const char *p = (const char *)guard_copy(&g, s, n);
+  bool v = rc_topic_pattern_is_valid(p, n);
+  guard_free(&g);
+  return v;
+}
+
+/* Both inputs right before a guard page, so an over-read crashes. */
+static bool match(const char *pat, const char *name) {
+  struct guarded gp, gn;
+  size_t pl = strlen(pat), nl = strlen(name);
+  const char *p = (const char *)guard_copy(&gp, pat, pl);
+  const char *n = (const char *)guard_copy(&gn, name, nl);
+  bool m = rc_topic_pattern_match(p, pl, n, nl);
+  guard_free(&gp);
+  guard_free(&gn);
+  return m;
+}
+
+Test(topic_pattern, grammar) {
+  cr_assert(valid("quotes.AAPL"));
+  cr_assert(valid("quotes.*"));
+  cr_assert(valid("*"));
+  cr_assert(valid(">"));
+  cr_assert(valid("quotes.>"));
+  cr_assert(valid("*.*.>"));
+  cr_assert(valid("a/b:c@d-e_f.*"));
+  cr_assert(valid("a..b"), "empty literal segments, as names may have");
+  cr_assert(valid("a."));
+  cr_assert_not(valid(""));
+  cr_assert_not(valid("quo*"), "wildcard inside a segment");
+  cr_assert_not(valid("quotes.*x"));
+  cr_assert_not(valid("**"));
+  cr_assert_not(valid("a.>.b"), "> not last");
+  cr_assert_not(valid(">.a"));
+  cr_assert_not(valid("a.>>"));
+  cr_assert_not(valid("a>"));
+  cr_assert_not(valid("has space"));
+  cr_assert_not(valid("quo\"te"));
+  char p[RC_TOPIC_PATTERN_MAX + 2];
+  memset(p, 'a', sizeof p);
+  p[RC_TOPIC_PATTERN_MAX] = 0;
+  cr_assert(valid(p));
+  p[RC_TOPIC_PATTERN_MAX] = 'a';
+  p[RC_TOPIC_PATTERN_MAX + 1] = 0;
+  cr_assert_not(valid(p));
+  cr_assert_not(rc_topic_pattern_is_valid("a\0b", 3), "NUL is no name character");
+}
+
+Test(topic_pattern, literal) {
+  cr_assert(match("quotes.AAPL", "quotes.AAPL"));
+  cr_assert_not(match("quotes.AAPL", "quotes.AAP"));
+  cr_assert_not(match("quotes.AAPL", "quotes.AAPLX"));
+  cr_assert_not(match("quotes", "quotes.AAPL"));
+  cr_assert_not(match("quotes.AAPL", "quotes"));
+  cr_assert(match("a..b", "a..b"));
+  cr_assert_not(match("a.b", "a..b"));
+}
+
+Test(topic_pattern, star) {
+  cr_assert(match("quotes.*", "quotes.AAPL"));
+  cr_assert(match("*.AAPL", "quotes.AAPL"));
+  cr_assert(match("*", "quotes"));
+  cr_assert(match("a.*.c", "a.bbb.c"));
+  cr_assert_not(match("quotes.*", "quotes"));
+  cr_assert_not(match("quotes.*", "quotes."), "* needs a non-empty segment");
+  cr_assert_not(match("quotes.*", "quotes.a.b"), "* is one segment");
+  cr_assert_not(match("*", "a.b"));
+  cr_assert_not(match("a.*.c", "a..c"));
+  cr_assert_not(match("quotes.*", "quotesX.AAPL"));
+}
+
+Test(topic_pattern, tail) {
+  cr_assert(match("quotes.>", "quotes.AAPL"));
+  cr_assert(match("quotes.>", "quotes.AAPL.bid.x"));
+  cr_assert(match(">", "anything"));
+  cr_assert(match(">", "any.thing"));
+  cr_assert(match("*.>", "a.b"));
+  cr_assert_not(match("*.>", "a"));
+  cr_assert_not(match("quotes.>", "quotes"), "> needs at least one segment");
+  cr_assert_not(match("quotes.>", "quotes."));
+  cr_assert_not(match("quotes.>", "quotes.a..b"), "> segments are non-empty");
+  cr_assert_not(match("quotes.>", "quotes.a."));
+  cr_assert_not(match(">", ".a"));
+  cr_assert_not(match("quotes.>", "quotesX.a"));
+}
+
+/* The reference: split both into segments, then compare them pairwise. */
+#define REF_MAX 130
+static size_t split(const char *s, size_t len, const char **seg, size_t *seglen) {
+  size_t n = 0, start = 0;
+  for (size_t i = 0; i <= len; i++)
+    if (i == len || s[i] == '.') {
+      seg[n] = s + start;
+      seglen[n++] = i - start;
+      start = i + 1;
+    }
+  return n;
+}
+
+static bool ref_match(const char *p, size_t pl, const char *nm, size_t nl) {
+  const char *ps[REF_MAX], *ns[REF_MAX];
+  size_t pn[REF_MAX], nn[REF_MAX];
+  size_t pc = split(p, pl, ps, pn), nc = split(nm, nl, ns, nn);
+  for (size_t i = 0; i < pc; i++) {
+    if (pn[i] == 1 && ps[i][0] == '>') {
+      if (nc <= i) return false;
+      for (size_t j = i; j < nc; j++)
+        if (nn[j] == 0) return false;
+      return true;
+    }
+    if (i >= nc) return false;
+    if (pn[i] == 1 && ps[i][0] == '*') {
+      if (nn[i] == 0) return false;
+    } else if (pn[i] != nn[i] || memcmp(ps[i], ns[i], pn[i]) != 0) {
+      return false;
+    }
+  }
+  return pc == nc;
+}
+
+static size_t random_string(char *out, const char *alphabet, size_t max) {
+  size_t n = 1 + (size_t)rand() % max, k = strlen(alphabet);
+  for (size_t i = 0; i < n; i++)
+    out[i] = alphabet[(size_t)rand() % k];
+  return n;
+}
+
+Test(topic_pattern, agrees_with_reference) {
+  srand(7);
+  char p[16], nm[16];
+  size_t matched = 0;
+  for (int iter = 0; iter < 200000; iter++) {
+    size_t pl = random_string(p, "ab.*>", 8);
+    size_t nl = random_string(nm, "ab.", 8);
+    if (!rc_topic_pattern_is_valid(p, pl)) continue;
+    bool want = ref_match(p, pl, nm, nl);
+    matched += want;
+    cr_assert_eq(rc_topic_pattern_match(p, pl, nm, nl), want, "%.*s vs %.*s", (int)pl, p, (int)nl,
+                 nm);
+  }
+  cr_assert_gt(matched, 1000, "the random cases include matches");
+}
+
+Test(topic_pattern, long_inputs_stay_linear) {
+  /* 64 segments each side: "*.*. ... .>" against "x.x. ... .xy". */
+  char p[RC_TOPIC_PATTERN_MAX - 1], nm[RC_TOPIC_NAME_MAX];
+  for (size_t i = 0; i < sizeof p; i++)
+    p[i] = (i % 2) ? '.' : '*';
+  p[sizeof p - 1] = '>';
+  for (size_t i = 0; i < sizeof nm; i++)
+    nm[i] = (i % 2) ? '.' : 'x';
+  nm[sizeof nm - 1] = 'y';
+  cr_assert(rc_topic_pattern_is_valid(p, sizeof p));
+  cr_assert(rc_topic_pattern_match(p, sizeof p, nm, sizeof nm));
+  nm[sizeof nm - 1] = '.';
+  cr_assert_not(rc_topic_pattern_match(p, sizeof p, nm, sizeof nm));
+}
