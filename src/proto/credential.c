@@ -23,20 +23,22 @@ static bool is_token68(const char *p, size_t n) {
   size_t i = 0;
   while (i < n) {
     unsigned char c = (unsigned char)p[i];
-    if (!is_alnum(c) && c != '-' && c != '.' && c != '_' && c != '~' && c != '+' && c != '/')
-      break;
+    if (!is_alnum(c) && c != '-' && c != '.' && c != '_' && c != '~' && c != '+' && c != '/') break;
     i++;
   }
   if (i == 0) return false;
-  while (i < n && p[i] == '=') i++;
+  while (i < n && p[i] == '=')
+    i++;
   return i == n;
 }
 
 static bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
 static void trim(const char **p, size_t *n) {
-  while (*n > 0 && is_blank(**p)) (*p)++, (*n)--;
-  while (*n > 0 && is_blank((*p)[*n - 1])) (*n)--;
+  while (*n > 0 && is_blank(**p))
+    (*p)++, (*n)--;
+  while (*n > 0 && is_blank((*p)[*n - 1]))
+    (*n)--;
 }
 
 static bool header_is(const struct rc_http_header *h, const char *name) {
@@ -85,13 +87,15 @@ int rc_credential_bearer(const struct rc_http_header *hdrs, size_t n, const char
     return -ENOENT;
   }
   size_t s = 0;
-  while (s < vn && v[s] != ' ') s++;
+  while (s < vn && v[s] != ' ')
+    s++;
   if (s != 6 || strncasecmp(v, "bearer", 6) != 0) {
     *why = "Authorization is not a Bearer credential";
     return s == 0 ? -EBADMSG : -ENOTSUP;
   }
   size_t t = s;
-  while (t < vn && v[t] == ' ') t++;
+  while (t < vn && v[t] == ' ')
+    t++;
   if (t == s || t == vn) {
     *why = "Authorization: Bearer has no token";
     return -EBADMSG;
@@ -110,8 +114,8 @@ static int hex(char c) {
   return -1;
 }
 
-int rc_credential_query(const char *query, size_t len, char *out, size_t out_size,
-                        size_t *out_len, const char **why) {
+int rc_credential_query(const char *query, size_t len, char *out, size_t out_size, size_t *out_len,
+                        const char **why) {
   const char *end = query ? query + len : NULL;
   for (const char *p = query; p && p < end;) {
     const char *amp = memchr(p, '&', (size_t)(end - p));
@@ -156,8 +160,8 @@ int rc_credential_query(const char *query, size_t len, char *out, size_t out_siz
 }
 
 /* One Cookie line; 1 when found, 0 when not, negative when found but bad. */
-static int cookie_in(const char *v, size_t vn, const char *name, size_t name_len,
-                     const char **tok, size_t *tok_len, const char **why) {
+static int cookie_in(const char *v, size_t vn, const char *name, size_t name_len, const char **tok,
+                     size_t *tok_len, const char **why) {
   const char *end = v + vn;
   for (const char *p = v; p < end;) {
     const char *semi = memchr(p, ';', (size_t)(end - p));
@@ -217,7 +221,8 @@ int rc_publish_keys_parse(const char *name, const char *text, size_t len,
     return -EINVAL;
   }
   size_t lines = 1;
-  for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
+  for (size_t i = 0; i < len; i++)
+    lines += text[i] == '\n';
   size_t cap = lines < RC_PUBLISH_KEYS_MAX ? lines : RC_PUBLISH_KEYS_MAX;
   out->bytes = malloc(len > 0 ? len : 1);
   out->keys = calloc(cap, sizeof *out->keys);
@@ -235,8 +240,10 @@ int rc_publish_keys_parse(const char *name, const char *text, size_t len,
     size_t n = line_end - i;
     i = nl ? line_end + 1 : len;
     line_no++;
-    while (n > 0 && is_space(*p)) p++, n--;
-    while (n > 0 && is_space(p[n - 1])) n--;
+    while (n > 0 && is_space(*p))
+      p++, n--;
+    while (n > 0 && is_space(p[n - 1]))
+      n--;
     if (n == 0 || p[0] == '#') continue;
     const char *why = NULL;
     if (n < RC_PUBLISH_KEY_MIN)
@@ -266,8 +273,7 @@ int rc_publish_keys_parse(const char *name, const char *text, size_t len,
   return 0;
 }
 
-int rc_publish_keys_load(const char *path, struct rc_publish_keys *out, char *err,
-                         size_t errsz) {
+int rc_publish_keys_load(const char *path, struct rc_publish_keys *out, char *err, size_t errsz) {
   memset(out, 0, sizeof *out);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -305,7 +311,7 @@ out_close:
 }
 
 void rc_publish_keys_fini(struct rc_publish_keys *k) {
-  if (k->bytes && k->n > 0)
+  if (k->bytes && k->keys && k->n > 0)
     explicit_bzero(k->bytes, k->keys[k->n - 1].off + k->keys[k->n - 1].len);
   free(k->bytes);
   free(k->keys);
@@ -324,7 +330,8 @@ bool rc_publish_keys_match(const struct rc_publish_keys *k, const char *key, siz
     /* The empty asm hides diff's value, so the compiler cannot skip the loop
      * once the lengths differ. */
     __asm__("" : "+r"(diff));
-    for (size_t j = 0; j < kl; j++) diff |= (unsigned)(s[j] ^ in[j < len ? j : 0]);
+    for (size_t j = 0; j < kl; j++)
+      diff |= (unsigned)(s[j] ^ in[j < len ? j : 0]);
     found |= diff == 0;
     /* Likewise: a found key must not end the search early. */
     __asm__ volatile("" : "+r"(found));

@@ -75,8 +75,8 @@ static int parse(const char *s, size_t len, bool pattern, struct rc_origin_patte
   }
   size_t i = 0;
   if (len == 0 || !is_alpha(s[0])) return -EINVAL;
-  while (i < len && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' ||
-                     s[i] == '.')) {
+  while (i < len &&
+         (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')) {
     if (i == RC_ORIGIN_SCHEME_MAX) return -EINVAL;
     out->scheme[i] = lower(s[i]);
     i++;
@@ -85,7 +85,7 @@ static int parse(const char *s, size_t len, bool pattern, struct rc_origin_patte
   i += 3;
 
   /* The authority ends at the port or at the end; anything else is refused below. */
-  size_t host = i, host_end = i;
+  size_t host = i, host_end;
   if (i < len && s[i] == '[') {
     const char *close = memchr(s + i, ']', len - i);
     char buf[INET6_ADDRSTRLEN];
@@ -146,16 +146,16 @@ static int parse(const char *s, size_t len, bool pattern, struct rc_origin_patte
   i = host_end;
   if (i < len && s[i] == ':') {
     size_t port = ++i;
-    while (i < len && s[i] != '/' && s[i] != '?' && s[i] != '#') i++;
+    while (i < len && s[i] != '/' && s[i] != '?' && s[i] != '#')
+      i++;
     if (!read_port(s + port, i - port, pattern, out)) {
       *why = pattern ? "the port is 1 to 65535, or * for any" : "the port is 1 to 65535";
       return -EINVAL;
     }
   }
   if (i < len) {
-    *why = len - i == 1 && s[i] == '/'
-               ? "an origin has no path: leave out the trailing '/'"
-               : "an origin has no path, query or fragment";
+    *why = len - i == 1 && s[i] == '/' ? "an origin has no path: leave out the trailing '/'"
+                                       : "an origin has no path, query or fragment";
     return -EINVAL;
   }
   if (out->port == 0 || out->port == default_port(out->scheme))
@@ -163,8 +163,7 @@ static int parse(const char *s, size_t len, bool pattern, struct rc_origin_patte
   return 0;
 }
 
-int rc_origin_pattern_parse(const char *s, struct rc_origin_pattern *out, char *err,
-                            size_t errsz) {
+int rc_origin_pattern_parse(const char *s, struct rc_origin_pattern *out, char *err, size_t errsz) {
   const char *why;
   int rc = parse(s, strnlen(s, RC_ORIGIN_MAX + 1), true, out, &why);
   if (rc < 0 && errsz > 0) snprintf(err, errsz, "%s", why);

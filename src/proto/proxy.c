@@ -55,8 +55,10 @@ static bool is_tchar(char c) {
 }
 
 static void trim(const char **p, size_t *n) {
-  while (*n > 0 && is_ows(**p)) (*p)++, (*n)--;
-  while (*n > 0 && is_ows((*p)[*n - 1])) (*n)--;
+  while (*n > 0 && is_ows(**p))
+    (*p)++, (*n)--;
+  while (*n > 0 && is_ows((*p)[*n - 1]))
+    (*n)--;
 }
 
 /* --- CIDR ---------------------------------------------------------------- */
@@ -131,8 +133,8 @@ int rc_cidr_parse(const char *s, struct rc_cidr *out, char *err, size_t errsz) {
     char shown[INET6_ADDRSTRLEN];
     if (!inet_ntop(family, net, shown, sizeof shown)) shown[0] = '\0';
     if (errsz > 0)
-      snprintf(err, errsz, "bits past the /%u prefix are set; the network is %s/%u", prefix,
-               shown, prefix);
+      snprintf(err, errsz, "bits past the /%u prefix are set; the network is %s/%u", prefix, shown,
+               prefix);
     return -EINVAL;
   }
   /* ::ffff:a.b.c.d/96+ names IPv4 peers; stored as IPv4 it matches them. */
@@ -258,7 +260,8 @@ static int walk_xff_line(struct walk *w, const char *v, size_t len) {
   size_t end = len;
   for (;;) {
     size_t start = end;
-    while (start > 0 && v[start - 1] != ',') start--;
+    while (start > 0 && v[start - 1] != ',')
+      start--;
     const char *e = v + start;
     size_t en = end - start;
     trim(&e, &en);
@@ -275,14 +278,14 @@ static int walk_xff_line(struct walk *w, const char *v, size_t len) {
  * cannot be split from the right); the for= values of its last RC_PROXY_MAX_HOPS
  * elements are kept, which is all a walk can use. */
 struct fwd_elem {
-  const char *for_value;   /* NULL: the element has no for= */
+  const char *for_value; /* NULL: the element has no for= */
   size_t for_len;
-  bool escaped;            /* the quoted-string held a quoted-pair */
+  bool escaped; /* the quoted-string held a quoted-pair */
 };
 
 struct fwd_line {
   struct fwd_elem ring[RC_PROXY_MAX_HOPS];
-  size_t count;            /* elements in the line, not only those kept */
+  size_t count; /* elements in the line, not only those kept */
 };
 
 /* A parameter value: a token or a quoted-string. Sets *pos past it and the span to
@@ -311,7 +314,8 @@ static bool fwd_value(const char *v, size_t len, size_t *pos, const char **out, 
     return true;
   }
   size_t start = i;
-  while (i < len && is_tchar(v[i])) i++;
+  while (i < len && is_tchar(v[i]))
+    i++;
   if (i == start) return false;
   *out = v + start;
   *out_len = i - start;
@@ -326,14 +330,16 @@ static int fwd_parse_line(const char *v, size_t len, struct fwd_line *line) {
     struct fwd_elem el = {NULL, 0, false};
     bool any_pair = false;
     for (;;) {
-      while (i < len && is_ows(v[i])) i++;
+      while (i < len && is_ows(v[i]))
+        i++;
       if (i == len || v[i] == ',') break;
       if (v[i] == ';') {
         i++;
         continue;
       }
       size_t name = i;
-      while (i < len && is_tchar(v[i])) i++;
+      while (i < len && is_tchar(v[i]))
+        i++;
       size_t name_len = i - name;
       if (name_len == 0 || i == len || v[i] != '=') return -EBADMSG;
       i++;
@@ -349,7 +355,8 @@ static int fwd_parse_line(const char *v, size_t len, struct fwd_line *line) {
         el.escaped = escaped;
       }
       any_pair = true;
-      while (i < len && is_ows(v[i])) i++;
+      while (i < len && is_ows(v[i]))
+        i++;
       if (i < len && v[i] != ',' && v[i] != ';') return -EBADMSG;
     }
     if (i < len) i++; /* the ',' */
@@ -438,9 +445,8 @@ static void put(const struct addr *a, int *family_out, uint8_t addr_out[16]) {
 }
 
 int rc_proxy_client_addr(const struct rc_cidr *trusted, unsigned n_trusted, unsigned use,
-                         int peer_family, const uint8_t peer[16],
-                         const struct rc_http_header *hdrs, size_t n_hdrs, int *family_out,
-                         uint8_t addr_out[16]) {
+                         int peer_family, const uint8_t peer[16], const struct rc_http_header *hdrs,
+                         size_t n_hdrs, int *family_out, uint8_t addr_out[16]) {
   struct walk w = {trusted, n_trusted, 0, {0, {0}}};
   addr_set(&w.cur, peer_family, peer);
   if (peer_family != AF_INET && peer_family != AF_INET6) {

@@ -17,7 +17,9 @@ struct hdr {
 };
 
 #define MAX_HDRS 6
-#define H(...) ((const struct hdr[]){__VA_ARGS__}), (sizeof((const struct hdr[]){__VA_ARGS__}) / sizeof(struct hdr))
+#define H(...)                                                                                     \
+  ((const struct hdr[]){__VA_ARGS__}),                                                             \
+      (sizeof((const struct hdr[]){__VA_ARGS__}) / sizeof(struct hdr))
 
 /* The request's headers, each value in its own guarded copy, alive until the next
  * call (results point into them). */
@@ -26,7 +28,8 @@ static size_t n_copies;
 static struct rc_http_header hdrs[MAX_HDRS];
 
 static void release(void) {
-  for (size_t i = 0; i < n_copies; i++) guard_free(&copies[i]);
+  for (size_t i = 0; i < n_copies; i++)
+    guard_free(&copies[i]);
   n_copies = 0;
 }
 
@@ -178,7 +181,8 @@ Test(credential, query_errors) {
   cr_assert_eq(query("token=abc", 0), -E2BIG);
   static char q[RC_CREDENTIAL_TOKEN_MAX * 3 + 16];
   strcpy(q, "token=");
-  for (int i = 0; i < RC_CREDENTIAL_TOKEN_MAX; i++) strcat(q + 6 + 3 * i, "%41");
+  for (int i = 0; i < RC_CREDENTIAL_TOKEN_MAX; i++)
+    strcat(q + 6 + 3 * i, "%41");
   cr_assert_eq(query(q, RC_CREDENTIAL_TOKEN_MAX + 64), 0, "the longest token, all escaped");
   cr_assert_eq(strlen(got), RC_CREDENTIAL_TOKEN_MAX);
   strcat(q, "A");
@@ -194,12 +198,12 @@ Test(credential, cookie) {
   cr_assert_str_eq(got, "x");
   cr_assert_eq(cookie("rc_token", H({"Cookie", "rc_token=first; rc_token=second"})), 0);
   cr_assert_str_eq(got, "first");
-  cr_assert_eq(cookie("rc_token", H({"Cookie", "a=1"}, {"Host", "x"}, {"cookie", "rc_token=y"})),
-               0, "several Cookie lines");
+  cr_assert_eq(cookie("rc_token", H({"Cookie", "a=1"}, {"Host", "x"}, {"cookie", "rc_token=y"})), 0,
+               "several Cookie lines");
   cr_assert_str_eq(got, "y");
-  cr_assert_eq(cookie("rc_token",
-                      H({"Cookie", "junk; =; ==; weird=\"x y\"; x_rc_token=z; rc_token=ok"})),
-               0, "other cookies are not judged");
+  cr_assert_eq(
+      cookie("rc_token", H({"Cookie", "junk; =; ==; weird=\"x y\"; x_rc_token=z; rc_token=ok"})), 0,
+      "other cookies are not judged");
   cr_assert_str_eq(got, "ok");
   cr_assert_eq(cookie("rc_token", H({"Cookie", "rc_token = spaced "})), 0);
   cr_assert_str_eq(got, "spaced");
@@ -296,11 +300,11 @@ Test(credential, publish_keys_errors) {
   cr_assert(matches(&k, big));
   rc_publish_keys_fini(&k);
   char nul[] = "0123456789abcdef\0after";
-  cr_assert_eq(rc_publish_keys_parse("keys.txt", nul, sizeof nul - 1, &k, err, sizeof err),
-               -EINVAL, "a NUL is not printable");
-  cr_assert_eq(rc_publish_keys_parse("keys.txt", nul, RC_PUBLISH_KEY_FILE_MAX + 1, &k, err,
-                                     sizeof err),
-               -EINVAL, "the length is checked before anything is read");
+  cr_assert_eq(rc_publish_keys_parse("keys.txt", nul, sizeof nul - 1, &k, err, sizeof err), -EINVAL,
+               "a NUL is not printable");
+  cr_assert_eq(
+      rc_publish_keys_parse("keys.txt", nul, RC_PUBLISH_KEY_FILE_MAX + 1, &k, err, sizeof err),
+      -EINVAL, "the length is checked before anything is read");
 }
 
 Test(credential, publish_keys_count_bound) {
@@ -308,7 +312,8 @@ Test(credential, publish_keys_count_bound) {
   size_t len = (RC_PUBLISH_KEYS_MAX + 1) * per;
   char *text = malloc(len + 1);
   cr_assert_not_null(text);
-  for (size_t i = 0; i <= RC_PUBLISH_KEYS_MAX; i++) snprintf(text + i * per, per + 1, "key-%012zu\n", i);
+  for (size_t i = 0; i <= RC_PUBLISH_KEYS_MAX; i++)
+    snprintf(text + i * per, per + 1, "key-%012zu\n", i);
   struct rc_publish_keys k;
   char err[256];
   cr_assert_eq(rc_publish_keys_parse("keys.txt", text, len - per, &k, err, sizeof err), 0, "%s",

@@ -120,13 +120,25 @@ Test(origin, null_and_garbage_never_match) {
   reset();
   allow("https://*.example.com");
   allow("http://localhost:*");
-  const char *bad[] = {"null", "NULL", "", "https://", "https:/a.example.com", "a.example.com",
-                       "https://a.example.com/", "https://a.example.com/x",
-                       "https://a.example.com?x", "https://a.example.com#x",
-                       "https://u@a.example.com", "https://a.example.com https://b.example.com",
-                       "https://a.example.com\r\n", "https://a..example.com",
-                       "https://a.example.com.", "ht tp://localhost", "http://localhost:80x",
-                       "http://localhost:99999", "https://a\x01.example.com",
+  const char *bad[] = {"null",
+                       "NULL",
+                       "",
+                       "https://",
+                       "https:/a.example.com",
+                       "a.example.com",
+                       "https://a.example.com/",
+                       "https://a.example.com/x",
+                       "https://a.example.com?x",
+                       "https://a.example.com#x",
+                       "https://u@a.example.com",
+                       "https://a.example.com https://b.example.com",
+                       "https://a.example.com\r\n",
+                       "https://a..example.com",
+                       "https://a.example.com.",
+                       "ht tp://localhost",
+                       "http://localhost:80x",
+                       "http://localhost:99999",
+                       "https://a\x01.example.com",
                        "https://\xc3\xa9.example.com"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     cr_assert_not(allowed(bad[i]), "'%s' was allowed", bad[i]);
@@ -142,7 +154,8 @@ Test(origin, overlong_values) {
   const char *pre = "https://", *suf = ".example.com";
   size_t fill = RC_ORIGIN_MAX - strlen(pre) - strlen(suf);
   strcpy(v, pre);
-  for (size_t i = 0; i < fill; i++) v[strlen(pre) + i] = (i % 60 == 59) ? '.' : 'a';
+  for (size_t i = 0; i < fill; i++)
+    v[strlen(pre) + i] = (i % 60 == 59) ? '.' : 'a';
   strcpy(v + strlen(pre) + fill, suf);
   cr_assert_eq(strlen(v), RC_ORIGIN_MAX);
   cr_assert(allowed(v));

@@ -18,8 +18,7 @@ static void setup(void) {
   const char *spec[] = {"10.0.0.0/8", "fd00::/8", "192.0.2.1"};
   char err[128];
   for (int i = 0; i < 3; i++)
-    cr_assert_eq(rc_cidr_parse(spec[i], &trusted[i], err, sizeof err), 0, "%s: %s", spec[i],
-                 err);
+    cr_assert_eq(rc_cidr_parse(spec[i], &trusted[i], err, sizeof err), 0, "%s: %s", spec[i], err);
 }
 
 static int family_of(const char *text) { return strchr(text, ':') ? AF_INET6 : AF_INET; }
@@ -44,8 +43,8 @@ struct hdr {
 #define MAX_HDRS 8
 
 /* The client as text ("" when the family is neither), and the return code. */
-static int client_use(const char *peer, const struct hdr *in, size_t n, unsigned use,
-                      char *out, size_t out_size) {
+static int client_use(const char *peer, const struct hdr *in, size_t n, unsigned use, char *out,
+                      size_t out_size) {
   struct guarded g[MAX_HDRS];
   struct rc_http_header h[MAX_HDRS];
   cr_assert_leq(n, MAX_HDRS);
@@ -61,9 +60,11 @@ static int client_use(const char *peer, const struct hdr *in, size_t n, unsigned
   uint8_t pa[16], ca[16];
   to_addr(peer, &pf, pa);
   int rc = rc_proxy_client_addr(trusted, 3, use, pf, pa, h, n, &cf, ca);
-  for (size_t i = 0; i < n; i++) guard_free(&g[i]);
+  for (size_t i = 0; i < n; i++)
+    guard_free(&g[i]);
   out[0] = '\0';
-  if (cf == AF_INET || cf == AF_INET6) cr_assert_not_null(inet_ntop(cf, ca, out, (socklen_t)out_size));
+  if (cf == AF_INET || cf == AF_INET6)
+    cr_assert_not_null(inet_ntop(cf, ca, out, (socklen_t)out_size));
   return rc;
 }
 
@@ -71,7 +72,9 @@ static int client(const char *peer, const struct hdr *in, size_t n, char *out) {
   return client_use(peer, in, n, RC_PROXY_USE_ALL, out, INET6_ADDRSTRLEN);
 }
 
-#define H(...) ((const struct hdr[]){__VA_ARGS__}), (sizeof((const struct hdr[]){__VA_ARGS__}) / sizeof(struct hdr))
+#define H(...)                                                                                     \
+  ((const struct hdr[]){__VA_ARGS__}),                                                             \
+      (sizeof((const struct hdr[]){__VA_ARGS__}) / sizeof(struct hdr))
 
 TestSuite(proxy, .init = setup);
 
@@ -95,9 +98,21 @@ Test(proxy, cidr_parse) {
 
   cr_assert_eq(rc_cidr_parse("10.1.0.0/8", &c, err, sizeof err), -EINVAL);
   cr_assert_not_null(strstr(err, "10.0.0.0/8"), "the message names the network: %s", err);
-  const char *bad[] = {"", "/8", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/8x", "10.0.0.0/-1",
-                       "fd00::/129", "10.0.0", "10.0.0.256", "010.0.0.1", "fd00::/0008",
-                       "fe80::1%eth0", "10.0.0.0/8/8", "example.com", "10.0.0.0 /8",
+  const char *bad[] = {"",
+                       "/8",
+                       "10.0.0.0/",
+                       "10.0.0.0/33",
+                       "10.0.0.0/8x",
+                       "10.0.0.0/-1",
+                       "fd00::/129",
+                       "10.0.0",
+                       "10.0.0.256",
+                       "010.0.0.1",
+                       "fd00::/0008",
+                       "fe80::1%eth0",
+                       "10.0.0.0/8/8",
+                       "example.com",
+                       "10.0.0.0 /8",
                        "1111:2222:3333:4444:5555:6666:7777:8888:9999:aaaa:bbbb:cccc:dddd/8"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     err[0] = '\0';
@@ -136,9 +151,9 @@ Test(proxy, untrusted_peer_is_the_client) {
   char out[INET6_ADDRSTRLEN];
   cr_assert_eq(client("203.0.113.50", H({"X-Forwarded-For", "1.2.3.4"}), out), RC_PROXY_PEER);
   cr_assert_str_eq(out, "203.0.113.50", "a spoofed X-Forwarded-For is ignored");
-  cr_assert_eq(client("203.0.113.50", H({"Forwarded", "for=1.2.3.4"}, {"X-Real-IP", "1.2.3.4"}),
-                      out),
-               RC_PROXY_PEER);
+  cr_assert_eq(
+      client("203.0.113.50", H({"Forwarded", "for=1.2.3.4"}, {"X-Real-IP", "1.2.3.4"}), out),
+      RC_PROXY_PEER);
   cr_assert_str_eq(out, "203.0.113.50");
   cr_assert_eq(client("203.0.113.50", H({"X-Forwarded-For", "\"garbage"}), out), RC_PROXY_PEER,
                "an untrusted peer's headers are not even read");
@@ -177,14 +192,14 @@ Test(proxy, chain_of_three_proxies) {
 Test(proxy, header_on_several_lines) {
   char out[INET6_ADDRSTRLEN];
   cr_assert_eq(client("10.0.0.1",
-                      H({"X-Forwarded-For", "198.51.100.1, 203.0.113.7"},
-                        {"Host", "x"}, {"x-forwarded-for", "10.0.0.3"}),
+                      H({"X-Forwarded-For", "198.51.100.1, 203.0.113.7"}, {"Host", "x"},
+                        {"x-forwarded-for", "10.0.0.3"}),
                       out),
                RC_PROXY_X_FORWARDED_FOR);
   cr_assert_str_eq(out, "203.0.113.7", "the lines are one list, in order");
-  cr_assert_eq(client("10.0.0.1",
-                      H({"Forwarded", "for=198.51.100.1"}, {"FORWARDED", "for=10.0.0.9"}), out),
-               RC_PROXY_FORWARDED);
+  cr_assert_eq(
+      client("10.0.0.1", H({"Forwarded", "for=198.51.100.1"}, {"FORWARDED", "for=10.0.0.9"}), out),
+      RC_PROXY_FORWARDED);
   cr_assert_str_eq(out, "198.51.100.1");
 }
 
@@ -210,12 +225,11 @@ Test(proxy, mapped_addresses) {
   cr_assert_eq(client("::ffff:10.1.2.3", H({"X-Forwarded-For", "203.0.113.7"}), out),
                RC_PROXY_X_FORWARDED_FOR);
   cr_assert_str_eq(out, "203.0.113.7");
-  cr_assert_eq(client("::ffff:10.1.2.3", H({"X-Forwarded-For", "::ffff:10.0.0.5, ::ffff:10.0.0.6"}),
-                      out),
-               RC_PROXY_X_FORWARDED_FOR);
+  cr_assert_eq(
+      client("::ffff:10.1.2.3", H({"X-Forwarded-For", "::ffff:10.0.0.5, ::ffff:10.0.0.6"}), out),
+      RC_PROXY_X_FORWARDED_FOR);
   cr_assert_str_eq(out, "10.0.0.5", "mapped hops are trusted as IPv4 and come out as IPv4");
-  cr_assert_eq(client("::ffff:203.0.113.9", H({"X-Forwarded-For", "1.2.3.4"}), out),
-               RC_PROXY_PEER);
+  cr_assert_eq(client("::ffff:203.0.113.9", H({"X-Forwarded-For", "1.2.3.4"}), out), RC_PROXY_PEER);
   cr_assert_str_eq(out, "203.0.113.9", "the peer comes out as IPv4 too");
 }
 
@@ -224,13 +238,14 @@ Test(proxy, forwarded_forms) {
   cr_assert_eq(client("10.0.0.1", H({"Forwarded", "for=\"[2001:db8::1]:4711\""}), out),
                RC_PROXY_FORWARDED);
   cr_assert_str_eq(out, "2001:db8::1");
-  cr_assert_eq(client("10.0.0.1", H({"Forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43"}),
-                      out),
-               RC_PROXY_FORWARDED);
+  cr_assert_eq(
+      client("10.0.0.1", H({"Forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43"}), out),
+      RC_PROXY_FORWARDED);
   cr_assert_str_eq(out, "192.0.2.60");
-  cr_assert_eq(client("10.0.0.1", H({"Forwarded", "For=\"198.51.100.17:8080\" ; proto=https, "
-                                                  "by=10.0.0.1;for=\"[fd00::2]\";host=\"a,b\", "
-                                                  "for=10.0.0.3"}),
+  cr_assert_eq(client("10.0.0.1",
+                      H({"Forwarded", "For=\"198.51.100.17:8080\" ; proto=https, "
+                                      "by=10.0.0.1;for=\"[fd00::2]\";host=\"a,b\", "
+                                      "for=10.0.0.3"}),
                       out),
                RC_PROXY_FORWARDED);
   cr_assert_str_eq(out, "198.51.100.17", "quoted commas are not element boundaries");
@@ -262,15 +277,15 @@ Test(proxy, forwarded_unknown_and_obfuscated) {
 Test(proxy, forwarded_malformed) {
   char out[INET6_ADDRSTRLEN];
   const char *bad[] = {
-      "for=[2001:db8::1]",               /* IPv6 must be quoted */
-      "for=\"2001:db8::1\"",             /* and bracketed */
-      "for=\"192.0.2.1",                 /* unterminated quoted-string */
-      "for=192.0.2.1;for=192.0.2.2",     /* a parameter twice in one element */
-      "for=",                            /* empty value */
-      "=192.0.2.1",                      /* no name */
-      "for 192.0.2.1",                   /* no '=' */
-      "for=192.0.2.1 proto=http",        /* no ';' */
-      "for=\"\\1\\9\\2.0.2.1\"",         /* a quoted-pair in a node */
+      "for=[2001:db8::1]",           /* IPv6 must be quoted */
+      "for=\"2001:db8::1\"",         /* and bracketed */
+      "for=\"192.0.2.1",             /* unterminated quoted-string */
+      "for=192.0.2.1;for=192.0.2.2", /* a parameter twice in one element */
+      "for=",                        /* empty value */
+      "=192.0.2.1",                  /* no name */
+      "for 192.0.2.1",               /* no '=' */
+      "for=192.0.2.1 proto=http",    /* no ';' */
+      "for=\"\\1\\9\\2.0.2.1\"",     /* a quoted-pair in a node */
       "for=300.0.2.1",
       "for=\"192.0.2.1:123456\"",
       "for=_",
@@ -287,12 +302,12 @@ Test(proxy, forwarded_malformed) {
 
 Test(proxy, garbage_x_forwarded_for) {
   char out[INET6_ADDRSTRLEN];
-  const char *bad[] = {"not-an-ip", "1.2.3.4.5", "300.1.1.1", "1.2.3", "01.2.3.4", "[::1",
-                       "::1]",      "1.2.3.4:", "1.2.3.4:x", "1.2.3.4:123456", "fe80::1%eth0",
-                       "",          ",",        " , ",       "1.2.3.4 5.6.7.8", "\x01\xff"};
+  const char *bad[] = {"not-an-ip",    "1.2.3.4.5", "300.1.1.1", "1.2.3",     "01.2.3.4",
+                       "[::1",         "::1]",      "1.2.3.4:",  "1.2.3.4:x", "1.2.3.4:123456",
+                       "fe80::1%eth0", "",          ",",         " , ",       "1.2.3.4 5.6.7.8",
+                       "\x01\xff"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    cr_assert_eq(client("10.0.0.1", H({"X-Forwarded-For", bad[i]}), out), -EBADMSG, "'%s'",
-                 bad[i]);
+    cr_assert_eq(client("10.0.0.1", H({"X-Forwarded-For", bad[i]}), out), -EBADMSG, "'%s'", bad[i]);
     cr_assert_str_eq(out, "10.0.0.1");
   }
   /* A bad hop between trusted ones stops the walk. */
@@ -318,9 +333,9 @@ Test(proxy, precedence) {
   cr_assert_eq(client_use("10.0.0.1", all, 3, 0, out, sizeof out), RC_PROXY_PEER);
   cr_assert_str_eq(out, "10.0.0.1");
   /* A malformed header that wins precedence is not skipped for the next. */
-  cr_assert_eq(client("10.0.0.1", H({"Forwarded", "for=\"oops"}, {"X-Forwarded-For", "1.2.3.4"}),
-                      out),
-               -EBADMSG);
+  cr_assert_eq(
+      client("10.0.0.1", H({"Forwarded", "for=\"oops"}, {"X-Forwarded-For", "1.2.3.4"}), out),
+      -EBADMSG);
   cr_assert_str_eq(out, "10.0.0.1");
 }
 
@@ -333,12 +348,12 @@ Test(proxy, x_real_ip) {
   cr_assert_str_eq(out, "10.0.0.7");
   cr_assert_eq(client("10.0.0.1", H({"X-Real-IP", "[2001:db8::1]:80"}), out), RC_PROXY_X_REAL_IP);
   cr_assert_str_eq(out, "2001:db8::1");
-  cr_assert_eq(client("10.0.0.1", H({"X-Real-IP", "2001:db8::1"}, {"X-Real-IP", "2001:db8::1"}),
-                      out),
-               RC_PROXY_X_REAL_IP);
-  cr_assert_eq(client("10.0.0.1", H({"X-Real-IP", "203.0.113.7"}, {"X-Real-IP", "203.0.113.8"}),
-                      out),
-               -EBADMSG, "lines that disagree");
+  cr_assert_eq(
+      client("10.0.0.1", H({"X-Real-IP", "2001:db8::1"}, {"X-Real-IP", "2001:db8::1"}), out),
+      RC_PROXY_X_REAL_IP);
+  cr_assert_eq(
+      client("10.0.0.1", H({"X-Real-IP", "203.0.113.7"}, {"X-Real-IP", "203.0.113.8"}), out),
+      -EBADMSG, "lines that disagree");
   cr_assert_eq(client("10.0.0.1", H({"X-Real-IP", "203.0.113.7, 10.0.0.2"}), out), -EBADMSG);
   cr_assert_eq(client("10.0.0.1", H({"X-Real-IP", ""}), out), -EBADMSG);
   cr_assert_eq(client("10.0.0.1", H({"X-Real-IP", "unknown"}), out), -ENODATA);
@@ -361,19 +376,20 @@ Test(proxy, hop_bound_and_long_values) {
 
   /* The same in Forwarded, where only the last RC_PROXY_MAX_HOPS elements are kept. */
   o = 0;
-  for (int i = 0; i < 200; i++) o += (size_t)snprintf(v + o, sizeof v - o, "for=10.0.3.%d,", i);
+  for (int i = 0; i < 200; i++)
+    o += (size_t)snprintf(v + o, sizeof v - o, "for=10.0.3.%d,", i);
   v[o - 1] = '\0';
   cr_assert_eq(client("10.0.0.1", H({"Forwarded", v}), out), -E2BIG);
   o = 0;
-  for (int i = 0; i < 200; i++) o += (size_t)snprintf(v + o, sizeof v - o, "for=10.0.3.%d,", i);
+  for (int i = 0; i < 200; i++)
+    o += (size_t)snprintf(v + o, sizeof v - o, "for=10.0.3.%d,", i);
   o += (size_t)snprintf(v + o, sizeof v - o, "for=203.0.113.7");
   for (int i = 0; i < RC_PROXY_MAX_HOPS - 1; i++)
     o += (size_t)snprintf(v + o, sizeof v - o, ",for=10.0.4.%d", i);
   cr_assert_eq(client("10.0.0.1", H({"Forwarded", v}), out), RC_PROXY_FORWARDED);
   cr_assert_str_eq(out, "203.0.113.7");
   /* The bound spans lines. */
-  cr_assert_eq(client("10.0.0.1", H({"Forwarded", v}, {"Forwarded", "for=10.0.0.9"}), out),
-               -E2BIG);
+  cr_assert_eq(client("10.0.0.1", H({"Forwarded", v}, {"Forwarded", "for=10.0.0.9"}), out), -E2BIG);
 
   /* 8 KiB of one long token, and of one long address. */
   memset(v, '1', sizeof v - 1);

@@ -36,8 +36,8 @@ int rc_credential_bearer(const struct rc_http_header *hdrs, size_t n, const char
  * percent-decoded into out (NUL-terminated; out_size bytes at most, which bounds it
  * below RC_CREDENTIAL_TOKEN_MAX when smaller), '+' being itself, not a space: '+'
  * is a token character and a space never is. Later token= parameters are ignored. */
-int rc_credential_query(const char *query, size_t len, char *out, size_t out_size,
-                        size_t *out_len, const char **why);
+int rc_credential_query(const char *query, size_t len, char *out, size_t out_size, size_t *out_len,
+                        const char **why);
 
 /* From the first cookie called name in the request's Cookie headers (RFC 6265
  * section 4.2: "a=1; b=2"; in order, several Cookie lines read as one). Surrounding
@@ -54,13 +54,13 @@ int rc_credential_cookie(const struct rc_http_header *hdrs, size_t n, const char
 #define RC_PUBLISH_KEY_FILE_MAX (1u << 20)
 
 struct rc_publish_key {
-  size_t off;              /* into bytes */
+  size_t off; /* into bytes */
   size_t len;
 };
 
 struct rc_publish_keys {
-  char *bytes;             /* every key, back to back; owned */
-  struct rc_publish_key *keys;  /* owned */
+  char *bytes;                 /* every key, back to back; owned */
+  struct rc_publish_key *keys; /* owned */
   unsigned n;
 };
 
@@ -76,8 +76,7 @@ int rc_publish_keys_parse(const char *name, const char *text, size_t len,
 /* Reads the file at path (at most RC_PUBLISH_KEY_FILE_MAX bytes) and parses it as
  * above. Returns 0, or a negative errno with a message naming the file in err.
  * Called at start-up, from one thread. */
-int rc_publish_keys_load(const char *path, struct rc_publish_keys *out, char *err,
-                         size_t errsz);
+int rc_publish_keys_load(const char *path, struct rc_publish_keys *out, char *err, size_t errsz);
 
 /* Wipes and frees the keys; k may be zeroed or already finished. */
 void rc_publish_keys_fini(struct rc_publish_keys *k);

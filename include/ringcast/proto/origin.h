@@ -33,19 +33,18 @@
  * No path, query, fragment or user info: "https://a.example.com/" is refused with
  * a message, not read as the origin it starts with. */
 struct rc_origin_pattern {
-  char scheme[RC_ORIGIN_SCHEME_MAX + 1];   /* lowercase */
-  char host[RC_ORIGIN_HOST_MAX + 1];       /* lowercase name; the part after "*." */
-  uint8_t ipv6[16];                        /* the host, when is_ipv6 */
+  char scheme[RC_ORIGIN_SCHEME_MAX + 1]; /* lowercase */
+  char host[RC_ORIGIN_HOST_MAX + 1];     /* lowercase name; the part after "*." */
+  uint8_t ipv6[16];                      /* the host, when is_ipv6 */
   bool is_ipv6;
-  bool any_subdomain;                      /* "*." */
-  bool any_port;                           /* ":*" */
-  uint16_t port;                           /* explicit or the scheme's default; 0: none */
+  bool any_subdomain; /* "*." */
+  bool any_port;      /* ":*" */
+  uint16_t port;      /* explicit or the scheme's default; 0: none */
 };
 
 /* Parses the NUL-terminated pattern s. Returns 0, or -EINVAL with the reason in
  * err (for a message after the flag and its value). */
-int rc_origin_pattern_parse(const char *s, struct rc_origin_pattern *out, char *err,
-                            size_t errsz);
+int rc_origin_pattern_parse(const char *s, struct rc_origin_pattern *out, char *err, size_t errsz);
 
 /* Whether the Origin header value origin[0..len) (no NUL needed) is allowed by one
  * of pats[0..n). Never allowed: "null" (an opaque origin: sandboxed frames, file:

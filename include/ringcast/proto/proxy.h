@@ -17,9 +17,9 @@
 /* One --trust-proxy entry. An IPv4-mapped IPv6 network (::ffff:10.0.0.0/104) is
  * stored as the IPv4 network it names, so either spelling matches the same peers. */
 struct rc_cidr {
-  uint8_t family;          /* AF_INET or AF_INET6 */
-  uint8_t prefix;          /* 0..32 or 0..128 */
-  uint8_t addr[16];        /* host bits are zero */
+  uint8_t family;   /* AF_INET or AF_INET6 */
+  uint8_t prefix;   /* 0..32 or 0..128 */
+  uint8_t addr[16]; /* host bits are zero */
 };
 
 /* Parses "10.0.0.0/8", "fd00::/8", or a bare address (a /32 or /128). Host bits
@@ -31,12 +31,11 @@ int rc_cidr_parse(const char *s, struct rc_cidr *out, char *err, size_t errsz);
  * (::ffff:10.1.2.3, how a dual-stack socket reports an IPv4 peer) is matched as
  * the IPv4 address; an IPv4 address never matches an IPv6 network (::/0 trusts
  * every IPv6 peer, not every peer), as in nginx. False for any other family. */
-bool rc_cidr_list_contains(const struct rc_cidr *l, unsigned n, int family,
-                           const uint8_t addr[16]);
+bool rc_cidr_list_contains(const struct rc_cidr *l, unsigned n, int family, const uint8_t addr[16]);
 
 /* Where the client address came from (a return value of rc_proxy_client_addr). */
 enum rc_proxy_source {
-  RC_PROXY_PEER = 0,       /* the peer itself: untrusted, or no header to read */
+  RC_PROXY_PEER = 0, /* the peer itself: untrusted, or no header to read */
   RC_PROXY_FORWARDED,
   RC_PROXY_X_FORWARDED_FOR,
   RC_PROXY_X_REAL_IP,
@@ -50,7 +49,7 @@ enum rc_proxy_source {
 #define RC_PROXY_USE_FORWARDED (1u << RC_PROXY_FORWARDED)
 #define RC_PROXY_USE_X_FORWARDED_FOR (1u << RC_PROXY_X_FORWARDED_FOR)
 #define RC_PROXY_USE_X_REAL_IP (1u << RC_PROXY_X_REAL_IP)
-#define RC_PROXY_USE_ALL \
+#define RC_PROXY_USE_ALL                                                                           \
   (RC_PROXY_USE_FORWARDED | RC_PROXY_USE_X_FORWARDED_FOR | RC_PROXY_USE_X_REAL_IP)
 
 /* Hops walked through one request's chain at most. */
@@ -83,8 +82,7 @@ enum rc_proxy_source {
  *   -E2BIG    more than RC_PROXY_MAX_HOPS hops would have to be walked
  * Values are read within their lengths; none needs a NUL. */
 int rc_proxy_client_addr(const struct rc_cidr *trusted, unsigned n_trusted, unsigned use,
-                         int peer_family, const uint8_t peer[16],
-                         const struct rc_http_header *hdrs, size_t n_hdrs, int *family_out,
-                         uint8_t addr_out[16]);
+                         int peer_family, const uint8_t peer[16], const struct rc_http_header *hdrs,
+                         size_t n_hdrs, int *family_out, uint8_t addr_out[16]);
 
 #endif
