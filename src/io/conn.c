@@ -182,6 +182,19 @@ static bool coalesce(struct rc_conn_core *k, struct rc_conn *c, struct rc_frame 
   return true;
 }
 
+/* Queues a frame of the connection's own (owned: freed on failure). */
+static int push_private(struct rc_conn_core *k, struct rc_conn *c, struct rc_frame *f) {
+  struct rc_hold *h = rc_hold_create(k->arena, f);
+  if (!h) {
+    rc_frame_destroy(f);
+    abort_conn(k, c);
+    return -ENOMEM;
+  }
+  int ret = push_hold(k, c, h, RC_FRAME_VIEW_MAIN);
+  rc_hold_unref(k->arena, h);
+  return ret;
+}
+
 int rc_conn_send_frame(struct rc_loop *loop, struct rc_conn *c, struct rc_frame *f) {
   struct rc_conn_core *k = rc_conn_core_of(loop);
   if (c->state != RC_CONN_OPEN) {
@@ -197,33 +210,16 @@ int rc_conn_send_frame(struct rc_loop *loop, struct rc_conn *c, struct rc_frame 
     rc_frame_destroy(f);
     return -ENOBUFS;
   }
-  struct rc_hold *h = rc_hold_create(k->arena, f);
-  if (!h) {
-    rc_frame_destroy(f);
-    abort_conn(k, c);
-    return -ENOMEM;
-  }
-  int ret = push_hold(k, c, h, RC_FRAME_VIEW_MAIN);
-  rc_hold_unref(k->arena, h);
-  return ret;
+  return push_private(k, c, f);
 }
 
 int rc_conn_push_frame(struct rc_loop *loop, struct rc_conn *c, struct rc_frame *f) {
-  struct rc_conn_core *k = rc_conn_core_of(loop);
   if (c->state != RC_CONN_OPEN) {
     rc_frame_destroy(f);
     return -EPIPE;
   }
   f->flags |= RC_FRAME_PRIVATE;
-  struct rc_hold *h = rc_hold_create(k->arena, f);
-  if (!h) {
-    rc_frame_destroy(f);
-    abort_conn(k, c);
-    return -ENOMEM;
-  }
-  int ret = push_hold(k, c, h, RC_FRAME_VIEW_MAIN);
-  rc_hold_unref(k->arena, h);
-  return ret;
+  return push_private(rc_conn_core_of(loop), c, f);
 }
 
 void rc_conn_want_write(struct rc_loop *l, struct rc_conn *c) {
@@ -244,17 +240,7 @@ void rc_conn_close(struct rc_loop *loop, struct rc_conn *c, struct rc_frame *las
   rc_timer_arm(k->wheel, &c->timer, rc_timer_tick_ceil(k->now_ms + CLOSE_GRACE_MS));
   /* Keep what the in-flight send covers: its bytes are already promised. */
   if (drop_queued) rc_outq_truncate(&c->q, &k->chunks, k->arena, c->send ? c->send->entries : 0);
-  if (last) {
-    struct rc_hold *h = rc_hold_create(k->arena, last);
-    if (!h) {
-      rc_frame_destroy(last);
-      abort_conn(k, c);
-      return;
-    }
-    int ret = push_hold(k, c, h, RC_FRAME_VIEW_MAIN);
-    rc_hold_unref(k->arena, h);
-    if (ret < 0) return;
-  }
+  if (last && push_private(k, c, last) < 0) return;
   if (!(c->armed & RC_CONN_ARMED_SEND) && c->q.count == 0) linger(k, c);
 }
 

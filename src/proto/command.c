@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Parsing client commands: {"op":"subscribe","topics":[..],"id":..},
- * unsubscribe, {"op":"publish","topic":..,"data":..} and {"op":"ping"}. */
+ * unsubscribe, {"op":"publish","topic":..,"data":..}, {"op":"auth","token":..}
+ * and {"op":"ping"}. */
 #include "ringcast/proto/command.h"
 
 #include <cJSON.h>
@@ -22,6 +23,7 @@ static const struct {
     {"unsubscribe", RC_CMD_UNSUBSCRIBE},
     {"publish", RC_CMD_PUBLISH},
     {"ping", RC_CMD_PING},
+    {"auth", RC_CMD_AUTH},
 };
 
 const char *rc_command_op_name(enum rc_cmd_op op) {
@@ -35,7 +37,7 @@ static int fail(char *err, size_t size, const char *msg) {
   return -EINVAL;
 }
 
-static const char *const members[] = {"op", "id", "topic", "topics", "data"};
+static const char *const members[] = {"op", "id", "topic", "topics", "data", "token"};
 
 /* A string member decoded into a NUL-terminated copy of at most max bytes
  * (malloc'd); refused if it holds a NUL (a C string would end there). */
@@ -89,12 +91,12 @@ int rc_command_parse(const char *text, size_t len, size_t max_other, struct rc_c
   char op[16] = "";
   if (rc_json_member(t, len, "op", &sp) < 0 || sp.type != RC_JSON_STRING)
     return fail(err, err_size,
-                "missing \"op\": expected subscribe, unsubscribe, publish or ping");
+                "missing \"op\": expected subscribe, unsubscribe, publish, auth or ping");
   if (sp.len < sizeof op) op[rc_json_string_decode(t, &sp, (uint8_t *)op)] = '\0';
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
     if (strcmp(op, ops[i].name) == 0) cmd->op = ops[i].op;
   if (!cmd->op)
-    return fail(err, err_size, "unknown \"op\": expected subscribe, unsubscribe, publish or ping");
+    return fail(err, err_size, "unknown \"op\": expected subscribe, unsubscribe, publish, auth or ping");
   if (cmd->op != RC_CMD_PUBLISH && max_other && len > max_other) {
     snprintf(err, err_size, "a %s command of %zu bytes exceeds --max-command-bytes (%zu)", op, len,
              max_other);
@@ -145,6 +147,16 @@ int rc_command_parse(const char *text, size_t len, size_t max_other, struct rc_c
     }
     return 0;
   }
+  case RC_CMD_AUTH:
+    /* A token is base64url and dots: nothing in it needs an escape, so it is
+     * taken as written. */
+    if (rc_json_member(t, len, "token", &sp) < 0 || sp.type != RC_JSON_STRING || sp.len < 3)
+      return fail(err, err_size, "\"token\" must be a non-empty string");
+    if (memchr(text + sp.off, '\\', sp.len))
+      return fail(err, err_size, "\"token\" holds an escape; a token is base64url and dots");
+    cmd->token = text + sp.off + 1;
+    cmd->token_len = sp.len - 2;
+    return 0;
   case RC_CMD_PING:
     return 0;
   }

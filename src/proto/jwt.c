@@ -741,7 +741,7 @@ static int check_audience(struct ctx *c, const struct rc_json_span *obj, const c
   if (rc == 0 && a.type != RC_JSON_STRING && a.type != RC_JSON_ARRAY)
     return fail(c, RC_JWT_MALFORMED, "claim aud is not a string or an array");
   if (!want) {
-    if (rc == 0) return fail(c, RC_JWT_AUDIENCE, "token has aud but no audience is configured");
+    if (rc == 0) return fail(c, RC_JWT_AUDIENCE, "token has an aud claim but the server has no --jwt-audience to match it");
     return 0;
   }
   if (rc == 1) return fail(c, RC_JWT_AUDIENCE, "token has no aud, '%s' required", want);
@@ -935,3 +935,5 @@ out:
   free(c);
   return rc;
 }
+
+void rc_jwt_thread_exit(void) { wc_ecc_fp_free(); }

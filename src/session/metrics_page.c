@@ -210,6 +210,17 @@ long rc_metrics_page_render(const struct rc_server *srv, char **out_p) {
     put(&o, "ringcast_shard_backlog_bytes{shard=\"%u\"} %" PRIu64 "\n", s,
         rc_pubsub_backlog(srv->pubsub, s));
   if (srv->tls) render_tls(&o, srv);
+  put(&o, "# HELP ringcast_auth_refusals_total Requests, upgrades and commands refused by access "
+          "control, by reason (401/403 or an error reply and close 1008).\n"
+          "# TYPE ringcast_auth_refusals_total counter\n");
+  for (int r = 0; r < RC_ACCESS_REASONS; r++)
+    put(&o, "ringcast_auth_refusals_total{reason=\"%s\"} %" PRIu64 "\n", rc_access_reason_name(r),
+        rc_access_refusals(srv->access, r));
+  put(&o, "# HELP ringcast_auth_accepted_total Credentials accepted, by kind.\n"
+          "# TYPE ringcast_auth_accepted_total counter\n"
+          "ringcast_auth_accepted_total{kind=\"token\"} %" PRIu64 "\n"
+          "ringcast_auth_accepted_total{kind=\"key\"} %" PRIu64 "\n",
+      rc_access_accepted(srv->access, RC_AUTH_TOKEN), rc_access_accepted(srv->access, RC_AUTH_KEY));
   put(&o, "# HELP ringcast_shards Shards running.\n# TYPE ringcast_shards gauge\nringcast_shards %u\n",
       srv->nshards);
   if (o.err) {

@@ -65,6 +65,44 @@ void rc_request_error(struct rc_loop *l, struct rc_session *s, int status, bool 
   rc_request_respond(l, s, status, "application/json", extra_headers, body, bl, close_after);
 }
 
+/* The request's credential, or its refusal answered (401, with the reason and
+ * how to present one). */
+static bool authenticate(struct rc_loop *l, struct rc_session *s, const struct rc_http_request *r,
+                         struct rc_auth *auth, bool close_after) {
+  int reason;
+  char msg[384], peer[64];
+  if (rc_access_from_request(rc_session_shard_of(l)->access, r, auth, &reason, msg, sizeof msg) == 0)
+    return true;
+  /* A refused credential costs a signature check's worth of the rate: a valid
+   * one is accountable, a stream of forged ones is throttled. */
+  if (reason != RC_ACCESS_MISSING && !rc_session_take_tokens(l, s, RC_SESSION_VERIFY_COST)) {
+    rc_request_error(l, s, 429, true, "Retry-After: 1\r\n",
+                     "refused credentials sent faster than --max-commands-per-sec allows (each "
+                     "costs %d requests)", RC_SESSION_VERIFY_COST);
+    return false;
+  }
+  rc_conn_peer_text(&s->conn, peer, sizeof peer);
+  rc_info("%s: %.*s %.*s refused with 401 (%s): %s", peer, (int)r->method_len, r->method,
+          (int)(r->path_len > 100 ? 100 : r->path_len), r->path, rc_access_reason_name(reason), msg);
+  rc_request_error(l, s, 401, close_after, "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n", "%s", msg);
+  return false;
+}
+
+/* 403 for a topic the credential does not cover. */
+static bool allowed(struct rc_loop *l, struct rc_session *s, const struct rc_auth *auth,
+                    enum rc_jwt_right right, const char *topic, size_t len, bool close_after) {
+  if (rc_access_allows(auth, right, topic, len)) return true;
+  char peer[64];
+  rc_conn_peer_text(&s->conn, peer, sizeof peer);
+  const char *what = right == RC_JWT_SUB ? "subscribing to" : "publishing to";
+  rc_info("%s: refused with 403: token of '%s' does not allow %s '%.*s'", peer,
+          auth->grant ? rc_jwt_grant_subject(auth->grant) : "?", what, (int)(len > 140 ? 140 : len), topic);
+  rc_access_count(rc_session_shard_of(l)->access, RC_ACCESS_TOPIC);
+  rc_request_error(l, s, 403, close_after, NULL, "your token does not allow %s '%.*s'", what,
+                   (int)(len > 140 ? 140 : len), topic);
+  return false;
+}
+
 static bool path_is(const struct rc_http_request *r, const char *p) {
   size_t n = strlen(p);
   return r->path_len == n && memcmp(r->path, p, n) == 0;
@@ -119,6 +157,17 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
                      "missing or invalid Sec-WebSocket-Key (24 characters of base64)");
     return;
   }
+  if (!rc_access_origin_allowed(ss->access, r)) {
+    const struct rc_http_header *o = rc_http_find_header(r, "Origin");
+    int ol = (int)(o->value_len > 200 ? 200 : o->value_len);
+    char peer[64];
+    rc_conn_peer_text(&s->conn, peer, sizeof peer);
+    rc_info("%s: upgrade from origin %.*s refused with 403 (--allow-origin)", peer, ol, o->value);
+    rc_access_count(ss->access, RC_ACCESS_ORIGIN);
+    rc_request_error(l, s, 403, true, NULL, "origin %.*s is not allowed to open WebSockets here "
+                     "(--allow-origin)", ol, o->value);
+    return;
+  }
   char topics[8192], format[16];
   ssize_t tl = rc_http_query_get(r->query, r->query_len, "topics", topics, sizeof topics);
   if (tl == -ENOENT) tl = 0, topics[0] = '\0';
@@ -139,6 +188,17 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     rc_request_error(l, s, 400, true, NULL, "bad format parameter: expected json or raw");
     return;
   }
+  /* Without a credential on the request a WebSocket may still open, with no
+   * topics, and authenticate with its first command. */
+  struct rc_auth auth = {0};
+  bool pending = false;
+  if (!echo && rc_access_required(ss->access)) {
+    if (rc_access_presented(ss->access, r) || tl > 0) {
+      if (!authenticate(l, s, r, &auth, true)) return;
+    } else {
+      pending = true;
+    }
+  }
   /* Resolve every topic before subscribing to any, so an error leaves no trace. */
   struct rc_topic *list[RC_SESSION_MAX_SUBS];
   unsigned n = 0;
@@ -146,14 +206,21 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     e = strchr(t, ',');
     if (!e) e = topics + tl;
     size_t len = (size_t)(e - t);
+    if (!allowed(l, s, &auth, RC_JWT_SUB, t, len, true)) {
+      rc_session_topics_release(l, list, n);
+      rc_auth_clear(&auth);
+      return;
+    }
     if (n == RC_SESSION_MAX_SUBS) {
       rc_session_topics_release(l, list, n);
+      rc_auth_clear(&auth);
       rc_request_error(l, s, 400, true, NULL, "more than %d topics", RC_SESSION_MAX_SUBS);
       return;
     }
     int ret = rc_topic_acquire(ss->topics, t, len, true, &list[n]);
     if (ret < 0) {
       rc_session_topics_release(l, list, n);
+      rc_auth_clear(&auth);
       bad_topic(l, s, ret, true, t, len);
       return;
     }
@@ -161,6 +228,7 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
   }
   if ((echo && (n || fl >= 0)) || (raw && n != 1)) {
     rc_session_topics_release(l, list, n);
+    rc_auth_clear(&auth);
     rc_request_error(l, s, 400, true, NULL,
                      echo ? "/echo takes no topics or format"
                           : "format=raw needs exactly one topic in topics=");
@@ -171,6 +239,7 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     if (ret < 0 && ret != -EEXIST) {
       rc_pubsub_unsubscribe_all(ss->ps, &s->sub);
       rc_session_topics_release(l, list, n);
+      rc_auth_clear(&auth);
       rc_request_error(l, s, 503, true, "Retry-After: 1\r\n", "could not subscribe: %s",
                        ret == -ENOBUFS ? "the server is over its memory budget (--max-memory)"
                                        : "out of memory");
@@ -185,11 +254,20 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
                     accept);
   struct rc_frame *f = rc_frame_create((uint16_t)rc_loop_id(l), (size_t)rl);
   if (!f) {
+    rc_auth_clear(&auth);
     rc_conn_abort(l, &s->conn);
     return;
   }
   memcpy(f->data, resp, (size_t)rl);
-  if (rc_session_send_frame(l, s, f) < 0) return;
+  if (rc_session_send_frame(l, s, f) < 0) {
+    rc_auth_clear(&auth);
+    return;
+  }
+  if (pending) {
+    auth.kind = RC_AUTH_PENDING;
+    s->auth_tick = rc_session_now(l);
+  }
+  rc_session_set_auth(l, s, &auth);
   s->kind = RC_SESSION_WS;
   s->format = echo ? RC_FORMAT_ECHO : raw ? RC_FORMAT_RAW : RC_FORMAT_ENVELOPE;
   s->ping_tick = 0;
@@ -197,9 +275,15 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
   rc_session_rearm_timer(l, s);
 }
 
-static void route_publish_one(struct rc_loop *l, struct rc_session *s, const char *name,
-                              size_t name_len, const uint8_t *body, size_t len, bool close_after) {
+static void route_publish_one(struct rc_loop *l, struct rc_session *s, const struct rc_http_request *r,
+                              const char *name, size_t name_len, const uint8_t *body, size_t len,
+                              bool close_after) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
+  struct rc_auth auth;
+  if (!authenticate(l, s, r, &auth, close_after)) return;
+  bool may = allowed(l, s, &auth, RC_JWT_PUB, name, name_len, close_after);
+  rc_auth_clear(&auth);
+  if (!may) return;
   struct rc_topic *tp;
   int ret = rc_topic_acquire(ss->topics, name, name_len, true, &tp);
   if (ret < 0) {
@@ -217,28 +301,38 @@ static void route_publish_one(struct rc_loop *l, struct rc_session *s, const cha
   rc_request_respond(l, s, 200, "application/json", NULL, ok, sizeof ok - 1, close_after);
 }
 
-static void route_publish_batch(struct rc_loop *l, struct rc_session *s, const uint8_t *body,
-                                size_t len, bool close_after) {
+static void route_publish_batch(struct rc_loop *l, struct rc_session *s,
+                                const struct rc_http_request *req, const uint8_t *body, size_t len,
+                                bool close_after) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   struct rc_batch_record rec;
   char err[256];
   size_t pos = 0, count = 0;
   ssize_t r;
+  struct rc_auth auth;
+  if (!authenticate(l, s, req, &auth, close_after)) return;
   /* Validate everything first: a bad record publishes nothing, and creates no topic. */
   while ((r = rc_publish_batch_next(body, len, pos, ss->max_message, &rec, err, sizeof err)) > 0) {
     if (!rc_topic_name_is_valid(rec.topic, rec.topic_len)) {
+      rc_auth_clear(&auth);
       rc_request_error(l, s, 400, close_after, NULL, "record %zu: invalid topic name; nothing was published",
                        count + 1);
       return;
     }
+    if (!allowed(l, s, &auth, RC_JWT_PUB, rec.topic, rec.topic_len, close_after)) {
+      rc_auth_clear(&auth);
+      return;
+    }
     pos += (size_t)r;
     if (++count > BATCH_MAX_RECORDS) {
+      rc_auth_clear(&auth);
       rc_request_error(l, s, 413, close_after, NULL,
                        "batch of more than %u records; split it; nothing was published",
                        BATCH_MAX_RECORDS);
       return;
     }
   }
+  rc_auth_clear(&auth); /* every record was checked against it */
   if (r < 0) {
     rc_request_error(l, s, 400, close_after, NULL, "batch %s; nothing was published", err);
     return;
@@ -316,6 +410,38 @@ static void head_error(struct rc_loop *l, struct rc_session *s, ssize_t hl) {
     break;
   default: rc_request_error(l, s, 400, true, NULL, "malformed HTTP request"); break;
   }
+}
+
+/* A request through a --trust-proxy peer names its client: from then on the
+ * connection is that client's, in logs and in the per-address limits (where it
+ * may be refused like any other client). false when it was refused. */
+static bool client_behind_proxy(struct rc_loop *l, struct rc_session *s, const struct rc_http_request *r) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  uint8_t family, addr[16];
+  if (!rc_access_client_addr(ss->access, &s->conn, r, &family, addr)) return true;
+  if (s->admitted) {
+    rc_admission_close(ss->adm, &s->conn, false, rc_loop_now_ms(l));
+    s->admitted = false;
+  }
+  s->conn.peer_family = family;
+  memcpy(s->conn.peer_addr, addr, 16);
+  s->conn.peer_port = 0;
+  if (!ss->adm) return true;
+  unsigned retry = 1;
+  int ret = rc_admission_open(ss->adm, &s->conn, rc_loop_now_ms(l), &retry);
+  if (ret < 0) {
+    char peer[64];
+    rc_conn_peer_text(&s->conn, peer, sizeof peer);
+    rc_info("%s (through a trusted proxy): refused by the per-address limits (%d)", peer, ret);
+    rc_request_error(l, s, ret == -EAGAIN ? 429 : 503, true, "Retry-After: 1\r\n", "%s",
+                     ret == -EMFILE   ? "this address holds --max-conns-per-ip connections already"
+                     : ret == -EAGAIN ? "this address opens connections faster than --connect-rate-per-ip"
+                                      : "refused by the per-address limits");
+    return false;
+  }
+  rc_admission_handshake_done(ss->adm, &s->conn);
+  s->admitted = true;
+  return true;
 }
 
 static bool is_publish_path(const struct rc_http_request *r) {
@@ -460,6 +586,7 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
     rc_admission_handshake_done(ss->adm, &s->conn);
     s->handshaking = false;
   }
+  if (!client_behind_proxy(l, s, &r)) return -1;
 
   bool is_publish = is_publish_path(&r);
   bool get = rc_http_is_method(&r, "GET");
@@ -479,12 +606,17 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
   } else if ((path_is(&r, "/ws") || echo) && get) {
     route_upgrade(l, s, &r, echo);
   } else if (path_is(&r, "/healthz") && get) {
-    rc_request_respond(l, s, 200, "text/plain", NULL, "ok\n", 3, close_after);
+    static const char open_text[] =
+        "ok\nauth: open (no --jwt-key or --publish-key-file: anyone may subscribe and publish)\n";
+    static const char closed_text[] = "ok\nauth: required\n";
+    bool open = !rc_access_required(ss->access);
+    rc_request_respond(l, s, 200, "text/plain", NULL, open ? open_text : closed_text,
+                       open ? sizeof open_text - 1 : sizeof closed_text - 1, close_after);
   } else if (path_is(&r, "/metrics") && get) {
     route_metrics(l, s, close_after);
   } else if (is_publish && rc_http_is_method(&r, "POST")) {
-    if (r.path_len == 8) route_publish_batch(l, s, body, body_len, close_after);
-    else route_publish_one(l, s, r.path + 9, r.path_len - 9, body, body_len, close_after);
+    if (r.path_len == 8) route_publish_batch(l, s, &r, body, body_len, close_after);
+    else route_publish_one(l, s, &r, r.path + 9, r.path_len - 9, body, body_len, close_after);
   } else if (path_is(&r, "/ws") || echo || path_is(&r, "/healthz") || path_is(&r, "/metrics")) {
     rc_request_error(l, s, 405, close_after, "Allow: GET\r\n", "%.*s only allows GET",
                      (int)r.path_len, r.path);

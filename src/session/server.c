@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "demo_feed.h"
@@ -50,6 +51,21 @@ static void on_timer(struct rc_loop *l, struct rc_conn *c) {
     rc_counter_add(&ss->stats.timeouts, 1);
     static const char body[] = "{\"error\":\"request not completed within --handshake-timeout\"}\n";
     rc_request_respond(l, s, 408, "application/json", NULL, body, sizeof body - 1, true);
+    return;
+  }
+  if (s->auth.kind == RC_AUTH_PENDING && now - s->auth_tick >= rc_session_auth_ticks(ss)) {
+    rc_conn_peer_text(c, peer, sizeof peer);
+    rc_info("%s: no auth command within --handshake-timeout; closing with 1008", peer);
+    rc_access_count(ss->access, RC_ACCESS_AUTH_TIMEOUT);
+    rc_session_close(l, s, RC_WS_CLOSE_POLICY, "authentication required: send {\"op\":\"auth\"}", false);
+    return;
+  }
+  int64_t exp = rc_access_expiry(&s->auth);
+  if (exp && (int64_t)time(NULL) >= exp) {
+    rc_conn_peer_text(c, peer, sizeof peer);
+    rc_info("%s: token of '%s' expired; closing with 1008", peer, rc_jwt_grant_subject(s->auth.grant));
+    rc_access_count(ss->access, RC_ACCESS_EXPIRED_LIVE);
+    rc_session_close(l, s, RC_WS_CLOSE_POLICY, "token expired", false);
     return;
   }
   if (ss->idle_ticks && now - s->rx_tick >= ss->idle_ticks) {
@@ -134,7 +150,9 @@ static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit, boo
     refuse(l, s, 503, "server full: this shard is at --max-conns");
     return;
   }
-  if (ss->adm && !admin) {
+  /* A trusted proxy speaks for many clients: each is admitted by its own
+   * address once its request says which (request.c). */
+  if (ss->adm && !admin && !rc_access_trusted_peer(ss->access, c)) {
     unsigned retry = 1;
     int ret = rc_admission_open(ss->adm, c, rc_loop_now_ms(l), &retry);
     if (ret < 0) {
@@ -185,9 +203,11 @@ static void on_stop(struct rc_loop *l) {
   rc_loop_foreach_conn(l, stop_one, NULL);
 }
 
+/* wolfCrypt's per-thread ECC cache, filled by ES256 tokens and ECDSA handshakes. */
 static void on_exit_thread(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   if (ss->tls) rc_tls_shard_thread_exit(ss->tls);
+  rc_jwt_thread_exit();
 }
 
 static void wake(void *ctx, uint64_t mask) {
@@ -221,6 +241,7 @@ static int create_shard(struct rc_server *srv, unsigned i) {
   ss->topics = rc_pubsub_topics(srv->pubsub);
   ss->budget = &srv->budget;
   ss->adm = rc_admission_enabled(srv->admission) ? srv->admission : NULL;
+  ss->access = srv->access;
   ss->max_message = cfg->max_message;
   ss->max_queue = cfg->max_queue;
   ss->max_commands = cfg->max_commands;
@@ -266,6 +287,10 @@ int rc_server_create(const struct rc_config *cfg, struct rc_server **out) {
                                      .rate = cfg->connect_rate_per_ip};
   srv->admission = rc_admission_create(&alim, &srv->budget);
   if (!srv->admission) goto fail;
+  if ((ret = rc_access_create(cfg, &srv->access)) < 0) {
+    rc_server_destroy(srv);
+    return ret;
+  }
   if (cfg->tls_cert) {
     char err[512];
     if ((ret = rc_tls_create(cfg->tls_cert, cfg->tls_key, &srv->tls, err, sizeof err)) < 0) {
@@ -331,6 +356,7 @@ void rc_server_destroy(struct rc_server *srv) {
     rc_tls_shard_destroy(tls); /* after the loop: its connections' TLS state came from here */
   }
   rc_tls_destroy(srv->tls);
+  rc_access_destroy(srv->access);
   rc_pubsub_destroy(srv->pubsub);
   rc_admission_destroy(srv->admission);
   free(srv);

@@ -5,11 +5,19 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "ringcast/proto/ws.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
 #include "session.h"
+
+#define TICKS_PER_S (1000u / RC_TIMER_TICK_MS)
+
+uint32_t rc_session_auth_ticks(const struct rc_session_shard *ss) {
+  /* Without --handshake-timeout a pending auth still ends: the default's 10 s. */
+  return ss->handshake_ticks ? ss->handshake_ticks : 10 * TICKS_PER_S;
+}
 
 /* Ticks until `mark + period`, 0 when it has passed (modulo 2^32). */
 static uint32_t ticks_left(uint32_t now, uint32_t mark, uint32_t period) {
@@ -34,6 +42,17 @@ void rc_session_rearm_timer(struct rc_loop *l, struct rc_session *s) {
   }
   if (ss->ping_ticks && s->kind == RC_SESSION_WS) {
     uint32_t t = ticks_left(now, s->ping_tick ? s->ping_tick : s->rx_tick, ss->ping_ticks);
+    if (t < next) next = t;
+  }
+  if (s->auth.kind == RC_AUTH_PENDING) {
+    uint32_t t = ticks_left(now, s->auth_tick, rc_session_auth_ticks(ss));
+    if (t < next) next = t;
+  }
+  int64_t exp = rc_access_expiry(&s->auth);
+  if (exp) {
+    /* Wall-clock seconds to loop ticks, capped well inside the tick arithmetic. */
+    int64_t left = exp - (int64_t)time(NULL);
+    uint32_t t = left <= 0 ? 0 : left > 86400 ? 86400u * TICKS_PER_S : (uint32_t)left * TICKS_PER_S;
     if (t < next) next = t;
   }
   if (next == UINT32_MAX) rc_conn_cancel_timer(l, &s->conn);
@@ -61,6 +80,17 @@ static bool rx_charge(struct rc_loop *l, struct rc_session_rx *rx) {
   return true;
 }
 
+void rc_session_set_auth(struct rc_loop *l, struct rc_session *s, struct rc_auth *auth) {
+  struct rc_budget *b = rc_session_shard_of(l)->budget;
+  if (s->auth.grant) rc_budget_release(b, rc_jwt_grant_size(s->auth.grant));
+  rc_auth_clear(&s->auth);
+  if (!auth) return;
+  s->auth = *auth;
+  /* A grant lives as long as its connection: it counts against --max-memory. */
+  if (s->auth.grant) rc_budget_force(b, rc_jwt_grant_size(s->auth.grant));
+  auth->grant = NULL;
+}
+
 void rc_session_release(struct rc_loop *l, struct rc_session *s) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   if (s->admitted) {
@@ -68,6 +98,7 @@ void rc_session_release(struct rc_loop *l, struct rc_session *s) {
     s->admitted = s->handshaking = false;
   }
   if (s->sub.v) rc_pubsub_unsubscribe_all(ss->ps, &s->sub);
+  rc_session_set_auth(l, s, NULL);
   if (s->rx) {
     rx_free(l, s->rx);
     free(s->rx);

@@ -19,6 +19,7 @@
 #include "ringcast/stream/tls.h"
 #include "ringcast/util/bytebuf.h"
 #include "ringcast/util/config.h"
+#include "access.h"
 #include "admission.h"
 
 #define RC_SESSION_MAX_SUBS 1024
@@ -79,6 +80,8 @@ struct rc_session {
   };
   uint32_t cmd_tick;         /* --max-commands-per-sec bucket, last refill */
   uint32_t cmd_tokens;       /* and its hundredths of a command */
+  uint32_t auth_tick;        /* WebSocket waiting for its auth command: since when */
+  struct rc_auth auth;       /* WebSocket: its credential (HTTP: per request) */
 };
 
 struct rc_session_stats {
@@ -105,6 +108,7 @@ struct rc_session_shard {
   struct rc_loop_timer demo_timer;
   struct rc_budget *budget;  /* the server's --max-memory */
   struct rc_admission *adm;  /* per-address limits; NULL when all are off */
+  struct rc_access *access;  /* the server's access control */
   struct rc_tls_shard *tls;  /* this shard's TLS stream; NULL without --tls-cert */
   struct rc_loop_timer sweep_timer;
   /* Settings used per message or per connection. */
@@ -122,6 +126,7 @@ struct rc_session_shard {
 struct rc_server {
   const struct rc_config *cfg;
   struct rc_tls *tls;        /* NULL without --tls-cert */
+  struct rc_access *access;
   struct rc_budget budget;
   struct rc_admission *admission;
   struct rc_pubsub *pubsub;
@@ -130,6 +135,12 @@ struct rc_server {
   struct rc_session_shard *shards[RC_MAX_SHARDS];
   unsigned started;
 };
+
+/* Replaces the session's credential with *auth (taking its grant; NULL: none),
+ * keeping --max-memory's charge for the grant. */
+void rc_session_set_auth(struct rc_loop *l, struct rc_session *s, struct rc_auth *auth);
+/* How long a WebSocket may wait before its auth command (--handshake-timeout). */
+uint32_t rc_session_auth_ticks(const struct rc_session_shard *ss);
 
 static inline struct rc_session *rc_session_of(struct rc_conn *c) {
   return (struct rc_session *)c;
@@ -173,6 +184,11 @@ bool rc_session_rx_settle(struct rc_loop *l, struct rc_session *s, struct rc_ses
  * naming n topics n): false when it is short (counted; the caller refuses and
  * closes). */
 bool rc_session_take_tokens(struct rc_loop *l, struct rc_session *s, unsigned n);
+/* What checking a token costs of --max-commands-per-sec, in messages (an auth
+ * command, a refused credential on a request): a signature check is tens to
+ * hundreds of microseconds (RSA, ECDSA), so a client sending tokens as fast as
+ * it may send commands would keep a core busy. */
+#define RC_SESSION_VERIFY_COST 50
 /* A full bucket, for a new connection. */
 void rc_session_fill_tokens(struct rc_loop *l, struct rc_session *s);
 /* The client-facing reason a publish was refused (err from rc_pubsub_publish). */

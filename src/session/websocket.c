@@ -70,6 +70,25 @@ static void send_topic_error(struct rc_loop *l, struct rc_session *s, const stru
   send_error(l, s, cmd, err);
 }
 
+/* Whether the connection's credential allows the topic; the error reply when
+ * not. */
+static bool topic_allowed(struct rc_loop *l, struct rc_session *s, const struct rc_command *cmd,
+                          enum rc_jwt_right right, const char *name) {
+  if (rc_access_allows(&s->auth, right, name, strlen(name))) return true;
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  rc_access_count(ss->access, RC_ACCESS_TOPIC);
+  char err[320], peer[64];
+  rc_conn_peer_text(&s->conn, peer, sizeof peer);
+  rc_info("%s: token of '%s' does not allow %s '%.140s'", peer,
+          s->auth.grant ? rc_jwt_grant_subject(s->auth.grant) : "?",
+          right == RC_JWT_SUB ? "subscribing to" : "publishing to", name);
+  snprintf(err, sizeof err, "your token does not allow %s '%.140s'%s",
+           right == RC_JWT_SUB ? "subscribing to" : "publishing to", name,
+           right == RC_JWT_SUB ? "; nothing subscribed" : "; not published");
+  send_error(l, s, cmd, err);
+  return false;
+}
+
 /* All or nothing: every topic is resolved (created when new, within --max-topics
  * and the memory budget) before any subscription changes, and a subscription
  * refused part-way (the per-connection limit) undoes the ones this command made. */
@@ -86,6 +105,9 @@ static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_com
   bool added[RC_SESSION_MAX_SUBS];
   unsigned n = 0;
   const cJSON *t;
+  cJSON_ArrayForEach(t, cmd->topics) {
+    if (!topic_allowed(l, s, cmd, RC_JWT_SUB, t->valuestring)) return;
+  }
   cJSON_ArrayForEach(t, cmd->topics) {
     int ret = rc_topic_acquire(ss->topics, t->valuestring, strlen(t->valuestring), true, &list[n]);
     if (ret < 0) {
@@ -156,6 +178,7 @@ static void cmd_publish(struct rc_loop *l, struct rc_session *s, struct rc_comma
     send_error(l, s, cmd, err);
     return;
   }
+  if (!topic_allowed(l, s, cmd, RC_JWT_PUB, cmd->topic)) return;
   struct rc_topic *tp;
   int ret = rc_topic_acquire(ss->topics, cmd->topic, strlen(cmd->topic), true, &tp);
   if (ret < 0) {
@@ -169,6 +192,39 @@ static void cmd_publish(struct rc_loop *l, struct rc_session *s, struct rc_comma
   if (seq != 0)
     rc_delivery_ack_publish(l, s, tp->name, seq, cmd->id_json ? cmd->id_json : "", cmd->id_json_len);
   rc_topic_release(ss->topics, tp);
+}
+
+/* A token (or static key) for this connection: the first one, when the upgrade
+ * carried none, or a fresh one before the current token expires. A connection
+ * that never authenticated is closed on a bad one; one with a valid token keeps
+ * it and gets an error reply. */
+static void cmd_auth(struct rc_loop *l, struct rc_session *s, struct rc_command *cmd) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (!rc_access_required(ss->access)) {
+    send_error(l, s, cmd, "this server takes no credentials (no --jwt-key or --publish-key-file)");
+    return;
+  }
+  struct rc_auth fresh;
+  int reason;
+  char msg[320];
+  if (rc_access_from_token(ss->access, cmd->token, cmd->token_len, &fresh, &reason, msg, sizeof msg) < 0) {
+    char peer[64];
+    rc_conn_peer_text(&s->conn, peer, sizeof peer);
+    rc_info("%s: auth command refused (%s): %s", peer, rc_access_reason_name(reason), msg);
+    if (s->auth.kind == RC_AUTH_PENDING) {
+      send_error(l, s, cmd, msg);
+      rc_session_close(l, s, RC_WS_CLOSE_POLICY, "authentication failed", false);
+    } else {
+      send_error(l, s, cmd, msg);
+    }
+    return;
+  }
+  rc_session_set_auth(l, s, &fresh);
+  cJSON *o = reply("ack", cmd);
+  int64_t exp = rc_access_expiry(&s->auth);
+  if (o && exp) cJSON_AddNumberToObject(o, "expires", (double)exp);
+  send_json(l, s, o);
+  rc_session_rearm_timer(l, s);
 }
 
 /* The pong owed for the latest of a run of pings in one receive: RFC 6455
@@ -223,13 +279,23 @@ static void on_message(struct rc_loop *l, struct rc_session *s, uint8_t opcode, 
     return;
   }
   /* A command naming n topics costs n messages of the rate (its first was
-   * taken on arrival): re-subscribing a long list is work for each name. */
-  int ntopics = cmd.topics ? cJSON_GetArraySize(cmd.topics) : 0;
+   * taken on arrival): re-subscribing a long list is work for each name; an
+   * auth costs a signature check's worth. */
+  int ntopics = cmd.op == RC_CMD_AUTH ? RC_SESSION_VERIFY_COST
+                : cmd.topics          ? cJSON_GetArraySize(cmd.topics)
+                                      : 0;
   if (ntopics > 1 && !rate_ok(l, s, (unsigned)ntopics - 1)) {
     rc_command_fini(&cmd);
     return;
   }
+  if (s->auth.kind == RC_AUTH_PENDING && cmd.op != RC_CMD_AUTH) {
+    send_error(l, s, &cmd, "authenticate first: send {\"op\":\"auth\",\"token\":\"...\"}");
+    rc_session_close(l, s, RC_WS_CLOSE_POLICY, "authentication required", false);
+    rc_command_fini(&cmd);
+    return;
+  }
   switch (cmd.op) {
+  case RC_CMD_AUTH: cmd_auth(l, s, &cmd); break;
   case RC_CMD_SUBSCRIBE: cmd_subscribe(l, s, &cmd); break;
   case RC_CMD_UNSUBSCRIBE: cmd_unsubscribe(l, s, &cmd); break;
   case RC_CMD_PUBLISH: cmd_publish(l, s, &cmd); break;

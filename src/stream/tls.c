@@ -54,6 +54,7 @@ const char *const rc_tls_fail_names[RC_TLS_FAIL_COUNT] = {
     [RC_TLS_FAIL_INCOMPLETE] = "handshake_incomplete",
     [RC_TLS_FAIL_TRUNCATED] = "truncated_record",
     [RC_TLS_FAIL_MEMORY] = "memory",
+    [RC_TLS_FAIL_UNREAD] = "unread_answers",
 };
 
 struct rc_tls {
@@ -155,6 +156,24 @@ static enum rc_tls_fail classify(int e) {
 
 static void count_fail(struct tls_conn *t, enum rc_tls_fail why) {
   rc_counter_add(&t->sh->stats.failures[why], 1);
+}
+
+/* What wolfSSL answered on its own while reading (KeyUpdate responses, alerts)
+ * was never counted against --max-queue as plaintext: a peer that keeps asking
+ * for answers and reads none would grow the queue without bound, so past the
+ * limit it is cut. */
+static void push_answer(struct rc_loop *l, struct tls_conn *t) {
+  if (t->out && rc_conn_over_limit(l, t->c, t->plain.bytes, t->plain.count, t->out->len)) {
+    char peer[64];
+    peer_text(t, peer, sizeof peer);
+    rc_info("%s: TLS answers piling up unread past --max-queue; closing", peer);
+    count_fail(t, RC_TLS_FAIL_UNREAD);
+    t->phase = PHASE_FAILED;
+    rc_frame_destroy(take_out(t));
+    rc_conn_abort(l, t->c);
+    return;
+  }
+  push_out(l, t);
 }
 
 /* wolfSSL refused what the peer sent: its alert (when it wrote one) goes out,
@@ -313,7 +332,7 @@ out:
   t->in = NULL;
   t->in_len = 0;
   /* What wolfSSL answered while reading (a KeyUpdate, an alert). */
-  if (rc_conn_is_open(c)) push_out(l, t);
+  if (rc_conn_is_open(c)) push_answer(l, t);
   else if (t->out) rc_frame_destroy(take_out(t));
 }
 

@@ -36,14 +36,24 @@ enum {
   OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_PING_INTERVAL, OPT_MAX_MEMORY, OPT_MAX_BACKLOG,
   OPT_MAX_COMMANDS, OPT_MAX_TOPICS, OPT_MAX_COMMAND_BYTES, OPT_ADMIN_LISTEN,
   OPT_MAX_CONNS_PER_IP, OPT_MAX_HANDSHAKES_PER_IP, OPT_CONNECT_RATE_PER_IP, OPT_TLS_CERT,
-  OPT_TLS_KEY,
+  OPT_TLS_KEY, OPT_JWT_KEY, OPT_JWT_LEEWAY, OPT_JWT_AUDIENCE, OPT_JWT_ISSUER, OPT_JWT_COOKIE,
+  OPT_PUBLISH_KEY_FILE, OPT_ALLOW_ORIGIN, OPT_TRUST_PROXY,
 };
+#define DEFAULT_JWT_LEEWAY 30u
 
 static const struct option long_opts[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"jwt-key", required_argument, NULL, OPT_JWT_KEY},
+    {"jwt-leeway", required_argument, NULL, OPT_JWT_LEEWAY},
+    {"jwt-audience", required_argument, NULL, OPT_JWT_AUDIENCE},
+    {"jwt-issuer", required_argument, NULL, OPT_JWT_ISSUER},
+    {"jwt-cookie", required_argument, NULL, OPT_JWT_COOKIE},
+    {"publish-key-file", required_argument, NULL, OPT_PUBLISH_KEY_FILE},
+    {"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
+    {"trust-proxy", required_argument, NULL, OPT_TRUST_PROXY},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"cpus", required_argument, NULL, OPT_CPUS},
     {"no-pin", no_argument, NULL, OPT_NO_PIN},
@@ -103,6 +113,23 @@ void rc_config_usage(FILE *out) {
           "                       (default %s; TLS when --tls-cert is given)\n"
           "  --tls-cert FILE      PEM certificate chain, leaf first (ECDSA P-256 or RSA)\n"
           "  --tls-key FILE       PEM private key of that certificate\n"
+          "  --jwt-key FILE[,kid=NAME]  verify JWTs with this key: an HMAC secret (HS256, 32+\n"
+          "                       bytes) or a PEM public key (RS256 RSA-2048+, ES256 P-256);\n"
+          "                       repeatable (at most %d), matched by kid when a token names\n"
+          "                       one. With any key (or --publish-key-file) every subscribe\n"
+          "                       and publish needs a credential (default: none, open)\n"
+          "  --jwt-leeway S       clock skew allowed on exp and nbf (default %u)\n"
+          "  --jwt-audience AUD   tokens must name it in aud (default: tokens must have no aud)\n"
+          "  --jwt-issuer ISS     tokens must carry this iss (default: any)\n"
+          "  --jwt-cookie NAME    a cookie that may carry the token (default: none)\n"
+          "  --publish-key-file FILE  static keys, one a line, each allowing every publish and\n"
+          "                       subscribe when presented as Authorization: Bearer KEY\n"
+          "  --allow-origin PATTERN  a browser Origin allowed to open WebSockets, e.g.\n"
+          "                       https://*.example.com; repeatable; others get 403 (default:\n"
+          "                       any origin)\n"
+          "  --trust-proxy CIDR   a reverse proxy whose Forwarded, X-Forwarded-For and X-Real-IP\n"
+          "                       are believed for the client address (logs, per-address\n"
+          "                       limits); repeatable (default: none)\n"
           "  --admin-listen HOST:PORT  also serve GET /metrics and GET /healthz here, with\n"
           "                       slots of their own so monitoring answers when the public\n"
           "                       port is full; /metrics then leaves the public port\n"
@@ -154,7 +181,8 @@ void rc_config_usage(FILE *out) {
           "  --version            show the version\n\n"
           "Routes: GET /ws?topics=a,b[&format=raw], POST /publish/<topic>, POST /publish\n"
           "(batch), GET /metrics, GET /healthz. See docs/protocol.md.\n",
-          DEFAULT_LISTEN, sysconf(_SC_NPROCESSORS_ONLN), default_max_conns(),
+          DEFAULT_LISTEN, RC_CONFIG_MAX_JWT_KEYS, DEFAULT_JWT_LEEWAY, sysconf(_SC_NPROCESSORS_ONLN),
+          default_max_conns(),
           DEFAULT_MAX_CONNS_PER_IP, DEFAULT_MAX_HANDSHAKES_PER_IP, DEFAULT_CONNECT_RATE_PER_IP,
           DEFAULT_MAX_MESSAGE, RC_QUEUE_ENTRY_COST, (unsigned long long)DEFAULT_MAX_QUEUE,
           (unsigned long long)rc_config_default_max_memory(), (unsigned long long)DEFAULT_MAX_BACKLOG, DEFAULT_MAX_TOPICS, DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_COMMANDS,
@@ -327,6 +355,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
   cfg->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
   cfg->idle_timeout = DEFAULT_IDLE_TIMEOUT;
   cfg->ping_interval = DEFAULT_PING_INTERVAL;
+  cfg->jwt_leeway = DEFAULT_JWT_LEEWAY;
   unsigned long long v;
   uint64_t sz;
   int opt;
@@ -348,6 +377,32 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
       cfg->has_admin = true;
       break;
     case OPT_TLS_CERT: cfg->tls_cert = optarg; break;
+    case OPT_JWT_KEY:
+      if (cfg->n_jwt_keys >= RC_CONFIG_MAX_JWT_KEYS) return bad(err, "--jwt-key", optarg, "at most 16 keys");
+      cfg->jwt_keys[cfg->n_jwt_keys++] = optarg;
+      break;
+    case OPT_JWT_LEEWAY:
+      if (parse_uint(optarg, 3600, &v) < 0)
+        return bad(err, "--jwt-leeway", optarg, "expected seconds, 0 to 3600");
+      cfg->jwt_leeway = (unsigned)v;
+      break;
+    case OPT_JWT_AUDIENCE: cfg->jwt_audience = optarg; break;
+    case OPT_JWT_ISSUER: cfg->jwt_issuer = optarg; break;
+    case OPT_JWT_COOKIE:
+      if (!*optarg || strpbrk(optarg, " \t;=,\"")) return bad(err, "--jwt-cookie", optarg, "expected a cookie name");
+      cfg->jwt_cookie = optarg;
+      break;
+    case OPT_PUBLISH_KEY_FILE: cfg->publish_key_file = optarg; break;
+    case OPT_ALLOW_ORIGIN:
+      if (cfg->n_allow_origins >= RC_CONFIG_MAX_ORIGINS)
+        return bad(err, "--allow-origin", optarg, "at most 32 patterns");
+      cfg->allow_origins[cfg->n_allow_origins++] = optarg;
+      break;
+    case OPT_TRUST_PROXY:
+      if (cfg->n_trust_proxies >= RC_CONFIG_MAX_PROXIES)
+        return bad(err, "--trust-proxy", optarg, "at most 32 networks");
+      cfg->trust_proxies[cfg->n_trust_proxies++] = optarg;
+      break;
     case OPT_TLS_KEY: cfg->tls_key = optarg; break;
     case OPT_THREADS:
       if (parse_uint(optarg, RC_MAX_SHARDS, &v) < 0 || v == 0)

@@ -101,6 +101,14 @@ class Server:
                   + self.log_text()[-6000:], file=sys.stderr)
         return rc
 
+    def stop_clean(self):
+        """Stops the server and removes its log; raises unless it exited with 0
+        (no crash, no sanitizer report)."""
+        rc = self.stop()
+        os.unlink(self.log.name)
+        if rc != 0:
+            raise AssertionError(f"ringcast exited with {rc}")
+
     def __enter__(self):
         return self
 

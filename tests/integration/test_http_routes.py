@@ -37,7 +37,9 @@ class HttpRoutes(unittest.TestCase):
         self.assertIn(fragment, json.loads(data)["error"])
 
     def test_healthz_and_metrics(self):
-        self.assertEqual(self.srv.http("GET", "/healthz")[::2], (200, b"ok\n"))
+        status, _, body = self.srv.http("GET", "/healthz")
+        self.assertEqual(status, 200)
+        self.assertTrue(body.startswith(b"ok\nauth: open"), body)
         status, headers, data = self.srv.http("GET", "/metrics")
         self.assertEqual(status, 200)
         self.assertTrue(headers["Content-Type"].startswith("text/plain"))

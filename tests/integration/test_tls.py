@@ -9,7 +9,6 @@ wss subscriber on the same server keeps every message, in order."""
 import asyncio
 import contextlib
 import http.client
-import os
 import json
 import socket
 import ssl
@@ -30,9 +29,7 @@ def tls_server(*args, **kw):
     try:
         yield srv
     finally:
-        rc = srv.stop()
-        os.unlink(srv.log.name)
-    assert rc == 0, f"ringcast exited with {rc}"
+        srv.stop_clean()
 
 
 def https_get(srv, path, ctx=None, session=None):
@@ -97,9 +94,7 @@ class Clients(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.srv.stop()
-        os.unlink(cls.srv.log.name)
-        assert rc == 0, f"ringcast exited with {rc}"
+        cls.srv.stop_clean()
 
     def test_websockets_over_wss_every_message_in_order(self):
         srv, n = self.srv, 3000

@@ -68,6 +68,28 @@ Test(command, ping) {
   rc_command_fini(&c);
 }
 
+Test(command, auth_takes_the_token_as_written) {
+  struct rc_command c;
+  char err[256];
+  cr_assert_eq(parse("{\"op\":\"auth\",\"token\":\"eyJh.eyJz.c2ln\",\"id\":7}", &c, err), 0);
+  cr_assert_eq(c.op, RC_CMD_AUTH);
+  cr_assert_eq(c.token_len, 14);
+  cr_assert_eq(memcmp(c.token, "eyJh.eyJz.c2ln", 14), 0);
+  rc_command_fini(&c);
+  cr_assert_lt(parse("{\"op\":\"auth\"}", &c, err), 0);
+  cr_assert(strstr(err, "token"), "%s", err);
+  rc_command_fini(&c);
+  cr_assert_lt(parse("{\"op\":\"auth\",\"token\":\"\"}", &c, err), 0);
+  rc_command_fini(&c);
+  cr_assert_lt(parse("{\"op\":\"auth\",\"token\":42}", &c, err), 0);
+  rc_command_fini(&c);
+  cr_assert_lt(parse("{\"op\":\"auth\",\"token\":\"a\\u0041b\"}", &c, err), 0);
+  cr_assert(strstr(err, "escape"), "%s", err);
+  rc_command_fini(&c);
+  cr_assert_lt(parse("{\"op\":\"auth\",\"token\":\"a\",\"token\":\"b\"}", &c, err), 0);
+  rc_command_fini(&c);
+}
+
 Test(command, errors_name_the_problem) {
   struct rc_command c;
   char err[256];

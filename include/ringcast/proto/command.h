@@ -10,7 +10,7 @@
 
 struct cJSON;
 
-enum rc_cmd_op { RC_CMD_SUBSCRIBE = 1, RC_CMD_UNSUBSCRIBE, RC_CMD_PUBLISH, RC_CMD_PING };
+enum rc_cmd_op { RC_CMD_SUBSCRIBE = 1, RC_CMD_UNSUBSCRIBE, RC_CMD_PUBLISH, RC_CMD_PING, RC_CMD_AUTH };
 
 /* Topics one subscribe or unsubscribe may name. */
 #define RC_COMMAND_MAX_TOPICS 1024
@@ -27,6 +27,8 @@ struct rc_command {
   char *topic_buf;               /* owned */
   char *data;                    /* publish payload, byte-exact (may hold NUL); owned */
   size_t data_len;
+  const char *token;             /* auth: the token, in the text (no escapes) */
+  size_t token_len;
 };
 
 /* Parses text[0..len), which must outlive the struct. Commands other than publish

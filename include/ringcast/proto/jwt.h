@@ -112,8 +112,8 @@ struct rc_jwt_grant;
  * (what the token holds is cut and escaped there, never copied raw). pol NULL
  * is leeway 0, no audience, any issuer. Reads kr and pol only: safe to call
  * from many threads at once. ES256 fills wolfCrypt's per-thread point cache
- * (FP_ECC in Debian's build): a thread that verified ES256 tokens should call
- * wc_ecc_fp_free() before it exits. */
+ * (FP_ECC in Debian's build): a thread that verified ES256 tokens calls
+ * rc_jwt_thread_exit() before it exits. */
 int rc_jwt_verify(const struct rc_jwt_keyring *kr, const struct rc_jwt_policy *pol,
                   const char *token, size_t len, int64_t now_s, struct rc_jwt_grant **out,
                   char *err, size_t errsz);
@@ -133,5 +133,9 @@ int64_t rc_jwt_grant_expiry(const struct rc_jwt_grant *g);
 const char *rc_jwt_grant_subject(const struct rc_jwt_grant *g);
 /* Bytes the grant's heap block takes, for memory accounting. */
 size_t rc_jwt_grant_size(const struct rc_jwt_grant *g);
+
+/* Frees what wolfCrypt keeps per thread (its ECC point cache); any thread, as it
+ * exits; harmless when it holds nothing. */
+void rc_jwt_thread_exit(void);
 
 #endif

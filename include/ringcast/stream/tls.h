@@ -38,6 +38,7 @@ enum rc_tls_fail {
   RC_TLS_FAIL_INCOMPLETE,     /* the peer left during the handshake */
   RC_TLS_FAIL_TRUNCATED,      /* the peer closed in the middle of a record */
   RC_TLS_FAIL_MEMORY,         /* --max-memory or an allocation refused its state */
+  RC_TLS_FAIL_UNREAD,         /* wolfSSL's answers (KeyUpdate) piled up unread past --max-queue */
   RC_TLS_FAIL_COUNT
 };
 
@@ -55,7 +56,7 @@ struct rc_tls_stats {
 };
 
 /* What a connection's TLS state is counted as against --max-memory from its first
- * byte: wolfSSL's object as Debian builds it keeps about 58 KiB per connection
+ * byte: wolfSSL's object as Debian builds it keeps about 60 KB per connection
  * (docs/architecture.md, "TLS"). */
 #define RC_TLS_CONN_COST (64u << 10)
 

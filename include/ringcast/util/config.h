@@ -12,6 +12,9 @@
 
 #define RC_MAX_SHARDS 64
 #define RC_CONFIG_MAX_LISTEN 8
+#define RC_CONFIG_MAX_JWT_KEYS 16
+#define RC_CONFIG_MAX_ORIGINS 32
+#define RC_CONFIG_MAX_PROXIES 32
 /* Direct-descriptor slots kept beyond --max-conns so a connection over the limit
  * can still be accepted and told "503 server full" instead of being dropped. */
 #define RC_CONN_SPARE 32
@@ -58,6 +61,18 @@ struct rc_config {
   enum rc_log_level log_level;
   const char *tls_cert;      /* --tls-cert: PEM chain, leaf first; NULL: no TLS */
   const char *tls_key;       /* --tls-key: its PEM private key */
+  /* Access control (docs/security.md). Files are read when the server starts. */
+  const char *jwt_keys[RC_CONFIG_MAX_JWT_KEYS]; /* --jwt-key FILE[,kid=NAME] */
+  unsigned n_jwt_keys;
+  unsigned jwt_leeway;       /* --jwt-leeway: seconds of clock skew for exp and nbf */
+  const char *jwt_audience;  /* --jwt-audience; NULL: tokens must carry no aud */
+  const char *jwt_issuer;    /* --jwt-issuer; NULL: any */
+  const char *jwt_cookie;    /* --jwt-cookie: cookie that may carry the token; NULL: none */
+  const char *publish_key_file; /* --publish-key-file */
+  const char *allow_origins[RC_CONFIG_MAX_ORIGINS]; /* --allow-origin */
+  unsigned n_allow_origins;
+  const char *trust_proxies[RC_CONFIG_MAX_PROXIES]; /* --trust-proxy CIDR */
+  unsigned n_trust_proxies;
 };
 
 /* Fills cfg from argv. Returns 0 to run, 1 when --help or --version was printed
