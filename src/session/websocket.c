@@ -194,6 +194,25 @@ static void cmd_publish(struct rc_loop *l, struct rc_session *s, struct rc_comma
   rc_topic_release(ss->topics, tp);
 }
 
+/* A renewed token may allow less than the one it replaces: the subscriptions it
+ * does not cover end now (named in the ack), rather than outliving their right. */
+static cJSON *drop_disallowed(struct rc_loop *l, struct rc_session *s) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  struct rc_topic *gone[RC_SESSION_MAX_SUBS];
+  unsigned n = 0;
+  for (unsigned i = 0; i < s->sub.n; i++) {
+    struct rc_topic *tp = s->sub.v[i].topic;
+    if (!rc_access_allows(&s->auth, RC_JWT_SUB, tp->name, strlen(tp->name))) gone[n++] = tp;
+  }
+  if (!n) return NULL;
+  cJSON *names = cJSON_CreateArray();
+  for (unsigned i = 0; i < n; i++) {
+    if (names) cJSON_AddItemToArray(names, cJSON_CreateString(gone[i]->name));
+    rc_pubsub_unsubscribe(ss->ps, &s->sub, gone[i]);
+  }
+  return names;
+}
+
 /* A token (or static key) for this connection: the first one, when the upgrade
  * carried none, or a fresh one before the current token expires. A connection
  * that never authenticated is closed on a bad one; one with a valid token keeps
@@ -223,6 +242,9 @@ static void cmd_auth(struct rc_loop *l, struct rc_session *s, struct rc_command 
   cJSON *o = reply("ack", cmd);
   int64_t exp = rc_access_expiry(&s->auth);
   if (o && exp) cJSON_AddNumberToObject(o, "expires", (double)exp);
+  cJSON *dropped = drop_disallowed(l, s);
+  if (o && dropped) cJSON_AddItemToObject(o, "unsubscribed", dropped);
+  else cJSON_Delete(dropped);
   send_json(l, s, o);
   rc_session_rearm_timer(l, s);
 }

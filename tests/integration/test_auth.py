@@ -246,6 +246,23 @@ class Tokens(unittest.TestCase):
         asyncio.run(run())
         self.assertEqual(refusals(self.srv, "expired_while_connected"), before + 1)
 
+    def test_renewal_with_fewer_rights_ends_what_it_no_longer_allows(self):
+        async def run():
+            wide = KEYS.token(sub=("quotes.*", "trades.*"))
+            url = f"ws://127.0.0.1:{self.srv.port}/ws?topics=quotes.R,trades.R"
+            async with websockets.connect(url, extra_headers={"Authorization": f"Bearer {wide}"}) as ws:
+                await ws.send(json.dumps({"op": "auth", "token": KEYS.token(sub=("quotes.*",)), "id": 1}))
+                ack = await recv_json(ws)
+                self.assertEqual((ack["type"], ack["unsubscribed"]), ("ack", ["trades.R"]))
+                for topic in ("trades.R", "quotes.R"):
+                    status = self.srv.http("POST", f"/publish/{topic}", body=b"1",
+                                           headers={"Authorization": f"Bearer {PUBLISH_KEY}"})[0]
+                    self.assertEqual(status, 200)
+                m = await recv_json(ws)
+                self.assertEqual(m["topic"], "quotes.R")  # trades.R's message never came
+
+        asyncio.run(run())
+
     def test_http_publish_needs_pub_rights_or_a_key(self):
         srv = self.srv
         pub_token = KEYS.token(sub=(), pub=("alerts.>",))
