@@ -112,3 +112,54 @@ Test(config, sizes_and_cpus) {
   cr_assert_eq(rc_config_parse_cpus("0,1", cpus, 8), 2);
   cr_assert_eq(rc_config_parse_cpus("x", cpus, 8), -EINVAL);
 }
+
+Test(config, tls_listeners_need_a_certificate_and_its_key) {
+  struct rc_config c;
+  char e[512] = "";
+  char *both[] = {"ringcast", "--listen", "127.0.0.1:8080", "--listen", "[::1]:8443,tls",
+                  "--tls-cert", "c.pem", "--tls-key", "k.pem", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 9, both), 0, "%s", e);
+  cr_assert(!c.listen[0].tls);
+  cr_assert(c.listen[1].tls);
+  cr_assert_str_eq(c.listen[1].text, "[::1]:8443");
+  char *only[] = {"ringcast", "--tls-cert", "c.pem", "--tls-key", "k.pem", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 5, only), 0, "%s", e);
+  cr_assert(c.listen[0].tls, "the only listener serves the certificate");
+  char *no_key[] = {"ringcast", "--tls-cert", "c.pem", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 3, no_key), -EINVAL);
+  cr_assert(strstr(e, "--tls-cert is given without --tls-key"), "%s", e);
+  char *no_cert[] = {"ringcast", "--listen", "127.0.0.1:8443,tls", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 3, no_cert), -EINVAL);
+  cr_assert(strstr(e, "no certificate"), "%s", e);
+  char *unmarked[] = {"ringcast", "--listen", "127.0.0.1:1", "--listen", "127.0.0.1:2",
+                      "--tls-cert", "c.pem", "--tls-key", "k.pem", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 9, unmarked), -EINVAL);
+  cr_assert(strstr(e, "HOST:PORT,tls"), "%s", e);
+  char *bad_suffix[] = {"ringcast", "--listen", "127.0.0.1:8443,ssl", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 3, bad_suffix), -EINVAL);
+}
+
+Test(config, access_control_flags) {
+  struct rc_config c;
+  char e[512] = "";
+  char *argv[] = {"ringcast", "--jwt-key", "a.pem", "--jwt-key", "b.secret,kid=b", "--jwt-leeway", "5",
+                  "--jwt-audience", "aud", "--jwt-issuer", "iss", "--jwt-cookie", "tok",
+                  "--publish-key-file", "keys", "--allow-origin", "https://*.example.com",
+                  "--trust-proxy", "10.0.0.0/8", "--trust-proxy", "::1", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 21, argv), 0, "%s", e);
+  cr_assert_eq(c.n_jwt_keys, 2);
+  cr_assert_str_eq(c.jwt_keys[1], "b.secret,kid=b");
+  cr_assert_eq(c.jwt_leeway, 5);
+  cr_assert_str_eq(c.jwt_cookie, "tok");
+  cr_assert_eq(c.n_allow_origins, 1);
+  cr_assert_eq(c.n_trust_proxies, 2);
+  char *defaults[] = {"ringcast", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 1, defaults), 0);
+  cr_assert_eq(c.jwt_leeway, 30);
+  cr_assert_eq(c.n_jwt_keys, 0);
+  char *bad_cookie[] = {"ringcast", "--jwt-cookie", "a=b", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 3, bad_cookie), -EINVAL);
+  cr_assert(strstr(e, "--jwt-cookie"), "%s", e);
+  char *bad_leeway[] = {"ringcast", "--jwt-leeway", "99999", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 3, bad_leeway), -EINVAL);
+}
