@@ -166,6 +166,18 @@ int rc_json_check(const uint8_t *p, size_t len, const char **why, size_t *at) {
   return -EINVAL;
 }
 
+/* Whether the member name spanned at p[off..off+n) (quotes included) is key:
+ * compared as decoded, so "\u0065xp" is "exp" (and a second exp beside it a
+ * duplicate) as every JSON reader will see it. */
+static bool name_is(const uint8_t *p, size_t off, size_t n, const char *key, size_t klen) {
+  if (!memchr(p + off + 1, '\\', n - 2)) return n == klen + 2 && memcmp(p + off + 1, key, klen) == 0;
+  uint8_t buf[256];
+  if (n > sizeof buf) return false; /* keys are short: a name this long is not one */
+  struct rc_json_span sp = {.off = off, .len = n, .type = RC_JSON_STRING};
+  size_t d = rc_json_string_decode(p, &sp, buf);
+  return d == klen && memcmp(buf, key, klen) == 0;
+}
+
 int rc_json_member(const uint8_t *p, size_t len, const char *key, struct rc_json_span *out) {
   struct scan s = {.p = p, .len = len};
   skip_ws(&s);
@@ -178,7 +190,7 @@ int rc_json_member(const uint8_t *p, size_t len, const char *key, struct rc_json
     if (s.pos >= len || p[s.pos] == '}') return found;
     size_t name = s.pos;
     if (p[s.pos] != '"' || scan_string(&s) < 0) return -EINVAL;
-    bool match = s.pos - name == klen + 2 && memcmp(p + name + 1, key, klen) == 0;
+    bool match = name_is(p, name, s.pos - name, key, klen);
     skip_ws(&s);
     if (s.pos >= len || p[s.pos] != ':') return -EINVAL;
     s.pos++;

@@ -107,25 +107,16 @@ bool rc_access_trusted_peer(const struct rc_access *a, const struct rc_conn *c) 
   return a->n_trusted && rc_cidr_list_contains(a->trusted, a->n_trusted, c->peer_family, c->peer_addr);
 }
 
-bool rc_access_client_addr(struct rc_access *a, const struct rc_conn *c,
-                           const struct rc_http_request *r, uint8_t *family, uint8_t addr[16]) {
-  if (!rc_access_trusted_peer(a, c)) return false;
+int rc_access_client_addr(const struct rc_access *a, uint8_t peer_family, const uint8_t peer[16],
+                          const struct rc_http_request *r, uint8_t *family, uint8_t addr[16]) {
   int fam;
   uint8_t got[16] = {0};
-  int src = rc_proxy_client_addr(a->trusted, a->n_trusted, RC_PROXY_USE_ALL, c->peer_family,
-                                 c->peer_addr, r->headers, r->n_headers, &fam, got);
-  if (src < 0) {
-    char peer[64];
-    rc_conn_peer_text(c, peer, sizeof peer);
-    rc_info("%s: proxy headers unusable (%s); taking the proxy as the client", peer,
-            src == -EBADMSG ? "malformed" : src == -ENODATA ? "client unknown" : "too many hops");
-    return false;
-  }
-  if (src == RC_PROXY_PEER) return false;
-  if (fam == c->peer_family && memcmp(got, c->peer_addr, fam == AF_INET ? 4 : 16) == 0) return false;
+  int src = rc_proxy_client_addr(a->trusted, a->n_trusted, RC_PROXY_USE_ALL, peer_family, peer,
+                                 r->headers, r->n_headers, &fam, got);
+  if (src <= 0) return src;
   *family = (uint8_t)fam;
   memcpy(addr, got, 16);
-  return true;
+  return 1;
 }
 
 bool rc_access_origin_allowed(const struct rc_access *a, const struct rc_http_request *r) {
@@ -214,6 +205,11 @@ bool rc_access_allows(const struct rc_auth *auth, enum rc_jwt_right right, const
 
 int64_t rc_access_expiry(const struct rc_auth *auth) {
   return auth->kind == RC_AUTH_TOKEN ? rc_jwt_grant_expiry(auth->grant) : 0;
+}
+
+int64_t rc_access_deadline(const struct rc_access *a, const struct rc_auth *auth) {
+  int64_t exp = rc_access_expiry(auth);
+  return exp ? exp + a->policy.leeway_s : 0;
 }
 
 void rc_auth_clear(struct rc_auth *auth) {

@@ -54,11 +54,13 @@ bool rc_access_required(const struct rc_access *a);
 
 /* Whether the connection's peer is one of --trust-proxy. */
 bool rc_access_trusted_peer(const struct rc_access *a, const struct rc_conn *c);
-/* The client behind a trusted peer, from the request's proxy headers: true with
- * family and addr set when it differs from the peer. A malformed header is
- * logged and the peer kept. */
-bool rc_access_client_addr(struct rc_access *a, const struct rc_conn *c,
-                           const struct rc_http_request *r, uint8_t *family, uint8_t addr[16]);
+/* The client behind a trusted proxy (peer_family/peer: the TCP peer), from the
+ * request's proxy headers: 1 with family and addr set when the headers name one;
+ * 0 when they name none, or a negative errno when they cannot be used
+ * (-EBADMSG malformed, -ENODATA client unknown, -E2BIG too many hops): the proxy
+ * is then the client. */
+int rc_access_client_addr(const struct rc_access *a, uint8_t peer_family, const uint8_t peer[16],
+                          const struct rc_http_request *r, uint8_t *family, uint8_t addr[16]);
 
 /* A browser upgrade's Origin against --allow-origin: true when allowed (no
  * pattern set, no Origin header: not a browser). */
@@ -78,8 +80,11 @@ int rc_access_from_token(struct rc_access *a, const char *tok, size_t len, struc
 /* Whether the credential allows subscribing or publishing to the topic. */
 bool rc_access_allows(const struct rc_auth *auth, enum rc_jwt_right right, const char *topic,
                       size_t len);
-/* Wall-clock second when the credential stops being valid; 0: never. */
+/* The token's exp (wall-clock seconds); 0: none. */
 int64_t rc_access_expiry(const struct rc_auth *auth);
+/* When a connection holding the credential is closed: exp plus --jwt-leeway, the
+ * same allowance the token had when it was accepted; 0: never. */
+int64_t rc_access_deadline(const struct rc_access *a, const struct rc_auth *auth);
 void rc_auth_clear(struct rc_auth *auth);
 
 void rc_access_count(struct rc_access *a, int reason);

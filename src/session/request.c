@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include "ringcast/proto/http.h"
 #include "ringcast/proto/publish_batch.h"
@@ -66,25 +68,20 @@ void rc_request_error(struct rc_loop *l, struct rc_session *s, int status, bool 
 }
 
 /* The request's credential, or its refusal answered (401, with the reason and
- * how to present one). */
+ * how to present one). A refused credential ends the connection: each forged
+ * token then costs its sender a connection (bounded by --connect-rate-per-ip),
+ * not one pipelined request of many, since checking a signature costs the
+ * server tens to hundreds of microseconds. */
 static bool authenticate(struct rc_loop *l, struct rc_session *s, const struct rc_http_request *r,
-                         struct rc_auth *auth, bool close_after) {
+                         struct rc_auth *auth) {
   int reason;
   char msg[384], peer[64];
   if (rc_access_from_request(rc_session_shard_of(l)->access, r, auth, &reason, msg, sizeof msg) == 0)
     return true;
-  /* A refused credential costs a signature check's worth of the rate: a valid
-   * one is accountable, a stream of forged ones is throttled. */
-  if (reason != RC_ACCESS_MISSING && !rc_session_take_tokens(l, s, RC_SESSION_VERIFY_COST)) {
-    rc_request_error(l, s, 429, true, "Retry-After: 1\r\n",
-                     "refused credentials sent faster than --max-commands-per-sec allows (each "
-                     "costs %d requests)", RC_SESSION_VERIFY_COST);
-    return false;
-  }
   rc_conn_peer_text(&s->conn, peer, sizeof peer);
   rc_info("%s: %.*s %.*s refused with 401 (%s): %s", peer, (int)r->method_len, r->method,
           (int)(r->path_len > 100 ? 100 : r->path_len), r->path, rc_access_reason_name(reason), msg);
-  rc_request_error(l, s, 401, close_after, "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n", "%s", msg);
+  rc_request_error(l, s, 401, true, "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n", "%s", msg);
   return false;
 }
 
@@ -194,7 +191,7 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
   bool pending = false;
   if (!echo && rc_access_required(ss->access)) {
     if (rc_access_presented(ss->access, r) || tl > 0) {
-      if (!authenticate(l, s, r, &auth, true)) return;
+      if (!authenticate(l, s, r, &auth)) return;
     } else {
       pending = true;
     }
@@ -280,7 +277,7 @@ static void route_publish_one(struct rc_loop *l, struct rc_session *s, const str
                               bool close_after) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   struct rc_auth auth;
-  if (!authenticate(l, s, r, &auth, close_after)) return;
+  if (!authenticate(l, s, r, &auth)) return;
   bool may = allowed(l, s, &auth, RC_JWT_PUB, name, name_len, close_after);
   rc_auth_clear(&auth);
   if (!may) return;
@@ -310,7 +307,7 @@ static void route_publish_batch(struct rc_loop *l, struct rc_session *s,
   size_t pos = 0, count = 0;
   ssize_t r;
   struct rc_auth auth;
-  if (!authenticate(l, s, req, &auth, close_after)) return;
+  if (!authenticate(l, s, req, &auth)) return;
   /* Validate everything first: a bad record publishes nothing, and creates no topic. */
   while ((r = rc_publish_batch_next(body, len, pos, ss->max_message, &rec, err, sizeof err)) > 0) {
     if (!rc_topic_name_is_valid(rec.topic, rec.topic_len)) {
@@ -412,13 +409,11 @@ static void head_error(struct rc_loop *l, struct rc_session *s, ssize_t hl) {
   }
 }
 
-/* A request through a --trust-proxy peer names its client: from then on the
- * connection is that client's, in logs and in the per-address limits (where it
- * may be refused like any other client). false when it was refused. */
-static bool client_behind_proxy(struct rc_loop *l, struct rc_session *s, const struct rc_http_request *r) {
+/* Re-keys the per-address admission from the connection's address to
+ * (family, addr): false when the new address is refused (answered). A trusted
+ * proxy itself is never admitted: each of its clients is. */
+static bool readmit(struct rc_loop *l, struct rc_session *s, uint8_t family, const uint8_t addr[16]) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
-  uint8_t family, addr[16];
-  if (!rc_access_client_addr(ss->access, &s->conn, r, &family, addr)) return true;
   if (s->admitted) {
     rc_admission_close(ss->adm, &s->conn, false, rc_loop_now_ms(l));
     s->admitted = false;
@@ -426,7 +421,8 @@ static bool client_behind_proxy(struct rc_loop *l, struct rc_session *s, const s
   s->conn.peer_family = family;
   memcpy(s->conn.peer_addr, addr, 16);
   s->conn.peer_port = 0;
-  if (!ss->adm) return true;
+  bool is_proxy = family == s->proxy_family && memcmp(addr, s->proxy_addr, 16) == 0;
+  if (!ss->adm || is_proxy) return true;
   unsigned retry = 1;
   int ret = rc_admission_open(ss->adm, &s->conn, rc_loop_now_ms(l), &retry);
   if (ret < 0) {
@@ -442,6 +438,35 @@ static bool client_behind_proxy(struct rc_loop *l, struct rc_session *s, const s
   rc_admission_handshake_done(ss->adm, &s->conn);
   s->admitted = true;
   return true;
+}
+
+/* Each request through a --trust-proxy peer names its client (a proxy reuses
+ * one upstream connection for many): the connection is that client's, in logs
+ * and the per-address limits, until the next request says otherwise. false when
+ * it was refused. */
+static bool client_behind_proxy(struct rc_loop *l, struct rc_session *s, const struct rc_http_request *r) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (!s->proxied) {
+    if (!rc_access_trusted_peer(ss->access, &s->conn)) return true;
+    s->proxied = true;
+    s->proxy_family = s->conn.peer_family;
+    memcpy(s->proxy_addr, s->conn.peer_addr, 16);
+  }
+  uint8_t family = s->proxy_family, addr[16];
+  memcpy(addr, s->proxy_addr, 16);
+  int got = rc_access_client_addr(ss->access, s->proxy_family, s->proxy_addr, r, &family, addr);
+  if (got < 0) {
+    char proxy[64] = "?";
+    inet_ntop(s->proxy_family, s->proxy_addr, proxy, sizeof proxy);
+    rc_info("a request through trusted proxy %s has unusable proxy headers (%s); taking the proxy "
+            "as the client", proxy,
+            got == -EBADMSG ? "malformed" : got == -ENODATA ? "client unknown" : "too many hops");
+    family = s->proxy_family;
+    memcpy(addr, s->proxy_addr, 16);
+  }
+  size_t alen = family == AF_INET ? 4 : 16;
+  if (family == s->conn.peer_family && memcmp(addr, s->conn.peer_addr, alen) == 0) return true;
+  return readmit(l, s, family, addr);
 }
 
 static bool is_publish_path(const struct rc_http_request *r) {

@@ -60,8 +60,8 @@ static void on_timer(struct rc_loop *l, struct rc_conn *c) {
     rc_session_close(l, s, RC_WS_CLOSE_POLICY, "authentication required: send {\"op\":\"auth\"}", false);
     return;
   }
-  int64_t exp = rc_access_expiry(&s->auth);
-  if (exp && (int64_t)time(NULL) >= exp) {
+  int64_t deadline = rc_access_deadline(ss->access, &s->auth);
+  if (deadline && (int64_t)time(NULL) >= deadline) {
     rc_conn_peer_text(c, peer, sizeof peer);
     rc_info("%s: token of '%s' expired; closing with 1008", peer, rc_jwt_grant_subject(s->auth.grant));
     rc_access_count(ss->access, RC_ACCESS_EXPIRED_LIVE);

@@ -48,10 +48,10 @@ void rc_session_rearm_timer(struct rc_loop *l, struct rc_session *s) {
     uint32_t t = ticks_left(now, s->auth_tick, rc_session_auth_ticks(ss));
     if (t < next) next = t;
   }
-  int64_t exp = rc_access_expiry(&s->auth);
-  if (exp) {
+  int64_t deadline = rc_access_deadline(ss->access, &s->auth);
+  if (deadline) {
     /* Wall-clock seconds to loop ticks, capped well inside the tick arithmetic. */
-    int64_t left = exp - (int64_t)time(NULL);
+    int64_t left = deadline - (int64_t)time(NULL);
     uint32_t t = left <= 0 ? 0 : left > 86400 ? 86400u * TICKS_PER_S : (uint32_t)left * TICKS_PER_S;
     if (t < next) next = t;
   }
@@ -178,7 +178,7 @@ void rc_session_slow_consumer(struct rc_loop *l, struct rc_session *s, size_t ad
   char peer[64];
   rc_conn_peer_text(&s->conn, peer, sizeof peer);
   rc_info("slow consumer %s: %llu bytes queued + %zu > --max-queue %llu; closing with 1008", peer,
-          (unsigned long long)rc_conn_waiting_bytes(&s->conn), adding,
+          (unsigned long long)s->stream->queued(&s->conn), adding,
           (unsigned long long)ss->max_queue);
   rc_session_close(l, s, RC_WS_CLOSE_POLICY, "slow consumer: send queue exceeded --max-queue",
                    true);

@@ -71,6 +71,9 @@ struct rc_session {
   bool admin;                /* came in on --admin-listen: monitoring routes only */
   bool admitted;             /* counted by the per-address admission */
   bool handshaking;          /* admitted, first request not finished yet */
+  bool proxied;              /* the peer is a --trust-proxy: conn's address is its client's */
+  uint8_t proxy_family;      /* when proxied: the proxy's own address */
+  uint8_t proxy_addr[16];
   struct rc_session_rx *rx;  /* NULL while nothing is incomplete */
   /* Loop-clock marks in 10 ms ticks, compared modulo 2^32. */
   uint32_t rx_tick;          /* last bytes received */
@@ -184,10 +187,9 @@ bool rc_session_rx_settle(struct rc_loop *l, struct rc_session *s, struct rc_ses
  * naming n topics n): false when it is short (counted; the caller refuses and
  * closes). */
 bool rc_session_take_tokens(struct rc_loop *l, struct rc_session *s, unsigned n);
-/* What checking a token costs of --max-commands-per-sec, in messages (an auth
- * command, a refused credential on a request): a signature check is tens to
- * hundreds of microseconds (RSA, ECDSA), so a client sending tokens as fast as
- * it may send commands would keep a core busy. */
+/* What an auth command costs of --max-commands-per-sec, in messages: a
+ * signature check is tens to hundreds of microseconds (RSA, ECDSA), so a client
+ * sending tokens as fast as it may send commands would keep a core busy. */
 #define RC_SESSION_VERIFY_COST 50
 /* A full bucket, for a new connection. */
 void rc_session_fill_tokens(struct rc_loop *l, struct rc_session *s);

@@ -205,6 +205,10 @@ static cJSON *drop_disallowed(struct rc_loop *l, struct rc_session *s) {
     if (!rc_access_allows(&s->auth, RC_JWT_SUB, tp->name, strlen(tp->name))) gone[n++] = tp;
   }
   if (!n) return NULL;
+  char peer[64];
+  rc_conn_peer_text(&s->conn, peer, sizeof peer);
+  rc_info("%s: renewed token no longer allows %u of its subscriptions; ending them", peer, n);
+  rc_access_count(ss->access, RC_ACCESS_TOPIC);
   cJSON *names = cJSON_CreateArray();
   for (unsigned i = 0; i < n; i++) {
     if (names) cJSON_AddItemToArray(names, cJSON_CreateString(gone[i]->name));
@@ -214,9 +218,9 @@ static cJSON *drop_disallowed(struct rc_loop *l, struct rc_session *s) {
 }
 
 /* A token (or static key) for this connection: the first one, when the upgrade
- * carried none, or a fresh one before the current token expires. A connection
- * that never authenticated is closed on a bad one; one with a valid token keeps
- * it and gets an error reply. */
+ * carried none, or a fresh one before the current token expires, for the same
+ * subject. A refused one closes the connection (1008): each forged token costs
+ * its sender a connection, as on HTTP. */
 static void cmd_auth(struct rc_loop *l, struct rc_session *s, struct rc_command *cmd) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   if (!rc_access_required(ss->access)) {
@@ -225,24 +229,34 @@ static void cmd_auth(struct rc_loop *l, struct rc_session *s, struct rc_command 
   }
   struct rc_auth fresh;
   int reason;
-  char msg[320];
+  char msg[320], peer[64];
+  rc_conn_peer_text(&s->conn, peer, sizeof peer);
   if (rc_access_from_token(ss->access, cmd->token, cmd->token_len, &fresh, &reason, msg, sizeof msg) < 0) {
-    char peer[64];
-    rc_conn_peer_text(&s->conn, peer, sizeof peer);
     rc_info("%s: auth command refused (%s): %s", peer, rc_access_reason_name(reason), msg);
-    if (s->auth.kind == RC_AUTH_PENDING) {
-      send_error(l, s, cmd, msg);
-      rc_session_close(l, s, RC_WS_CLOSE_POLICY, "authentication failed", false);
-    } else {
-      send_error(l, s, cmd, msg);
-    }
+    send_error(l, s, cmd, msg);
+    rc_session_close(l, s, RC_WS_CLOSE_POLICY, "authentication failed", false);
+    return;
+  }
+  if (s->auth.kind == RC_AUTH_TOKEN && fresh.kind == RC_AUTH_TOKEN &&
+      strcmp(rc_jwt_grant_subject(s->auth.grant), rc_jwt_grant_subject(fresh.grant)) != 0) {
+    snprintf(msg, sizeof msg, "a renewal must be for the same subject ('%.64s'), not '%.64s'",
+             rc_jwt_grant_subject(s->auth.grant), rc_jwt_grant_subject(fresh.grant));
+    rc_info("%s: auth command refused: %s", peer, msg);
+    rc_auth_clear(&fresh);
+    send_error(l, s, cmd, msg);
     return;
   }
   rc_session_set_auth(l, s, &fresh);
+  cJSON *dropped = drop_disallowed(l, s);
+  if (dropped && s->format == RC_FORMAT_RAW) {
+    cJSON_Delete(dropped);
+    rc_info("%s: renewed token no longer allows the raw connection's topic; closing", peer);
+    rc_session_close(l, s, RC_WS_CLOSE_POLICY, "token no longer allows this topic", false);
+    return;
+  }
   cJSON *o = reply("ack", cmd);
   int64_t exp = rc_access_expiry(&s->auth);
   if (o && exp) cJSON_AddNumberToObject(o, "expires", (double)exp);
-  cJSON *dropped = drop_disallowed(l, s);
   if (o && dropped) cJSON_AddItemToObject(o, "unsubscribed", dropped);
   else cJSON_Delete(dropped);
   send_json(l, s, o);

@@ -17,4 +17,5 @@ const struct rc_stream_type rc_stream_cleartext = {
     .send = rc_conn_send,
     .send_frame = rc_conn_send_frame,
     .close = rc_conn_close,
+    .queued = rc_conn_waiting_bytes,
 };

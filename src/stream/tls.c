@@ -526,6 +526,11 @@ static void tls_close(struct rc_loop *l, struct rc_conn *c, struct rc_frame *las
   rc_conn_close(l, c, take_out(t), false);
 }
 
+static uint64_t tls_queued(const struct rc_conn *c) {
+  const struct tls_conn *t = c->layer;
+  return rc_conn_waiting_bytes(c) + (t ? t->plain.bytes : 0);
+}
+
 static const struct rc_conn_ops tls_ops = {
     .on_data = tls_on_data,
     .on_timer = tls_on_timer,
@@ -557,6 +562,7 @@ const struct rc_stream_type rc_stream_tls = {
     .send = tls_send,
     .send_frame = tls_send_frame,
     .close = tls_close,
+    .queued = tls_queued,
 };
 
 /* ---- the server's context ---- */

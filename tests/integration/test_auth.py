@@ -59,6 +59,14 @@ class Keys:
         headers = {"kid": kid} if kid else None
         return jwt.encode(body, key, algorithm=alg, headers=headers)
 
+    def token_for(self, subject, **kw):
+        """A token like token() for another subject."""
+        now = int(time.time())
+        body = {"sub": subject, "aud": AUD, "iss": ISS, "iat": now, "exp": now + 300,
+                "ringcast": {"sub": ["quotes.*"], "pub": []}}
+        body.update(kw)
+        return jwt.encode(body, self.secret, algorithm="HS256")
+
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -229,13 +237,14 @@ class Tokens(unittest.TestCase):
     def test_expiry_while_connected_and_renewal(self):
         async def run():
             url = f"ws://127.0.0.1:{self.srv.port}/ws?topics=quotes.X"
-            short = KEYS.token(exp_in=2)
+            # Closed at exp plus --jwt-leeway (30 s): 2 s from now.
+            short = KEYS.token(exp_in=-28)
             async with websockets.connect(url, extra_headers={"Authorization": f"Bearer {short}"}) as ws:
                 t0 = time.time()
                 await asyncio.wait_for(ws.wait_closed(), 10)
                 self.assertEqual((ws.close_code, ws.close_reason), (1008, "token expired"))
                 self.assertLess(time.time() - t0, 5)
-            async with websockets.connect(url, extra_headers={"Authorization": f"Bearer {KEYS.token(exp_in=2)}"}) as ws:
+            async with websockets.connect(url, extra_headers={"Authorization": f"Bearer {KEYS.token(exp_in=-28)}"}) as ws:
                 await ws.send(json.dumps({"op": "auth", "token": KEYS.token(exp_in=120)}))
                 self.assertEqual((await recv_json(ws))["type"], "ack")
                 await asyncio.sleep(3.5)
@@ -245,6 +254,64 @@ class Tokens(unittest.TestCase):
         before = refusals(self.srv, "expired_while_connected")
         asyncio.run(run())
         self.assertEqual(refusals(self.srv, "expired_while_connected"), before + 1)
+
+    def test_escaped_claim_names_are_the_claims_they_spell(self):
+        now = int(time.time())
+        header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
+
+        def signed(payload):
+            body = base64.urlsafe_b64encode(payload.encode()).rstrip(b"=")
+            import hmac, hashlib
+            sig = hmac.new(KEYS.secret.encode(), header + b"." + body, hashlib.sha256).digest()
+            return (header + b"." + body + b"." + base64.urlsafe_b64encode(sig).rstrip(b"=")).decode()
+
+        claims = f'"aud":"{AUD}","iss":"{ISS}","ringcast":{{"sub":["quotes.*"]}}'
+        # "\u0065xp" is exp: an expired one is expired however it is spelt...
+        self.assertEqual(self.upgrade(signed('{"\\u0065xp":%d,%s}' % (now - 3600, claims)))[0], 401)
+        # ...and beside a plain exp it is a duplicate.
+        status, _, body = self.upgrade(signed('{"exp":%d,"\\u0065xp":%d,%s}' % (now + 300, now - 3600, claims)))
+        self.assertEqual(status, 401, body)
+        self.assertEqual(self.upgrade(signed('{"exp":%d,%s}' % (now + 300, claims)))[0], 101)
+
+    def test_forged_tokens_cost_a_connection_each(self):
+        forged = KEYS.token()[:-4] + "AAAA"
+        s = socket.create_connection(("127.0.0.1", self.srv.port))
+        s.settimeout(10)
+        req = (f"POST /publish/alerts.x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {forged}\r\n"
+               "Content-Length: 1\r\n\r\n1").encode()
+        s.sendall(req * 50)
+        got = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        self.assertEqual(got.count(b"HTTP/1.1 401"), 1, got[:300])
+
+    def test_a_renewal_is_for_the_same_subject(self):
+        async def run():
+            url = f"ws://127.0.0.1:{self.srv.port}/ws?topics=quotes.S"
+            async with websockets.connect(url, extra_headers={"Authorization": f"Bearer {KEYS.token()}"}) as ws:
+                await ws.send(json.dumps({"op": "auth", "token": KEYS.token_for("mallory"), "id": 1}))
+                err = await recv_json(ws)
+                self.assertEqual(err["type"], "error")
+                self.assertIn("same subject", err["error"])
+                await ws.send(json.dumps({"op": "ping"}))
+                self.assertEqual((await recv_json(ws))["type"], "pong")
+
+        asyncio.run(run())
+
+    def test_a_token_inside_the_leeway_lives_until_exp_plus_leeway(self):
+        async def run():
+            url = f"ws://127.0.0.1:{self.srv.port}/ws?topics=quotes.L"
+            late = KEYS.token(exp_in=-10)  # --jwt-leeway is 30 s: accepted until exp + 30
+            async with websockets.connect(url, extra_headers={"Authorization": f"Bearer {late}"}) as ws:
+                await asyncio.sleep(1.0)
+                await ws.send(json.dumps({"op": "ping"}))
+                self.assertEqual((await recv_json(ws))["type"], "pong")
+
+        asyncio.run(run())
 
     def test_renewal_with_fewer_rights_ends_what_it_no_longer_allows(self):
         async def run():
@@ -320,6 +387,24 @@ class Proxies(unittest.TestCase):
             self.assertIn("203.0.113.9:0: GET /ws refused with 401", log)
             self.assertIn("127.0.0.3:", log)
             self.assertNotIn("198.51.100.7", log)
+            # A proxy reuses one upstream connection for many clients: each request
+            # is its own client's.
+            s = socket.socket()
+            s.bind(("127.0.0.2", 0))
+            s.connect(("127.0.0.1", srv.port))
+            s.settimeout(10)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.31\r\n\r\n"
+                      b"GET /nope HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.32\r\n\r\n"
+                      b"POST /publish/t.a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+                      b"X-Forwarded-For: 198.51.100.33\r\n\r\n1")
+            got = b""
+            while got.count(b"HTTP/1.1 ") < 3:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            s.close()
+            self.assertIn("198.51.100.33:0: POST /publish/t.a refused with 401", srv.log_text())
             # The per-address limits count the client behind the proxy.
             held = []
             token = KEYS.token()

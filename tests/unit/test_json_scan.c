@@ -90,6 +90,14 @@ Test(json_scan, members_and_duplicates) {
   const char *dup = "{\"a\":1,\"b\":2,\"a\":3}";
   cr_assert_eq(rc_json_member((const uint8_t *)dup, strlen(dup), "a", &sp), -EEXIST);
   cr_assert_eq(rc_json_member((const uint8_t *)"[1]", 3, "a", &sp), -EINVAL);
+  /* Names are compared as decoded: an escaped spelling is the same member. */
+  const char *esc = "{\"\\u0065xp\":5}";
+  cr_assert_eq(rc_json_member((const uint8_t *)esc, strlen(esc), "exp", &sp), 0);
+  cr_assert_eq(strncmp(esc + sp.off, "5", sp.len), 0);
+  const char *esc_dup = "{\"exp\":9,\"\\u0065xp\":5}";
+  cr_assert_eq(rc_json_member((const uint8_t *)esc_dup, strlen(esc_dup), "exp", &sp), -EEXIST);
+  const char *other = "{\"e\\\"xp\":5}";
+  cr_assert_eq(rc_json_member((const uint8_t *)other, strlen(other), "exp", &sp), -ENOENT);
 }
 
 Test(json_scan, array_elements) {

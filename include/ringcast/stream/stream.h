@@ -26,6 +26,9 @@ struct rc_stream_type {
   int (*send)(struct rc_loop *l, struct rc_conn *c, struct rc_hold *h, enum rc_frame_view v);
   int (*send_frame)(struct rc_loop *l, struct rc_conn *c, struct rc_frame *f);
   void (*close)(struct rc_loop *l, struct rc_conn *c, struct rc_frame *last, bool drop_queued);
+  /* Bytes queued for the connection and not yet handed to the kernel, the
+   * stream's own (TLS plaintext not yet encrypted) included: for logs. */
+  uint64_t (*queued)(const struct rc_conn *c);
 };
 
 /* Plain TCP. */
