@@ -291,6 +291,9 @@ static bool handshake(struct rc_loop *l, struct tls_conn *t) {
     return false;
   }
   t->phase = PHASE_OPEN;
+  /* The handshake's secrets and suite lists are done with (the traffic keys and
+   * any ticket are made): about 5.5 KB of the connection's 60 KB. */
+  wolfSSL_FreeArrays(t->ssl);
   struct rc_tls_stats *st = &t->sh->stats;
   rc_counter_add(wolfSSL_session_reused(t->ssl) ? &st->resumed : &st->handshakes, 1);
   rc_counter_add(&st->open, 1);

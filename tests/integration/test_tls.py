@@ -63,6 +63,25 @@ def s_client(port, *flags, send=b"", wait=0.5):
     return out.decode(errors="replace")
 
 
+def s_client_steps(port, steps, *flags, pause=0.5):
+    """openssl s_client fed its input a step at a time (so "K", "R" are read as
+    its commands, not data), stdin kept open until the end; its output."""
+    p = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername",
+                          "localhost", *flags], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    for step in steps:
+        time.sleep(pause)
+        p.stdin.write(step)
+        p.stdin.flush()
+    time.sleep(pause)
+    try:
+        out, _ = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+    return out.decode(errors="replace")
+
+
 def wait_for(pred, timeout=10):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -158,6 +177,11 @@ class Clients(unittest.TestCase):
             self.assertIn(f"Protocol  : {proto}", out)
             self.assertIn("Verify return code: 0 (ok)", out)
             self.assertIn("HTTP/1.1 200 OK", out)
+        # A TLS 1.3 KeyUpdate asking for ours (s_client's "K") is answered, and
+        # the connection goes on under the new keys.
+        out = s_client_steps(self.srv.tls_port, [b"K\n", req], "-tls1_3", "-CAfile", self.srv.cert)
+        self.assertIn("KEYUPDATE", out)
+        self.assertIn("HTTP/1.1 200 OK", out)
         before = self.srv.failures("version")
         for flag in ("-tls1", "-tls1_1"):
             out = s_client(self.srv.tls_port, flag, "-cipher", "DEFAULT@SECLEVEL=0")

@@ -56,7 +56,7 @@ struct rc_tls_stats {
 };
 
 /* What a connection's TLS state is counted as against --max-memory from its first
- * byte: wolfSSL's object as Debian builds it keeps about 60 KB per connection
+ * byte: wolfSSL's object as Debian builds it keeps about 54 KB per connection once its handshake is done
  * (docs/architecture.md, "TLS"). */
 #define RC_TLS_CONN_COST (64u << 10)
 
