@@ -56,8 +56,8 @@ struct rc_tls_stats {
 };
 
 /* What a connection's TLS state is counted as against --max-memory from its first
- * byte: wolfSSL's object as Debian builds it keeps about 54 KB per connection once its handshake is done
- * (docs/architecture.md, "TLS"). */
+ * byte: wolfSSL's object as Debian builds it keeps about 54 KB per connection once
+ * its handshake is done, more during it (docs/architecture.md, "TLS"). */
 #define RC_TLS_CONN_COST (64u << 10)
 
 /* Main thread, before the shards start: loads the PEM chain and key and checks
