@@ -98,6 +98,7 @@ static struct options {
   bool tls;           /* subscribers speak TLS (--tls or a wss:// URL) */
   bool no_resume;     /* --no-resume: every TLS handshake is a full one */
   char ca[1024];      /* --ca: verify the server against it; empty: no verification */
+  char ciphers[512];  /* --tls-ciphers, or empty for wolfSSL's default order */
   char auth[1100];    /* "Authorization: Bearer TOKEN\r\n" from --token, or empty */
 } opt = {
     .url = "ws://127.0.0.1:8080/ws?topics={topic}", .publish = "http://127.0.0.1:8080/publish",
@@ -1328,6 +1329,8 @@ static void usage(FILE *out) {
           "                       the URLs say (a wss:// or https:// URL implies it for its side)\n"
           "  --ca FILE            verify the server's certificate against FILE (and its name\n"
           "                       against the URL's host); without it NOTHING is verified\n"
+          "  --tls-ciphers LIST   offer these suites, in this order (wolfSSL names, e.g.\n"
+          "                       TLS13-CHACHA20-POLY1305-SHA256); default: wolfSSL's\n"
           "  --no-resume          no TLS session resumption: every reconnect is a full handshake\n"
           "                       (by default a slot's reconnect offers its last session)\n"
           "  --token TOKEN        send 'Authorization: Bearer TOKEN' with every upgrade and\n"
@@ -1387,7 +1390,7 @@ static int parse_args(int argc, char **argv) {
       {"slow-fraction", 1, 0, 6}, {"server-pid", 1, 0, 'P'}, {"json", 1, 0, 'J'},
       {"max-loss", 1, 0, 7}, {"max-failed", 1, 0, 8}, {"drain", 1, 0, 9},
       {"inject-gap-every", 1, 0, 10}, {"server-cpu", 1, 0, 11}, {"tls", 0, 0, 12}, {"ca", 1, 0, 13},
-      {"no-resume", 0, 0, 14}, {"token", 1, 0, 15}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+      {"no-resume", 0, 0, 14}, {"token", 1, 0, 15}, {"tls-ciphers", 1, 0, 16}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
   int o;
   char *end;
   while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -1467,6 +1470,10 @@ static int parse_args(int argc, char **argv) {
       snprintf(opt.ca, sizeof opt.ca, "%s", optarg);
       break;
     case 14: opt.no_resume = true; break;
+    case 16:
+      if (strlen(optarg) >= sizeof opt.ciphers) return bad("--tls-ciphers", optarg, "a shorter list");
+      snprintf(opt.ciphers, sizeof opt.ciphers, "%s", optarg);
+      break;
     case 15:
       /* Bounded so it fits every request head (see add_auth); no CR, LF or
        * other control byte can smuggle in a header. */
@@ -1547,6 +1554,7 @@ static int make_tls_contexts(const struct rc_url *sub) {
   char err[256];
   if (rc_url_parse(opt.publish, &pu) < 0) return bad("--publish", opt.publish, "http(s):// or ws(s)://HOST:PORT/PATH");
   struct rc_tls_client_config cfg = {.ca_file = opt.ca[0] ? opt.ca : NULL, .host = sub->host,
+                                     .ciphers = opt.ciphers[0] ? opt.ciphers : NULL,
                                      .resume = !opt.no_resume, .memory_io = true};
   if ((opt.tls || sub->tls) && rc_tls_client_ctx_create(&cfg, &sub_tls, err, sizeof err) < 0) {
     fprintf(stderr, "ringcast-bench: subscribers' TLS: %s\n", err);

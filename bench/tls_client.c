@@ -83,6 +83,10 @@ static int configure(struct rc_tls_client_ctx *c, const struct rc_tls_client_con
   } else {
     wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_NONE, NULL);
   }
+  if (cfg->ciphers && wolfSSL_CTX_set_cipher_list(c->ctx, cfg->ciphers) != WOLFSSL_SUCCESS) {
+    snprintf(err, err_size, "wolfSSL refused the cipher list %s", cfg->ciphers);
+    return -EINVAL;
+  }
   /* TLS 1.3 resumes from the tickets the server sends after the handshake; TLS
    * 1.2 only when the ClientHello asks for one. */
   if (cfg->resume && wolfSSL_CTX_UseSessionTicket(c->ctx) != WOLFSSL_SUCCESS) {

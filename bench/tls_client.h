@@ -24,6 +24,7 @@ struct rc_tls_client_ctx;
 struct rc_tls_client_config {
   const char *ca_file; /* verify the server against it; NULL: no verification */
   const char *host;    /* SNI (unless an IP literal) and the name checked with ca_file */
+  const char *ciphers; /* wolfSSL cipher list, in order of preference; NULL: wolfSSL's */
   bool resume;         /* offer the last connection's session on a reconnect */
   bool memory_io;      /* ring-driven connections; false: rc_tls_client_connect_fd */
 };
