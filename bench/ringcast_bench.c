@@ -9,7 +9,9 @@
  * for gaps, duplicates and reordering and records end-to-end latency in a
  * log-linear histogram. Any WebSocket broadcaster can be the target: the
  * subscribe URL, an optional subscribe message and the publish request are
- * templates in which {topic} is replaced. */
+ * templates in which {topic} is replaced. Over wss:// each subscriber's wolfSSL
+ * object is fed from the same receives and its records leave through the same
+ * ring (tls_client.h), so ws and wss are measured the same way. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -19,6 +21,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -34,13 +37,19 @@
 #include "hist.h"
 #include "ringcast/proto/ws.h"
 #include "seqcheck.h"
+#include "tls_client.h"
 
 #define MAX_THREADS 16
 #define MAX_TOPICS 1024
 #define BUF_COUNT 4096       /* provided buffers per thread, power of two */
 #define BUF_SIZE 8192
 #define MAX_SERIES 3600
+/* Connections being set up at once per thread, from connect() to the 101: TCP,
+ * TLS and the upgrade. Bounding the handshakes, not only the connects, keeps a
+ * slow TLS handshake (RSA on one core) from waiting past the server's
+ * handshake timeout behind thousands of others. */
 #define CONNECTS_IN_FLIGHT 256
+#define TLS_RECORD_MAX 16384 /* the largest plaintext of one record (RFC 8446 5.1) */
 #define CARRY_KEEP (64u << 10) /* a connection's carry buffer kept between split frames */
 /* Receive buffer of a slow-scenario subscriber that will stop reading (see
  * start_connect); the kernel doubles it. Room enough to keep up while it
@@ -57,7 +66,7 @@ enum pub_mode { PUB_BATCH, PUB_SINGLE, PUB_WS };
 static const char *const pub_mode_names[] = {"batch", "single", "ws"};
 enum dist { DIST_ONE, DIST_RR, DIST_ZIPF };
 enum { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSED };
-enum { OP_CONNECT = 1, OP_SEND, OP_RECV, OP_CLOSE, OP_CANCEL, OP_PONG };
+enum { OP_CONNECT = 1, OP_SEND, OP_RECV, OP_CLOSE, OP_CANCEL, OP_PONG, OP_TLS_SEND };
 enum cmd {
   CMD_NONE, CMD_RESET, CMD_SNAPSHOT, CMD_STORM_CLOSE, CMD_RECONNECT, CMD_SLOW_STOP, CMD_SLOW_RESUME,
   CMD_STOP,
@@ -90,6 +99,11 @@ static struct options {
   uint64_t max_loss, max_failed;
   double drain;
   uint64_t inject_gap_every;
+  bool tls;           /* subscribers speak TLS (--tls or a wss:// URL) */
+  bool no_resume;     /* --no-resume: every TLS handshake is a full one */
+  char ca[1024];      /* --ca: verify the server against it; empty: no verification */
+  char ciphers[512];  /* --tls-ciphers, or empty for wolfSSL's default order */
+  char auth[1100];    /* "Authorization: Bearer TOKEN\r\n" from --token, or empty */
 } opt = {
     .url = "ws://127.0.0.1:8080/ws?topics={topic}", .publish = "http://127.0.0.1:8080/publish",
     .conns = 1000, .ntopics = 1, .dist = DIST_RR, .rate = 100, .size = 128, .duration = 10,
@@ -129,12 +143,14 @@ struct conn {
   /* Closed by the server while reading: its stream stays in the snapshots, and
    * what it never got counts as missing. */
   bool lost;
+  bool setting_up; /* counted in inflight_connects until open or closed */
   uint16_t topic;
   uint32_t gen;
   uint32_t carry_len, carry_cap;
   uint8_t *carry; /* the start of a frame split across receive buffers */
   struct rc_seq_stream seq;
   uint64_t connect_ns;
+  struct rc_tls_client tls; /* over wss:// only; its session outlives the connection */
 };
 
 struct stats {
@@ -159,6 +175,7 @@ struct worker {
   _Atomic uint64_t frames_live;           /* the whole run's */
   _Atomic unsigned open_live, failed_live;
   _Atomic unsigned slow_open_live;        /* stopped slow subscribers still open */
+  _Atomic uint64_t tls_full, tls_resumed; /* finished TLS handshakes, the whole run's */
   _Atomic unsigned ack;
   unsigned *rearm;
   unsigned n_rearm;
@@ -169,6 +186,7 @@ struct worker {
   /* Written by the worker on CMD_SNAPSHOT, read by main after the ack. */
   uint64_t snap_missing, snap_expected;
   unsigned snap_unrecovered;
+  uint8_t plain[TLS_RECORD_MAX]; /* a record's plaintext, on its way to on_data */
 };
 
 static struct worker workers[MAX_THREADS];
@@ -184,6 +202,8 @@ static size_t topic_req_len[MAX_TOPICS];
 static uint8_t *sub_frame[MAX_TOPICS];
 static size_t sub_frame_len[MAX_TOPICS];
 static const uint8_t empty_pong[6] = {0x8a, 0x80, 0, 0, 0, 0};
+/* The subscribers' TLS settings (NULL over ws://), shared by every worker. */
+static struct rc_tls_client_ctx *sub_tls;
 
 static inline uint64_t ud_make(unsigned op, uint32_t gen, unsigned k) {
   return (uint64_t)op << 56 | (uint64_t)(gen & 0xffffff) << 32 | k;
@@ -205,8 +225,15 @@ static void arm_recv(struct worker *w, unsigned k) {
   c->recv_armed = true;
 }
 
+static void setup_done(struct worker *w, struct conn *c) {
+  if (!c->setting_up) return;
+  c->setting_up = false;
+  w->inflight_connects--;
+}
+
 static void close_conn(struct worker *w, unsigned k) {
   struct conn *c = &w->c[k];
+  setup_done(w, c);
   if (c->state == ST_OPEN) {
     atomic_fetch_sub_explicit(&w->open_live, 1, memory_order_relaxed);
     if (c->stopped) atomic_fetch_sub_explicit(&w->slow_open_live, 1, memory_order_relaxed);
@@ -215,6 +242,8 @@ static void close_conn(struct worker *w, unsigned k) {
   free(c->carry);
   c->carry = NULL;
   c->carry_len = c->carry_cap = 0;
+  /* No close_notify: a wss subscriber drops as abruptly as a ws one does. */
+  if (sub_tls) rc_tls_client_end(sub_tls, &c->tls);
   /* Shutdown ends an armed multishot recv (it holds the file), then the slot is
    * closed; room for both SQEs is made first so the link is never split. */
   if (io_uring_sq_space_left(&w->ring) < 2) io_uring_submit(&w->ring);
@@ -269,6 +298,7 @@ static int start_connect(struct worker *w, unsigned k) {
   io_uring_prep_connect(sqe, (int)k, (struct sockaddr *)&dst, dst_len);
   sqe->flags |= IOSQE_FIXED_FILE;
   io_uring_sqe_set_data64(sqe, ud_make(OP_CONNECT, c->gen, k));
+  c->setting_up = true;
   w->inflight_connects++;
   return 0;
 }
@@ -279,6 +309,39 @@ static void send_static(struct worker *w, unsigned k, const void *p, size_t n, u
   sqe->flags |= IOSQE_FIXED_FILE;
   if (op == OP_SEND) sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
   io_uring_sqe_set_data64(sqe, ud_make(op, w->c[k].gen, k));
+}
+
+/* Sends what wolfSSL wrote for slot k, unless a send is in flight already: its
+ * completion sends the rest (OP_TLS_SEND). One send at a time keeps the records
+ * in order without a queue. */
+static void tls_flush(struct worker *w, unsigned k) {
+  const uint8_t *p;
+  size_t n;
+  if (!rc_tls_client_take_send(&w->c[k].tls, &p, &n)) return;
+  struct io_uring_sqe *sqe = get_sqe(w);
+  io_uring_prep_send(sqe, (int)k, p, n, MSG_WAITALL);
+  sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, ud_make(OP_TLS_SEND, w->c[k].gen, k));
+}
+
+/* A subscriber's own message (the upgrade request, a subscribe message, a pong):
+ * in the clear from static storage, or encrypted into the connection's pending
+ * buffer. 0, or -EPROTO when wolfSSL refused it (the caller closes). */
+static int conn_send(struct worker *w, unsigned k, const void *p, size_t n, unsigned op) {
+  if (!sub_tls) {
+    send_static(w, k, p, n, op);
+    return 0;
+  }
+  if (op == OP_PONG) w->c[k].pong_inflight = false; /* encrypted now: nothing static is in flight */
+  int ret = rc_tls_client_write(&w->c[k].tls, p, n);
+  if (ret < 0) return ret;
+  tls_flush(w, k);
+  return 0;
+}
+
+static void count_failed(struct worker *w) {
+  w->st.failed++;
+  atomic_fetch_add_explicit(&w->failed_live, 1, memory_order_relaxed);
 }
 
 static void on_message(struct worker *w, struct conn *c, const uint8_t *p, size_t n, uint64_t now) {
@@ -321,7 +384,7 @@ static long parse_frames(struct worker *w, unsigned k, uint8_t *buf, size_t len)
     case RC_WS_OP_PING:
       if (n == 0 && !c->pong_inflight) {
         c->pong_inflight = true;
-        send_static(w, k, empty_pong, sizeof empty_pong, OP_PONG);
+        if (conn_send(w, k, empty_pong, sizeof empty_pong, OP_PONG) < 0) return -1;
       }
       break;
     case RC_WS_OP_CLOSE:
@@ -385,9 +448,13 @@ static void on_data(struct worker *w, unsigned k, uint8_t *p, size_t n) {
         return;
       }
       c->state = ST_OPEN;
+      setup_done(w, c);
       rc_hist_record(&w->st.connect, now_ns() - c->connect_ns);
       atomic_fetch_add_explicit(&w->open_live, 1, memory_order_relaxed);
-      if (opt.sub_message[0]) send_static(w, k, sub_frame[c->topic], sub_frame_len[c->topic], OP_SEND);
+      if (opt.sub_message[0] && conn_send(w, k, sub_frame[c->topic], sub_frame_len[c->topic], OP_SEND) < 0) {
+        close_conn(w, k);
+        return;
+      }
       pos = hl;
     } else if (len > 16384) {
       w->st.failed++;
@@ -422,6 +489,84 @@ static void on_data(struct worker *w, unsigned k, uint8_t *p, size_t n) {
   }
 }
 
+static void tls_failed(struct worker *w, unsigned k, const char *during) {
+  struct conn *c = &w->c[k];
+  char why[160];
+  rc_tls_client_why(&c->tls, why, sizeof why);
+  if (c->state == ST_HANDSHAKE) {
+    if (w->st.failed < 3) fprintf(stderr, "ringcast-bench: %s: %s\n", during, why);
+    count_failed(w);
+  } else if (c->stopped) {
+    w->st.slow_closed++;
+  } else {
+    w->st.closed_by_server++;
+    c->lost = true;
+  }
+  close_conn(w, k);
+}
+
+/* The TLS handshake finished: the upgrade request goes out, encrypted. */
+static void tls_connected(struct worker *w, unsigned k) {
+  struct conn *c = &w->c[k];
+  if (c->tls.resumed) atomic_fetch_add_explicit(&w->tls_resumed, 1, memory_order_relaxed);
+  else atomic_fetch_add_explicit(&w->tls_full, 1, memory_order_relaxed);
+  if (conn_send(w, k, topic_req[c->topic], topic_req_len[c->topic], OP_SEND) < 0)
+    tls_failed(w, k, "sending the upgrade request");
+}
+
+/* Ciphertext from the ring: wolfSSL takes it, and each record's plaintext goes
+ * through on_data as a cleartext receive would. */
+static void on_cipher(struct worker *w, unsigned k, const uint8_t *p, size_t n) {
+  struct conn *c = &w->c[k];
+  rc_tls_client_feed(&c->tls, p, n);
+  for (;;) {
+    size_t got;
+    int ev = rc_tls_client_advance(&c->tls, w->plain, sizeof w->plain, &got);
+    if (ev == RC_TLS_CLIENT_NEED_INPUT) break;
+    if (ev == RC_TLS_CLIENT_CONNECTED) {
+      tls_connected(w, k);
+    } else if (ev == RC_TLS_CLIENT_DATA) {
+      on_data(w, k, w->plain, got);
+    } else {
+      tls_failed(w, k, ev == RC_TLS_CLIENT_CLOSED ? "closed" : "TLS handshake");
+      return;
+    }
+    /* on_data or a failed send may have closed it, wolfSSL object and all. */
+    if (c->state != ST_HANDSHAKE && c->state != ST_OPEN) return;
+  }
+  tls_flush(w, k); /* what wolfSSL answered on its own: handshake messages, key updates */
+}
+
+/* The TCP connection is up: the ClientHello, or the upgrade request. */
+static void on_connected(struct worker *w, unsigned k) {
+  struct conn *c = &w->c[k];
+  c->state = ST_HANDSHAKE;
+  if (!sub_tls) {
+    send_static(w, k, topic_req[c->topic], topic_req_len[c->topic], OP_SEND);
+  } else if (rc_tls_client_start(sub_tls, &c->tls) < 0) {
+    tls_failed(w, k, "starting TLS");
+    return;
+  } else {
+    tls_flush(w, k);
+  }
+  arm_recv(w, k);
+}
+
+/* A TLS send completed, maybe one of an earlier connection on this slot: its
+ * buffer is freed whatever the generation, and the current one sends on. */
+static void on_tls_sent(struct worker *w, unsigned k, int res, bool current) {
+  struct conn *c = &w->c[k];
+  int ret = rc_tls_client_sent(&c->tls, res);
+  if (c->state != ST_HANDSHAKE && c->state != ST_OPEN) return;
+  if (current && ret < 0) {
+    if (w->st.failed < 3 && c->state == ST_HANDSHAKE)
+      fprintf(stderr, "ringcast-bench: TLS send: %s\n", strerror(-ret));
+    tls_failed(w, k, "sending");
+    return;
+  }
+  tls_flush(w, k);
+}
+
 static void return_buffer(struct worker *w, unsigned bid) {
   io_uring_buf_ring_add(w->br, w->bufs + (size_t)bid * BUF_SIZE, BUF_SIZE, (unsigned short)bid,
                         io_uring_buf_ring_mask(BUF_COUNT), (int)w->bufs_pending++);
@@ -435,24 +580,24 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe) {
   bool current = (c->gen & 0xffffff) == gen;
   switch (op) {
   case OP_CONNECT:
-    w->inflight_connects--;
     if (!current) return;
     if (cqe->res < 0) {
       if (w->st.failed < 3) fprintf(stderr, "ringcast-bench: connect: %s\n", strerror(-cqe->res));
-      w->st.failed++;
-      atomic_fetch_add_explicit(&w->failed_live, 1, memory_order_relaxed);
+      count_failed(w);
+      setup_done(w, c);
       c->state = ST_CLOSED;
       return;
     }
-    c->state = ST_HANDSHAKE;
-    send_static(w, k, topic_req[c->topic], topic_req_len[c->topic], OP_SEND);
-    arm_recv(w, k);
+    on_connected(w, k);
     return;
   case OP_RECV: {
     if (cqe->flags & IORING_CQE_F_BUFFER) {
       unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-      if (current && cqe->res > 0 && (c->state == ST_HANDSHAKE || c->state == ST_OPEN))
-        on_data(w, k, w->bufs + (size_t)bid * BUF_SIZE, (size_t)cqe->res);
+      if (current && cqe->res > 0 && (c->state == ST_HANDSHAKE || c->state == ST_OPEN)) {
+        uint8_t *p = w->bufs + (size_t)bid * BUF_SIZE;
+        if (sub_tls) on_cipher(w, k, p, (size_t)cqe->res);
+        else on_data(w, k, p, (size_t)cqe->res);
+      }
       return_buffer(w, bid);
     }
     if (!current || (cqe->flags & IORING_CQE_F_MORE)) return;
@@ -467,6 +612,12 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe) {
        * cancel completed, read again. */
       if (!c->paused) arm_recv(w, k);
     } else {
+      if (c->state == ST_HANDSHAKE) {
+        /* Cut before its 101 (a server's handshake timeout, say): failed, not
+         * left to look stuck. */
+        if (w->st.failed < 3) fprintf(stderr, "ringcast-bench: closed during the handshake\n");
+        count_failed(w);
+      }
       if (c->state == ST_OPEN) {
         if (c->stopped) {
           w->st.slow_closed++;
@@ -481,6 +632,9 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe) {
   }
   case OP_PONG:
     if (current) c->pong_inflight = false;
+    return;
+  case OP_TLS_SEND:
+    on_tls_sent(w, k, cqe->res, current);
     return;
   case OP_CLOSE:
     w->pending_closes--;
@@ -677,6 +831,7 @@ struct publisher {
   double rate;
   uint64_t end_ns;
   int fd;
+  struct WOLFSSL *ssl; /* over https:// and wss:// (blocking, on fd) */
   struct rc_url url;
   _Atomic uint64_t sent;
   _Atomic int stop;
@@ -684,31 +839,75 @@ struct publisher {
   char err[256];
 };
 
-static int read_http_response(int fd, char *err, size_t err_size) {
+/* The publisher's TLS settings (NULL over http:// and ws://). */
+static struct rc_tls_client_ctx *pub_tls;
+
+static int pub_write(struct publisher *pb, const void *p, size_t n) {
+  return pb->ssl ? rc_tls_client_write_fd(pb->ssl, p, n) : rc_write_all(pb->fd, p, n);
+}
+
+/* Bytes read, 0 at the end of the stream, or -errno. */
+static long pub_read(struct publisher *pb, void *p, size_t n) {
+  if (pb->ssl) return rc_tls_client_read_fd(pb->ssl, p, n);
+  ssize_t r = read(pb->fd, p, n);
+  return r < 0 ? -errno : (long)r;
+}
+
+/* Reads what has arrived without waiting for more (over TLS, a record already
+ * begun is read to its end). The ws publisher's acknowledgements are
+ * discarded this way so they never back up. */
+static void pub_discard_input(struct publisher *pb) {
+  char buf[65536];
+  if (!pb->ssl) {
+    while (recv(pb->fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+      /* discarded */
+    }
+    return;
+  }
+  struct pollfd pfd = {.fd = pb->fd, .events = POLLIN};
+  while (rc_tls_client_has_buffered(pb->ssl) || poll(&pfd, 1, 0) > 0)
+    if (rc_tls_client_read_fd(pb->ssl, buf, sizeof buf) <= 0) break;
+}
+
+/* Adds --token's header to a request head ending in its blank line; size has
+ * room (the token is bounded at parse). Returns the new length. */
+static size_t add_auth(char *req, size_t len, size_t size) {
+  size_t al = strlen(opt.auth);
+  if (!al || len < 2 || len + al + 1 > size) return len;
+  memcpy(req + len - 2, opt.auth, al);
+  memcpy(req + len - 2 + al, "\r\n", 3);
+  return len + al;
+}
+
+static int read_http_response(struct publisher *pb) {
   char buf[4096];
   size_t n = 0;
   for (;;) {
-    ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
+    long r = pub_read(pb, buf + n, sizeof buf - 1 - n);
     if (r <= 0) {
-      snprintf(err, err_size, "publish connection closed");
+      snprintf(pb->err, sizeof pb->err, "publish connection closed");
       return -1;
     }
     n += (size_t)r;
     buf[n] = '\0';
     char *e = strstr(buf, "\r\n\r\n");
     if (!e) continue;
+    /* The status is checked before the body is read over it. */
+    if (strncmp(buf + 9, "200", 3) != 0 && strncmp(buf + 9, "201", 3) != 0 &&
+        strncmp(buf + 9, "202", 3) != 0) {
+      snprintf(pb->err, sizeof pb->err, "publish answered: %.*s", (int)strcspn(buf, "\r"), buf);
+      return -1;
+    }
     char *cl = strcasestr(buf, "Content-Length:");
     size_t body = cl ? strtoul(cl + 15, NULL, 10) : 0;
     size_t have = n - (size_t)(e + 4 - buf);
     while (have < body) {
-      r = read(fd, buf, sizeof buf);
-      if (r <= 0) return -1;
+      r = pub_read(pb, buf, sizeof buf);
+      if (r <= 0) {
+        snprintf(pb->err, sizeof pb->err, "publish connection closed in a response body");
+        return -1;
+      }
       have += (size_t)r;
-    }
-    if (strncmp(buf + 9, "200", 3) != 0 && strncmp(buf + 9, "201", 3) != 0 &&
-        strncmp(buf + 9, "202", 3) != 0) {
-      snprintf(err, err_size, "publish answered: %.*s", (int)strcspn(buf, "\r"), buf);
-      return -1;
     }
     return 0;
   }
@@ -756,20 +955,16 @@ static void *publisher_main(void *arg) {
       } else if (opt.pub_mode == PUB_SINGLE) {
         char path[2048];
         build_from_template(path, sizeof path, pb->url.path, opt.topics[t]);
-        int hl = snprintf(req, 4096, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\n\r\n", path,
-                          pb->url.host, pl);
+        int hl = snprintf(req, 4096, "POST %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %zu\r\n\r\n", path,
+                          pb->url.host, opt.auth, pl);
         memcpy(req + hl, payload, pl);
-        ok = rc_write_all(pb->fd, req, (size_t)hl + pl) < 0 ||
-             read_http_response(pb->fd, pb->err, sizeof pb->err) < 0;
+        ok = pub_write(pb, req, (size_t)hl + pl) < 0 || read_http_response(pb) < 0;
       } else {
         int cl = snprintf(req, cap, "{\"op\":\"publish\",\"topic\":\"%s\",\"data\":%.*s}", opt.topics[t],
                           (int)pl, payload);
         size_t fl = rc_client_frame(frame, RC_WS_OP_TEXT, req, (size_t)cl);
-        ok = rc_write_all(pb->fd, frame, fl) < 0;
-        char acks[65536];
-        while (recv(pb->fd, acks, sizeof acks, MSG_DONTWAIT) > 0) {
-          /* acknowledgements: discarded so they never back up */
-        }
+        ok = pub_write(pb, frame, fl) < 0;
+        pub_discard_input(pb);
       }
       if (ok) goto out;
       atomic_store_explicit(&published[t], seq, memory_order_relaxed);
@@ -777,10 +972,9 @@ static void *publisher_main(void *arg) {
       atomic_store_explicit(&pb->sent, sent, memory_order_relaxed);
     }
     if (bl) {
-      int hl = snprintf(req, 4096, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\n\r\n",
-                        pb->url.path, pb->url.host, bl);
-      if (rc_write_all(pb->fd, req, (size_t)hl) < 0 || rc_write_all(pb->fd, body, bl) < 0 ||
-          read_http_response(pb->fd, pb->err, sizeof pb->err) < 0)
+      int hl = snprintf(req, 4096, "POST %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %zu\r\n\r\n",
+                        pb->url.path, pb->url.host, opt.auth, bl);
+      if (pub_write(pb, req, (size_t)hl) < 0 || pub_write(pb, body, bl) < 0 || read_http_response(pb) < 0)
         goto out;
     }
     if (pb->rate > 0) nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
@@ -791,6 +985,26 @@ out:
   free(req);
   free(frame);
   return NULL;
+}
+
+/* The WebSocket publisher's upgrade; 0 or -1 (said on stderr). */
+static int publisher_upgrade(struct publisher *pb) {
+  char req[4096], acc[29], head[4096], why[256];
+  size_t rl = add_auth(req, rc_client_upgrade_request(&pb->url, req, sizeof req, acc), sizeof req);
+  long n = pub_write(pb, req, rl) < 0 ? -1 : pub_read(pb, head, sizeof head - 1);
+  if (n <= 0 || rc_client_check_upgrade(head, (size_t)n, acc, why, sizeof why) < 0) {
+    fprintf(stderr, "ringcast-bench: publisher WebSocket handshake failed\n");
+    return -1;
+  }
+  /* Acks come back on this socket; a reader thread is not worth it: the
+   * kernel buffer holds them and the connection closes at the end. */
+  return 0;
+}
+
+static void publisher_close(struct publisher *pb) {
+  rc_tls_client_close_fd(pb->ssl);
+  pb->ssl = NULL;
+  close(pb->fd);
 }
 
 static int publisher_start(struct publisher *pb, double rate, double seconds) {
@@ -808,23 +1022,22 @@ static int publisher_start(struct publisher *pb, double rate, double seconds) {
   }
   int one = 1;
   setsockopt(pb->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (opt.pub_mode == PUB_WS) {
-    char req[4096], acc[29], head[4096], why[256];
-    size_t rl = rc_client_upgrade_request(&pb->url, req, sizeof req, acc);
-    ssize_t n = rc_write_all(pb->fd, req, rl) < 0 ? -1 : read(pb->fd, head, sizeof head - 1);
-    if (n <= 0 || rc_client_check_upgrade(head, (size_t)n, acc, why, sizeof why) < 0) {
-      fprintf(stderr, "ringcast-bench: publisher WebSocket handshake failed\n");
-      return -1;
-    }
-    /* Acks come back on this socket; a reader thread is not worth it: the
-     * kernel buffer holds them and the connection closes at the end. */
+  if (pub_tls && !(pb->ssl = rc_tls_client_connect_fd(pub_tls, pb->fd, pb->err, sizeof pb->err))) {
+    fprintf(stderr, "ringcast-bench: publisher: %s\n", pb->err);
+    close(pb->fd);
+    return -1;
   }
-  return pthread_create(&pb->thread, NULL, publisher_main, pb) ? -1 : 0;
+  if ((opt.pub_mode == PUB_WS && publisher_upgrade(pb) < 0) ||
+      pthread_create(&pb->thread, NULL, publisher_main, pb)) {
+    publisher_close(pb);
+    return -1;
+  }
+  return 0;
 }
 
 static uint64_t publisher_join(struct publisher *pb) {
   pthread_join(pb->thread, NULL);
-  close(pb->fd);
+  publisher_close(pb);
   if (pb->err[0]) fprintf(stderr, "ringcast-bench: %s\n", pb->err);
   return atomic_load(&pb->sent);
 }
@@ -935,6 +1148,13 @@ static uint64_t frames_now(void) {
   for (unsigned i = 0; i < opt.threads; i++) n += atomic_load(&workers[i].frames_live);
   return n;
 }
+static void tls_handshakes_now(uint64_t *full, uint64_t *resumed) {
+  *full = *resumed = 0;
+  for (unsigned i = 0; i < opt.threads; i++) {
+    *full += atomic_load_explicit(&workers[i].tls_full, memory_order_relaxed);
+    *resumed += atomic_load_explicit(&workers[i].tls_resumed, memory_order_relaxed);
+  }
+}
 static uint64_t published_total(void) {
   uint64_t n = 0;
   for (unsigned t = 0; t < opt.ntopics; t++) n += atomic_load(&published[t]);
@@ -985,10 +1205,18 @@ static void drain(bool skip_slow) {
   } while (now_ns() < end);
 }
 
+/* Waits until every subscriber is open or failed, or until none has got there
+ * for 60 s: 15,000 TLS handshakes take longer than that on one bench core, and
+ * a stall, not the total, is what says something is wrong. */
 static bool connect_all(void) {
-  uint64_t limit = now_ns() + (uint64_t)((60 + (opt.connect_rate > 0 ? opt.conns / opt.connect_rate : 0)) * 1e9);
+  uint64_t stall = 60000000000ull, limit = now_ns() + stall;
   uint64_t last = now_ns();
+  unsigned done = 0;
   while (open_now() + failed_now() < opt.conns && now_ns() < limit) {
+    if (open_now() + failed_now() > done) {
+      done = open_now() + failed_now();
+      limit = now_ns() + stall;
+    }
     usleep(10000);
     if (now_ns() - last >= 1000000000ull) {
       progress_tick("connect");
@@ -1054,6 +1282,62 @@ static struct step_result run_publish_phase(double rate, double seconds, bool wi
   return r;
 }
 
+struct storm_result {
+  double reconnect_s, recover_s; /* from the drop until all are back / all receive; -1: not within the wait */
+  uint64_t tls_full, tls_resumed; /* handshakes from the drop until all are back */
+  double server_cpu_s;            /* the server's CPU time over the same span (--server-pid) */
+};
+
+/* Polls until every subscriber is back (reconnected or failed) and every one
+ * has received since, at most twice --duration after the drop at t0. */
+static void await_recovery(struct storm_result *r, uint64_t t0) {
+  uint64_t limit = t0 + (uint64_t)(opt.duration * 2 * 1e9), full0, resumed0, missing, expected;
+  double cpu0 = 0, cpu1 = 0;
+  long rss;
+  tls_handshakes_now(&full0, &resumed0);
+  if (opt.server_pid) proc_stat(opt.server_pid, &cpu0, &rss);
+  unsigned unrecovered = opt.conns;
+  while (now_ns() < limit) {
+    if (r->reconnect_s < 0 && open_now() + failed_now() >= opt.conns) {
+      r->reconnect_s = (double)(now_ns() - t0) / 1e9;
+      tls_handshakes_now(&r->tls_full, &r->tls_resumed);
+      r->tls_full -= full0;
+      r->tls_resumed -= resumed0;
+      if (opt.server_pid) proc_stat(opt.server_pid, &cpu1, &rss);
+      r->server_cpu_s = cpu1 - cpu0;
+    }
+    snapshot(false, &missing, &expected, &unrecovered);
+    if (r->reconnect_s >= 0 && unrecovered == 0) {
+      r->recover_s = (double)(now_ns() - t0) / 1e9;
+      return;
+    }
+    usleep(20000);
+  }
+}
+
+/* Every subscriber drops at once a third into --duration and reconnects (over
+ * TLS offering its last session unless --no-resume) while publishing goes on. */
+static int run_storm(struct storm_result *r) {
+  struct publisher pb;
+  if (publisher_start(&pb, opt.rate, opt.duration) < 0) return -1;
+  wait_with_progress(opt.duration / 3, "steady");
+  uint64_t t0 = now_ns();
+  /* The drop itself is the bench's work: the handshakes and the server's CPU
+   * are counted from here. */
+  command(CMD_STORM_CLOSE);
+  command(CMD_RECONNECT);
+  await_recovery(r, t0);
+  fprintf(stderr, "ringcast-bench: storm: all reconnected after %.2f s, all receiving after %.2f s\n",
+          r->reconnect_s, r->recover_s);
+  /* Keep publishing to the end of --duration: the recovered streams must hold. */
+  double left = (double)(pb.end_ns > now_ns() ? pb.end_ns - now_ns() : 0) / 1e9;
+  if (left > 0) wait_with_progress(left, "after");
+  atomic_store(&pb.stop, 1);
+  publisher_join(&pb);
+  drain(false);
+  return 0;
+}
+
 /* ---- options ------------------------------------------------------------------ */
 
 static void usage(FILE *out) {
@@ -1068,6 +1352,16 @@ static void usage(FILE *out) {
           "  --publish URL        publish target (default http://127.0.0.1:8080/publish)\n"
           "  --publish-mode M     batch (ringcast POST /publish), single (one POST per message\n"
           "                       to the URL template) or ws (ringcast publish commands)\n"
+          "  --tls                speak TLS to the server, subscribers and publisher, whatever\n"
+          "                       the URLs say (a wss:// or https:// URL implies it for its side)\n"
+          "  --ca FILE            verify the server's certificate against FILE (and its name\n"
+          "                       against the URL's host); without it NOTHING is verified\n"
+          "  --tls-ciphers LIST   offer these suites, in this order (wolfSSL names, e.g.\n"
+          "                       TLS13-CHACHA20-POLY1305-SHA256); default: wolfSSL's\n"
+          "  --no-resume          no TLS session resumption: every reconnect is a full handshake\n"
+          "                       (by default a slot's reconnect offers its last session)\n"
+          "  --token TOKEN        send 'Authorization: Bearer TOKEN' with every upgrade and\n"
+          "                       publish request\n"
           "Load:\n"
           "  --conns N            subscribers (default 1000)\n"
           "  --topics N|a,b,...   topic count (bench.0 ...) or names (default 1)\n"
@@ -1122,7 +1416,8 @@ static int parse_args(int argc, char **argv) {
       {"ramp-step", 1, 0, 3}, {"p99-bound", 1, 0, 4}, {"ramp-steps", 1, 0, 5},
       {"slow-fraction", 1, 0, 6}, {"server-pid", 1, 0, 'P'}, {"json", 1, 0, 'J'},
       {"max-loss", 1, 0, 7}, {"max-failed", 1, 0, 8}, {"drain", 1, 0, 9},
-      {"inject-gap-every", 1, 0, 10}, {"server-cpu", 1, 0, 11}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+      {"inject-gap-every", 1, 0, 10}, {"server-cpu", 1, 0, 11}, {"tls", 0, 0, 12}, {"ca", 1, 0, 13},
+      {"no-resume", 0, 0, 14}, {"token", 1, 0, 15}, {"tls-ciphers", 1, 0, 16}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
   int o;
   char *end;
   while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -1196,6 +1491,24 @@ static int parse_args(int argc, char **argv) {
       opt.server_cpu = (int)strtol(optarg, &end, 10);
       if (*end || opt.server_cpu < 0) return bad("--server-cpu", optarg, "a CPU number");
       break;
+    case 12: opt.tls = true; break;
+    case 13:
+      if (strlen(optarg) >= sizeof opt.ca) return bad("--ca", optarg, "a shorter path");
+      snprintf(opt.ca, sizeof opt.ca, "%s", optarg);
+      break;
+    case 14: opt.no_resume = true; break;
+    case 16:
+      if (strlen(optarg) >= sizeof opt.ciphers) return bad("--tls-ciphers", optarg, "a shorter list");
+      snprintf(opt.ciphers, sizeof opt.ciphers, "%s", optarg);
+      break;
+    case 15:
+      /* Bounded so it fits every request head (see add_auth); no CR, LF or
+       * other control byte can smuggle in a header. */
+      if (!*optarg || strlen(optarg) > 1024) return bad("--token", optarg, "1 to 1024 characters");
+      for (const char *q = optarg; *q; q++)
+        if ((unsigned char)*q < 0x21 || *q == 0x7f) return bad("--token", optarg, "printable characters, no spaces");
+      snprintf(opt.auth, sizeof opt.auth, "Authorization: Bearer %s\r\n", optarg);
+      break;
     case 'h': usage(stdout); exit(0);
     default: usage(stderr); return 2;
     }
@@ -1204,7 +1517,7 @@ static int parse_args(int argc, char **argv) {
   if (opt.ntopics == 1 && !opt.topics[0][0]) snprintf(opt.topics[0], 129, "bench.0");
   if (!opt.pub_mode_set) {
     size_t n = strlen(opt.publish);
-    opt.pub_mode = !strncmp(opt.publish, "ws://", 5) ? PUB_WS
+    opt.pub_mode = !strncmp(opt.publish, "ws://", 5) || !strncmp(opt.publish, "wss://", 6) ? PUB_WS
                    : (n >= 8 && !strcmp(opt.publish + n - 8, "/publish")) ? PUB_BATCH
                                                                           : PUB_SINGLE;
   }
@@ -1227,11 +1540,63 @@ static unsigned pick_topic(unsigned i, uint64_t *rng, const double *cdf) {
   }
 }
 
+static void print_storm(const struct storm_result *r) {
+  printf("  storm: reconnected in %.2f s, all receiving again in %.2f s\n", r->reconnect_s, r->recover_s);
+  if (!sub_tls || r->reconnect_s <= 0) return;
+  uint64_t all = r->tls_full + r->tls_resumed;
+  printf("  storm TLS: %llu full + %llu resumed handshakes, %.0f handshakes/s until all were back",
+         (unsigned long long)r->tls_full, (unsigned long long)r->tls_resumed, (double)all / r->reconnect_s);
+  if (opt.server_pid && r->server_cpu_s > 0)
+    printf("; server %.2f CPU s: %.0f handshakes per server CPU second", r->server_cpu_s,
+           (double)all / r->server_cpu_s);
+  printf("\n");
+}
+
+/* The TLS figures: whole-run handshakes, and the storm's (zero when none). */
+static void json_tls(FILE *f, const struct storm_result *r) {
+  uint64_t full, resumed;
+  tls_handshakes_now(&full, &resumed);
+  double all = (double)(r->tls_full + r->tls_resumed);
+  fprintf(f, "  \"tls\": %s, \"tls_verified\": %s, \"tls_resume\": %s, \"tls_full\": %llu, \"tls_resumed\": %llu,\n",
+          sub_tls ? "true" : "false", opt.ca[0] ? "true" : "false", opt.no_resume ? "false" : "true",
+          (unsigned long long)full, (unsigned long long)resumed);
+  fprintf(f, "  \"storm_tls_full\": %llu, \"storm_tls_resumed\": %llu, \"storm_handshakes_per_s\": %.1f,"
+             " \"storm_server_cpu_s\": %.3f, \"storm_handshakes_per_cpu_s\": %.1f,\n",
+          (unsigned long long)r->tls_full, (unsigned long long)r->tls_resumed,
+          r->reconnect_s > 0 ? all / r->reconnect_s : 0, r->server_cpu_s,
+          r->server_cpu_s > 0 ? all / r->server_cpu_s : 0);
+}
+
 static void json_hist(FILE *f, const char *name, const struct rc_hist *h, bool comma) {
   fprintf(f, "  \"%s\": {\"count\": %llu, \"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"p999\": %.3f, \"max\": %.3f}%s\n",
           name, (unsigned long long)h->count, (double)rc_hist_quantile(h, 0.5) / 1e6,
           (double)rc_hist_quantile(h, 0.9) / 1e6, (double)rc_hist_quantile(h, 0.99) / 1e6,
           (double)rc_hist_quantile(h, 0.999) / 1e6, (double)h->max / 1e6, comma ? "," : "");
+}
+
+/* The subscribers' TLS context (over wss:// or with --tls) and the publisher's
+ * (https://, wss:// or --tls). 0, or 2 when one cannot be made. */
+static int make_tls_contexts(const struct rc_url *sub) {
+  struct rc_url pu;
+  char err[256];
+  if (rc_url_parse(opt.publish, &pu) < 0) return bad("--publish", opt.publish, "http(s):// or ws(s)://HOST:PORT/PATH");
+  struct rc_tls_client_config cfg = {.ca_file = opt.ca[0] ? opt.ca : NULL, .host = sub->host,
+                                     .ciphers = opt.ciphers[0] ? opt.ciphers : NULL,
+                                     .resume = !opt.no_resume, .memory_io = true};
+  if ((opt.tls || sub->tls) && rc_tls_client_ctx_create(&cfg, &sub_tls, err, sizeof err) < 0) {
+    fprintf(stderr, "ringcast-bench: subscribers' TLS: %s\n", err);
+    return 2;
+  }
+  cfg.host = pu.host;
+  cfg.resume = false; /* one connection per phase: nothing worth resuming */
+  cfg.memory_io = false;
+  if ((opt.tls || pu.tls) && rc_tls_client_ctx_create(&cfg, &pub_tls, err, sizeof err) < 0) {
+    fprintf(stderr, "ringcast-bench: publisher's TLS: %s\n", err);
+    return 2;
+  }
+  if (opt.ca[0] && !sub_tls && !pub_tls)
+    fprintf(stderr, "ringcast-bench: --ca is unused: no URL is wss:// or https:// and --tls is not given\n");
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -1253,8 +1618,9 @@ int main(int argc, char **argv) {
   char url0[2048];
   build_from_template(url0, sizeof url0, opt.url, opt.topics[0]);
   struct rc_url u;
-  if (rc_url_parse(url0, &u) < 0) return bad("--url", opt.url, "ws://HOST:PORT/PATH");
+  if (rc_url_parse(url0, &u) < 0) return bad("--url", opt.url, "ws:// or wss://HOST:PORT/PATH");
   if (rc_url_resolve(&u, &dst, &dst_len) < 0) return bad("--url", opt.url, "a resolvable host");
+  if ((ret = make_tls_contexts(&u)) != 0) return ret;
   /* One key for all connections keeps the requests static; fine for a load tool. */
   char scratch[4096];
   rc_client_upgrade_request(&u, scratch, sizeof scratch, accept_key);
@@ -1265,11 +1631,11 @@ int main(int argc, char **argv) {
     char full[2048];
     build_from_template(full, sizeof full, opt.url, opt.topics[t]);
     struct rc_url tu;
-    if (rc_url_parse(full, &tu) < 0) return bad("--url", full, "ws://HOST:PORT/PATH");
+    if (rc_url_parse(full, &tu) < 0) return bad("--url", full, "ws:// or wss://HOST:PORT/PATH");
     topic_req[t] = malloc(4096);
     topic_req_len[t] = (size_t)snprintf(topic_req[t], 4096,
         "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", tu.path, tu.host, tu.port, key);
+        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n", tu.path, tu.host, tu.port, key, opt.auth);
     if (opt.sub_message[0]) {
       char msg[1024];
       build_from_template(msg, sizeof msg, opt.sub_message, opt.topics[t]);
@@ -1317,7 +1683,7 @@ int main(int argc, char **argv) {
 
   struct step_result steps[32];
   unsigned nsteps = 0;
-  double storm_reconnect_s = -1, storm_recover_s = -1;
+  struct storm_result storm = {.reconnect_s = -1, .recover_s = -1};
   unsigned slow_stopped = 0, slow_still_open = 0;
   double wall0 = (double)now_ns() / 1e9;
   switch (opt.scenario) {
@@ -1357,36 +1723,9 @@ int main(int argc, char **argv) {
     }
     break;
   }
-  case SC_STORM: {
-    struct publisher pb;
-    if (publisher_start(&pb, opt.rate, opt.duration) < 0) return 2;
-    wait_with_progress(opt.duration / 3, "steady");
-    uint64_t t0 = now_ns();
-    command(CMD_STORM_CLOSE);
-    command(CMD_RECONNECT);
-    uint64_t limit = t0 + (uint64_t)(opt.duration * 2 * 1e9);
-    unsigned unrecovered = opt.conns;
-    uint64_t missing, expected;
-    while (now_ns() < limit) {
-      if (storm_reconnect_s < 0 && open_now() + failed_now() >= opt.conns)
-        storm_reconnect_s = (double)(now_ns() - t0) / 1e9;
-      snapshot(false, &missing, &expected, &unrecovered);
-      if (storm_reconnect_s >= 0 && unrecovered == 0) {
-        storm_recover_s = (double)(now_ns() - t0) / 1e9;
-        break;
-      }
-      usleep(20000);
-    }
-    fprintf(stderr, "ringcast-bench: storm: all reconnected after %.2f s, all receiving after %.2f s\n",
-            storm_reconnect_s, storm_recover_s);
-    /* Keep publishing to the end of --duration: the recovered streams must hold. */
-    double left = (double)(pb.end_ns > now_ns() ? pb.end_ns - now_ns() : 0) / 1e9;
-    if (left > 0) wait_with_progress(left, "after");
-    atomic_store(&pb.stop, 1);
-    publisher_join(&pb);
-    drain(false);
+  case SC_STORM:
+    if (run_storm(&storm) < 0) return 2;
     break;
-  }
   }
   double wall = (double)now_ns() / 1e9 - wall0;
   double server_cpu1 = 0;
@@ -1454,7 +1793,14 @@ int main(int argc, char **argv) {
              "  them never passed --max-queue during the with-slow phase (publish more: --duration, --size)\n",
              slow_still_open, SLOW_CLOSE_WAIT_S);
   }
-  if (opt.scenario == SC_STORM) printf("  storm: reconnected in %.2f s, all receiving again in %.2f s\n", storm_reconnect_s, storm_recover_s);
+  if (opt.scenario == SC_STORM) print_storm(&storm);
+  if (sub_tls) {
+    uint64_t full, resumed;
+    tls_handshakes_now(&full, &resumed);
+    printf("  TLS handshakes (whole run): %llu full, %llu resumed%s%s\n", (unsigned long long)full,
+           (unsigned long long)resumed, opt.no_resume ? " (--no-resume)" : "",
+           opt.ca[0] ? "" : "; the server's certificate was not verified (no --ca)");
+  }
   if (opt.server_pid) {
     printf("  server: %.2f CPU s over %.1f s", server_cpu1 - server_cpu0, wall);
     if (t.frames) printf(", %.3f CPU s per million deliveries", (server_cpu1 - server_cpu0) / ((double)t.frames / 1e6));
@@ -1483,7 +1829,8 @@ int main(int argc, char **argv) {
     fprintf(f, "  \"server_cpu_s\": %.3f, \"server_rss_kb\": %ld, \"rss_per_conn_bytes\": %.0f,\n",
             server_cpu1 - server_cpu0, rss1, rss_per_conn);
     fprintf(f, "  \"storm_reconnect_s\": %.3f, \"storm_recover_s\": %.3f, \"highest_sustainable_per_s\": %.0f,\n",
-            storm_reconnect_s, storm_recover_s, best);
+            storm.reconnect_s, storm.recover_s, best);
+    json_tls(f, &storm);
     json_hist(f, "latency_ms", &t.lat, true);
     json_hist(f, "connect_ms", &ct.s.connect, true);
     fprintf(f, "  \"steps\": [");
@@ -1503,7 +1850,10 @@ int main(int argc, char **argv) {
   }
   bool fail = missing > opt.max_loss || t.seq.gaps > opt.max_loss || failed_total > opt.max_failed;
   for (unsigned i = 0; i < opt.threads; i++) {
-    for (unsigned k = 0; k < workers[i].n; k++) free(workers[i].c[k].carry);
+    for (unsigned k = 0; k < workers[i].n; k++) {
+      free(workers[i].c[k].carry);
+      rc_tls_client_fini(&workers[i].c[k].tls); /* the ring is gone: no send is in flight */
+    }
     free(workers[i].c);
     free(workers[i].rearm);
     free(workers[i].bufs);
@@ -1514,6 +1864,8 @@ int main(int argc, char **argv) {
     free(sub_frame[tp]);
   }
   free(cdf);
+  rc_tls_client_ctx_destroy(sub_tls);
+  rc_tls_client_ctx_destroy(pub_tls);
   if (missing && !t.seq.gaps && !t.closed_by_server)
     printf("  %llu deliveries had not arrived after --drain %.0f s, with no gap and no connection closed:\n"
            "  still queued at the server rather than dropped; a longer --drain tells\n",

@@ -18,6 +18,8 @@ int rc_url_parse(const char *s, struct rc_url *u) {
   const char *p;
   if (strncmp(s, "ws://", 5) == 0) p = s + 5, u->port = 80;
   else if (strncmp(s, "http://", 7) == 0) p = s + 7, u->port = 80;
+  else if (strncmp(s, "wss://", 6) == 0) p = s + 6, u->port = 443, u->tls = true;
+  else if (strncmp(s, "https://", 8) == 0) p = s + 8, u->port = 443, u->tls = true;
   else return -EINVAL;
   const char *slash = strchr(p, '/');
   const char *hend = slash ? slash : p + strlen(p);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* What ringcast's own clients (ringcast-cli, ringcast-probe) share: URL parsing,
+/* What ringcast's own clients (ringcast-cli, ringcast-bench) share: URL parsing,
  * connecting, and the client side of the WebSocket handshake. */
 #ifndef RINGCAST_CLIENT_COMMON_H
 #define RINGCAST_CLIENT_COMMON_H
@@ -16,7 +16,8 @@ struct rc_url {
   char path[2048];       /* path and query, starting with '/' */
 };
 
-/* Parses ws://, http:// (wss/https are refused: no TLS yet). 0 or -EINVAL. */
+/* Parses ws://, http://, wss:// and https:// (the last two set tls; a client
+ * that cannot speak TLS must refuse them). 0 or -EINVAL. */
 int rc_url_parse(const char *s, struct rc_url *u);
 /* Resolves host:port into addr; 0 or -errno. */
 int rc_url_resolve(const struct rc_url *u, struct sockaddr_storage *addr, socklen_t *len);

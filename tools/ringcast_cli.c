@@ -39,8 +39,9 @@ static int read_head(int fd, char *buf, size_t size, size_t *head_len, size_t *g
 
 static int cmd_sub(const char *url_s, long count) {
   struct rc_url u;
-  if (rc_url_parse(url_s, &u) < 0) {
-    fprintf(stderr, "ringcast-cli: bad URL '%s': expected ws://HOST:PORT/ws?topics=a,b\n", url_s);
+  if (rc_url_parse(url_s, &u) < 0 || u.tls) {
+    fprintf(stderr, "ringcast-cli: bad URL '%s': expected ws://HOST:PORT/ws?topics=a,b (no wss:// yet)\n",
+            url_s);
     return 2;
   }
   int fd = rc_client_connect(&u);
@@ -124,8 +125,8 @@ static int cmd_sub(const char *url_s, long count) {
 
 static int cmd_pub(const char *url_s, const char *topic, const char *message) {
   struct rc_url u;
-  if (rc_url_parse(url_s, &u) < 0) {
-    fprintf(stderr, "ringcast-cli: bad URL '%s': expected http://HOST:PORT\n", url_s);
+  if (rc_url_parse(url_s, &u) < 0 || u.tls) {
+    fprintf(stderr, "ringcast-cli: bad URL '%s': expected http://HOST:PORT (no https:// yet)\n", url_s);
     return 2;
   }
   if (!rc_topic_name_is_valid(topic, strlen(topic))) {

@@ -4,11 +4,11 @@
 // bench drives both: GET /ws?topics=a upgrades and subscribes, POST /publish/<topic>
 // publishes the body, POST /publish takes ringcast's batch format. Each message is
 // sent to every subscriber with ws.send(), as ws's own broadcast example does.
+// node_wss_broadcast.js serves the same over TLS through serve().
 'use strict';
 const http = require('http');
 const WebSocket = require('ws');
 
-const port = Number(process.argv[2] || 8081);
 const topics = new Map(); // name -> Set of sockets
 
 function publish(topic, payload) {
@@ -32,7 +32,7 @@ function parseBatch(buf) {
   return out;
 }
 
-const server = http.createServer((req, res) => {
+function onRequest(req, res) {
   if (req.method !== 'POST' || !req.url.startsWith('/publish')) {
     res.writeHead(req.url === '/healthz' ? 200 : 404);
     res.end();
@@ -53,10 +53,11 @@ const server = http.createServer((req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(`{"ok":true,"published":${n}}\n`);
   });
-});
+}
 
 const wss = new WebSocket.Server({ noServer: true, perMessageDeflate: false });
-server.on('upgrade', (req, socket, head) => {
+
+function onUpgrade(req, socket, head) {
   const url = new URL(req.url, 'http://x');
   const topic = url.searchParams.get('topics');
   wss.handleUpgrade(req, socket, head, (ws) => {
@@ -65,5 +66,15 @@ server.on('upgrade', (req, socket, head) => {
     ws.on('close', () => topics.get(topic).delete(ws));
     ws.on('error', () => {});
   });
-});
-server.listen(port, '127.0.0.1');
+}
+
+// Serves the routes on `server` (made by http.createServer or https.createServer
+// without a handler) at 127.0.0.1:port.
+function serve(server, port) {
+  server.on('request', onRequest);
+  server.on('upgrade', onUpgrade);
+  server.listen(port, '127.0.0.1');
+}
+
+module.exports = { serve };
+if (require.main === module) serve(http.createServer(), Number(process.argv[2] || 8081));

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Smoke runs of every ringcast-bench scenario against the real server, a few
 seconds each: no loss reported where there is none, and an injected gap is
-caught (non-zero exit)."""
+caught (non-zero exit). Over wss:// too: every message delivered, and a storm's
+reconnects resume their TLS sessions (or, with --no-resume, do not)."""
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import tempfile
 import unittest
 
 from rcserver import Server
+from tlsutil import TlsServer, certs, cleanup as tls_cleanup
 
 BENCH = os.environ.get("RINGCAST_BENCH", os.path.join(os.path.dirname(__file__), "../../build/ringcast-bench"))
 
@@ -130,6 +132,73 @@ class BenchSmoke(unittest.TestCase):
         r = subprocess.run([BENCH, "--conns", "0"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
         self.assertIn("--conns", r.stderr)
+
+
+class BenchTls(unittest.TestCase):
+    """ringcast-bench over wss:// and https://, verifying the server (--ca)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = TlsServer("--max-queue", "256k", "--max-conns-per-ip", "0", "--max-handshakes-per-ip", "0",
+                            "--connect-rate-per-ip", "0", "--max-commands-per-sec", "0")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        tls_cleanup()
+
+    def bench(self, *args):
+        srv = self.srv
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            cmd = [BENCH, "--url", f"wss://localhost:{srv.tls_port}/ws?topics={{topic}}",
+                   "--publish", f"https://localhost:{srv.tls_port}/publish", "--ca", srv.cert,
+                   "--token", "bench-token", "--json", out.name, "--server-pid", str(srv.proc.pid),
+                   "--drain", "3", *args]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            log = r.stdout + r.stderr + srv.log_text()[-3000:]
+            self.assertEqual(r.returncode, 0, log)
+            with open(out.name) as f:
+                return json.load(f), log
+
+    def resumed_on_server(self):
+        return self.srv.tls_metrics().get('ringcast_tls_handshakes_total{kind="resumed"}', 0)
+
+    def test_wss_fanout_delivers_everything(self):
+        res, log = self.bench("--conns", "300", "--topics", "2", "--rate", "200", "--duration", "3")
+        self.assertEqual(res["connected"], 300, log)
+        self.assertEqual((res["failed"], res["missing"], res["gaps"], res["duplicates"], res["reorders"]),
+                         (0, 0, 0, 0, 0), log)
+        self.assertGreaterEqual(res["delivered"], 150 * res["published"], log)  # two topics, 150 each
+        self.assertGreater(res["published"], 400, log)
+        self.assertEqual((res["tls"], res["tls_verified"], res["tls_full"]), (True, True, 300), log)
+        self.assertIn("TLS handshakes (whole run): 300 full", log)
+
+    def test_wss_storm_resumes_sessions(self):
+        before = self.resumed_on_server()
+        res, log = self.bench("--scenario", "storm", "--conns", "200", "--rate", "50", "--duration", "3")
+        self.assertEqual((res["connected"], res["failed"], res["missing"], res["gaps"]), (200, 0, 0, 0), log)
+        self.assertGreater(res["storm_recover_s"], 0, log)
+        self.assertGreater(res["storm_tls_resumed"], 0, log)
+        self.assertEqual(res["storm_tls_full"] + res["storm_tls_resumed"], 200, log)
+        self.assertGreater(res["storm_handshakes_per_s"], 0, log)
+        self.assertGreater(self.resumed_on_server() - before, 0, log)
+
+    def test_wss_storm_no_resume(self):
+        before = self.resumed_on_server()
+        res, log = self.bench("--scenario", "storm", "--no-resume", "--conns", "100", "--rate", "50",
+                              "--duration", "2")
+        self.assertEqual((res["failed"], res["missing"], res["gaps"]), (0, 0, 0), log)
+        self.assertEqual((res["storm_tls_full"], res["storm_tls_resumed"], res["tls_resume"]), (100, 0, False), log)
+        self.assertEqual(self.resumed_on_server(), before, log)
+
+    def test_wrong_ca_fails_the_handshake(self):
+        other = "rsa" if self.srv.cert.endswith("ec.crt") else "ec"
+        r = subprocess.run([BENCH, "--url", f"wss://localhost:{self.srv.tls_port}/ws?topics={{topic}}",
+                            "--publish", f"https://localhost:{self.srv.tls_port}/publish",
+                            "--ca", certs()[other][0], "--conns", "3", "--duration", "0.5", "--drain", "0"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("TLS", r.stderr)
 
 
 if __name__ == "__main__":

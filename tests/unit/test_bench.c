@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* ringcast-bench's measuring parts: the log-linear histogram and the sequence
- * checker. */
+ * checker; and its TLS client's send bookkeeping (one send in flight, a short
+ * send offered again, an ended connection's send freed, never re-sent). */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "hist.h"
 #include "seqcheck.h"
+#include "tls_client.h"
 
 Test(hist, small_values_are_exact) {
   struct rc_hist h;
@@ -82,4 +87,78 @@ Test(seqcheck, stream_joined_late) {
   cr_assert_eq(rc_seq_missing(&s, 1, 50), 40, "counted from where it should have started");
   struct rc_seq_stream empty = {0};
   cr_assert_eq(rc_seq_missing(&empty, 1, 7), 7, "a stream that got nothing lost everything");
+}
+
+/* Pending bytes as wolfSSL's send callback would leave them. */
+static void give_pending(struct rc_tls_client *t, const char *text) {
+  size_t n = strlen(text);
+  t->pending = malloc(n);
+  cr_assert_not_null(t->pending);
+  memcpy(t->pending, text, n);
+  t->pending_len = t->pending_cap = (uint32_t)n;
+}
+
+Test(tls_client, one_send_in_flight_and_a_short_send_resumes) {
+  struct rc_tls_client t = {0};
+  const uint8_t *p;
+  size_t n;
+  cr_assert_not(rc_tls_client_take_send(&t, &p, &n), "nothing to send");
+  give_pending(&t, "hello world");
+  cr_assert(rc_tls_client_take_send(&t, &p, &n));
+  cr_assert_eq(n, 11);
+  cr_assert_not(rc_tls_client_take_send(&t, &p, &n), "a second send while one is in flight");
+  cr_assert_eq(rc_tls_client_sent(&t, 6), 0);
+  cr_assert(rc_tls_client_take_send(&t, &p, &n), "the rest of a short send");
+  cr_assert_eq(n, 5);
+  cr_assert_eq(memcmp(p, "world", 5), 0);
+  cr_assert_eq(rc_tls_client_sent(&t, 5), 0);
+  cr_assert_null(t.sending, "freed once written");
+  cr_assert_not(rc_tls_client_take_send(&t, &p, &n));
+  rc_tls_client_fini(&t);
+}
+
+Test(tls_client, a_failed_send_frees_its_buffer) {
+  struct rc_tls_client t = {0};
+  const uint8_t *p;
+  size_t n;
+  give_pending(&t, "abc");
+  cr_assert(rc_tls_client_take_send(&t, &p, &n));
+  cr_assert_eq(rc_tls_client_sent(&t, -32), -32);
+  cr_assert_null(t.sending);
+  cr_assert_not(t.in_flight);
+  rc_tls_client_fini(&t);
+}
+
+Test(tls_client, an_ended_connections_send_is_never_offered_to_the_next) {
+  struct rc_tls_client_config cfg = {.host = "localhost", .memory_io = true};
+  struct rc_tls_client_ctx *ctx;
+  char err[128];
+  cr_assert_eq(rc_tls_client_ctx_create(&cfg, &ctx, err, sizeof err), 0, "%s", err);
+  struct rc_tls_client t = {0};
+  const uint8_t *p;
+  size_t n;
+  give_pending(&t, "old connection");
+  cr_assert(rc_tls_client_take_send(&t, &p, &n));
+  rc_tls_client_end(ctx, &t);
+  cr_assert(t.orphaned && t.sending, "the kernel may still read it");
+  /* The slot's next connection writes its ClientHello meanwhile. */
+  cr_assert_eq(rc_tls_client_start(ctx, &t), 0);
+  cr_assert_gt(t.pending_len, 0);
+  cr_assert_not(rc_tls_client_take_send(&t, &p, &n), "the old send is still in flight");
+  cr_assert_eq(rc_tls_client_sent(&t, 3), 0, "a short send of an ended connection");
+  cr_assert_null(t.sending, "freed, not offered again");
+  cr_assert(rc_tls_client_take_send(&t, &p, &n));
+  cr_assert_eq(p[0], 0x16, "the new connection's handshake record comes next");
+  cr_assert_eq(rc_tls_client_sent(&t, (int)n), 0);
+  rc_tls_client_fini(&t);
+  rc_tls_client_ctx_destroy(ctx);
+}
+
+Test(tls_client, a_missing_ca_file_is_refused_with_its_name) {
+  struct rc_tls_client_config cfg = {.host = "localhost", .ca_file = "/nonexistent/ca.pem"};
+  struct rc_tls_client_ctx *ctx = NULL;
+  char err[128] = "";
+  cr_assert_eq(rc_tls_client_ctx_create(&cfg, &ctx, err, sizeof err), -EINVAL);
+  cr_assert_null(ctx);
+  cr_assert(strstr(err, "/nonexistent/ca.pem"), "%s", err);
 }
