@@ -133,6 +133,10 @@ static void render_tls(struct out *o, const struct rc_server *srv) {
   } fam[] = {
       {"ringcast_tls_connections_open", "gauge", "TLS connections open now with their handshake done.",
        offsetof(struct rc_tls_stats, open)},
+      {"ringcast_tls_connections_without_wolfssl", "gauge",
+       "Of them, connections whose records ringcast seals itself after the handshake "
+       "(ChaCha20-Poly1305), their wolfSSL object freed.",
+       offsetof(struct rc_tls_stats, own_records)},
       {"ringcast_tls_records_total", "counter",
        "TLS application-data records written (each carries as many queued frames as fit in 16 KiB).",
        offsetof(struct rc_tls_stats, records_out)},

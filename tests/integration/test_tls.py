@@ -131,6 +131,9 @@ class Clients(unittest.TestCase):
                             self.assertEqual(m["data"], len(seqs))
                             seqs.append(m["seq"])
                     self.assertEqual(seqs, list(range(seqs[0], seqs[0] + n)))
+                    # Past its handshake a ChaCha20 connection seals its own records:
+                    # its wolfSSL object is gone.
+                    self.assertGreaterEqual(srv.tls_metrics()["ringcast_tls_connections_without_wolfssl"], 1)
                     big = "y" * 900_000
                     await pub.send(json.dumps({"op": "publish", "topic": "tls.order", "data": big}))
                     while True:
@@ -177,11 +180,19 @@ class Clients(unittest.TestCase):
             self.assertIn(f"Protocol  : {proto}", out)
             self.assertIn("Verify return code: 0 (ok)", out)
             self.assertIn("HTTP/1.1 200 OK", out)
-        # A TLS 1.3 KeyUpdate asking for ours (s_client's "K") is answered, and
-        # the connection goes on under the new keys.
-        out = s_client_steps(self.srv.tls_port, [b"K\n", req], "-tls1_3", "-CAfile", self.srv.cert)
+        # A TLS 1.3 KeyUpdate (s_client's "K") on an AES-GCM connection, whose
+        # records wolfSSL keeps, is answered and the connection goes on under the
+        # new keys; on a ChaCha20 connection, whose records are sealed here from
+        # keys without the secret they derive from, it ends the connection.
+        out = s_client_steps(self.srv.tls_port, [b"K\n", req], "-tls1_3", "-CAfile", self.srv.cert,
+                             "-ciphersuites", "TLS_AES_128_GCM_SHA256")
         self.assertIn("KEYUPDATE", out)
         self.assertIn("HTTP/1.1 200 OK", out)
+        before = self.srv.failures("post_handshake_message")
+        out = s_client_steps(self.srv.tls_port, [b"K\n"], "-tls1_3", "-CAfile", self.srv.cert)
+        self.assertIn("KEYUPDATE", out)
+        self.assertIn("alert unexpected message", out)
+        self.assertEqual(self.srv.failures("post_handshake_message"), before + 1)
         before = self.srv.failures("version")
         for flag in ("-tls1", "-tls1_1"):
             out = s_client(self.srv.tls_port, flag, "-cipher", "DEFAULT@SECLEVEL=0")
@@ -237,7 +248,7 @@ class Hostile(unittest.TestCase):
             log = srv.log_text()
             for line in ("cleartext HTTP on a TLS port", "is not a TLS handshake record",
                          "left during the TLS handshake", "ended in the middle of a record",
-                         "TLS record failed"):
+                         "TLS record refused"):
                 self.assertIn(line, log)
 
     async def attack_with_bystander(self, srv):

@@ -39,6 +39,7 @@ enum rc_tls_fail {
   RC_TLS_FAIL_TRUNCATED,      /* the peer closed in the middle of a record */
   RC_TLS_FAIL_MEMORY,         /* --max-memory or an allocation refused its state */
   RC_TLS_FAIL_UNREAD,         /* wolfSSL's answers (KeyUpdate) piled up unread past --max-queue */
+  RC_TLS_FAIL_POST_HANDSHAKE, /* a KeyUpdate once the records are sealed here (cannot be followed) */
   RC_TLS_FAIL_COUNT
 };
 
@@ -50,6 +51,7 @@ struct rc_tls_stats {
   _Atomic uint64_t handshakes;       /* completed with a full handshake */
   _Atomic uint64_t resumed;          /* completed by resuming a session (a ticket) */
   _Atomic uint64_t open;             /* TLS connections open now (handshake done) */
+  _Atomic uint64_t own_records;      /* of them, sealing records here, wolfSSL freed */
   _Atomic uint64_t records_out;      /* application-data records written */
   _Atomic uint64_t plaintext_out;    /* bytes encrypted into them */
   _Atomic uint64_t failures[RC_TLS_FAIL_COUNT];
