@@ -7,6 +7,8 @@
  * copied) and are encrypted only when the connection's send is free, as records
  * of up to 16 KiB each made of as many queued frames as fit: a broadcast to a
  * wss subscriber costs one encryption per batch of messages, not per message.
+ * Past the handshake a ChaCha20-Poly1305 connection seals its records itself
+ * (src/stream/tls_records.c) and its wolfSSL object is freed.
  * Shard thread only, except rc_tls_create/destroy (main thread). */
 #ifndef RINGCAST_STREAM_TLS_H
 #define RINGCAST_STREAM_TLS_H
@@ -58,8 +60,9 @@ struct rc_tls_stats {
 };
 
 /* What a connection's TLS state is counted as against --max-memory from its first
- * byte: wolfSSL's object as Debian builds it keeps about 54 KB per connection once
- * its handshake is done, more during it (docs/architecture.md, "TLS"). */
+ * byte until wolfSSL is freed: wolfSSL's object as Debian builds it keeps about
+ * 54 KB per connection once its handshake is done, more during it
+ * (docs/architecture.md, "TLS"). */
 #define RC_TLS_CONN_COST (64u << 10)
 
 /* Main thread, before the shards start: loads the PEM chain and key and checks
