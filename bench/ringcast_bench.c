@@ -811,6 +811,7 @@ static void *worker_main(void *arg) {
     atomic_store_explicit(&w->frames_live, w->past.frames + w->st.frames, memory_order_relaxed);
   }
   io_uring_queue_exit(&w->ring);
+  rc_tls_client_thread_exit();
   return NULL;
 }
 
@@ -984,6 +985,7 @@ out:
   free(payload);
   free(req);
   free(frame);
+  rc_tls_client_thread_exit();
   return NULL;
 }
 

@@ -5,6 +5,7 @@
  * blocking connection. */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 
 #include "tls_client.h"
 
@@ -340,3 +341,5 @@ void rc_tls_client_close_fd(WOLFSSL *ssl) {
   (void)wolfSSL_shutdown(ssl);
   wolfSSL_free(ssl);
 }
+
+void rc_tls_client_thread_exit(void) { wc_ecc_fp_free(); }

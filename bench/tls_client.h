@@ -88,6 +88,9 @@ void rc_tls_client_end(struct rc_tls_client_ctx *ctx, struct rc_tls_client *t);
 /* Frees everything, the kept session and a send's buffer too: only once no
  * send can be in flight (the ring is gone). */
 void rc_tls_client_fini(struct rc_tls_client *t);
+/* A thread that made TLS connections, as it exits: wolfCrypt keeps a per-thread
+ * cache of ECC points (P-256 handshakes) that only that thread can free. */
+void rc_tls_client_thread_exit(void);
 
 /* The publisher's blocking connection: a handshake on fd (verified as the
  * context says). Returns the wolfSSL object, owned by the caller (free it with
