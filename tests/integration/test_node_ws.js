@@ -5,28 +5,12 @@
 'use strict';
 const { spawn } = require('child_process');
 const http = require('http');
-const net = require('net');
-const WebSocket = require('ws');
+const { BIN, freePort, open, tally } = require('./nodeutil');
 
-const BIN = process.env.RINGCAST_BIN || `${__dirname}/../../build/ringcast`;
 const TOPICS = ['node.a', 'node.b', 'node.c'];
 const SUBS = 300;
 const PER_PATH = 30;
-let passed = 0, failed = 0;
-
-function check(cond, what) {
-  if (cond) passed++;
-  else { failed++; console.error(`FAIL: ${what}`); }
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = s.address().port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+const { check, finish } = tally();
 
 function request(port, method, path, body) {
   return new Promise((resolve, reject) => {
@@ -51,13 +35,6 @@ async function waitHealthy(port) {
   throw new Error('ringcast did not start');
 }
 
-function open(url) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
 
 async function main() {
   const port = await freePort();
@@ -114,12 +91,7 @@ async function main() {
     srv.kill('SIGTERM');
     await new Promise((r) => srv.once('exit', r));
   }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish();
 }
 
-main().catch((e) => {
-  console.error(e);
-  console.log(`${passed} passed, ${failed + 1} failed`);
-  process.exit(1);
-});
+main().catch((e) => finish(e));

@@ -7,30 +7,14 @@
 const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
 const https = require('https');
-const net = require('net');
 const os = require('os');
 const path = require('path');
-const WebSocket = require('ws');
+const { BIN, freePort, open, tally } = require('./nodeutil');
 
-const BIN = process.env.RINGCAST_BIN || `${__dirname}/../../build/ringcast`;
 const TOPICS = ['nodetls.a', 'nodetls.b'];
 const SUBS = 100;
 const PER_PATH = 25;
-let passed = 0, failed = 0;
-
-function check(cond, what) {
-  if (cond) passed++;
-  else { failed++; console.error(`FAIL: ${what}`); }
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = s.address().port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+const { check, finish } = tally();
 
 function makeCert(dir) {
   const key = path.join(dir, 'ec.key'), crt = path.join(dir, 'ec.crt');
@@ -63,13 +47,6 @@ async function waitHealthy(port, ca, agent) {
   throw new Error('ringcast did not start');
 }
 
-function open(url, ca) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { ca });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
 
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringcast-nodetls-'));
@@ -84,7 +61,7 @@ async function main() {
     const subs = [];
     for (let i = 0; i < SUBS; i++) {
       const topic = TOPICS[i % TOPICS.length];
-      const ws = await open(`wss://localhost:${port}/ws?topics=${topic}`, cert.ca);
+      const ws = await open(`wss://localhost:${port}/ws?topics=${topic}`, { ca: cert.ca });
       const got = [];
       const done = new Promise((resolve) => ws.on('message', (data) => {
         got.push(JSON.parse(data.toString()));
@@ -92,7 +69,7 @@ async function main() {
       }));
       subs.push({ ws, topic, got, done });
     }
-    const pub = await open(`wss://localhost:${port}/ws`, cert.ca);
+    const pub = await open(`wss://localhost:${port}/ws`, { ca: cert.ca });
     let reused = 0;
     for (let k = 0; k < PER_PATH; k++) {
       for (const t of TOPICS) {
@@ -120,12 +97,7 @@ async function main() {
     await new Promise((r) => srv.once('exit', r));
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish();
 }
 
-main().catch((e) => {
-  console.error(e);
-  console.log(`${passed} passed, ${failed + 1} failed`);
-  process.exit(1);
-});
+main().catch((e) => finish(e));
