@@ -10,23 +10,87 @@
 #include "client_common.h"
 #include "ringcast/proto/topic_name.h"
 #include "ringcast/proto/ws.h"
+#include "tls_client.h"
+
+/* Where a wss:// or https:// server's certificate is checked by default. */
+#define SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
 
 static void usage(FILE *out) {
   fprintf(out,
           "Usage:\n"
-          "  ringcast-cli sub URL [--count N]     print each message on its own line\n"
-          "  ringcast-cli pub URL TOPIC MESSAGE   publish MESSAGE ('-' reads stdin)\n\n"
+          "  ringcast-cli sub URL [--count N] [OPTIONS]     print each message on its own line\n"
+          "  ringcast-cli pub URL TOPIC MESSAGE [OPTIONS]   publish MESSAGE ('-' reads stdin)\n\n"
+          "Options:\n"
+          "  --token TOKEN   send Authorization: Bearer TOKEN (a JWT or a publish key)\n"
+          "  --ca FILE       for wss:// and https://, trust this CA (default: %s)\n"
+          "  --insecure      for wss:// and https://, do not check the certificate\n\n"
           "Examples:\n"
           "  ringcast-cli sub 'ws://localhost:8080/ws?topics=quotes.AAPL,trades.AAPL'\n"
-          "  ringcast-cli pub http://localhost:8080 alerts '{\"level\":\"warn\"}'\n");
+          "  ringcast-cli pub http://localhost:8080 alerts '{\"level\":\"warn\"}'\n"
+          "  ringcast-cli sub 'wss://feed.example.com/ws?topics=quotes.AAPL' --token \"$TOKEN\"\n",
+          SYSTEM_CA);
 }
 
-static int read_head(int fd, char *buf, size_t size, size_t *head_len, size_t *got) {
+struct options {
+  long count;
+  const char *token;
+  const char *ca;
+  bool insecure;
+};
+
+/* A connection to the server: a blocking socket, with TLS over it for wss://
+ * and https://. */
+struct link {
+  int fd;
+  struct rc_tls_client_ctx *ctx;
+  struct WOLFSSL *ssl;
+};
+
+static int link_open(const struct rc_url *u, const struct options *o, struct link *k) {
+  memset(k, 0, sizeof *k);
+  const char *ca = o->insecure ? NULL : o->ca ? o->ca : SYSTEM_CA;
+  if (u->tls && ca && access(ca, R_OK) != 0) {
+    fprintf(stderr, "ringcast-cli: cannot read CA file %s: give --ca FILE, or --insecure\n", ca);
+    return 2;
+  }
+  k->fd = rc_client_connect(u);
+  if (k->fd < 0) {
+    fprintf(stderr, "ringcast-cli: connecting to %s:%u: %s\n", u->host, u->port, strerror(-k->fd));
+    return 1;
+  }
+  if (!u->tls) return 0;
+  char err[256];
+  struct rc_tls_client_config cfg = {.ca_file = ca, .host = u->host};
+  if (rc_tls_client_ctx_create(&cfg, &k->ctx, err, sizeof err) < 0 ||
+      !(k->ssl = rc_tls_client_connect_fd(k->ctx, k->fd, err, sizeof err))) {
+    fprintf(stderr, "ringcast-cli: %s:%u: %s\n", u->host, u->port, err);
+    return 1;
+  }
+  return 0;
+}
+
+static long link_read(struct link *k, void *buf, size_t n) {
+  if (k->ssl) return rc_tls_client_read_fd(k->ssl, buf, n);
+  ssize_t r = read(k->fd, buf, n);
+  return r < 0 ? -errno : r;
+}
+
+static int link_write(struct link *k, const void *p, size_t n) {
+  return k->ssl ? rc_tls_client_write_fd(k->ssl, p, n) : rc_write_all(k->fd, p, n);
+}
+
+static void link_close(struct link *k) {
+  rc_tls_client_close_fd(k->ssl);
+  if (k->ctx) rc_tls_client_ctx_destroy(k->ctx);
+  if (k->fd >= 0) close(k->fd);
+}
+
+static int read_head(struct link *k, char *buf, size_t size, size_t *head_len, size_t *got) {
   size_t n = 0;
   for (;;) {
     if (n == size) return -E2BIG;
-    ssize_t r = read(fd, buf + n, size - n);
-    if (r <= 0) return r == 0 ? -ECONNRESET : -errno;
+    long r = link_read(k, buf + n, size - n);
+    if (r <= 0) return r == 0 ? -ECONNRESET : (int)r;
     n += (size_t)r;
     char *e = memmem(buf, n, "\r\n\r\n", 4);
     if (e) {
@@ -37,23 +101,29 @@ static int read_head(int fd, char *buf, size_t size, size_t *head_len, size_t *g
   }
 }
 
-static int cmd_sub(const char *url_s, long count) {
+/* The request head ends with an empty line: a header goes before it. */
+static size_t add_token(char *req, size_t rl, size_t size, const char *token) {
+  if (!token || rl < 2) return rl;
+  int n = snprintf(req + rl - 2, size - (rl - 2), "Authorization: Bearer %s\r\n\r\n", token);
+  return n < 0 || (size_t)n >= size - (rl - 2) ? 0 : rl - 2 + (size_t)n;
+}
+
+static int cmd_sub(const char *url_s, const struct options *o) {
   struct rc_url u;
-  if (rc_url_parse(url_s, &u) < 0 || u.tls) {
-    fprintf(stderr, "ringcast-cli: bad URL '%s': expected ws://HOST:PORT/ws?topics=a,b (no wss:// yet)\n",
+  if (rc_url_parse(url_s, &u) < 0) {
+    fprintf(stderr, "ringcast-cli: bad URL '%s': expected ws://HOST:PORT/ws?topics=a,b (or wss://)\n",
             url_s);
     return 2;
   }
-  int fd = rc_client_connect(&u);
-  if (fd < 0) {
-    fprintf(stderr, "ringcast-cli: connecting to %s:%u: %s\n", u.host, u.port, strerror(-fd));
-    return 1;
-  }
-  char req[4096], accept[29], why[256];
-  size_t rl = rc_client_upgrade_request(&u, req, sizeof req, accept);
+  struct link k;
+  int ret = link_open(&u, o, &k);
+  if (ret) return ret;
+  long count = o->count;
+  char req[16384], accept[29], why[256];
+  size_t rl = add_token(req, rc_client_upgrade_request(&u, req, sizeof req, accept), sizeof req, o->token);
   size_t cap = 1 << 20, head_len = 0, len = 0;
   uint8_t *buf = malloc(cap);
-  if (!buf || rc_write_all(fd, req, rl) < 0 || read_head(fd, (char *)buf, 16384, &head_len, &len) < 0) {
+  if (!buf || !rl || link_write(&k, req, rl) < 0 || read_head(&k, (char *)buf, 16384, &head_len, &len) < 0) {
     fprintf(stderr, "ringcast-cli: handshake with %s:%u failed\n", u.host, u.port);
     return 1;
   }
@@ -76,14 +146,15 @@ static int cmd_sub(const char *url_s, long count) {
       size_t n = (size_t)h.payload_len;
       if (h.opcode == RC_WS_OP_PING) {
         uint8_t out[RC_WS_MAX_CONTROL_PAYLOAD + 14];
-        (void)rc_write_all(fd, out, rc_client_frame(out, RC_WS_OP_PONG, p, n));
+        (void)link_write(&k, out, rc_client_frame(out, RC_WS_OP_PONG, p, n));
       } else if (h.opcode == RC_WS_OP_CLOSE) {
         unsigned code = n >= 2 ? (unsigned)p[0] << 8 | p[1] : 1005;
         fprintf(stderr, "ringcast-cli: server closed: %u %.*s\n", code, (int)(n >= 2 ? n - 2 : 0),
                 (char *)p + 2);
         uint8_t out[16];
         uint8_t cb[2] = {(uint8_t)(code >> 8), (uint8_t)code};
-        (void)rc_write_all(fd, out, rc_client_frame(out, RC_WS_OP_CLOSE, cb, code == 1005 ? 0 : 2));
+        (void)link_write(&k, out, rc_client_frame(out, RC_WS_OP_CLOSE, cb, code == 1005 ? 0 : 2));
+        link_close(&k);
         return code == 1000 || code == 1001 ? 0 : 1;
       } else if (h.opcode != RC_WS_OP_PONG) {
         uint8_t *nm = realloc(msg, msg_len + n + 1);
@@ -96,7 +167,10 @@ static int cmd_sub(const char *url_s, long count) {
           fputc('\n', stdout);
           fflush(stdout);
           msg_len = 0;
-          if (count > 0 && ++seen >= count) return 0;
+          if (count > 0 && ++seen >= count) {
+            link_close(&k);
+            return 0;
+          }
         }
       }
       size_t used = (size_t)hl + n;
@@ -114,7 +188,7 @@ static int cmd_sub(const char *url_s, long count) {
       buf = nb;
       cap *= 2;
     }
-    ssize_t r = read(fd, buf + len, cap - len);
+    long r = link_read(&k, buf + len, cap - len);
     if (r <= 0) {
       fprintf(stderr, "ringcast-cli: connection closed\n");
       return 1;
@@ -123,10 +197,10 @@ static int cmd_sub(const char *url_s, long count) {
   }
 }
 
-static int cmd_pub(const char *url_s, const char *topic, const char *message) {
+static int cmd_pub(const char *url_s, const char *topic, const char *message, const struct options *o) {
   struct rc_url u;
-  if (rc_url_parse(url_s, &u) < 0 || u.tls) {
-    fprintf(stderr, "ringcast-cli: bad URL '%s': expected http://HOST:PORT (no https:// yet)\n", url_s);
+  if (rc_url_parse(url_s, &u) < 0) {
+    fprintf(stderr, "ringcast-cli: bad URL '%s': expected http://HOST:PORT (or https://)\n", url_s);
     return 2;
   }
   if (!rc_topic_name_is_valid(topic, strlen(topic))) {
@@ -152,31 +226,51 @@ static int cmd_pub(const char *url_s, const char *topic, const char *message) {
     body = strdup(message);
     blen = strlen(message);
   }
-  int fd = rc_client_connect(&u);
-  if (fd < 0) {
-    fprintf(stderr, "ringcast-cli: connecting to %s:%u: %s\n", u.host, u.port, strerror(-fd));
-    return 1;
-  }
-  char head[1024];
+  struct link k;
+  int ret = link_open(&u, o, &k);
+  if (ret) return ret;
+  char head[16384];
   int hl = snprintf(head, sizeof head,
                     "POST /publish/%s HTTP/1.1\r\nHost: %s:%u\r\nContent-Length: %zu\r\n"
                     "Connection: close\r\n\r\n",
                     topic, u.host, u.port, blen);
-  if (rc_write_all(fd, head, (size_t)hl) < 0 || rc_write_all(fd, body, blen) < 0) {
+  size_t rl = hl < 0 || (size_t)hl >= sizeof head ? 0 : add_token(head, (size_t)hl, sizeof head, o->token);
+  if (!rl || link_write(&k, head, rl) < 0 || link_write(&k, body, blen) < 0) {
     fprintf(stderr, "ringcast-cli: sending the request failed\n");
     return 1;
   }
   char resp[8192];
   size_t n = 0;
-  ssize_t r;
-  while (n < sizeof resp - 1 && (r = read(fd, resp + n, sizeof resp - 1 - n)) > 0) n += (size_t)r;
+  long r;
+  while (n < sizeof resp - 1 && (r = link_read(&k, resp + n, sizeof resp - 1 - n)) > 0) n += (size_t)r;
   resp[n] = '\0';
   char *b = strstr(resp, "\r\n\r\n");
   int ok = n >= 12 && memcmp(resp + 9, "200", 3) == 0;
   fprintf(ok ? stdout : stderr, "%s", b ? b + 4 : resp);
   free(body);
-  close(fd);
+  link_close(&k);
   return ok ? 0 : 1;
+}
+
+/* Options after the positional arguments; -1 on a bad one. */
+static int parse_options(int argc, char **argv, int from, bool sub, struct options *o) {
+  for (int i = from; i < argc; i++) {
+    const char *a = argv[i];
+    bool has_value = i + 1 < argc;
+    if (sub && strcmp(a, "--count") == 0 && has_value) o->count = atol(argv[++i]);
+    else if (strcmp(a, "--token") == 0 && has_value) o->token = argv[++i];
+    else if (strcmp(a, "--ca") == 0 && has_value) o->ca = argv[++i];
+    else if (strcmp(a, "--insecure") == 0) o->insecure = true;
+    else {
+      fprintf(stderr, "ringcast-cli: unknown option or missing value: %s\n", a);
+      return -1;
+    }
+  }
+  if (o->token && strpbrk(o->token, "\r\n")) {
+    fprintf(stderr, "ringcast-cli: --token may not hold a line break\n");
+    return -1;
+  }
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -184,16 +278,17 @@ int main(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
+  struct options o = {0};
+  int ret = 2;
   if (argc >= 3 && strcmp(argv[1], "sub") == 0) {
-    long count = 0;
-    if (argc == 5 && strcmp(argv[3], "--count") == 0) count = atol(argv[4]);
-    else if (argc != 3) {
-      usage(stderr);
-      return 2;
-    }
-    return cmd_sub(argv[2], count);
+    if (parse_options(argc, argv, 3, true, &o) == 0) ret = cmd_sub(argv[2], &o);
+    else usage(stderr);
+  } else if (argc >= 5 && strcmp(argv[1], "pub") == 0) {
+    if (parse_options(argc, argv, 5, false, &o) == 0) ret = cmd_pub(argv[2], argv[3], argv[4], &o);
+    else usage(stderr);
+  } else {
+    usage(stderr);
   }
-  if (argc == 5 && strcmp(argv[1], "pub") == 0) return cmd_pub(argv[2], argv[3], argv[4]);
-  usage(stderr);
-  return 2;
+  rc_tls_client_thread_exit();
+  return ret;
 }

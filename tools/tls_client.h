@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* ringcast-bench's TLS client. A subscriber's wolfSSL object does no I/O of its
- * own: the caller's ring receives the ciphertext and hands it in
+/* The TLS client of ringcast's own tools. ringcast-bench's subscribers' wolfSSL
+ * objects do no I/O of their own: the caller's ring receives the ciphertext and hands it in
  * (rc_tls_client_feed), and what wolfSSL writes gathers in the connection's
  * pending buffer until the caller sends it, one send at a time, the buffer
  * freed when written. So wss:// is measured with the same receive path as ws://.
- * The publisher's connection is a plain blocking socket handed to wolfSSL
- * (rc_tls_client_connect_fd). */
-#ifndef RINGCAST_BENCH_TLS_CLIENT_H
-#define RINGCAST_BENCH_TLS_CLIENT_H
+ * The bench's publisher and ringcast-cli use a plain blocking socket handed to
+ * wolfSSL (rc_tls_client_connect_fd). */
+#ifndef RINGCAST_TOOLS_TLS_CLIENT_H
+#define RINGCAST_TOOLS_TLS_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>
