@@ -46,8 +46,11 @@ struct link {
   struct WOLFSSL *ssl;
 };
 
+static void link_close(struct link *k);
+
 static int link_open(const struct rc_url *u, const struct options *o, struct link *k) {
   memset(k, 0, sizeof *k);
+  k->fd = -1;
   const char *ca = o->insecure ? NULL : o->ca ? o->ca : SYSTEM_CA;
   if (u->tls && ca && access(ca, R_OK) != 0) {
     fprintf(stderr, "ringcast-cli: cannot read CA file %s: give --ca FILE, or --insecure\n", ca);
@@ -64,6 +67,7 @@ static int link_open(const struct rc_url *u, const struct options *o, struct lin
   if (rc_tls_client_ctx_create(&cfg, &k->ctx, err, sizeof err) < 0 ||
       !(k->ssl = rc_tls_client_connect_fd(k->ctx, k->fd, err, sizeof err))) {
     fprintf(stderr, "ringcast-cli: %s:%u: %s\n", u->host, u->port, err);
+    link_close(k);
     return 1;
   }
   return 0;
@@ -108,36 +112,14 @@ static size_t add_token(char *req, size_t rl, size_t size, const char *token) {
   return n < 0 || (size_t)n >= size - (rl - 2) ? 0 : rl - 2 + (size_t)n;
 }
 
-static int cmd_sub(const char *url_s, const struct options *o) {
-  struct rc_url u;
-  if (rc_url_parse(url_s, &u) < 0) {
-    fprintf(stderr, "ringcast-cli: bad URL '%s': expected ws://HOST:PORT/ws?topics=a,b (or wss://)\n",
-            url_s);
-    return 2;
-  }
-  struct link k;
-  int ret = link_open(&u, o, &k);
-  if (ret) return ret;
-  long count = o->count;
-  char req[16384], accept[29], why[256];
-  size_t rl = add_token(req, rc_client_upgrade_request(&u, req, sizeof req, accept), sizeof req, o->token);
-  size_t cap = 1 << 20, head_len = 0, len = 0;
-  uint8_t *buf = malloc(cap);
-  if (!buf || !rl || link_write(&k, req, rl) < 0 || read_head(&k, (char *)buf, 16384, &head_len, &len) < 0) {
-    fprintf(stderr, "ringcast-cli: handshake with %s:%u failed\n", u.host, u.port);
-    return 1;
-  }
-  if (rc_client_check_upgrade((char *)buf, head_len, accept, why, sizeof why) < 0) {
-    fprintf(stderr, "ringcast-cli: %s\n", why);
-    const char *body = (char *)buf + head_len;
-    if (len > head_len) fprintf(stderr, "%.*s", (int)(len - head_len), body);
-    return 1;
-  }
-  memmove(buf, buf + head_len, len - head_len);
-  len -= head_len;
-  uint8_t *msg = NULL;
-  size_t msg_len = 0;
+/* Prints the messages that follow the upgrade (*bufp holds len bytes of them
+ * already), answering pings, until count messages or the server's close. The
+ * exit status. */
+static int follow(struct link *k, uint8_t **bufp, size_t *capp, size_t len, long count) {
+  uint8_t *buf = *bufp, *msg = NULL;
+  size_t cap = *capp, msg_len = 0;
   long seen = 0;
+  int ret = 1;
   for (;;) {
     struct rc_ws_header h;
     ssize_t hl = rc_ws_parse_header(buf, len, false, &h);
@@ -146,19 +128,19 @@ static int cmd_sub(const char *url_s, const struct options *o) {
       size_t n = (size_t)h.payload_len;
       if (h.opcode == RC_WS_OP_PING) {
         uint8_t out[RC_WS_MAX_CONTROL_PAYLOAD + 14];
-        (void)link_write(&k, out, rc_client_frame(out, RC_WS_OP_PONG, p, n));
+        (void)link_write(k, out, rc_client_frame(out, RC_WS_OP_PONG, p, n));
       } else if (h.opcode == RC_WS_OP_CLOSE) {
         unsigned code = n >= 2 ? (unsigned)p[0] << 8 | p[1] : 1005;
         fprintf(stderr, "ringcast-cli: server closed: %u %.*s\n", code, (int)(n >= 2 ? n - 2 : 0),
                 (char *)p + 2);
         uint8_t out[16];
         uint8_t cb[2] = {(uint8_t)(code >> 8), (uint8_t)code};
-        (void)link_write(&k, out, rc_client_frame(out, RC_WS_OP_CLOSE, cb, code == 1005 ? 0 : 2));
-        link_close(&k);
-        return code == 1000 || code == 1001 ? 0 : 1;
+        (void)link_write(k, out, rc_client_frame(out, RC_WS_OP_CLOSE, cb, code == 1005 ? 0 : 2));
+        ret = code == 1000 || code == 1001 ? 0 : 1;
+        break;
       } else if (h.opcode != RC_WS_OP_PONG) {
         uint8_t *nm = realloc(msg, msg_len + n + 1);
-        if (!nm) return 1;
+        if (!nm) break;
         msg = nm;
         memcpy(msg + msg_len, p, n);
         msg_len += n;
@@ -168,8 +150,8 @@ static int cmd_sub(const char *url_s, const struct options *o) {
           fflush(stdout);
           msg_len = 0;
           if (count > 0 && ++seen >= count) {
-            link_close(&k);
-            return 0;
+            ret = 0;
+            break;
           }
         }
       }
@@ -180,21 +162,54 @@ static int cmd_sub(const char *url_s, const struct options *o) {
     }
     if (hl < 0 && hl != -EAGAIN) {
       fprintf(stderr, "ringcast-cli: malformed frame from the server\n");
-      return 1;
+      break;
     }
     if (len == cap) {
       uint8_t *nb = realloc(buf, cap * 2);
-      if (!nb) return 1;
-      buf = nb;
-      cap *= 2;
+      if (!nb) break;
+      *bufp = buf = nb;
+      *capp = cap *= 2;
     }
-    long r = link_read(&k, buf + len, cap - len);
+    long r = link_read(k, buf + len, cap - len);
     if (r <= 0) {
       fprintf(stderr, "ringcast-cli: connection closed\n");
-      return 1;
+      break;
     }
     len += (size_t)r;
   }
+  free(msg);
+  return ret;
+}
+
+static int cmd_sub(const char *url_s, const struct options *o) {
+  struct rc_url u;
+  if (rc_url_parse(url_s, &u) < 0) {
+    fprintf(stderr, "ringcast-cli: bad URL '%s': expected ws://HOST:PORT/ws?topics=a,b (or wss://)\n",
+            url_s);
+    return 2;
+  }
+  struct link k;
+  int ret = link_open(&u, o, &k);
+  if (ret) return ret;
+  char req[16384], accept[29], why[256];
+  size_t rl = add_token(req, rc_client_upgrade_request(&u, req, sizeof req, accept), sizeof req, o->token);
+  size_t cap = 1 << 20, head_len = 0, len = 0;
+  uint8_t *buf = malloc(cap);
+  if (!buf || !rl || link_write(&k, req, rl) < 0 || read_head(&k, (char *)buf, 16384, &head_len, &len) < 0) {
+    fprintf(stderr, "ringcast-cli: handshake with %s:%u failed\n", u.host, u.port);
+    ret = 1;
+  } else if (rc_client_check_upgrade((char *)buf, head_len, accept, why, sizeof why) < 0) {
+    fprintf(stderr, "ringcast-cli: %s\n", why);
+    const char *body = (char *)buf + head_len;
+    if (len > head_len) fprintf(stderr, "%.*s", (int)(len - head_len), body);
+    ret = 1;
+  } else {
+    memmove(buf, buf + head_len, len - head_len);
+    ret = follow(&k, &buf, &cap, len - head_len, o->count);
+  }
+  free(buf);
+  link_close(&k);
+  return ret;
 }
 
 static int cmd_pub(const char *url_s, const char *topic, const char *message, const struct options *o) {
@@ -228,7 +243,10 @@ static int cmd_pub(const char *url_s, const char *topic, const char *message, co
   }
   struct link k;
   int ret = link_open(&u, o, &k);
-  if (ret) return ret;
+  if (ret) {
+    free(body);
+    return ret;
+  }
   char head[16384];
   int hl = snprintf(head, sizeof head,
                     "POST /publish/%s HTTP/1.1\r\nHost: %s:%u\r\nContent-Length: %zu\r\n"
@@ -237,6 +255,8 @@ static int cmd_pub(const char *url_s, const char *topic, const char *message, co
   size_t rl = hl < 0 || (size_t)hl >= sizeof head ? 0 : add_token(head, (size_t)hl, sizeof head, o->token);
   if (!rl || link_write(&k, head, rl) < 0 || link_write(&k, body, blen) < 0) {
     fprintf(stderr, "ringcast-cli: sending the request failed\n");
+    free(body);
+    link_close(&k);
     return 1;
   }
   char resp[8192];
