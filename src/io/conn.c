@@ -162,37 +162,25 @@ int rc_conn_send(struct rc_loop *loop, struct rc_conn *c, struct rc_hold *h, enu
   return push_hold(k, c, h, v);
 }
 
-/* A connection's own small frames (replies, acks, pongs) that arrive while its
- * queue's last entry is another of its own, not yet in a send, are appended to
- * that one: a publisher pipelining thousands of commands gets its acks in a few
- * large writes instead of one queue entry (and iovec) each, and a flood of tiny
- * frames costs its bytes, not an entry per frame. */
-#define COALESCE_MAX (64u << 10)
-
+/* A connection's own small frames join its last queued one (rc_outq_coalesce)
+ * unless that would pass --max-queue: the caller then refuses it. */
 static bool coalesce(struct rc_conn_core *k, struct rc_conn *c, struct rc_frame *f) {
   uint32_t in_flight = c->send ? c->send->entries : 0;
-  if (c->q.count <= in_flight || f->len > COALESCE_MAX / 4) return false;
-  struct rc_hold *h = rc_outq_tail(&c->q);
-  if (!(h->frame->flags & RC_FRAME_PRIVATE) || h->refs != 1) return false;
-  if (rc_conn_waiting_bytes(c) + f->len + (c->q.count - in_flight) * RC_QUEUE_ENTRY_COST > k->max_queue)
-    return false; /* over the limit either way: let the caller refuse it */
-  if (rc_frame_append(&h->frame, f->data, f->len, COALESCE_MAX) < 0) return false;
-  rc_outq_tail_grew(&c->q, f->len);
-  rc_frame_destroy(f);
-  return true;
+  if (c->q.count > in_flight &&
+      rc_conn_waiting_bytes(c) + f->len + (c->q.count - in_flight) * RC_QUEUE_ENTRY_COST > k->max_queue)
+    return false;
+  return rc_outq_coalesce(&c->q, in_flight, f);
 }
 
 /* Queues a frame of the connection's own (owned: freed on failure). */
 static int push_private(struct rc_conn_core *k, struct rc_conn *c, struct rc_frame *f) {
-  struct rc_hold *h = rc_hold_create(k->arena, f);
-  if (!h) {
-    rc_frame_destroy(f);
+  if (rc_outq_push_frame(&c->q, &k->chunks, k->arena, f) < 0) {
+    rc_warn("out of memory queueing to slot %u; closing it", c->slot);
     abort_conn(k, c);
     return -ENOMEM;
   }
-  int ret = push_hold(k, c, h, RC_FRAME_VIEW_MAIN);
-  rc_hold_unref(k->arena, h);
-  return ret;
+  mark_dirty(k, c);
+  return 0;
 }
 
 int rc_conn_send_frame(struct rc_loop *loop, struct rc_conn *c, struct rc_frame *f) {

@@ -40,6 +40,28 @@ int rc_outq_push(struct rc_outq *q, struct rc_pool *chunks, struct rc_hold *h,
   return 0;
 }
 
+bool rc_outq_coalesce(struct rc_outq *q, uint32_t in_flight, struct rc_frame *f) {
+  if (q->count <= in_flight || f->len > RC_OUTQ_COALESCE_MAX / 4) return false;
+  struct rc_hold *h = rc_outq_tail(q);
+  if (!(h->frame->flags & RC_FRAME_PRIVATE) || h->refs != 1) return false;
+  if (rc_frame_append(&h->frame, f->data, f->len, RC_OUTQ_COALESCE_MAX) < 0) return false;
+  q->bytes += f->len;
+  rc_frame_destroy(f);
+  return true;
+}
+
+int rc_outq_push_frame(struct rc_outq *q, struct rc_pool *chunks, struct rc_frame_arena *a,
+                       struct rc_frame *f) {
+  struct rc_hold *h = rc_hold_create(a, f);
+  if (!h) {
+    rc_frame_destroy(f);
+    return -ENOMEM;
+  }
+  int ret = rc_outq_push(q, chunks, h, RC_FRAME_VIEW_MAIN);
+  rc_hold_unref(a, h); /* the queue's reference, when pushed, keeps it */
+  return ret;
+}
+
 /* Removes the head entry; the caller has accounted for its bytes. */
 static void pop_head(struct rc_outq *q, struct rc_pool *chunks, struct rc_frame_arena *a) {
   if (q->head_i == RC_OUTQ_CHUNK_ENTRIES) {

@@ -253,3 +253,12 @@ const struct rc_admission_stats *rc_admission_stats(const struct rc_admission *a
 uint32_t rc_admission_count(const struct rc_admission *a) {
   return atomic_load_explicit(&((struct rc_admission *)a)->count, memory_order_relaxed);
 }
+
+const char *rc_admission_refusal(int err) {
+  switch (err) {
+  case -EMFILE: return "this address holds --max-conns-per-ip connections already";
+  case -EBUSY: return "this address has --max-handshakes-per-ip connections still in their handshake";
+  case -EAGAIN: return "this address opens connections faster than --connect-rate-per-ip";
+  default: return "the server is over its memory budget (--max-memory)";
+  }
+}

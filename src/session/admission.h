@@ -9,6 +9,7 @@
 #ifndef RINGCAST_SESSION_ADMISSION_H
 #define RINGCAST_SESSION_ADMISSION_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,6 +42,10 @@ bool rc_admission_enabled(const struct rc_admission *a);
  * token is back), -ENOBUFS (over the memory budget). */
 int rc_admission_open(struct rc_admission *a, const struct rc_conn *c, uint64_t now_ms,
                       unsigned *retry_s);
+/* What a refused client is told for rc_admission_open's error, and the HTTP
+ * status (429 for the rate, 503 otherwise). */
+const char *rc_admission_refusal(int err);
+static inline int rc_admission_status(int err) { return err == -EAGAIN ? 429 : 503; }
 /* An admitted connection finished its first request. */
 void rc_admission_handshake_done(struct rc_admission *a, const struct rc_conn *c);
 /* An admitted connection closed (still in its handshake or not). */

@@ -429,10 +429,8 @@ static bool readmit(struct rc_loop *l, struct rc_session *s, uint8_t family, con
     char peer[64];
     rc_conn_peer_text(&s->conn, peer, sizeof peer);
     rc_info("%s (through a trusted proxy): refused by the per-address limits (%d)", peer, ret);
-    rc_request_error(l, s, ret == -EAGAIN ? 429 : 503, true, "Retry-After: 1\r\n", "%s",
-                     ret == -EMFILE   ? "this address holds --max-conns-per-ip connections already"
-                     : ret == -EAGAIN ? "this address opens connections faster than --connect-rate-per-ip"
-                                      : "refused by the per-address limits");
+    rc_request_error(l, s, rc_admission_status(ret), true, "Retry-After: 1\r\n", "%s",
+                     rc_admission_refusal(ret));
     return false;
   }
   rc_admission_handshake_done(ss->adm, &s->conn);

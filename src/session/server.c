@@ -159,11 +159,7 @@ static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit, boo
       char peer[64];
       rc_conn_peer_text(c, peer, sizeof peer);
       rc_debug("%s: refused by the per-address limits (%d)", peer, ret);
-      refuse(l, s, ret == -EAGAIN ? 429 : 503,
-             ret == -EMFILE   ? "this address holds --max-conns-per-ip connections already"
-             : ret == -EBUSY  ? "this address has --max-handshakes-per-ip connections still in their handshake"
-             : ret == -EAGAIN ? "this address opens connections faster than --connect-rate-per-ip"
-                              : "the server is over its memory budget (--max-memory)");
+      refuse(l, s, rc_admission_status(ret), rc_admission_refusal(ret));
       return;
     }
     s->admitted = s->handshaking = true;

@@ -30,8 +30,6 @@
 #define BATCH_BYTES (256u << 10)
 /* Room for a record's header, tag and padding beyond its plaintext. */
 #define RECORD_OVERHEAD 64
-/* A connection's own small frames (replies, pongs) appended to a queued one. */
-#define COALESCE_MAX (64u << 10)
 /* The most ciphertext one frame may grow to: a close encrypts all that is queued
  * (at most --max-queue and the close frame). */
 #define OUT_MAX (1u << 30)
@@ -639,29 +637,11 @@ static int tls_send(struct rc_loop *l, struct rc_conn *c, struct rc_hold *h, enu
   return 0;
 }
 
-/* As the io layer does for cleartext: a connection's own small frames join the
- * last queued one while it is still its own, so a flood of pongs or acks costs
- * its bytes, not a queue entry each. */
-static bool coalesce(struct tls_conn *t, struct rc_frame *f) {
-  struct rc_hold *h = rc_outq_tail(&t->plain);
-  if (!h || f->len > COALESCE_MAX / 4) return false;
-  if (!(h->frame->flags & RC_FRAME_PRIVATE) || h->refs != 1) return false;
-  if (rc_frame_append(&h->frame, f->data, f->len, COALESCE_MAX) < 0) return false;
-  rc_outq_tail_grew(&t->plain, f->len);
-  rc_frame_destroy(f);
-  return true;
-}
-
+/* A frame of the connection's own, in the plaintext queue (joined to the last
+ * one when it can be, as the io layer does for cleartext). */
 static int push_private(struct rc_loop *l, struct tls_conn *t, struct rc_frame *f) {
-  struct rc_hold *h = rc_hold_create(t->sh->arena, f);
-  if (!h) {
-    rc_frame_destroy(f);
-    rc_conn_abort(l, t->c);
-    return -ENOMEM;
-  }
-  int ret = rc_outq_push(&t->plain, &t->sh->chunks, h, RC_FRAME_VIEW_MAIN);
-  rc_hold_unref(t->sh->arena, h);
-  if (ret < 0) {
+  if (rc_outq_coalesce(&t->plain, 0, f)) return 0;
+  if (rc_outq_push_frame(&t->plain, &t->sh->chunks, t->sh->arena, f) < 0) {
     rc_conn_abort(l, t->c);
     return -ENOMEM;
   }
@@ -679,10 +659,8 @@ static int tls_send_frame(struct rc_loop *l, struct rc_conn *c, struct rc_frame 
     rc_frame_destroy(f);
     return -ENOBUFS;
   }
-  if (!coalesce(t, f)) {
-    int ret = push_private(l, t, f);
-    if (ret < 0) return ret;
-  }
+  int ret = push_private(l, t, f);
+  if (ret < 0) return ret;
   rc_conn_want_write(l, c);
   return 0;
 }

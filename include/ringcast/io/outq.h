@@ -7,6 +7,7 @@
 #ifndef RINGCAST_IO_OUTQ_H
 #define RINGCAST_IO_OUTQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -40,8 +41,21 @@ static inline struct rc_hold *rc_outq_tail(const struct rc_outq *q) {
   if (!q->count) return NULL;
   return (struct rc_hold *)(q->tail->e[q->tail_i - 1] & ~(uintptr_t)1);
 }
-/* The last entry's frame grew by n bytes (it must not be in a send in flight). */
-static inline void rc_outq_tail_grew(struct rc_outq *q, size_t n) { q->bytes += n; }
+/* A connection's own small frames (replies, acks, pongs) are appended to the
+ * last queued entry while it is another of its own: a publisher pipelining
+ * thousands of commands gets its acks in a few large writes, and a flood of tiny
+ * frames costs its bytes, not an entry each. The entry grows to at most this. */
+#define RC_OUTQ_COALESCE_MAX (64u << 10)
+
+/* Appends private frame f's bytes to the last entry when that one is a private
+ * frame no one else holds and not among the first `in_flight` entries (a send in
+ * flight covers those), f is small and the result fits RC_OUTQ_COALESCE_MAX.
+ * true: appended, f is freed; false: nothing changed. */
+bool rc_outq_coalesce(struct rc_outq *q, uint32_t in_flight, struct rc_frame *f);
+/* Queues private frame f (taken over whatever the result) as a new entry. 0 or
+ * -ENOMEM (f is freed). */
+int rc_outq_push_frame(struct rc_outq *q, struct rc_pool *chunks, struct rc_frame_arena *a,
+                       struct rc_frame *f);
 /* Accounts n written bytes from the head: entries written whole are dropped
  * (their references released); a partly written one keeps its offset. Returns
  * how many entries were completed. n must not exceed q->bytes. */
