@@ -9,7 +9,7 @@ import unittest
 
 import websockets
 
-from rcserver import RawWs, Server
+from rcserver import RawWs, Server, recv_subscribe_acks, subscriber
 
 
 class WsSession(unittest.TestCase):
@@ -28,11 +28,15 @@ class WsSession(unittest.TestCase):
                     await ws.send(json.dumps(obj))
                     return json.loads(await ws.recv())
                 self.assertEqual(await cmd({"op": "ping", "id": 1}), {"type": "pong", "op": "ping", "id": 1})
-                ack = await cmd({"op": "subscribe", "topics": ["cmd.a", "cmd.b"], "id": "s"})
-                self.assertEqual(ack, {"type": "ack", "op": "subscribe", "id": "s", "topics": ["cmd.a", "cmd.b"]})
+                await ws.send(json.dumps({"op": "subscribe", "topics": ["cmd.a", "cmd.b"], "id": "s"}))
+                acks = await recv_subscribe_acks(ws, ["cmd.a", "cmd.b"], id="s")  # one per topic, seq 0
+                self.assertEqual(await cmd({"op": "subscribe", "topics": ["cmd.b"], "id": "again"}),
+                                 {"type": "ack", "op": "subscribe", "id": "again", "topic": "cmd.b",
+                                  "already_subscribed": True})
                 self.srv.publish("cmd.b", b'{"v":1}')
                 msg = json.loads(await ws.recv())
                 self.assertEqual(msg, {"type": "msg", "topic": "cmd.b", "seq": 1, "data": {"v": 1}})
+                self.assertEqual(acks["cmd.b"]["seq"] + 1, msg["seq"], "the ack's seq is the seam")
                 ack = await cmd({"op": "unsubscribe", "topics": ["cmd.b", "cmd.zzz"]})
                 self.assertEqual(ack["not_subscribed"], ["cmd.zzz"])
                 self.srv.publish("cmd.b", b"ignored")
@@ -93,7 +97,7 @@ class WsSession(unittest.TestCase):
             ("bad close code", dict(opcode=0x8, payload=struct.pack("!H", 1005)), 1002),
             ("bad close reason", dict(opcode=0x8, payload=struct.pack("!H", 1000) + b"\xff"), 1007),
         ]
-        watcher = RawWs(self.srv.port, "/ws?topics=cmd.watch")
+        watcher = subscriber(self.srv.port, ["cmd.watch"])
         for i, (name, frame, code) in enumerate(cases):
             c = RawWs(self.srv.port)
             op = frame.pop("opcode")
