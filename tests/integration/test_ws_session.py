@@ -58,6 +58,24 @@ class WsSession(unittest.TestCase):
                 self.assertEqual(cm.exception.rcvd.code, 1009, "a message over --max-message")
         asyncio.run(run())
 
+    def test_ack_seq_counts_what_was_published_before(self):
+        holder = RawWs(self.srv.port, "/ws?topics=cmd.seam")  # keeps the topic (and its seq) alive
+        epochs = {holder.recv_subscribe_acks(["cmd.seam"])["cmd.seam"]["epoch"]}
+        for i in range(3):
+            self.srv.publish("cmd.seam", b"%d" % i)
+        # Stamped once the holder has them (an HTTP 200 may come before the home shard stamps).
+        self.assertEqual([json.loads(holder.recv_frame()[1])["seq"] for _ in range(3)], [1, 2, 3])
+        late = RawWs(self.srv.port, "/ws?topics=cmd.seam")
+        epochs.add(late.recv_subscribe_acks(["cmd.seam"], seqs=3)["cmd.seam"]["epoch"])  # three before
+        cmd = RawWs(self.srv.port)
+        cmd.send_text(json.dumps({"op": "subscribe", "topics": ["cmd.seam"], "id": 5}))
+        epochs.add(cmd.recv_subscribe_acks(["cmd.seam"], seqs=3, id=5)["cmd.seam"]["epoch"])
+        self.srv.publish("cmd.seam", b"after")
+        for ws in (holder, late, cmd):
+            self.assertEqual(json.loads(ws.recv_frame()[1])["seq"], 4, "the seq after the ack's")
+            ws.close()
+        self.assertEqual(len(epochs), 1, "one epoch while the topic lives")
+
     def test_raw_connection_refuses_more_topics(self):
         async def run():
             async with websockets.connect(self.srv.url("?topics=cmd.raw&format=raw"), ping_interval=None) as ws:
