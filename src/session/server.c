@@ -85,7 +85,10 @@ static void on_timer(struct rc_loop *l, struct rc_conn *c) {
   rc_session_rearm_timer(l, s);
 }
 
-static void on_close(struct rc_loop *l, struct rc_conn *c) { rc_session_release(l, rc_session_of(c)); }
+static void on_close(struct rc_loop *l, struct rc_conn *c) {
+  rc_conflate_release(l, rc_session_of(c));
+  rc_session_release(l, rc_session_of(c));
+}
 
 static const struct rc_conn_ops session_ops = {
     .on_data = on_data,

@@ -10,7 +10,6 @@
 #include "ringcast/proto/ws.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
-#include "conflate.h"
 #include "session.h"
 
 #define TICKS_PER_S (1000u / RC_TIMER_TICK_MS)
@@ -98,7 +97,6 @@ void rc_session_release(struct rc_loop *l, struct rc_session *s) {
     rc_admission_close(ss->adm, &s->conn, s->handshaking, rc_loop_now_ms(l));
     s->admitted = s->handshaking = false;
   }
-  rc_conflate_release(l, s);
   if (s->sub.v) rc_pubsub_unsubscribe_all(ss->ps, &s->sub);
   rc_session_set_auth(l, s, NULL);
   if (s->rx) {
