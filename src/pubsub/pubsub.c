@@ -569,8 +569,8 @@ static void answer(struct rc_pubsub_shard *pss, struct join *j) {
  * announced, the replay follows. */
 static void joined(struct rc_pubsub_shard *pss, struct join *j) {
   struct rc_subscriber *s = pss->cb.resolve(pss->cb.ctx, j->token);
-  if (s && rc_subscription_activate(pss->id, s, j->topic, j->id) &&
-      pss->cb.joined(pss->cb.ctx, s, &j->res)) {
+  j->res.live = s && rc_subscription_activate(pss->id, s, j->topic, j->id);
+  if (s && pss->cb.joined(pss->cb.ctx, s, &j->res) && j->res.live) {
     for (uint32_t i = 0; i < j->nframes; i++) {
       struct rc_hold *h = rc_hold_create(pss->arena, j->frames[i]);
       if (!h) {

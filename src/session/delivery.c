@@ -105,6 +105,12 @@ bool rc_delivery_joined(void *ctx, struct rc_subscriber *sub, const struct rc_jo
   struct rc_loop *l = ss->loop;
   struct rc_session *s = session_of_sub(sub);
   bool url = r->note_len == 1 && memcmp(r->note, RC_DELIVERY_URL_JOIN, 1) == 0;
+  if (!r->live) {
+    /* Ended before it went live (the client unsubscribed at once): the 101
+     * waits for it no longer. */
+    if (url && s->joining && --s->joining == 0) rc_conn_uncork(l, &s->conn);
+    return false;
+  }
   const char *id = url ? "" : r->note;
   size_t id_len = url ? 0 : r->note_len;
   enum rc_join_outcome outcome = r->outcome;

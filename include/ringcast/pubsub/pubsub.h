@@ -68,6 +68,8 @@ enum rc_join_outcome {
 };
 
 struct rc_join_result {
+  bool live;             /* false: the subscription ended before it went live
+                          * (nothing follows; told only for the caller's bookkeeping) */
   struct rc_topic *topic;
   uint64_t seq;          /* the last message before the live ones */
   uint64_t epoch;
@@ -96,7 +98,8 @@ struct rc_pubsub_callbacks {
   struct rc_subscriber *(*resolve)(void *ctx, uint64_t token);
   /* A pending subscription of s is live from now: messages after r->seq follow.
    * Returns whether to deliver the r->replay messages that come next (through
-   * deliver); false: the callee announced what it does instead. */
+   * deliver); false: the callee announced what it does instead. Also called,
+   * with r->live false, when the subscription ended while pending. */
   bool (*joined)(void *ctx, struct rc_subscriber *s, const struct rc_join_result *r);
   /* Queue the message of topic tp held by h to s; take a reference with
    * rc_hold_ref if kept. Must not change any subscription (closing is fine if
