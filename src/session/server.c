@@ -301,6 +301,7 @@ int rc_server_create(const struct rc_config *cfg, struct rc_server **out) {
                    * it may not crowd out the rest of the budget. */
                   .memory = cfg->max_memory / 2,
                   .heartbeat_s = cfg->topic_heartbeat},
+      .max_patterns = cfg->max_patterns,
   };
   srv->pubsub = rc_pubsub_create(cfg->threads, cfg->max_topics, &lim);
   if (!srv->pubsub) goto fail;
