@@ -116,7 +116,8 @@ static void pubsub_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
 static void on_start(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   const struct rc_config *cfg = ss->srv->cfg;
-  if (cfg->history || cfg->topic_heartbeat) {
+  /* Wildcards need the tick too: it lets go of pins of patterns gone. */
+  if (cfg->history || cfg->topic_heartbeat || cfg->max_patterns) {
     ss->pubsub_timer.fn = pubsub_tick;
     rc_loop_timer_set(l, &ss->pubsub_timer, rc_loop_now_ms(l) + 1000);
   }
