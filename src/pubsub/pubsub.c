@@ -882,10 +882,8 @@ static void emptied(void *ctx, struct rc_topic *tp) {
     rc_err("out of memory releasing topic %s; it stays allocated for now", tp->name);
     return;
   }
-  m->item.kind = INBOX_UNINTEREST;
-  m->topic = tp;
-  m->cleared = l->cleared;
-  m->shard = (uint16_t)pss->id;
+  *m = (struct release){.item.kind = INBOX_UNINTEREST, .topic = tp, .cleared = l->cleared,
+                        .shard = (uint16_t)pss->id, .pattern = false};
   l->releasing = true;
   push(pss, tp->home, &m->item);
 }
