@@ -235,7 +235,9 @@ static void test_wildcards(void) {
   pthread_create(&th[W_CREATORS], NULL, w_home, NULL);
   struct rc_subscriber sub = {0};
   unsigned subscribed = 0;
-  for (int r = 0; r < W_ROUNDS; r++) {
+  /* Rounds go on until the creators made plenty, however the threads are scheduled. */
+  int r = 0;
+  for (; r < W_ROUNDS || atomic_load(&w_created) < 20 * W_ROUNDS; r++) {
     subscribed += rc_pubsub_subscribe_pattern(wshard[0], &sub, "w.*", 3, 8, 8) == 0;
     rc_topic_foreach(rc_pubsub_topics(wps), w_check, NULL);
     rc_pubsub_unsubscribe_pattern(wshard[0], &sub, "w.*", 3);
@@ -245,9 +247,7 @@ static void test_wildcards(void) {
   }
   atomic_store(&w_stop, true);
   for (unsigned i = 0; i <= W_CREATORS; i++) pthread_join(th[i], NULL);
-  CHECK(atomic_load(&w_created) > W_ROUNDS, "wildcards: only %u topics made meanwhile",
-        atomic_load(&w_created));
-  CHECK(subscribed == W_ROUNDS, "wildcards: %u of %d subscribes", subscribed, W_ROUNDS);
+  CHECK(subscribed == (unsigned)r, "wildcards: %u of %d subscribes", subscribed, r);
   CHECK(atomic_load(&w_missing) == 0, "wildcards: %u matching topics without the pin after a subscribe",
         atomic_load(&w_missing));
   rc_pubsub_unsubscribe_all(wshard[0], &sub);
