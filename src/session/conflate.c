@@ -129,16 +129,17 @@ static void count_lagging(struct rc_loop *l, struct rc_conn *c, void *arg) {
 }
 
 /* The shard is behind when its subscribers' queues grow together: most of its
- * WebSocket sessions hold over a quarter of --max-queue. Decided from a walk of
+ * WebSocket sessions (at least RC_CONFLATE_CROWD of them: a handful cannot make a
+ * reconnect storm) hold over half of --max-queue. Decided from a walk of
  * its connections, at most ten times a second, when someone reaches
  * --max-queue (rare unless the shard is behind). */
 static bool shard_behind(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   uint64_t now = rc_loop_now_ms(l);
   if (ss->behind_checked_ms && now - ss->behind_checked_ms < 100) return ss->behind;
-  struct lag m = {.threshold = ss->max_queue / 4};
+  struct lag m = {.threshold = ss->max_queue / 2};
   rc_loop_foreach_conn(l, count_lagging, &m);
-  ss->behind = m.lagging * 2 > m.n;
+  ss->behind = m.n >= RC_CONFLATE_CROWD && m.lagging * 2 > m.n;
   ss->behind_checked_ms = now ? now : 1;
   return ss->behind;
 }

@@ -10,7 +10,8 @@
  * Who conflates: sessions with policy=conflate (or --slow-policy conflate) once
  * more than RC_CONFLATE_LAG bytes wait for them; and, under --slow-policy
  * disconnect, a subscriber that reaches --max-queue while the whole shard is
- * behind (most of its WebSocket sessions hold over a quarter of --max-queue):
+ * behind (most of its WebSocket sessions, and at least RC_CONFLATE_CROWD, hold
+ * over half of --max-queue):
  * closing everyone then would only start a reconnect storm, so the
  * shard sheds load this way instead, and counts it. Shard thread only. */
 #ifndef RINGCAST_SESSION_CONFLATE_H
@@ -24,6 +25,8 @@
 /* Bytes waiting for a policy=conflate subscriber before it starts conflating:
  * about a tenth of a second of a lagging subscriber's share of one core. */
 #define RC_CONFLATE_LAG (16u << 10)
+/* Subscribers a shard needs before it counts as behind rather than them slow. */
+#define RC_CONFLATE_CROWD 16
 
 /* Delivery of h (topic tp) to s, which is conflating or should start to:
  * returns false when s neither conflates nor should (deliver normally). */

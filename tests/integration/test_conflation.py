@@ -144,7 +144,7 @@ class Conflation(unittest.TestCase):
         # Under --slow-policy disconnect none is closed; each conflates, and the
         # shedding is counted.
         with Server("--max-queue", "256k", threads=1) as srv:
-            subs = [RawWs(srv.port, "/ws?topics=cf.all", rcvbuf=4096) for _ in range(6)]
+            subs = [RawWs(srv.port, "/ws?topics=cf.all", rcvbuf=4096) for _ in range(20)]
             for w in subs:
                 self.assertEqual(json.loads(w.recv_frame()[1])["type"], "ack")
             published = 0
