@@ -892,13 +892,16 @@ static void released(struct rc_pubsub_shard *pss, struct release *m) {
   struct rc_topic *tp = m->topic;
   struct rc_sublist *l = &tp->local[pss->id];
   l->releasing = false;
-  if (l->n == 0 && m->cleared == l->cleared) {
+  /* Pending subscribers count: one made while this answer was on its way holds
+   * the topic as much as a live one. */
+  bool empty = l->n + l->pending == 0;
+  if (empty && m->cleared == l->cleared) {
     l->pinned = false;
     free(m);
     rc_topic_release(pss->ps->topics, tp);
     return;
   }
-  if (l->n == 0) {
+  if (empty) {
     /* Subscribed and emptied again since it asked: messages sent in between
      * may still be on their way; ask again. */
     m->item.kind = INBOX_UNINTEREST;
