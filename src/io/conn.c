@@ -210,6 +210,12 @@ int rc_conn_push_frame(struct rc_loop *loop, struct rc_conn *c, struct rc_frame 
   return push_private(rc_conn_core_of(loop), c, f);
 }
 
+void rc_conn_uncork(struct rc_loop *l, struct rc_conn *c) {
+  if (!c->corked) return;
+  c->corked = 0;
+  if (c->q.count || c->wants_write) mark_dirty(rc_conn_core_of(l), c);
+}
+
 void rc_conn_want_write(struct rc_loop *l, struct rc_conn *c) {
   c->wants_write = 1;
   mark_dirty(rc_conn_core_of(l), c);
@@ -384,6 +390,7 @@ void rc_conn_start_sends(struct rc_conn_core *k) {
     k->dirty_head = c->next_dirty;
     c->next_dirty = NULL;
     if (c->armed & RC_CONN_ARMED_SEND) continue;
+    if (c->corked && c->state == RC_CONN_OPEN) continue; /* rc_conn_uncork marks it again */
     if (c->wants_write && c->state == RC_CONN_OPEN && c->ops->on_writable)
       c->wants_write = c->ops->on_writable(rc_conn_loop_of(k), c);
     if (c->q.count == 0) continue;

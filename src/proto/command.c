@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ringcast/proto/json_scan.h"
+#include "ringcast/proto/position.h"
 #include "ringcast/proto/topic_name.h"
 
 static const struct {
@@ -37,7 +38,8 @@ static int fail(char *err, size_t size, const char *msg) {
   return -EINVAL;
 }
 
-static const char *const members[] = {"op", "id", "topic", "topics", "data", "token"};
+static const char *const members[] = {"op", "id", "topic", "topics", "data", "token", "since",
+                                      "snapshot"};
 
 /* A string member decoded into a NUL-terminated copy of at most max bytes
  * (malloc'd); refused if it holds a NUL (a C string would end there). */
@@ -52,6 +54,50 @@ static int decode_name(const uint8_t *t, const struct rc_json_span *sp, size_t m
   }
   buf[n] = '\0'; /* the quotes made room */
   *out = buf;
+  return 0;
+}
+
+/* "since": {"topic": {"epoch": "16 hex digits", "seq": N}, ...}, each topic
+ * one the command subscribes to. */
+static int parse_since(const char *text, const struct rc_json_span *sp, struct rc_command *cmd,
+                       char *err, size_t err_size) {
+  if (sp->type != RC_JSON_OBJECT)
+    return fail(err, err_size, "\"since\" must be an object: {\"topic\":{\"epoch\":\"...\",\"seq\":N}}");
+  cmd->since = cJSON_ParseWithLength(text + sp->off, sp->len);
+  if (!cmd->since) return fail(err, err_size, "out of memory");
+  const cJSON *pos;
+  cJSON_ArrayForEach(pos, cmd->since) {
+    const cJSON *t;
+    bool named = false;
+    cJSON_ArrayForEach(t, cmd->topics) named |= strcmp(t->valuestring, pos->string) == 0;
+    if (!named) {
+      snprintf(err, err_size, "\"since\" names '%.128s', which \"topics\" does not", pos->string);
+      return -EINVAL;
+    }
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(pos, "epoch");
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(pos, "seq");
+    uint64_t epoch;
+    if (!cJSON_IsObject(pos) || !cJSON_IsString(e) ||
+        !rc_epoch_parse(e->valuestring, strlen(e->valuestring), &epoch) || !cJSON_IsNumber(q) ||
+        q->valuedouble < 0 || q->valuedouble > 9007199254740991.0 ||
+        q->valuedouble != (double)(uint64_t)q->valuedouble) {
+      snprintf(err, err_size,
+               "\"since\" for '%.128s' must be {\"epoch\":\"<16 hex digits from the ack>\",\"seq\":<the "
+               "last seq received>}",
+               pos->string);
+      return -EINVAL;
+    }
+  }
+  return 0;
+}
+
+int rc_command_since(const struct rc_command *cmd, const char *topic, uint64_t *epoch,
+                     uint64_t *seq) {
+  const cJSON *pos = cmd->since ? cJSON_GetObjectItemCaseSensitive(cmd->since, topic) : NULL;
+  if (!pos) return -ENOENT;
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(pos, "epoch");
+  rc_epoch_parse(e->valuestring, strlen(e->valuestring), epoch);
+  *seq = (uint64_t)cJSON_GetObjectItemCaseSensitive(pos, "seq")->valuedouble;
   return 0;
 }
 
@@ -124,6 +170,13 @@ int rc_command_parse(const char *text, size_t len, size_t max_other, struct rc_c
     cmd->root = cJSON_ParseWithLength(text + arr.off, arr.len);
     if (!cmd->root) return fail(err, err_size, "out of memory");
     cmd->topics = cmd->root;
+    if (cmd->op == RC_CMD_UNSUBSCRIBE) return 0;
+    if (rc_json_member(t, len, "snapshot", &sp) == 0) {
+      if (sp.type != RC_JSON_TRUE && sp.type != RC_JSON_FALSE)
+        return fail(err, err_size, "\"snapshot\" must be true or false");
+      cmd->snapshot = sp.type == RC_JSON_TRUE;
+    }
+    if (rc_json_member(t, len, "since", &sp) == 0) return parse_since(text, &sp, cmd, err, err_size);
     return 0;
   }
   case RC_CMD_PUBLISH: {
@@ -166,6 +219,7 @@ int rc_command_parse(const char *text, size_t len, size_t max_other, struct rc_c
 void rc_command_fini(struct rc_command *cmd) {
   cJSON_Delete(cmd->root);
   cJSON_Delete(cmd->id_root);
+  cJSON_Delete(cmd->since);
   free(cmd->topic_buf);
   free(cmd->data);
   memset(cmd, 0, sizeof *cmd);

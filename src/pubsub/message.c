@@ -74,5 +74,16 @@ struct rc_frame *rc_message_encode(uint16_t owner, const char *topic, size_t top
   f->len = (uint32_t)env_len;
   f->alt_off = (uint32_t)env_len;
   f->alt_len = (uint32_t)(raw_hl + len);
+  f->tag = seq;
+  return f;
+}
+
+struct rc_frame *rc_message_encode_heartbeat(uint16_t owner, const char *topic, size_t topic_len,
+                                             uint64_t seq) {
+  char text[RC_TOPIC_NAME_MAX + 64];
+  int n = snprintf(text, sizeof text, "{\"type\":\"hb\",\"topic\":\"%.*s\",\"seq\":%" PRIu64 "}",
+                   (int)topic_len, topic, seq);
+  struct rc_frame *f = rc_frame_create_ws(owner, RC_WS_OP_TEXT, text, (size_t)n);
+  if (f) f->tag = seq | RC_MESSAGE_HEARTBEAT;
   return f;
 }

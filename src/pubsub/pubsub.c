@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "history.h"
 #include "ringcast/pubsub/message.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
@@ -23,6 +24,8 @@ enum inbox_kind {
   INBOX_RESULT,       /* struct result: a forwarded publish's outcome */
   INBOX_UNINTEREST,   /* struct release: to the home, a shard's list of the topic emptied */
   INBOX_RELEASE,      /* struct release: back from the home, no more of its messages follow */
+  INBOX_JOIN,         /* struct join: to the home, a subscription waits for its start */
+  INBOX_JOINED,       /* struct join: back from the home, answered */
 };
 
 struct inbox_item {
@@ -57,6 +60,26 @@ struct release {
   uint16_t shard;        /* whose list */
 };
 
+/* A subscription's way to its start and back: the home shard fills in where
+ * it starts and takes a shard reference on each message to replay. Every
+ * batch the home sent the subscriber's shard before it answered is ahead of
+ * the answer in the inbox, and every later one behind it: that is the seam. */
+struct join {
+  struct inbox_item item;
+  struct rc_topic *topic;      /* a reference of its own */
+  uint64_t token;
+  uint32_t id;                 /* the pending subscription's join id */
+  uint32_t charge;
+  uint16_t shard;              /* the subscriber's */
+  bool has_since, snapshot;
+  uint64_t since_epoch, since_seq;
+  struct rc_join_result res;
+  struct rc_frame **frames;    /* nframes of them; NULL once handed over */
+  uint32_t nframes;
+  uint16_t note_len;
+  uint8_t note[];
+};
+
 struct batch_entry {
   struct rc_frame *frame;
   struct rc_topic *topic;
@@ -78,6 +101,11 @@ struct rc_pubsub_shard {
   uint32_t cur_i;
   uint64_t wake_mask;    /* shards pushed to since the last flush */
   struct rc_pubsub_stats stats;
+  uint32_t join_seq;     /* the last join id given out */
+  uint32_t now_s;        /* the loop's clock, for history and heartbeats */
+  /* Topics homed here that have history or may have subscribers, least
+   * recently published first; each listed one is pinned (a reference). */
+  struct rc_topic *tracked_head, *tracked_tail;
   alignas(64) struct rc_mpsc inbox;
   /* Bytes of forwarded publishes in the inbox: added by the shards that push
    * them, taken off here as they are published. */
@@ -90,6 +118,76 @@ struct rc_pubsub {
   unsigned nshards;
   struct rc_pubsub_shard *shards[RC_MAX_SHARDS];
 };
+
+static bool tracking(const struct rc_pubsub *ps) {
+  return ps->lim.history.msgs || ps->lim.history.heartbeat_s;
+}
+
+static struct rc_history_limits history_limits(const struct rc_pubsub *ps) {
+  return (struct rc_history_limits){.max_msgs = ps->lim.history.msgs,
+                                    .max_bytes = ps->lim.history.bytes,
+                                    .ttl_s = ps->lim.history.ttl_s};
+}
+
+static struct rc_history_ctx history_ctx(struct rc_pubsub_shard *pss) {
+  return (struct rc_history_ctx){.arena = pss->arena,
+                                 .budget = pss->ps->lim.budget,
+                                 .bytes_total = &pss->stats.history_bytes,
+                                 .msgs_total = &pss->stats.history_msgs,
+                                 .cut = pss->stats.history_cut};
+}
+
+static void tracked_unlink(struct rc_pubsub_shard *pss, struct rc_topic *tp) {
+  if (tp->tracked_prev) tp->tracked_prev->tracked_next = tp->tracked_next;
+  else pss->tracked_head = tp->tracked_next;
+  if (tp->tracked_next) tp->tracked_next->tracked_prev = tp->tracked_prev;
+  else pss->tracked_tail = tp->tracked_prev;
+  tp->tracked_prev = tp->tracked_next = NULL;
+}
+
+static void tracked_append(struct rc_pubsub_shard *pss, struct rc_topic *tp) {
+  tp->tracked_prev = pss->tracked_tail;
+  tp->tracked_next = NULL;
+  if (pss->tracked_tail) pss->tracked_tail->tracked_next = tp;
+  else pss->tracked_head = tp;
+  pss->tracked_tail = tp;
+}
+
+/* Home shard: keeps tp (pinned) on its list, at the most recent end. */
+static void track(struct rc_pubsub_shard *pss, struct rc_topic *tp) {
+  if (tp->tracked) {
+    if (pss->tracked_tail != tp) {
+      tracked_unlink(pss, tp);
+      tracked_append(pss, tp);
+    }
+    return;
+  }
+  rc_topic_ref(pss->ps->topics, tp);
+  tp->tracked = true;
+  tp->last_s = pss->now_s;
+  tracked_append(pss, tp);
+}
+
+static void untrack(struct rc_pubsub_shard *pss, struct rc_topic *tp) {
+  struct rc_history_ctx cx = history_ctx(pss);
+  rc_history_clear(&tp->history, &cx);
+  tracked_unlink(pss, tp);
+  tp->tracked = false;
+  rc_topic_release(pss->ps->topics, tp);
+}
+
+/* Past the history memory bound (a share of --max-memory), the topics published
+ * least recently lose their history first. */
+static void history_over_memory(struct rc_pubsub_shard *pss) {
+  uint64_t cap = pss->ps->lim.history.memory / pss->ps->nshards;
+  if (!cap) return;
+  struct rc_history_ctx cx = history_ctx(pss);
+  for (struct rc_topic *tp = pss->tracked_head;
+       tp && rc_counter_get(&pss->stats.history_bytes) > cap; tp = tp->tracked_next)
+    while (tp->history && (tp != pss->tracked_tail || tp->history->n > 1) &&
+           rc_counter_get(&pss->stats.history_bytes) > cap)
+      rc_history_drop_oldest(&tp->history, RC_HISTORY_CUT_MEMORY, &cx);
+}
 
 struct rc_pubsub *rc_pubsub_create(unsigned nshards, uint32_t max_topics,
                                    const struct rc_pubsub_limits *lim) {
@@ -217,9 +315,21 @@ static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
    * acknowledged before this publish arrived is seen here. */
   uint64_t others = atomic_load_explicit(&tp->interest, memory_order_seq_cst) &
                     ~(1ull << pss->id);
-  /* All references exist before any other shard can see the frame. */
-  atomic_store_explicit(&f->shard_refs, 1u + (uint32_t)__builtin_popcountll(others),
+  bool keep = pss->ps->lim.history.msgs > 0;
+  /* All references exist before any other shard can see the frame: one per
+   * shard it goes to, one for this shard's subscribers, one for history. */
+  atomic_store_explicit(&f->shard_refs, 1u + keep + (uint32_t)__builtin_popcountll(others),
                         memory_order_relaxed);
+  if (tracking(pss->ps)) {
+    track(pss, tp);
+    tp->last_s = pss->now_s;
+  }
+  if (keep) {
+    struct rc_history_limits hl = history_limits(pss->ps);
+    struct rc_history_ctx cx = history_ctx(pss);
+    rc_history_append(&tp->history, f, pss->now_s, &hl, &cx);
+    history_over_memory(pss);
+  }
   while (others) {
     unsigned d = (unsigned)__builtin_ctzll(others);
     others &= others - 1;
@@ -380,6 +490,157 @@ static void send_result(struct rc_pubsub_shard *pss, const struct pubreq *r, int
 
 static void released(struct rc_pubsub_shard *pss, struct release *m);
 
+/* ---- joins: where a subscription starts ---- */
+
+static void join_free(struct rc_pubsub_shard *pss, struct join *j) {
+  for (uint32_t i = 0; i < j->nframes; i++)
+    if (j->frames[i]) rc_frame_release(pss->arena, j->frames[i]);
+  if (j->frames) {
+    rc_budget_release(pss->ps->lim.budget, (size_t)j->nframes * sizeof *j->frames);
+    free(j->frames);
+  }
+  rc_budget_release(pss->ps->lim.budget, j->charge);
+  rc_topic_release(pss->ps->topics, j->topic);
+  free(j);
+}
+
+/* The home's answer: the topic's position now, and what to replay. */
+static void answer(struct rc_pubsub_shard *pss, struct join *j) {
+  struct rc_topic *tp = j->topic;
+  struct rc_join_result *r = &j->res;
+  *r = (struct rc_join_result){.topic = tp, .seq = tp->seq, .epoch = tp->epoch,
+                               .snapshot_asked = j->snapshot, .note = j->note,
+                               .note_len = j->note_len};
+  uint64_t first = 0, last = 0, from = 0, to = 0;
+  bool held = rc_history_span(tp->history, &first, &last);
+  if (j->has_since) {
+    if (j->since_epoch != tp->epoch) {
+      r->outcome = RC_JOIN_GAP_EPOCH;
+      r->gap_from = 1;
+      r->gap_to = tp->seq;
+    } else if (j->since_seq > tp->seq) {
+      r->outcome = RC_JOIN_AHEAD;
+    } else if (j->since_seq == tp->seq || (held && first <= j->since_seq + 1)) {
+      r->outcome = RC_JOIN_RECOVERED;
+      from = j->since_seq + 1;
+      to = tp->seq;
+    } else {
+      r->outcome = RC_JOIN_GAP_HISTORY;
+      r->gap_from = j->since_seq + 1;
+      r->gap_to = tp->seq;
+    }
+    rc_counter_add(&pss->stats.resumes[r->outcome], 1);
+  }
+  /* A snapshot is the latest message, unless a recovery already ends with it. */
+  if (j->snapshot && r->outcome != RC_JOIN_RECOVERED && held && tp->seq > 0) {
+    r->snapshot = true;
+    from = to = tp->seq;
+    if (r->gap_to == tp->seq && r->gap_from <= r->gap_to) r->gap_to--; /* it comes after all */
+    rc_counter_add(&pss->stats.snapshots, 1);
+  }
+  if (from && from <= to) {
+    uint32_t n = (uint32_t)(to - from + 1);
+    j->frames = malloc(n * sizeof *j->frames);
+    if (!j->frames) {
+      /* Said, not hidden: the replay becomes a gap. */
+      rc_err("out of memory replaying %u messages of %s; the subscriber gets a gap", n, tp->name);
+      if (r->outcome == RC_JOIN_RECOVERED) {
+        r->outcome = RC_JOIN_GAP_HISTORY;
+        r->gap_from = from;
+        r->gap_to = to;
+      }
+      r->snapshot = false;
+      return;
+    }
+    rc_budget_force(pss->ps->lim.budget, (size_t)n * sizeof *j->frames);
+    for (uint64_t q = from; q <= to; q++) {
+      struct rc_frame *f = rc_history_get(tp->history, q);
+      /* History's own reference keeps it alive while this one is taken. */
+      atomic_fetch_add_explicit(&f->shard_refs, 1, memory_order_relaxed);
+      j->frames[j->nframes++] = f;
+      r->replay_bytes += f->len;
+    }
+    r->replay = j->nframes;
+    rc_counter_add(&pss->stats.replayed, r->replay);
+  }
+}
+
+/* On the subscriber's shard: the subscription goes live, its start is
+ * announced, the replay follows. */
+static void joined(struct rc_pubsub_shard *pss, struct join *j) {
+  struct rc_subscriber *s = pss->cb.resolve(pss->cb.ctx, j->token);
+  if (s && rc_subscription_activate(pss->id, s, j->topic, j->id) &&
+      pss->cb.joined(pss->cb.ctx, s, &j->res)) {
+    for (uint32_t i = 0; i < j->nframes; i++) {
+      struct rc_hold *h = rc_hold_create(pss->arena, j->frames[i]);
+      if (!h) {
+        /* Cannot happen short of memory; the connection's seq check shows it. */
+        rc_err("out of memory replaying %s; a subscriber misses a message", j->topic->name);
+        continue; /* the reference is released with the rest */
+      }
+      j->frames[i] = NULL;
+      pss->cb.deliver(pss->cb.ctx, s, h);
+      rc_hold_unref(pss->arena, h);
+    }
+  }
+  join_free(pss, j);
+}
+
+/* On the home shard: answered here, then live. A subscriber on this same
+ * shard goes live in the same step, before any later publish is stamped. */
+static void home_join(struct rc_pubsub_shard *pss, struct join *j) {
+  if (tracking(pss->ps)) track(pss, j->topic);
+  answer(pss, j);
+  rc_counter_add(&pss->stats.joins, 1);
+  if (j->shard == pss->id) {
+    joined(pss, j);
+    return;
+  }
+  /* Whatever this shard batched to the subscriber's is pushed ahead of the answer. */
+  if (pss->out[j->shard]) push_batch(pss, j->shard);
+  j->item.kind = INBOX_JOINED;
+  push(pss, j->shard, &j->item);
+}
+
+/* ---- heartbeats and aging ---- */
+
+static void heartbeat(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t interest) {
+  struct rc_frame *f = rc_message_encode_heartbeat((uint16_t)pss->id, tp->name, tp->name_len, tp->seq);
+  if (!f) return; /* the next tick tries again */
+  rc_frame_charge(f, pss->ps->lim.budget, true);
+  uint64_t others = interest & ~(1ull << pss->id);
+  atomic_store_explicit(&f->shard_refs, 1u + (uint32_t)__builtin_popcountll(others),
+                        memory_order_relaxed);
+  while (others) {
+    unsigned d = (unsigned)__builtin_ctzll(others);
+    others &= others - 1;
+    batch_add(pss, d, f, tp);
+  }
+  deliver_local(pss, tp, f);
+  tp->last_s = pss->now_s;
+  rc_counter_add(&pss->stats.heartbeats, 1);
+}
+
+void rc_pubsub_set_clock(struct rc_pubsub_shard *pss, uint64_t now_ms) {
+  pss->now_s = (uint32_t)(now_ms / 1000);
+}
+
+void rc_pubsub_tick(struct rc_pubsub_shard *pss) {
+  struct rc_history_limits hl = history_limits(pss->ps);
+  struct rc_history_ctx cx = history_ctx(pss);
+  uint32_t hb = pss->ps->lim.history.heartbeat_s;
+  struct rc_topic *next;
+  for (struct rc_topic *tp = pss->tracked_head; tp; tp = next) {
+    next = tp->tracked_next;
+    rc_history_expire(&tp->history, pss->now_s, &hl, &cx);
+    uint64_t interest = atomic_load_explicit(&tp->interest, memory_order_relaxed);
+    if (hb && interest && pss->now_s - tp->last_s >= hb) heartbeat(pss, tp, interest);
+    /* A topic nobody follows and nothing remembers is let go (a pending
+     * subscriber's join holds a reference of its own and tracks it again). */
+    if (!interest && !tp->history) untrack(pss, tp);
+  }
+}
+
 /* Bytes a message adds to each local subscriber's queue (0 without any). */
 static size_t local_bytes(const struct rc_pubsub_shard *pss, const struct rc_topic *tp, size_t len) {
   return tp->local[pss->id].n ? len : 0;
@@ -437,6 +698,14 @@ bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work, size_t max_
       work++;
       break;
     }
+    case INBOX_JOIN:
+      home_join(pss, (struct join *)it);
+      work++;
+      break;
+    case INBOX_JOINED:
+      joined(pss, (struct join *)it);
+      work++;
+      break;
     case INBOX_FANOUT:
       rc_counter_add(&pss->stats.batches_in, 1);
       pss->cur = (struct batch *)it;
@@ -476,11 +745,18 @@ bool rc_pubsub_has_work(struct rc_pubsub_shard *pss) {
 #define SUBSCRIPTION_COST 48
 
 int rc_pubsub_subscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
-                        struct rc_topic *tp, unsigned limit) {
-  if (!rc_budget_try(pss->ps->lim.budget, SUBSCRIPTION_COST)) return -ENOBUFS;
-  int ret = rc_subscription_add(pss->id, s, tp, limit);
+                        struct rc_topic *tp, unsigned limit, const struct rc_join_request *req) {
+  size_t note_len = req->note_len;
+  if (note_len > RC_PUBSUB_NOTE_MAX) return -EINVAL;
+  size_t jsize = sizeof(struct join) + note_len;
+  if (rc_subscription_find(s, tp) >= 0) return -EEXIST;
+  if (!rc_budget_try(pss->ps->lim.budget, SUBSCRIPTION_COST + jsize)) return -ENOBUFS;
+  struct join *j = malloc(jsize);
+  uint32_t id = ++pss->join_seq ? pss->join_seq : ++pss->join_seq;
+  int ret = j ? rc_subscription_add(pss->id, s, tp, limit, id) : -ENOMEM;
   if (ret < 0) {
-    rc_budget_release(pss->ps->lim.budget, SUBSCRIPTION_COST);
+    free(j);
+    rc_budget_release(pss->ps->lim.budget, SUBSCRIPTION_COST + jsize);
     return ret;
   }
   struct rc_sublist *l = &tp->local[pss->id];
@@ -488,7 +764,20 @@ int rc_pubsub_subscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
     rc_topic_ref(pss->ps->topics, tp);
     l->pinned = true;
   }
+  rc_topic_ref(pss->ps->topics, tp); /* the join's own: the subscription may end first */
+  *j = (struct join){.item.kind = INBOX_JOIN, .topic = tp, .token = req->token, .id = id,
+                     .charge = (uint32_t)jsize, .shard = (uint16_t)pss->id,
+                     .has_since = req->has_since, .snapshot = req->snapshot,
+                     .since_epoch = req->since_epoch, .since_seq = req->since_seq,
+                     .note_len = (uint16_t)note_len};
+  if (note_len) memcpy(j->note, req->note, note_len);
+  push(pss, tp->home, &j->item);
   return 0;
+}
+
+bool rc_pubsub_is_pending(const struct rc_subscriber *s, const struct rc_topic *tp) {
+  int i = rc_subscription_find(s, tp);
+  return i >= 0 && s->v[i].join != 0;
 }
 
 /* This shard's list of tp emptied: its hold on tp goes once the home shard can
@@ -562,6 +851,7 @@ static void drop_batch(struct rc_pubsub *ps, struct batch *b) {
 
 void rc_pubsub_shard_destroy(struct rc_pubsub_shard *pss) {
   if (!pss) return;
+  while (pss->tracked_head) untrack(pss, pss->tracked_head);
   for (unsigned d = 0; d < RC_MAX_SHARDS; d++)
     if (pss->out[d]) drop_batch(pss->ps, pss->out[d]);
   if (pss->cur) {
@@ -576,6 +866,12 @@ void rc_pubsub_shard_destroy(struct rc_pubsub_shard *pss) {
     struct inbox_item *it = (struct inbox_item *)n;
     if (it->kind == INBOX_FANOUT) {
       drop_batch(pss->ps, (struct batch *)it);
+    } else if (it->kind == INBOX_JOIN || it->kind == INBOX_JOINED) {
+      struct join *j = (struct join *)it;
+      for (uint32_t i = 0; i < j->nframes; i++)
+        if (rc_frame_shard_unref(j->frames[i])) rc_frame_destroy(j->frames[i]);
+      j->nframes = 0;
+      join_free(pss, j);
     } else {
       if (it->kind == INBOX_PUBLISH) rc_budget_release(pss->ps->lim.budget, ((struct pubreq *)it)->charge);
       free(it);

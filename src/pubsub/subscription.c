@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Two-sided subscription index: removal swaps the last entry into the hole on both
- * sides and fixes the moved entry's back-index, so nothing is ever searched. */
+ * sides and fixes the moved entry's back-index, so nothing is ever searched but a
+ * subscriber's own array (at most its limit, usually a few entries). */
 #include "ringcast/pubsub/subscription.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <stdlib.h>
 
 #include "ringcast/pubsub/topic.h"
@@ -15,27 +15,36 @@ int rc_subscription_find(const struct rc_subscriber *s, const struct rc_topic *t
   return -ENOENT;
 }
 
-static int list_append(struct rc_topic *tp, unsigned shard, struct rc_subscriber *s,
-                       uint32_t sub_idx) {
+/* Room in the list for one more subscriber, current or pending. */
+static int list_reserve(struct rc_sublist *l) {
+  if (l->n + l->pending < l->cap) return 0;
+  uint32_t cap = l->cap ? l->cap * 2 : 1; /* most topics of a big universe have one or two */
+  struct rc_subref *v = realloc(l->v, cap * sizeof *v);
+  if (!v) return -ENOMEM;
+  l->v = v;
+  l->cap = cap;
+  return 0;
+}
+
+/* The topic's interest bit follows "has a subscriber here, current or pending". */
+static void interest_gained(struct rc_topic *tp, unsigned shard) {
+  /* seq_cst so that a publish the home shard handles after this subscription
+   * was acknowledged sees the bit. */
+  atomic_fetch_or_explicit(&tp->interest, 1ull << shard, memory_order_seq_cst);
+}
+
+static bool list_emptied(struct rc_topic *tp, unsigned shard) {
   struct rc_sublist *l = &tp->local[shard];
-  if (l->n == l->cap) {
-    uint32_t cap = l->cap ? l->cap * 2 : 1; /* most topics of a big universe have one or two */
-    struct rc_subref *v = realloc(l->v, cap * sizeof *v);
-    if (!v) return -ENOMEM;
-    l->v = v;
-    l->cap = cap;
-  }
-  l->v[l->n] = (struct rc_subref){.sub = s, .sub_idx = sub_idx};
-  if (l->n++ == 0) {
-    /* seq_cst so that a publish the home shard handles after this subscription
-     * was acknowledged sees the bit. */
-    atomic_fetch_or_explicit(&tp->interest, 1ull << shard, memory_order_seq_cst);
-  }
-  return (int)(l->n - 1);
+  if (l->n + l->pending) return false;
+  atomic_fetch_and_explicit(&tp->interest, ~(1ull << shard), memory_order_seq_cst);
+  free(l->v);
+  l->v = NULL;
+  l->cap = 0;
+  return true;
 }
 
 int rc_subscription_add(unsigned shard, struct rc_subscriber *s, struct rc_topic *tp,
-                        unsigned limit) {
+                        unsigned limit, uint32_t join) {
   if (rc_subscription_find(s, tp) >= 0) return -EEXIST;
   if (s->n >= limit) return -EMLINK;
   if (s->n == s->cap) {
@@ -45,35 +54,55 @@ int rc_subscription_add(unsigned shard, struct rc_subscriber *s, struct rc_topic
     s->v = v;
     s->cap = cap;
   }
-  int idx = list_append(tp, shard, s, s->n);
-  if (idx < 0) return idx;
-  s->v[s->n++] = (struct rc_subscription){.topic = tp, .list_idx = (uint32_t)idx};
-  return tp->local[shard].n == 1;
+  struct rc_sublist *l = &tp->local[shard];
+  if (list_reserve(l) < 0) return -ENOMEM;
+  bool first = l->n + l->pending == 0;
+  uint32_t idx = 0;
+  if (join) {
+    l->pending++;
+  } else {
+    idx = l->n++;
+    l->v[idx] = (struct rc_subref){.sub = s, .sub_idx = s->n};
+  }
+  if (first) interest_gained(tp, shard);
+  s->v[s->n++] = (struct rc_subscription){.topic = tp, .list_idx = idx, .join = join};
+  return first;
 }
 
-/* Returns whether the topic's list here became empty. */
+bool rc_subscription_activate(unsigned shard, struct rc_subscriber *s, struct rc_topic *tp,
+                              uint32_t join) {
+  int i = rc_subscription_find(s, tp);
+  if (i < 0 || s->v[i].join != join || join == 0) return false;
+  struct rc_sublist *l = &tp->local[shard];
+  l->pending--;
+  uint32_t idx = l->n++; /* within cap: the place was reserved */
+  l->v[idx] = (struct rc_subref){.sub = s, .sub_idx = (uint32_t)i};
+  s->v[i].list_idx = idx;
+  s->v[i].join = 0;
+  return true;
+}
+
+/* Returns whether the topic has no subscriber here any more. */
 static bool remove_at(unsigned shard, struct rc_subscriber *s, uint16_t i) {
   struct rc_subscription gone = s->v[i];
   struct rc_sublist *l = &gone.topic->local[shard];
-  /* The topic side: the list's last entry fills the hole. */
-  l->n--;
-  if (gone.list_idx != l->n) {
-    l->v[gone.list_idx] = l->v[l->n];
-    struct rc_subref moved = l->v[gone.list_idx];
-    moved.sub->v[moved.sub_idx].list_idx = gone.list_idx;
+  if (gone.join) {
+    l->pending--;
+  } else {
+    /* The topic side: the list's last entry fills the hole. */
+    l->n--;
+    if (gone.list_idx != l->n) {
+      l->v[gone.list_idx] = l->v[l->n];
+      struct rc_subref moved = l->v[gone.list_idx];
+      moved.sub->v[moved.sub_idx].list_idx = gone.list_idx;
+    }
   }
-  bool emptied = l->n == 0;
-  if (emptied) {
-    atomic_fetch_and_explicit(&gone.topic->interest, ~(1ull << shard), memory_order_seq_cst);
-    free(l->v);
-    l->v = NULL;
-    l->cap = 0;
-  }
+  bool emptied = list_emptied(gone.topic, shard);
   /* The subscriber side, likewise. */
   uint16_t last = (uint16_t)(s->n - 1);
   if (i != last) {
     s->v[i] = s->v[last];
-    s->v[i].topic->local[shard].v[s->v[i].list_idx].sub_idx = i;
+    if (!s->v[i].join) s->v[i].topic->local[shard].v[s->v[i].list_idx].sub_idx = i;
   }
   s->n--;
   return emptied;

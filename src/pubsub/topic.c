@@ -31,6 +31,7 @@ struct rc_topic_table {
   unsigned nshards;
   struct rc_budget *budget;
   _Atomic uint32_t count;
+  _Atomic uint64_t epochs;   /* epochs drawn so far */
   struct partition part[RC_TOPIC_PARTITIONS];
 };
 
@@ -149,6 +150,10 @@ static int topic_new(struct rc_topic_table *t, uint64_t h, const char *name, siz
   }
   tp->hash = h;
   tp->home = (uint16_t)(h % t->nshards);
+  /* Keyed hash of a counter: unique for this process and not guessable, so no
+   * client can forge a resume position of an epoch it never saw. */
+  uint64_t n = atomic_fetch_add_explicit(&t->epochs, 1, memory_order_relaxed);
+  tp->epoch = rc_siphash24(t->key, &n, sizeof n) | 1;
   tp->name_len = (uint16_t)len;
   char *copy = (char *)&tp->local[t->nshards];
   memcpy(copy, name, len);

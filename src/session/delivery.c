@@ -9,17 +9,24 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "ringcast/proto/position.h"
 #include "ringcast/proto/ws.h"
 #include "ringcast/pubsub/message.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
 #include "delivery.h"
 
+static struct rc_session *session_of_sub(struct rc_subscriber *sub) {
+  return (struct rc_session *)((char *)sub - offsetof(struct rc_session, sub));
+}
+
 void rc_delivery_deliver(void *ctx, struct rc_subscriber *sub, struct rc_hold *h) {
   struct rc_session_shard *ss = ctx;
-  struct rc_session *s = (struct rc_session *)((char *)sub - offsetof(struct rc_session, sub));
+  struct rc_session *s = session_of_sub(sub);
   enum rc_frame_view v =
       s->format == RC_FORMAT_RAW ? RC_MESSAGE_VIEW_RAW : RC_MESSAGE_VIEW_ENVELOPE;
+  /* A raw stream is payloads only: nothing of the envelope's in-band messages. */
+  if (v == RC_MESSAGE_VIEW_RAW && rc_message_is_heartbeat(h->frame)) return;
   int ret = s->stream->send(ss->loop, &s->conn, h, v);
   if (ret == -ENOBUFS) rc_session_slow_consumer(ss->loop, s, rc_frame_view_len(h->frame, v));
 }
@@ -59,4 +66,82 @@ void rc_delivery_published(void *ctx, const struct rc_publish_result *r) {
   }
   rc_delivery_ack_publish(ss->loop, rc_session_of(c), r->topic,
                           r->err ? r->err : (int64_t)r->seq, r->note, r->note_len);
+}
+
+struct rc_subscriber *rc_delivery_resolve(void *ctx, uint64_t token) {
+  struct rc_session_shard *ss = ctx;
+  struct rc_conn *c = rc_loop_conn_by_token(ss->loop, token);
+  return c && rc_conn_is_open(c) ? &rc_session_of(c)->sub : NULL;
+}
+
+static const char *const gap_reasons[] = {
+    [RC_JOIN_GAP_HISTORY] = "history",
+    [RC_JOIN_GAP_EPOCH] = "epoch",
+};
+
+/* Appends to buf at *n, keeping the result a string even when it is cut (the
+ * caller checks the room it left). */
+#define APPEND(...)                                                                     \
+  do {                                                                                  \
+    int k_ = snprintf(buf + n, sizeof buf - n, __VA_ARGS__);                            \
+    n += k_ > 0 && (size_t)k_ < sizeof buf - n ? (size_t)k_ : sizeof buf - n;           \
+  } while (0)
+
+static void send_text(struct rc_loop *l, struct rc_session *s, const char *text, size_t len) {
+  struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_TEXT, text, len);
+  if (!f) {
+    rc_conn_abort(l, &s->conn);
+    return;
+  }
+  rc_session_send_frame(l, s, f);
+}
+
+bool rc_delivery_joined(void *ctx, struct rc_subscriber *sub, const struct rc_join_result *r) {
+  struct rc_session_shard *ss = ctx;
+  struct rc_loop *l = ss->loop;
+  struct rc_session *s = session_of_sub(sub);
+  bool url = r->note_len == 1 && memcmp(r->note, RC_DELIVERY_URL_JOIN, 1) == 0;
+  const char *id = url ? "" : r->note;
+  size_t id_len = url ? 0 : r->note_len;
+  enum rc_join_outcome outcome = r->outcome;
+  uint64_t gap_from = r->gap_from, gap_to = r->gap_to;
+  bool replay = r->replay > 0;
+  /* A replay must not make a fresh subscriber look slow: past half of
+   * --max-queue it becomes an announced gap instead. */
+  if (replay && r->replay_bytes > ss->max_queue / 2) {
+    replay = false;
+    if (outcome == RC_JOIN_RECOVERED) {
+      outcome = RC_JOIN_GAP_HISTORY;
+      gap_from = r->seq - r->replay + 1;
+    }
+    if (r->snapshot || outcome == RC_JOIN_GAP_HISTORY) gap_to = r->seq;
+  }
+  if (s->format != RC_FORMAT_RAW) {
+    char buf[RC_PUBSUB_NOTE_MAX + 2 * RC_TOPIC_NAME_MAX + 512];
+    size_t n = 0;
+    char epoch[RC_EPOCH_TEXT_LEN + 1];
+    rc_epoch_format(r->epoch, epoch);
+    APPEND("{\"type\":\"ack\",\"op\":\"subscribe\"%s%.*s,\"topic\":\"%s\",\"seq\":%" PRIu64
+           ",\"epoch\":\"%s\"",
+           id_len ? ",\"id\":" : "", (int)id_len, id, r->topic->name, r->seq, epoch);
+    if (outcome != RC_JOIN_LIVE) APPEND(",\"recovered\":%s", outcome == RC_JOIN_RECOVERED ? "true" : "false");
+    if (r->snapshot_asked) APPEND(",\"snapshot\":%s", r->snapshot && replay ? "true" : "false");
+    APPEND("}");
+    send_text(l, s, buf, n);
+    n = 0;
+    if (outcome == RC_JOIN_GAP_HISTORY || outcome == RC_JOIN_GAP_EPOCH) {
+      APPEND("{\"type\":\"gap\",\"topic\":\"%s\",\"from\":%" PRIu64 ",\"to\":%" PRIu64
+             ",\"recovered\":false,\"epoch\":\"%s\",\"reason\":\"%s\"}",
+             r->topic->name, gap_from, gap_to, epoch,
+             r->replay && !replay ? "replay exceeds half of --max-queue" : gap_reasons[outcome]);
+      send_text(l, s, buf, n);
+    } else if (outcome == RC_JOIN_AHEAD) {
+      APPEND("{\"type\":\"error\",\"op\":\"subscribe\"%s%.*s,\"topic\":\"%s\",\"error\":\"since is past "
+             "this topic's seq %" PRIu64 " in epoch %s; subscribed from %" PRIu64 "\"}",
+             id_len ? ",\"id\":" : "", (int)id_len, id, r->topic->name, r->seq, epoch, r->seq + 1);
+      send_text(l, s, buf, n);
+    }
+  }
+  if (url && s->joining && --s->joining == 0) rc_conn_uncork(l, &s->conn);
+  return replay && rc_conn_is_open(&s->conn);
 }

@@ -81,6 +81,17 @@ static const struct family {
         "Upgrades, partial requests and partial messages refused (503 / close 1013) over --max-memory."),
     PSF(batches_in, "ringcast_fanout_batches_received_total", "counter",
         "Fan-out batches received from other shards."),
+    PSF(joins, "ringcast_subscriptions_started_total", "counter",
+        "Subscriptions answered by their topic's home shard (each then acknowledged with seq and epoch)."),
+    PSF(snapshots, "ringcast_snapshots_total", "counter",
+        "Subscriptions that asked for a snapshot and got the topic's latest message."),
+    PSF(replayed, "ringcast_history_replayed_total", "counter",
+        "Messages taken from history for resuming subscribers and snapshots."),
+    PSF(heartbeats, "ringcast_topic_heartbeats_total", "counter",
+        "Heartbeat frames made for quiet topics (--topic-heartbeat), one per topic per period."),
+    PSF(history_msgs, "ringcast_history_messages", "gauge", "Messages held in topic histories (--history)."),
+    PSF(history_bytes, "ringcast_history_bytes", "gauge",
+        "Bytes of encoded messages held in topic histories (at most half of --max-memory)."),
     IOF(frames_sent, "ringcast_frames_delivered_total", "counter",
         "Frames and responses fully written to client sockets."),
     IOF(bytes_sent, "ringcast_bytes_delivered_total", "counter", "Bytes written to client sockets."),
@@ -225,6 +236,22 @@ long rc_metrics_page_render(const struct rc_server *srv, char **out_p) {
           "ringcast_auth_accepted_total{kind=\"token\"} %" PRIu64 "\n"
           "ringcast_auth_accepted_total{kind=\"key\"} %" PRIu64 "\n",
       rc_access_accepted(srv->access, RC_AUTH_TOKEN), rc_access_accepted(srv->access, RC_AUTH_KEY));
+  static const char *const resume_names[] = {NULL, "recovered", "gap_history", "gap_epoch", "ahead"};
+  put(&o, "# HELP ringcast_resumes_total Subscriptions that came with a since position, by outcome "
+          "(recovered from history, or an explicit gap: history too short, epoch changed, position ahead).\n"
+          "# TYPE ringcast_resumes_total counter\n");
+  for (int r = RC_JOIN_RECOVERED; r <= RC_JOIN_AHEAD; r++)
+    put(&o, "ringcast_resumes_total{outcome=\"%s\"} %" PRIu64 "\n", resume_names[r],
+        rc_counter_sum(src.of[PUBSUB], srv->nshards,
+                       offsetof(struct rc_pubsub_stats, resumes) + (size_t)r * sizeof(_Atomic uint64_t)));
+  static const char *const cut_names[] = {"count", "bytes", "age", "memory"};
+  put(&o, "# HELP ringcast_history_dropped_total Messages dropped from history, by the bound that "
+          "dropped them (--history, --history-bytes, --history-ttl, the memory share).\n"
+          "# TYPE ringcast_history_dropped_total counter\n");
+  for (int r = 0; r < 4; r++)
+    put(&o, "ringcast_history_dropped_total{reason=\"%s\"} %" PRIu64 "\n", cut_names[r],
+        rc_counter_sum(src.of[PUBSUB], srv->nshards,
+                       offsetof(struct rc_pubsub_stats, history_cut) + (size_t)r * sizeof(_Atomic uint64_t)));
   put(&o, "# HELP ringcast_shards Shards running.\n# TYPE ringcast_shards gauge\nringcast_shards %u\n",
       srv->nshards);
   if (o.err) {

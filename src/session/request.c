@@ -11,11 +11,13 @@
 #include <sys/socket.h>
 
 #include "ringcast/proto/http.h"
+#include "ringcast/proto/position.h"
 #include "ringcast/proto/publish_batch.h"
 #include "ringcast/proto/ws.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/json_out.h"
 #include "ringcast/util/log.h"
+#include "delivery.h"
 #include "request.h"
 #include "metrics_page.h"
 #include "websocket.h"
@@ -116,6 +118,111 @@ static void bad_topic(struct rc_loop *l, struct rc_session *s, int ret, bool clo
                      rc_session_topic_refusal(ret), (int)(len > 200 ? 200 : len), name);
 }
 
+/* What a /ws URL asks of its subscriptions beyond topics=: resume positions
+ * (since=TOPIC:EPOCH:SEQ,...), a snapshot (snapshot=1) and the slow-consumer
+ * policy (policy=disconnect|conflate). */
+struct stream_options {
+  bool snapshot;
+  uint8_t policy;
+  unsigned n_since;
+  struct {
+    const char *topic;
+    size_t len;
+    uint64_t epoch, seq;
+  } since[RC_SESSION_MAX_SUBS];
+  char since_text[8192];
+};
+
+static bool query_flag(const struct rc_http_request *r, const char *name, bool *out, bool *bad) {
+  char v[8];
+  ssize_t n = rc_http_query_get(r->query, r->query_len, name, v, sizeof v);
+  if (n == -ENOENT) return false;
+  if (n >= 0 && (!strcmp(v, "1") || !strcmp(v, "true"))) *out = true;
+  else if (n >= 0 && (!strcmp(v, "0") || !strcmp(v, "false"))) *out = false;
+  else *bad = true;
+  return true;
+}
+
+static bool stream_options(struct rc_loop *l, struct rc_session *s, const struct rc_http_request *r,
+                           bool raw, struct stream_options *o) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  bool bad = false;
+  o->snapshot = false;
+  o->policy = ss->slow_policy;
+  o->n_since = 0;
+  if (query_flag(r, "snapshot", &o->snapshot, &bad) && bad) {
+    rc_request_error(l, s, 400, true, NULL, "bad snapshot parameter: expected 1 or 0");
+    return false;
+  }
+  char pol[16];
+  ssize_t pl = rc_http_query_get(r->query, r->query_len, "policy", pol, sizeof pol);
+  if (pl >= 0 && !strcmp(pol, "conflate")) o->policy = RC_SLOW_CONFLATE;
+  else if (pl >= 0 && !strcmp(pol, "disconnect")) o->policy = RC_SLOW_DISCONNECT;
+  else if (pl != -ENOENT) {
+    rc_request_error(l, s, 400, true, NULL, "bad policy parameter: expected disconnect or conflate");
+    return false;
+  }
+  ssize_t sl = rc_http_query_get(r->query, r->query_len, "since", o->since_text, sizeof o->since_text);
+  if (sl == -ENOENT) return true;
+  if (sl < 0) {
+    rc_request_error(l, s, 400, true, NULL, "bad since parameter: %s",
+                     sl == -ENOSPC ? "too long" : "invalid percent-encoding");
+    return false;
+  }
+  if (raw) {
+    rc_request_error(l, s, 400, true, NULL,
+                     "since= needs the JSON envelope (gaps are announced in it); not format=raw");
+    return false;
+  }
+  for (char *t = o->since_text, *e; t <= o->since_text + sl; t = e + 1) {
+    e = strchr(t, ',');
+    if (!e) e = o->since_text + sl;
+    if (o->n_since == RC_SESSION_MAX_SUBS) {
+      rc_request_error(l, s, 400, true, NULL, "more than %d positions in since=", RC_SESSION_MAX_SUBS);
+      return false;
+    }
+    typeof(o->since[0]) *p = &o->since[o->n_since];
+    if (rc_position_parse(t, (size_t)(e - t), &p->topic, &p->len, &p->epoch, &p->seq) < 0) {
+      rc_request_error(l, s, 400, true, NULL,
+                       "bad since item '%.*s': expected TOPIC:EPOCH:SEQ with the epoch's 16 hex "
+                       "digits from the subscribe ack and the last seq received",
+                       (int)(e - t > 200 ? 200 : e - t), t);
+      return false;
+    }
+    o->n_since++;
+  }
+  return true;
+}
+
+/* The since= position named for topic tp, if any. */
+static bool position_of(const struct stream_options *o, const struct rc_topic *tp, uint64_t *epoch,
+                        uint64_t *seq) {
+  for (unsigned i = 0; i < o->n_since; i++)
+    if (o->since[i].len == tp->name_len && !memcmp(o->since[i].topic, tp->name, tp->name_len)) {
+      *epoch = o->since[i].epoch;
+      *seq = o->since[i].seq;
+      return true;
+    }
+  return false;
+}
+
+/* Every since= position names one of topics=. */
+static bool positions_named(struct rc_loop *l, struct rc_session *s, const struct stream_options *o,
+                            struct rc_topic *const *list, unsigned n) {
+  for (unsigned i = 0; i < o->n_since; i++) {
+    unsigned k = 0;
+    while (k < n && !(o->since[i].len == list[k]->name_len &&
+                      !memcmp(o->since[i].topic, list[k]->name, list[k]->name_len)))
+      k++;
+    if (k == n) {
+      rc_request_error(l, s, 400, true, NULL, "since= names '%.*s', which topics= does not",
+                       (int)(o->since[i].len > 128 ? 128 : o->since[i].len), o->since[i].topic);
+      return false;
+    }
+  }
+  return true;
+}
+
 /* The WebSocket handshake for /ws (subscribing to ?topics=) and /echo. */
 static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct rc_http_request *r,
                           bool echo) {
@@ -185,6 +292,9 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     rc_request_error(l, s, 400, true, NULL, "bad format parameter: expected json or raw");
     return;
   }
+  /* Large (32 KiB): kept off the shard thread's stack frame of every request. */
+  static __thread struct stream_options opts;
+  if (!stream_options(l, s, r, raw, &opts)) return;
   /* Without a credential on the request a WebSocket may still open, with no
    * topics, and authenticate with its first command. */
   struct rc_auth auth = {0};
@@ -231,8 +341,20 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
                           : "format=raw needs exactly one topic in topics=");
     return;
   }
+  if (!positions_named(l, s, &opts, list, n)) {
+    rc_session_topics_release(l, list, n);
+    rc_auth_clear(&auth);
+    return;
+  }
+  unsigned joining = 0;
   for (unsigned i = 0; i < n; i++) {
-    int ret = rc_pubsub_subscribe(ss->ps, &s->sub, list[i], RC_SESSION_MAX_SUBS);
+    struct rc_join_request jr = {.token = rc_conn_token(l, &s->conn),
+                                 .snapshot = opts.snapshot,
+                                 .note = RC_DELIVERY_URL_JOIN,
+                                 .note_len = 1};
+    jr.has_since = position_of(&opts, list[i], &jr.since_epoch, &jr.since_seq);
+    int ret = rc_pubsub_subscribe(ss->ps, &s->sub, list[i], RC_SESSION_MAX_SUBS, &jr);
+    joining += ret == 0;
     if (ret < 0 && ret != -EEXIST) {
       rc_pubsub_unsubscribe_all(ss->ps, &s->sub);
       rc_session_topics_release(l, list, n);
@@ -256,6 +378,10 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     return;
   }
   memcpy(f->data, resp, (size_t)rl);
+  /* The 101 leaves once every subscription is live, each acknowledged behind
+   * it: from the 101 on, nothing published is missed. */
+  s->joining = (uint16_t)joining;
+  if (joining) rc_conn_cork(&s->conn);
   if (rc_session_send_frame(l, s, f) < 0) {
     rc_auth_clear(&auth);
     return;
@@ -267,6 +393,7 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
   rc_session_set_auth(l, s, &auth);
   s->kind = RC_SESSION_WS;
   s->format = echo ? RC_FORMAT_ECHO : raw ? RC_FORMAT_RAW : RC_FORMAT_ENVELOPE;
+  s->policy = opts.policy;
   s->ping_tick = 0;
   rc_counter_add(&ss->stats.ws_upgrades, 1);
   rc_session_rearm_timer(l, s);

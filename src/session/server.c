@@ -105,8 +105,21 @@ static void sweep_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
   rc_loop_timer_set(l, lt, rc_loop_now_ms(l) + 2000);
 }
 
+static void pubsub_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  rc_pubsub_set_clock(ss->ps, rc_loop_now_ms(l));
+  rc_pubsub_tick(ss->ps);
+  rc_pubsub_flush(ss->ps); /* heartbeats for other shards go now */
+  rc_loop_timer_set(l, lt, rc_loop_now_ms(l) + 1000);
+}
+
 static void on_start(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
+  const struct rc_config *cfg = ss->srv->cfg;
+  if (cfg->history || cfg->topic_heartbeat) {
+    ss->pubsub_timer.fn = pubsub_tick;
+    rc_loop_timer_set(l, &ss->pubsub_timer, rc_loop_now_ms(l) + 1000);
+  }
   if (ss->adm && ss->id == 0) {
     /* Addresses that left and whose bucket refilled are forgotten. */
     ss->sweep_timer.fn = sweep_tick;
@@ -178,6 +191,7 @@ static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit, boo
 
 static void on_turn(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
+  rc_pubsub_set_clock(ss->ps, rc_loop_now_ms(l));
   rc_pubsub_drain(ss->ps, DRAIN_SLICE, ss->max_queue / 4);
   rc_pubsub_flush(ss->ps);
 }
@@ -196,6 +210,7 @@ static void on_stop(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   if (ss->demo) rc_loop_timer_cancel(l, &ss->demo_timer);
   if (ss->adm && ss->id == 0) rc_loop_timer_cancel(l, &ss->sweep_timer);
+  if (ss->pubsub_timer.fn) rc_loop_timer_cancel(l, &ss->pubsub_timer);
   rc_loop_foreach_conn(l, stop_one, NULL);
 }
 
@@ -243,6 +258,7 @@ static int create_shard(struct rc_server *srv, unsigned i) {
   ss->max_commands = cfg->max_commands;
   ss->max_command = cfg->max_command_bytes;
   ss->echo = cfg->echo;
+  ss->slow_policy = cfg->slow_policy;
   ss->admin_only_metrics = cfg->has_admin;
   ss->handshake_ticks = cfg->handshake_timeout * TICKS_PER_S;
   ss->idle_ticks = cfg->idle_timeout * TICKS_PER_S;
@@ -275,7 +291,17 @@ int rc_server_create(const struct rc_config *cfg, struct rc_server **out) {
   srv->nshards = cfg->threads;
   int ret = -ENOMEM;
   rc_budget_init(&srv->budget, cfg->max_memory);
-  struct rc_pubsub_limits lim = {.max_backlog = cfg->max_backlog, .budget = &srv->budget};
+  struct rc_pubsub_limits lim = {
+      .max_backlog = cfg->max_backlog,
+      .budget = &srv->budget,
+      .history = {.msgs = cfg->history,
+                  .bytes = cfg->history_bytes,
+                  .ttl_s = cfg->history_ttl,
+                  /* History is the one thing that stays when the load goes:
+                   * it may not crowd out the rest of the budget. */
+                  .memory = cfg->max_memory / 2,
+                  .heartbeat_s = cfg->topic_heartbeat},
+  };
   srv->pubsub = rc_pubsub_create(cfg->threads, cfg->max_topics, &lim);
   if (!srv->pubsub) goto fail;
   struct rc_admission_limits alim = {.max_conns = cfg->max_conns_per_ip,
@@ -302,6 +328,8 @@ int rc_server_create(const struct rc_config *cfg, struct rc_server **out) {
     struct rc_pubsub_callbacks cb = {
         .ctx = srv->shards[i],
         .deliver = rc_delivery_deliver,
+        .resolve = rc_delivery_resolve,
+        .joined = rc_delivery_joined,
         .published = rc_delivery_published,
         .wake = wake,
     };

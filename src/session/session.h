@@ -72,6 +72,8 @@ struct rc_session {
   bool admitted;             /* counted by the per-address admission */
   bool handshaking;          /* admitted, first request not finished yet */
   bool proxied;              /* the peer is a --trust-proxy: conn's address is its client's */
+  uint8_t policy;            /* enum rc_slow_policy */
+  uint16_t joining;          /* upgrade's topics= still waiting for their start (101 corked) */
   uint8_t proxy_family;      /* when proxied: the proxy's own address */
   uint8_t proxy_addr[16];
   struct rc_session_rx *rx;  /* NULL while nothing is incomplete */
@@ -114,12 +116,14 @@ struct rc_session_shard {
   struct rc_access *access;  /* the server's access control */
   struct rc_tls_shard *tls;  /* this shard's TLS stream; NULL without --tls-cert */
   struct rc_loop_timer sweep_timer;
+  struct rc_loop_timer pubsub_timer; /* history ages and heartbeats, once a second */
   /* Settings used per message or per connection. */
   uint32_t max_message;
   uint32_t handshake_ticks, idle_ticks, ping_ticks;  /* 0: off */
   uint64_t max_queue;
   uint32_t max_commands;     /* per connection per second; 0: off */
   uint32_t max_command;      /* bytes of a command other than publish */
+  uint8_t slow_policy;       /* --slow-policy: enum rc_slow_policy */
   bool echo;
   bool admin_only_metrics;   /* --admin-listen is set: /metrics only there */
   bool demo_feed;            /* this shard runs the demo feed */

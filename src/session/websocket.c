@@ -117,9 +117,16 @@ static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_com
     }
     n++;
   }
+  bool already[RC_SESSION_MAX_SUBS];
   for (unsigned i = 0; i < n; i++) {
-    int ret = rc_pubsub_subscribe(ss->ps, &s->sub, list[i], RC_SESSION_MAX_SUBS);
+    struct rc_join_request jr = {.token = rc_conn_token(l, &s->conn),
+                                 .snapshot = cmd->snapshot,
+                                 .note = cmd->id_json,
+                                 .note_len = cmd->id_json_len};
+    jr.has_since = rc_command_since(cmd, list[i]->name, &jr.since_epoch, &jr.since_seq) == 0;
+    int ret = rc_pubsub_subscribe(ss->ps, &s->sub, list[i], RC_SESSION_MAX_SUBS, &jr);
     added[i] = ret == 0;
+    already[i] = ret == -EEXIST;
     if (ret < 0 && ret != -EEXIST) {
       for (unsigned j = 0; j < i; j++)
         if (added[j]) rc_pubsub_unsubscribe(ss->ps, &s->sub, list[j]);
@@ -136,10 +143,18 @@ static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_com
       return;
     }
   }
+  /* Each new subscription is acknowledged when it goes live, with its topic's
+   * seq and epoch (rc_delivery_joined); one already held, at once. */
+  for (unsigned i = 0; i < n; i++) {
+    if (!already[i]) continue;
+    cJSON *o = reply("ack", cmd);
+    if (o) {
+      cJSON_AddStringToObject(o, "topic", list[i]->name);
+      cJSON_AddBoolToObject(o, "already_subscribed", true);
+    }
+    send_json(l, s, o);
+  }
   rc_session_topics_release(l, list, n); /* the subscriptions hold their own */
-  cJSON *o = reply("ack", cmd);
-  if (o) cJSON_AddItemReferenceToObject(o, "topics", (cJSON *)cmd->topics);
-  send_json(l, s, o);
 }
 
 static void cmd_unsubscribe(struct rc_loop *l, struct rc_session *s, struct rc_command *cmd) {

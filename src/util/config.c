@@ -37,8 +37,11 @@ enum {
   OPT_MAX_COMMANDS, OPT_MAX_TOPICS, OPT_MAX_COMMAND_BYTES, OPT_ADMIN_LISTEN,
   OPT_MAX_CONNS_PER_IP, OPT_MAX_HANDSHAKES_PER_IP, OPT_CONNECT_RATE_PER_IP, OPT_TLS_CERT,
   OPT_TLS_KEY, OPT_JWT_KEY, OPT_JWT_LEEWAY, OPT_JWT_AUDIENCE, OPT_JWT_ISSUER, OPT_JWT_COOKIE,
-  OPT_PUBLISH_KEY_FILE, OPT_ALLOW_ORIGIN, OPT_TRUST_PROXY,
+  OPT_PUBLISH_KEY_FILE, OPT_ALLOW_ORIGIN, OPT_TRUST_PROXY, OPT_HISTORY, OPT_HISTORY_BYTES,
+  OPT_HISTORY_TTL, OPT_TOPIC_HEARTBEAT, OPT_SLOW_POLICY,
 };
+#define DEFAULT_HISTORY_BYTES (1ull << 20)
+#define DEFAULT_HISTORY_TTL 300u
 #define DEFAULT_JWT_LEEWAY 30u
 
 static const struct option long_opts[] = {
@@ -64,6 +67,11 @@ static const struct option long_opts[] = {
     {"max-backlog", required_argument, NULL, OPT_MAX_BACKLOG},
     {"max-commands-per-sec", required_argument, NULL, OPT_MAX_COMMANDS},
     {"max-topics", required_argument, NULL, OPT_MAX_TOPICS},
+    {"history", required_argument, NULL, OPT_HISTORY},
+    {"history-bytes", required_argument, NULL, OPT_HISTORY_BYTES},
+    {"history-ttl", required_argument, NULL, OPT_HISTORY_TTL},
+    {"topic-heartbeat", required_argument, NULL, OPT_TOPIC_HEARTBEAT},
+    {"slow-policy", required_argument, NULL, OPT_SLOW_POLICY},
     {"max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
     {"max-handshakes-per-ip", required_argument, NULL, OPT_MAX_HANDSHAKES_PER_IP},
     {"connect-rate-per-ip", required_argument, NULL, OPT_CONNECT_RATE_PER_IP},
@@ -161,6 +169,16 @@ void rc_config_usage(FILE *out) {
           "  --max-topics N       topics alive at once (a topic lives while it has\n"
           "                       subscribers or a publish in flight); past it new topics get\n"
           "                       503 / an error reply (default %u)\n"
+          "  --history N          messages kept per topic, for clients that resume with\n"
+          "                       since= and for snapshots (default 0: none)\n"
+          "  --history-bytes BYTES  bytes of messages kept per topic (default %llu)\n"
+          "  --history-ttl S      seconds a message stays in history (default %u; 0: no limit);\n"
+          "                       all history together is held to half of --max-memory\n"
+          "  --topic-heartbeat S  send {\"type\":\"hb\"} on topics silent this long (default 0: off)\n"
+          "  --slow-policy P      a subscriber past --max-queue: disconnect (close 1008) or\n"
+          "                       conflate (keep the newest message per topic and announce\n"
+          "                       the gap); a client may ask policy=conflate (default\n"
+          "                       disconnect)\n"
           "  --max-command-bytes BYTES  largest subscribe, unsubscribe or ping command (a\n"
           "                       publish is bounded by --max-message); larger ones get an\n"
           "                       error reply; at most 1024 topics per command (default %u)\n"
@@ -185,7 +203,8 @@ void rc_config_usage(FILE *out) {
           default_max_conns(),
           DEFAULT_MAX_CONNS_PER_IP, DEFAULT_MAX_HANDSHAKES_PER_IP, DEFAULT_CONNECT_RATE_PER_IP,
           DEFAULT_MAX_MESSAGE, RC_QUEUE_ENTRY_COST, (unsigned long long)DEFAULT_MAX_QUEUE,
-          (unsigned long long)rc_config_default_max_memory(), (unsigned long long)DEFAULT_MAX_BACKLOG, DEFAULT_MAX_TOPICS, DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_COMMANDS,
+          (unsigned long long)rc_config_default_max_memory(), (unsigned long long)DEFAULT_MAX_BACKLOG, DEFAULT_MAX_TOPICS,
+          (unsigned long long)DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_TTL, DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_COMMANDS,
           DEFAULT_HANDSHAKE_TIMEOUT,
           DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL);
 }
@@ -343,6 +362,8 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
   cfg->max_conns = default_max_conns();
   cfg->max_message = DEFAULT_MAX_MESSAGE;
   cfg->max_queue = DEFAULT_MAX_QUEUE;
+  cfg->history_bytes = DEFAULT_HISTORY_BYTES;
+  cfg->history_ttl = DEFAULT_HISTORY_TTL;
   cfg->max_memory = rc_config_default_max_memory();
   cfg->max_backlog = DEFAULT_MAX_BACKLOG;
   cfg->max_commands = DEFAULT_MAX_COMMANDS;
@@ -478,6 +499,29 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
       if (parse_uint(optarg, 1u << 30, &v) < 0 || v == 0)
         return bad(err, "--max-topics", optarg, "expected 1 to 1073741824");
       cfg->max_topics = (uint32_t)v;
+      break;
+    case OPT_HISTORY:
+      if (parse_uint(optarg, 1u << 24, &v) < 0)
+        return bad(err, "--history", optarg, "expected 0 (off) to 16777216 messages");
+      cfg->history = (uint32_t)v;
+      break;
+    case OPT_HISTORY_BYTES:
+      if (rc_config_parse_size(optarg, &sz) < 0 || sz > (1ull << 40))
+        return bad(err, "--history-bytes", optarg, "expected 0 (no bound) to 1024g, e.g. 4m");
+      cfg->history_bytes = sz;
+      break;
+    case OPT_HISTORY_TTL:
+    case OPT_TOPIC_HEARTBEAT:
+      if (parse_uint(optarg, 86400 * 366, &v) < 0)
+        return bad(err, opt == OPT_HISTORY_TTL ? "--history-ttl" : "--topic-heartbeat", optarg,
+                   "expected seconds from 0 (off) to 31622400");
+      if (opt == OPT_HISTORY_TTL) cfg->history_ttl = (unsigned)v;
+      else cfg->topic_heartbeat = (unsigned)v;
+      break;
+    case OPT_SLOW_POLICY:
+      if (strcmp(optarg, "disconnect") == 0) cfg->slow_policy = RC_SLOW_DISCONNECT;
+      else if (strcmp(optarg, "conflate") == 0) cfg->slow_policy = RC_SLOW_CONFLATE;
+      else return bad(err, "--slow-policy", optarg, "expected disconnect or conflate");
       break;
     case OPT_DEMO_FEED: cfg->demo_feed = true; break;
     case OPT_ECHO: cfg->echo = true; break;

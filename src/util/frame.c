@@ -22,6 +22,7 @@ struct rc_frame *rc_frame_create(uint16_t owner, size_t len) {
   f->alt_len = 0;
   f->charge = 0;
   f->budget = NULL;
+  f->tag = 0;
   return f;
 }
 

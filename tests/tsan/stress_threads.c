@@ -119,9 +119,9 @@ static void *create_topics(void *arg) {
   for (int i = 0; i < 256; i++) {
     snprintf(name, sizeof name, "stress.%d", i);
     if (rc_topic_acquire(table, name, strlen(name), true, &seen[s][i]) < 0) return arg;
-    rc_subscription_add(s, &subscribers[s], seen[s][i], 1024);
+    rc_subscription_add(s, &subscribers[s], seen[s][i], 1024, 0);
     (void)rc_subscription_remove(s, &subscribers[s], seen[s][i]);
-    rc_subscription_add(s, &subscribers[s], seen[s][i], 1024);
+    rc_subscription_add(s, &subscribers[s], seen[s][i], 1024, 0);
   }
   return NULL;
 }

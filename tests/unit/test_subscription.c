@@ -85,7 +85,7 @@ Test(subscription, churn_keeps_both_sides_consistent, .init = setup, .fini = tea
     int op = rand() % 10;
     if (op < 5) {
       int before = topics[t]->local[SHARD].n;
-      int ret = rc_subscription_add(SHARD, &subs[s], topics[t], 1024);
+      int ret = rc_subscription_add(SHARD, &subs[s], topics[t], 1024, 0);
       cr_assert_eq(ret, model[s][t] ? -EEXIST : before == 0, "1 exactly when the list was empty");
       model[s][t] = true;
     } else if (op < 9) {
@@ -105,10 +105,10 @@ Test(subscription, churn_keeps_both_sides_consistent, .init = setup, .fini = tea
 
 Test(subscription, limit_per_subscriber, .init = setup, .fini = teardown) {
   for (int t = 0; t < 3; t++) {
-    cr_assert_eq(rc_subscription_add(SHARD, &subs[0], topics[t], 3), 1);
+    cr_assert_eq(rc_subscription_add(SHARD, &subs[0], topics[t], 3, 0), 1);
     model[0][t] = true;
   }
-  cr_assert_eq(rc_subscription_add(SHARD, &subs[0], topics[3], 3), -EMLINK);
+  cr_assert_eq(rc_subscription_add(SHARD, &subs[0], topics[3], 3, 0), -EMLINK);
   cr_assert_eq(rc_subscription_find(&subs[0], topics[3]), -ENOENT);
   check_all();
 }

@@ -85,7 +85,8 @@ struct rc_conn {
   uint8_t todo;                  /* end-of-turn work (loop-private) */
   uint8_t peer_family;           /* AF_INET or AF_INET6 */
   uint16_t peer_port;            /* host order */
-  uint8_t admin;                 /* accepted on the administrative listener */
+  uint8_t admin : 1;             /* accepted on the administrative listener */
+  uint8_t corked : 1;            /* while OPEN, queued bytes wait for rc_conn_uncork */
   uint8_t wants_write;           /* the layer above has bytes for on_writable */
   const struct rc_conn_ops *ops;
   void *layer;                   /* the layer above's own state (a TLS stream's); opaque here */
@@ -118,6 +119,11 @@ int rc_conn_send_frame(struct rc_loop *l, struct rc_conn *c, struct rc_frame *f)
  * before they became these (TLS records of queued plaintext). 0, -EPIPE (not
  * OPEN) or -ENOMEM (the connection is aborted). */
 int rc_conn_push_frame(struct rc_loop *l, struct rc_conn *c, struct rc_frame *f);
+/* Holds every send of an OPEN connection back (queueing goes on, in order)
+ * until rc_conn_uncork: for a reply that must not leave before what the layer
+ * above is still gathering to follow it. A close sends what is queued anyway. */
+static inline void rc_conn_cork(struct rc_conn *c) { c->corked = 1; }
+void rc_conn_uncork(struct rc_loop *l, struct rc_conn *c);
 /* The layer above has bytes to give: on_writable runs before the next send
  * starts (at the end of this turn when none is in flight). */
 void rc_conn_want_write(struct rc_loop *l, struct rc_conn *c);

@@ -6,7 +6,9 @@
 #ifndef RINGCAST_COMMAND_H
 #define RINGCAST_COMMAND_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cJSON;
 
@@ -29,6 +31,8 @@ struct rc_command {
   size_t data_len;
   const char *token;             /* auth: the token, in the text (no escapes) */
   size_t token_len;
+  struct cJSON *since;           /* subscribe: {"topic":{"epoch":..,"seq":..}}, checked; owned */
+  bool snapshot;                 /* subscribe: "snapshot":true */
 };
 
 /* Parses text[0..len), which must outlive the struct. Commands other than publish
@@ -42,6 +46,9 @@ struct rc_command {
 int rc_command_parse(const char *text, size_t len, size_t max_other, struct rc_command *cmd,
                      char *err, size_t err_size);
 void rc_command_fini(struct rc_command *cmd);
+/* A subscribe's resume position for topic: 0, or -ENOENT when it names none. */
+int rc_command_since(const struct rc_command *cmd, const char *topic, uint64_t *epoch,
+                     uint64_t *seq);
 const char *rc_command_op_name(enum rc_cmd_op op);
 
 #endif

@@ -5,6 +5,7 @@
 #ifndef RINGCAST_PUBSUB_MESSAGE_H
 #define RINGCAST_PUBSUB_MESSAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,6 +13,17 @@
 
 #define RC_MESSAGE_VIEW_ENVELOPE RC_FRAME_VIEW_MAIN
 #define RC_MESSAGE_VIEW_RAW RC_FRAME_VIEW_ALT
+
+/* A message frame's tag: its topic's sequence number, with this bit set on a
+ * heartbeat (which carries the topic's last seq and has no raw view). */
+#define RC_MESSAGE_HEARTBEAT (1ull << 63)
+
+static inline uint64_t rc_message_seq(const struct rc_frame *f) {
+  return f->tag & ~RC_MESSAGE_HEARTBEAT;
+}
+static inline bool rc_message_is_heartbeat(const struct rc_frame *f) {
+  return (f->tag & RC_MESSAGE_HEARTBEAT) != 0;
+}
 
 /* How a published payload is carried in the envelope. */
 enum rc_payload_class {
@@ -27,5 +39,9 @@ enum rc_payload_class rc_message_classify(const uint8_t *p, size_t len);
 struct rc_frame *rc_message_encode(uint16_t owner, const char *topic, size_t topic_len,
                                    uint64_t seq, const uint8_t *payload, size_t len,
                                    enum rc_payload_class cls);
+/* A topic heartbeat, {"type":"hb","topic":..,"seq":..} in a text frame (no raw
+ * view), tagged as one. NULL on ENOMEM. */
+struct rc_frame *rc_message_encode_heartbeat(uint16_t owner, const char *topic, size_t topic_len,
+                                             uint64_t seq);
 
 #endif

@@ -47,8 +47,57 @@ struct rc_publish_result {
   size_t note_len;
 };
 
+/* How a subscription asks to start (rc_pubsub_subscribe). */
+struct rc_join_request {
+  uint64_t token;        /* the subscriber's, handed back to cb->resolve */
+  bool has_since;        /* resume after (since_epoch, since_seq) */
+  bool snapshot;         /* send the topic's latest message first */
+  uint64_t since_epoch, since_seq;
+  const void *note;      /* copied, e.g. the command's id; at most RC_PUBSUB_NOTE_MAX */
+  size_t note_len;
+};
+
+/* How the home shard answered: where the subscription starts and what comes
+ * before its live messages. */
+enum rc_join_outcome {
+  RC_JOIN_LIVE = 0,      /* no resume asked */
+  RC_JOIN_RECOVERED,     /* since+1..seq follow from history */
+  RC_JOIN_GAP_HISTORY,   /* part of gap_from..gap_to is no longer in history */
+  RC_JOIN_GAP_EPOCH,     /* the epoch differs: the server forgot what came before */
+  RC_JOIN_AHEAD,         /* since is past the topic's seq in this epoch */
+};
+
+struct rc_join_result {
+  struct rc_topic *topic;
+  uint64_t seq;          /* the last message before the live ones */
+  uint64_t epoch;
+  enum rc_join_outcome outcome;
+  uint64_t gap_from, gap_to;  /* GAP_*: what the subscriber will not get */
+  bool snapshot_asked;
+  bool snapshot;         /* the latest message (seq) follows as a snapshot */
+  uint32_t replay;       /* messages that follow before the live ones */
+  uint64_t replay_bytes; /* their envelope bytes */
+  const void *note;
+  size_t note_len;
+};
+
+/* Bounds on what history keeps (all 0: none) and the heartbeat period. */
+struct rc_history_config {
+  uint32_t msgs;         /* per topic, --history */
+  uint64_t bytes;        /* per topic, --history-bytes; 0: no bound */
+  uint32_t ttl_s;        /* --history-ttl; 0: no bound */
+  uint64_t memory;       /* all topics of all shards; 0: no bound */
+  uint32_t heartbeat_s;  /* --topic-heartbeat; 0: off */
+};
+
 struct rc_pubsub_callbacks {
   void *ctx;
+  /* The subscriber a join request's token names, or NULL when it is gone. */
+  struct rc_subscriber *(*resolve)(void *ctx, uint64_t token);
+  /* A pending subscription of s is live from now: messages after r->seq follow.
+   * Returns whether to deliver the r->replay messages that come next (through
+   * deliver); false: the callee announced what it does instead. */
+  bool (*joined)(void *ctx, struct rc_subscriber *s, const struct rc_join_result *r);
   /* Queue the message held by h to s; take a reference with rc_hold_ref if kept.
    * Must not change any subscription (closing is fine if deferred). */
   void (*deliver)(void *ctx, struct rc_subscriber *s, struct rc_hold *h);
@@ -67,12 +116,21 @@ struct rc_pubsub_stats {
   _Atomic uint64_t batches_in;        /* fan-out batches received from other shards */
   _Atomic uint64_t refused_backlog;   /* publishes refused here: home's backlog full */
   _Atomic uint64_t refused_memory;    /* publishes refused here: memory budget spent */
+  _Atomic uint64_t joins;             /* subscriptions answered here, as home */
+  _Atomic uint64_t resumes[5];        /* by enum rc_join_outcome (LIVE unused) */
+  _Atomic uint64_t snapshots;
+  _Atomic uint64_t replayed;          /* messages sent from history to subscribers */
+  _Atomic uint64_t heartbeats;        /* heartbeat frames made here, as home */
+  _Atomic uint64_t history_bytes;     /* held in this shard's histories */
+  _Atomic uint64_t history_msgs;
+  _Atomic uint64_t history_cut[4];    /* messages dropped: count, bytes, age, memory */
 };
 
 /* Bounds on what publishers can make the engine hold. */
 struct rc_pubsub_limits {
   uint64_t max_backlog;       /* bytes of forwarded publishes waiting in one shard's inbox; 0: none */
   struct rc_budget *budget;   /* charged for those, batches and encoded messages; NULL: none */
+  struct rc_history_config history;
 };
 
 /* One publish of a batch (rc_pubsub_publish_many). */
@@ -116,11 +174,16 @@ int64_t rc_pubsub_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
  * part-way stops it after the first k: k (> 0), or -ENOMEM when k is 0. */
 ssize_t rc_pubsub_publish_many(struct rc_pubsub_shard *pss, const struct rc_publish_item *items,
                                size_t n);
-/* 0, -EEXIST (already), -EMLINK (s holds `limit` topics), -ENOBUFS (over the
- * memory budget), -ENOMEM. The
+/* Subscribes s to tp, pending until the topic's home shard answers: then
+ * cb->joined says where it starts (its seq and epoch, the resume's outcome),
+ * any replayed messages follow through cb->deliver, then the live ones, with
+ * nothing missed or repeated at the seam. 0, -EEXIST (already), -EMLINK (s
+ * holds `limit` topics), -ENOBUFS (over the memory budget), -ENOMEM. The
  * subscription holds its own reference on tp (the caller's stays the caller's). */
 int rc_pubsub_subscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
-                        struct rc_topic *tp, unsigned limit);
+                        struct rc_topic *tp, unsigned limit, const struct rc_join_request *req);
+/* Whether s's subscription to tp is waiting for its answer (false: live or none). */
+bool rc_pubsub_is_pending(const struct rc_subscriber *s, const struct rc_topic *tp);
 /* 0 or -ENOENT. */
 int rc_pubsub_unsubscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
                           struct rc_topic *tp);
@@ -131,6 +194,11 @@ void rc_pubsub_unsubscribe_all(struct rc_pubsub_shard *pss, struct rc_subscriber
  * taken in slices between the loop's other work, sends included. A batch may be
  * left part-way. Returns whether work remains. */
 bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work, size_t max_bytes);
+/* The shard's clock for history ages and heartbeats; each turn. */
+void rc_pubsub_set_clock(struct rc_pubsub_shard *pss, uint64_t now_ms);
+/* Once a second: ages histories, sends heartbeats on quiet topics, and lets go
+ * of topics with neither subscribers nor history. */
+void rc_pubsub_tick(struct rc_pubsub_shard *pss);
 /* Pushes this turn's batches to their shards and wakes them. */
 void rc_pubsub_flush(struct rc_pubsub_shard *pss);
 /* Whether the inbox holds anything, even half-pushed (seq_cst: the consumer's

@@ -39,12 +39,15 @@ struct rc_subref {
 
 /* One shard's subscribers of a topic, and the shard's hold on the topic. */
 struct rc_sublist {
-  uint32_t n, cap;
+  uint32_t n, cap;       /* cap >= n + pending: a pending subscriber's place is kept */
   struct rc_subref *v;
   uint32_t cleared;      /* times the list went empty: tells a stale release apart */
+  uint32_t pending;      /* subscribers waiting for the home shard's answer (not in v) */
   bool pinned;           /* the shard holds a reference on the topic */
   bool releasing;        /* a release is on its way round the home shard */
 };
+
+struct rc_history;
 
 struct rc_topic {
   struct rc_topic *next;   /* in its partition's bucket (partition lock) */
@@ -53,10 +56,18 @@ struct rc_topic {
   uint16_t home;
   uint16_t name_len;
   const char *name;        /* NUL-terminated, in the same allocation */
-  /* Bit s set while shard s has local subscribers. Set and cleared by shard s,
-   * read by the home shard on every publish. */
+  /* Drawn at random when the topic is created and fixed for its life: a new
+   * epoch says its sequence numbers started again and its history is new. */
+  uint64_t epoch;
+  /* Bit s set while shard s has local subscribers, current or pending. Set and
+   * cleared by shard s, read by the home shard on every publish. */
   _Atomic uint64_t interest;
-  uint64_t seq;            /* home shard only */
+  /* Home shard only. */
+  uint64_t seq;
+  struct rc_history *history;  /* NULL: none kept */
+  struct rc_topic *tracked_prev, *tracked_next; /* in the home's list of topics it tracks */
+  uint32_t last_s;         /* last message or heartbeat, home's clock (s) */
+  bool tracked;
   struct rc_sublist local[]; /* one per shard; local[s] touched only by shard s */
 };
 

@@ -53,6 +53,11 @@ struct rc_config {
   uint32_t max_handshakes_per_ip; /* connections before their first request; 0: off */
   uint32_t connect_rate_per_ip;   /* new connections per second; 0: off */
   unsigned max_commands;   /* WebSocket messages and control frames per connection per second; 0: off */
+  uint32_t history;          /* messages kept per topic; 0: no history */
+  uint64_t history_bytes;    /* per topic; 0: no bound */
+  unsigned history_ttl;      /* seconds; 0: no bound */
+  unsigned topic_heartbeat;  /* seconds of silence before a topic heartbeat; 0: off */
+  uint8_t slow_policy;       /* enum rc_slow_policy */
   bool demo_feed;
   bool echo;                 /* GET /echo for conformance suites */
   unsigned handshake_timeout; /* seconds to send a complete request head; 0: off */
@@ -78,6 +83,9 @@ struct rc_config {
 /* Fills cfg from argv. Returns 0 to run, 1 when --help or --version was printed
  * (exit 0), or -EINVAL after writing a message that names the bad flag to err
  * (exit 2). */
+/* What happens to a subscriber whose queue passes --max-queue. */
+enum rc_slow_policy { RC_SLOW_DISCONNECT = 0, RC_SLOW_CONFLATE };
+
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FILE *err);
 /* A quarter of physical memory (at least 16 MiB). */
 uint64_t rc_config_default_max_memory(void);

@@ -42,6 +42,7 @@ struct rc_frame {
   uint32_t alt_off, alt_len;     /* view 1: data[alt_off..alt_off+alt_len); 0: view 0 */
   uint32_t charge;               /* bytes charged to budget, given back when freed */
   struct rc_budget *budget;
+  uint64_t tag;                  /* what the bytes are, in their maker's terms (0 unless set) */
   uint8_t data[];
 };
 
