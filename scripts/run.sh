@@ -13,10 +13,16 @@ ringcast is starting on port $port with the demo feed (quotes.SYM and trades.SYM
 AAPL MSFT NVDA ... BTC-USD ETH-USD). Try, in another terminal:
 
   build/ringcast-cli sub 'ws://localhost:$port/ws?topics=quotes.AAPL,trades.AAPL'
+  build/ringcast-cli sub 'ws://localhost:$port/ws?topics=trades.NVDA&snapshot=1'
+
+The server keeps the last 1,000 messages of each topic (--history 1000): every
+subscription's ack carries its topic's seq and epoch, and a client that comes back
+with since=TOPIC:EPOCH:SEQ gets what it missed. Quiet topics (trades.SYM trade a
+few times a second) send {"type":"hb"} heartbeats after a second of silence.
   curl -d '{"hello":"world"}' http://localhost:$port/publish/alerts
   curl -s http://localhost:$port/metrics | grep -v '^#'
 
 Stop it with Ctrl-C.
 
 MSG
-exec build/ringcast --listen "0.0.0.0:$port" --demo-feed "$@"
+exec build/ringcast --listen "0.0.0.0:$port" --demo-feed --history 1000 --topic-heartbeat 1 "$@"

@@ -19,6 +19,7 @@ static void usage(FILE *out) {
   fprintf(out,
           "Usage:\n"
           "  ringcast-cli sub URL [--count N] [OPTIONS]     print each message on its own line\n"
+          "                  (acks, gaps and errors go to stderr; heartbeats are dropped)\n"
           "  ringcast-cli pub URL TOPIC MESSAGE [OPTIONS]   publish MESSAGE ('-' reads stdin)\n\n"
           "Options:\n"
           "  --token TOKEN   send Authorization: Bearer TOKEN (a JWT or a publish key)\n"
@@ -115,7 +116,27 @@ static size_t add_token(char *req, size_t rl, size_t size, const char *token) {
 /* Prints the messages that follow the upgrade (*bufp holds len bytes of them
  * already), answering pings, until count messages or the server's close. The
  * exit status. */
-static int follow(struct link *k, uint8_t **bufp, size_t *capp, size_t len, long count) {
+/* A format=raw connection carries bare payloads; the envelope format (the
+ * default) also carries the server's own messages between them. */
+static bool url_is_raw(const char *url) {
+  for (const char *p = strchr(url, '?'); p; p = strchr(p + 1, '&'))
+    if (strncmp(p + 1, "format=raw", 10) == 0 && (p[11] == '\0' || p[11] == '&')) return true;
+  return false;
+}
+
+/* In the envelope format, whatever is not {"type":"msg",...} (a subscribe ack,
+ * a gap, an error, a heartbeat) is not a message: it is neither printed on
+ * stdout nor counted by --count; heartbeats are dropped, the rest go to stderr. */
+static bool is_message(const uint8_t *m, size_t n, bool envelope) {
+  static const char msg[] = "{\"type\":\"msg\"", hb[] = "{\"type\":\"hb\"";
+  if (!envelope || (n >= sizeof msg - 1 && memcmp(m, msg, sizeof msg - 1) == 0)) return true;
+  if (!(n >= sizeof hb - 1 && memcmp(m, hb, sizeof hb - 1) == 0))
+    fprintf(stderr, "ringcast-cli: %.*s\n", (int)n, (const char *)m);
+  return false;
+}
+
+static int follow(struct link *k, uint8_t **bufp, size_t *capp, size_t len, long count,
+                  bool envelope) {
   uint8_t *buf = *bufp, *msg = NULL;
   size_t cap = *capp, msg_len = 0;
   long seen = 0;
@@ -144,7 +165,9 @@ static int follow(struct link *k, uint8_t **bufp, size_t *capp, size_t len, long
         msg = nm;
         memcpy(msg + msg_len, p, n);
         msg_len += n;
-        if (h.fin) {
+        if (h.fin && !is_message(msg, msg_len, envelope)) {
+          msg_len = 0;
+        } else if (h.fin) {
           fwrite(msg, 1, msg_len, stdout);
           fputc('\n', stdout);
           fflush(stdout);
@@ -205,7 +228,7 @@ static int cmd_sub(const char *url_s, const struct options *o) {
     ret = 1;
   } else {
     memmove(buf, buf + head_len, len - head_len);
-    ret = follow(&k, &buf, &cap, len - head_len, o->count);
+    ret = follow(&k, &buf, &cap, len - head_len, o->count, !url_is_raw(url_s));
   }
   free(buf);
   link_close(&k);

@@ -248,7 +248,7 @@ static void deliver_local(struct rc_pubsub_shard *pss, struct rc_topic *tp, stru
     rc_frame_release(pss->arena, f);
     return;
   }
-  for (uint32_t i = 0; i < l->n; i++) pss->cb.deliver(pss->cb.ctx, l->v[i].sub, h);
+  for (uint32_t i = 0; i < l->n; i++) pss->cb.deliver(pss->cb.ctx, l->v[i].sub, tp, h);
   rc_hold_unref(pss->arena, h);
 }
 
@@ -579,7 +579,7 @@ static void joined(struct rc_pubsub_shard *pss, struct join *j) {
         continue; /* the reference is released with the rest */
       }
       j->frames[i] = NULL;
-      pss->cb.deliver(pss->cb.ctx, s, h);
+      pss->cb.deliver(pss->cb.ctx, s, j->topic, h);
       rc_hold_unref(pss->arena, h);
     }
   }

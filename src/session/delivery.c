@@ -14,21 +14,25 @@
 #include "ringcast/pubsub/message.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
+#include "conflate.h"
 #include "delivery.h"
 
 static struct rc_session *session_of_sub(struct rc_subscriber *sub) {
   return (struct rc_session *)((char *)sub - offsetof(struct rc_session, sub));
 }
 
-void rc_delivery_deliver(void *ctx, struct rc_subscriber *sub, struct rc_hold *h) {
+void rc_delivery_deliver(void *ctx, struct rc_subscriber *sub, struct rc_topic *tp,
+                         struct rc_hold *h) {
   struct rc_session_shard *ss = ctx;
   struct rc_session *s = session_of_sub(sub);
+  if ((s->cf || s->policy == RC_SLOW_CONFLATE) && rc_conflate_offer(ss->loop, s, tp, h)) return;
   enum rc_frame_view v =
       s->format == RC_FORMAT_RAW ? RC_MESSAGE_VIEW_RAW : RC_MESSAGE_VIEW_ENVELOPE;
   /* A raw stream is payloads only: nothing of the envelope's in-band messages. */
   if (v == RC_MESSAGE_VIEW_RAW && rc_message_is_heartbeat(h->frame)) return;
   int ret = s->stream->send(ss->loop, &s->conn, h, v);
-  if (ret == -ENOBUFS) rc_session_slow_consumer(ss->loop, s, rc_frame_view_len(h->frame, v));
+  if (ret == -ENOBUFS && !rc_conflate_instead_of_close(ss->loop, s, tp, h))
+    rc_session_slow_consumer(ss->loop, s, rc_frame_view_len(h->frame, v));
 }
 
 void rc_delivery_ack_publish(struct rc_loop *l, struct rc_session *s, const char *topic,

@@ -11,7 +11,8 @@
 #include "session.h"
 
 /* rc_pubsub_callbacks.deliver; ctx is the shard's struct rc_session_shard. */
-void rc_delivery_deliver(void *ctx, struct rc_subscriber *sub, struct rc_hold *h);
+void rc_delivery_deliver(void *ctx, struct rc_subscriber *sub, struct rc_topic *tp,
+                         struct rc_hold *h);
 /* rc_pubsub_callbacks.resolve: the session a join's token names, if still open. */
 struct rc_subscriber *rc_delivery_resolve(void *ctx, uint64_t token);
 /* rc_pubsub_callbacks.joined: the subscription's ack (topic, seq, epoch), and

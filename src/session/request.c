@@ -156,6 +156,12 @@ static bool stream_options(struct rc_loop *l, struct rc_session *s, const struct
   }
   char pol[16];
   ssize_t pl = rc_http_query_get(r->query, r->query_len, "policy", pol, sizeof pol);
+  if (raw) o->policy = RC_SLOW_DISCONNECT; /* no envelope to announce a gap in */
+  if (pl >= 0 && !strcmp(pol, "conflate") && raw) {
+    rc_request_error(l, s, 400, true, NULL,
+                     "policy=conflate needs the JSON envelope (gaps are announced in it); not format=raw");
+    return false;
+  }
   if (pl >= 0 && !strcmp(pol, "conflate")) o->policy = RC_SLOW_CONFLATE;
   else if (pl >= 0 && !strcmp(pol, "disconnect")) o->policy = RC_SLOW_DISCONNECT;
   else if (pl != -ENOENT) {

@@ -15,6 +15,7 @@
 #include "ringcast/stream/tls.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
+#include "conflate.h"
 #include "delivery.h"
 #include "request.h"
 #include "session.h"
@@ -84,7 +85,10 @@ static void on_timer(struct rc_loop *l, struct rc_conn *c) {
   rc_session_rearm_timer(l, s);
 }
 
-static void on_close(struct rc_loop *l, struct rc_conn *c) { rc_session_release(l, rc_session_of(c)); }
+static void on_close(struct rc_loop *l, struct rc_conn *c) {
+  rc_conflate_release(l, rc_session_of(c));
+  rc_session_release(l, rc_session_of(c));
+}
 
 static const struct rc_conn_ops session_ops = {
     .on_data = on_data,
@@ -194,6 +198,7 @@ static void on_turn(struct rc_loop *l) {
   rc_pubsub_set_clock(ss->ps, rc_loop_now_ms(l));
   rc_pubsub_drain(ss->ps, DRAIN_SLICE, ss->max_queue / 4);
   rc_pubsub_flush(ss->ps);
+  rc_conflate_flush(l);
 }
 
 static bool has_work(struct rc_loop *l) { return rc_pubsub_has_work(rc_session_shard_of(l)->ps); }

@@ -49,6 +49,8 @@ struct rc_request_progress {
 /* What a connection holds only while something it sent is incomplete (a partial
  * request, a frame cut across receives, a fragmented message), so an idle
  * connection carries none of it. */
+struct rc_conflation;
+
 struct rc_session_rx {
   uint32_t charged;          /* bytes of this struct and its buffers charged to the budget */
   struct rc_bytebuf in;      /* HTTP: a partial request; WebSocket: a partial control frame */
@@ -87,6 +89,7 @@ struct rc_session {
   uint32_t cmd_tokens;       /* and its hundredths of a command */
   uint32_t auth_tick;        /* WebSocket waiting for its auth command: since when */
   struct rc_auth auth;       /* WebSocket: its credential (HTTP: per request) */
+  struct rc_conflation *cf;  /* while conflating (conflate.h); NULL otherwise */
 };
 
 struct rc_session_stats {
@@ -99,6 +102,11 @@ struct rc_session_stats {
   _Atomic uint64_t acks_lost;      /* publish results for connections gone since */
   _Atomic uint64_t refused_memory; /* requests, connections and messages refused: --max-memory */
   _Atomic uint64_t rate_limited;   /* connections closed: --max-commands-per-sec */
+  _Atomic uint64_t conflating;     /* sessions conflating now (a gauge) */
+  _Atomic uint64_t conflation_starts;
+  _Atomic uint64_t conflated;      /* messages replaced by a newer one of their topic */
+  _Atomic uint64_t conflation_gaps; /* gap notices sent for them */
+  _Atomic uint64_t shed;           /* messages conflated under --slow-policy disconnect: shard behind */
 };
 
 /* One shard's session context: settings copied from the configuration, the
@@ -117,6 +125,9 @@ struct rc_session_shard {
   struct rc_tls_shard *tls;  /* this shard's TLS stream; NULL without --tls-cert */
   struct rc_loop_timer sweep_timer;
   struct rc_loop_timer pubsub_timer; /* history ages and heartbeats, once a second */
+  struct rc_conflation *conflating;  /* sessions conflating (conflate.h) */
+  uint64_t behind_checked_ms;        /* when the shard last measured its queues */
+  bool behind;                       /* and whether they were growing together */
   /* Settings used per message or per connection. */
   uint32_t max_message;
   uint32_t handshake_ticks, idle_ticks, ping_ticks;  /* 0: off */

@@ -10,6 +10,7 @@
 
 #include "ringcast/proto/command.h"
 #include "ringcast/proto/json_scan.h"
+#include "ringcast/proto/position.h"
 #include "ringcast/pubsub/message.h"
 #include "ringcast/util/json_out.h"
 #include "ringcast/proto/publish_batch.h"
@@ -104,7 +105,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)rc_topic_name_is_valid(cmd.topic, strlen(cmd.topic));
     check_envelope((const uint8_t *)cmd.data, cmd.data_len);
   }
+  if (cmd.op == RC_CMD_SUBSCRIBE && cmd.topics) {
+    /* Every position the parser let through can be read back. */
+    const cJSON *t;
+    uint64_t e, q;
+    cJSON_ArrayForEach(t, cmd.topics)
+      if (rc_command_since(&cmd, t->valuestring, &e, &q) == 0 && q > (1ull << 53)) abort();
+  }
   rc_command_fini(&cmd);
+  /* A resume position as a URL writes it: the parts stay inside the input and
+   * the epoch prints back to what was read. */
+  const char *topic;
+  size_t tl;
+  uint64_t epoch, seq;
+  if (rc_position_parse((const char *)data, size, &topic, &tl, &epoch, &seq) == 0) {
+    if (topic != (const char *)data || tl + 2 + RC_EPOCH_TEXT_LEN + 1 > size) abort();
+    char text[RC_EPOCH_TEXT_LEN + 1];
+    rc_epoch_format(epoch, text);
+    for (size_t i = 0; i < RC_EPOCH_TEXT_LEN; i++)
+      if ((text[i] | 0x20) != (data[tl + 1 + i] | 0x20)) abort();
+  }
   check_envelope(data, size);
   struct rc_batch_record rec;
   size_t pos = 0;

@@ -25,6 +25,36 @@ function open(url, options) {
   });
 }
 
+// Opens a WebSocket subscribed at connect (?topics=...) and resolves with
+// { ws, acks } once every topic's subscribe ack is in: {"type":"ack",
+// "op":"subscribe","topic":T,"seq":N,"epoch":"<16 hex>"}, by topic, in any
+// order; a format=raw connection gets none and resolves at open. onMessage,
+// listening from the start, gets every frame after the acks.
+function subscribe(url, topics, onMessage, options) {
+  const raw = /[?&]format=raw(&|$)/.test(url);
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, options);
+    const acks = {};
+    let pending = raw ? 0 : topics.length;
+    ws.on('message', (data, isBinary) => {
+      if (pending === 0) return onMessage(data, isBinary);
+      const a = JSON.parse(data.toString());
+      const keys = Object.keys(a).sort().join();
+      if (keys !== 'epoch,op,seq,topic,type' || a.type !== 'ack' || a.op !== 'subscribe' ||
+          !topics.includes(a.topic) || a.topic in acks || !Number.isInteger(a.seq) ||
+          !/^[0-9a-f]{16}$/.test(a.epoch)) {
+        ws.terminate();
+        reject(new Error(`expected a subscribe ack for one of ${topics}, got ${data}`));
+        return;
+      }
+      acks[a.topic] = a;
+      if (--pending === 0) resolve({ ws, acks });
+    });
+    ws.once('open', () => { if (pending === 0) resolve({ ws, acks }); });
+    ws.once('error', reject);
+  });
+}
+
 // check(cond, what) counts; finish(error) prints "N passed, M failed" and exits.
 function tally() {
   let passed = 0, failed = 0;
@@ -41,4 +71,4 @@ function tally() {
   };
 }
 
-module.exports = { BIN, freePort, open, tally };
+module.exports = { BIN, freePort, open, subscribe, tally };

@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: MIT
 """Starts the real ringcast binary on a free port for integration tests, and a raw
 WebSocket client for the cases real client libraries refuse to produce."""
+import asyncio
 import base64
 import hashlib
 import http.client
+import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -16,6 +19,8 @@ import urllib.request
 
 BINARY = os.environ.get("RINGCAST_BIN", os.path.join(os.path.dirname(__file__), "../../build/ringcast"))
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+EPOCH = re.compile(r"[0-9a-f]{16}\Z")
+NO_ID = object()  # check_subscribe_acks: the acks carry no "id" (URL subscriptions, commands without one)
 
 
 def _sanitized():
@@ -36,6 +41,35 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def check_subscribe_acks(acks, topics, seqs=0, id=NO_ID):
+    """Asserts acks (parsed JSON objects, in any order: topics are acknowledged as
+    each goes live) are exactly one new-subscription ack per topic:
+    {"type":"ack","op":"subscribe"[,"id":id],"topic":T,"seq":N,"epoch":"<16 hex>"}.
+    seqs is the seq each must carry (the messages published on the topic before it
+    went live): one int for every topic, or a dict by topic. Returns {topic: ack}."""
+    by_topic = {}
+    for ack in acks:
+        assert isinstance(ack, dict) and ack.get("type") == "ack" and ack.get("op") == "subscribe", ack
+        topic = ack.get("topic")
+        assert topic in topics and topic not in by_topic, (ack, topics)
+        want = seqs if isinstance(seqs, int) else seqs[topic]
+        expect = {"type": "ack", "op": "subscribe", "topic": topic, "seq": want, "epoch": ack.get("epoch")}
+        if id is not NO_ID:
+            expect["id"] = id
+        assert ack == expect, (ack, expect)
+        assert isinstance(ack["epoch"], str) and EPOCH.match(ack["epoch"]), ack
+        by_topic[topic] = ack
+    assert sorted(by_topic) == sorted(set(topics)), (acks, topics)
+    return by_topic
+
+
+async def recv_subscribe_acks(ws, topics, seqs=0, id=NO_ID, timeout=10):
+    """Reads and checks (check_subscribe_acks) the next len(topics) frames of a
+    websockets client: the acks after a connect with ?topics= or a subscribe command."""
+    acks = [json.loads(await asyncio.wait_for(ws.recv(), timeout)) for _ in set(topics)]
+    return check_subscribe_acks(acks, topics, seqs, id)
 
 
 class Server:
@@ -120,8 +154,16 @@ class Server:
 class RawWs:
     """A deliberately minimal client that sends exactly the bytes a test asks for."""
 
-    def __init__(self, port, path="/ws", timeout=10):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, path="/ws", timeout=10, rcvbuf=None):
+        if rcvbuf is None:
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        else:
+            # A small receive buffer, set before connecting so the window never
+            # grows past it: a reader that stops reading backs up at the server.
+            self.sock = socket.socket()
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect(("127.0.0.1", port))
         key = base64.b64encode(os.urandom(16))
         self.sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                           b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + b"\r\n\r\n")
@@ -195,5 +237,22 @@ class RawWs:
             if op == 0x8:
                 return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
 
+    def recv_subscribe_acks(self, topics, seqs=0, id=NO_ID):
+        """Reads and checks (check_subscribe_acks) the next frames: one text ack per topic."""
+        acks = []
+        for _ in set(topics):
+            op, payload = self.recv_frame()
+            assert op == 0x1, (op, payload)
+            acks.append(json.loads(payload))
+        return check_subscribe_acks(acks, topics, seqs, id)
+
     def close(self):
         self.sock.close()
+
+
+def subscriber(port, topics, seqs=0, query="", timeout=10):
+    """A RawWs subscribed at connect (?topics=a,b plus query, e.g. "&token=..."),
+    its subscribe acks read and checked: what follows is messages."""
+    ws = RawWs(port, "/ws?topics=" + ",".join(topics) + query, timeout=timeout)
+    ws.recv_subscribe_acks(topics, seqs)
+    return ws

@@ -24,7 +24,7 @@ import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from rcserver import Server
+from rcserver import Server, recv_subscribe_acks
 
 AUD, ISS = "ringcast-test", "test-issuer"
 PUBLISH_KEY = "pk-0123456789abcdef-publisher"
@@ -220,7 +220,7 @@ class Tokens(unittest.TestCase):
                 self.assertEqual((ack["type"], ack["op"]), ("ack", "auth"))
                 self.assertGreater(ack["expires"], time.time())
                 await ws.send(json.dumps({"op": "subscribe", "topics": ["quotes.B"], "id": 2}))
-                self.assertEqual((await recv_json(ws))["type"], "ack")
+                await recv_subscribe_acks(ws, ["quotes.B"], id=2)
                 await ws.send(json.dumps({"op": "subscribe", "topics": ["quotes.C", "trades.C"], "id": 3}))
                 err = await recv_json(ws)
                 self.assertEqual(err["type"], "error")
@@ -245,8 +245,10 @@ class Tokens(unittest.TestCase):
                 self.assertEqual((ws.close_code, ws.close_reason), (1008, "token expired"))
                 self.assertLess(time.time() - t0, 5)
             async with websockets.connect(url, extra_headers={"Authorization": f"Bearer {KEYS.token(exp_in=-28)}"}) as ws:
+                await recv_subscribe_acks(ws, ["quotes.X"])
                 await ws.send(json.dumps({"op": "auth", "token": KEYS.token(exp_in=120)}))
-                self.assertEqual((await recv_json(ws))["type"], "ack")
+                ack = await recv_json(ws)
+                self.assertEqual((ack["type"], ack["op"]), ("ack", "auth"))
                 await asyncio.sleep(3.5)
                 await ws.send(json.dumps({"op": "ping"}))
                 self.assertEqual((await recv_json(ws))["type"], "pong")
@@ -293,6 +295,7 @@ class Tokens(unittest.TestCase):
         async def run():
             url = f"ws://127.0.0.1:{self.srv.port}/ws?topics=quotes.S"
             async with websockets.connect(url, extra_headers={"Authorization": f"Bearer {KEYS.token()}"}) as ws:
+                await recv_subscribe_acks(ws, ["quotes.S"])
                 await ws.send(json.dumps({"op": "auth", "token": KEYS.token_for("mallory"), "id": 1}))
                 err = await recv_json(ws)
                 self.assertEqual(err["type"], "error")
@@ -307,6 +310,7 @@ class Tokens(unittest.TestCase):
             url = f"ws://127.0.0.1:{self.srv.port}/ws?topics=quotes.L"
             late = KEYS.token(exp_in=-10)  # --jwt-leeway is 30 s: accepted until exp + 30
             async with websockets.connect(url, extra_headers={"Authorization": f"Bearer {late}"}) as ws:
+                await recv_subscribe_acks(ws, ["quotes.L"])
                 await asyncio.sleep(1.0)
                 await ws.send(json.dumps({"op": "ping"}))
                 self.assertEqual((await recv_json(ws))["type"], "pong")
@@ -318,6 +322,7 @@ class Tokens(unittest.TestCase):
             wide = KEYS.token(sub=("quotes.*", "trades.*"))
             url = f"ws://127.0.0.1:{self.srv.port}/ws?topics=quotes.R,trades.R"
             async with websockets.connect(url, extra_headers={"Authorization": f"Bearer {wide}"}) as ws:
+                await recv_subscribe_acks(ws, ["quotes.R", "trades.R"])
                 await ws.send(json.dumps({"op": "auth", "token": KEYS.token(sub=("quotes.*",)), "id": 1}))
                 ack = await recv_json(ws)
                 self.assertEqual((ack["type"], ack["unsubscribed"]), ("ack", ["trades.R"]))

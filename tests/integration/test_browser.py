@@ -18,7 +18,7 @@ import unittest
 
 import websockets
 
-from rcserver import free_port
+from rcserver import check_subscribe_acks, free_port
 from test_auth import AUD, ISS, Keys
 from tlsutil import TlsServer, cleanup
 
@@ -32,7 +32,7 @@ window.run = (url, renew) => new Promise((resolve) => {
   ws.onmessage = (e) => {
     const m = JSON.parse(e.data);
     got.push(m);
-    if (got.filter((x) => x.topic === "browser.t").length === 5) { ws.close(1000); resolve({ok: true, got}); }
+    if (got.filter((x) => x.type === "msg" && x.topic === "browser.t").length === 5) { ws.close(1000); resolve({ok: true, got}); }
   };
   ws.onerror = () => resolve({ok: false, got});
   setTimeout(() => resolve({ok: false, timeout: true, got}), 15000);
@@ -134,10 +134,14 @@ class Browser(unittest.TestCase):
             result = asyncio.run(browser.evaluate_in(
                 f"http://localhost:{page_port}/", f"window.run({json.dumps(url)}, {json.dumps(keys.token(sub=('browser.*',), exp_in=600))})"))
             self.assertTrue(result["ok"], result)
-            msgs = [m for m in result["got"] if m.get("topic") == "browser.t"]
+            # The URL subscription's ack comes first (seq 0: nothing published yet), then
+            # the messages from the seq after it.
+            ack = check_subscribe_acks(result["got"][:1], ["browser.t"])["browser.t"]
+            msgs = [m for m in result["got"] if m.get("type") == "msg" and m.get("topic") == "browser.t"]
             self.assertEqual([m["data"]["i"] for m in msgs], list(range(5)))
-            self.assertEqual([m["seq"] for m in msgs], list(range(msgs[0]["seq"], msgs[0]["seq"] + 5)))
+            self.assertEqual([m["seq"] for m in msgs], list(range(ack["seq"] + 1, ack["seq"] + 6)))
             self.assertTrue(any(m.get("type") == "ack" and m.get("op") == "auth" for m in result["got"]))
+            self.assertEqual(len(result["got"]), 7, "the two acks and five messages, nothing else")
 
             # The same page from another origin (127.0.0.1 is not localhost) is refused.
             before = srv.metrics().get('ringcast_auth_refusals_total{reason="origin"}', 0)

@@ -12,8 +12,10 @@ passed=0 failed=0
 check() { if eval "$2"; then passed=$((passed+1)); else failed=$((failed+1)); echo "FAIL: $1"; fi; }
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
 
-out=$(timeout 10 "$cli" sub "ws://127.0.0.1:$port/ws?topics=quotes.AAPL" --count 3)
-check "sub prints three demo quotes" '[ "$(printf "%s\n" "$out" | grep -c "\"topic\":\"quotes.AAPL\"")" = 3 ]'
+out=$(timeout 10 "$cli" sub "ws://127.0.0.1:$port/ws?topics=quotes.AAPL" --count 3 2>"$log.err")
+check "sub prints three demo quotes" '[ "$(printf "%s\n" "$out" | grep -c "^{\"type\":\"msg\",\"topic\":\"quotes.AAPL\"")" = 3 ]'
+check "sub prints nothing but messages on stdout" '[ "$(printf "%s\n" "$out" | wc -l)" = 3 ]'
+check "sub shows the subscribe ack on stderr" 'grep -q "^ringcast-cli: {\"type\":\"ack\",\"op\":\"subscribe\",\"topic\":\"quotes.AAPL\",\"seq\":[0-9]*,\"epoch\":\"[0-9a-f]\{16\}\"}$" "$log.err"'
 
 timeout 10 "$cli" sub "ws://127.0.0.1:$port/ws?topics=cli.t&format=raw" --count 1 >"$log.sub" &
 sub=$!
@@ -60,6 +62,6 @@ kill -TERM $pid
 wait $pid
 check "TLS server exits 0 on SIGTERM" '[ $? = 0 ]'
 rm -rf "$dir"
-rm -f "$log" "$log.sub"
+rm -f "$log" "$log.sub" "$log.err"
 echo "$passed passed, $failed failed"
 [ $failed = 0 ]

@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from rcserver import RawWs, Server
+from rcserver import RawWs, Server, subscriber
 
 MAX_MESSAGE = 17 << 20
 
@@ -23,7 +23,7 @@ class Conformance(unittest.TestCase):
         cls.srv = Server("--echo", "--max-message", str(MAX_MESSAGE), "--max-queue", "64m")
         # A bystander: receives a message every 20 ms for the whole run.
         cls.stop = threading.Event()
-        cls.watcher = RawWs(cls.srv.port, "/ws?topics=conf.watch")
+        cls.watcher = subscriber(cls.srv.port, ["conf.watch"])
         cls.published = 0
 
         def publish():

@@ -11,7 +11,7 @@ import urllib.request
 
 import websockets
 
-from rcserver import Server
+from rcserver import Server, recv_subscribe_acks
 
 SUBSCRIBERS = 2000
 TOPICS = [f"fan.t{i}" for i in range(8)]
@@ -41,6 +41,15 @@ class FanoutTest(unittest.TestCase):
                                         ping_interval=None, close_timeout=1)
                      for i in range(start, min(start + 250, SUBSCRIBERS))]
             conns += await asyncio.gather(*batch)
+        # Each envelope subscriber's topics are acknowledged (seq 0: nothing published
+        # yet), each topic with one epoch for all; format=raw connections get no acks.
+        acks = await asyncio.gather(*(recv_subscribe_acks(ws, topics_of(i), timeout=60)
+                                      for i, ws in enumerate(conns)))
+        epochs = {}
+        for by_topic in acks:
+            for t, ack in by_topic.items():
+                self.assertEqual(epochs.setdefault(t, ack["epoch"]), ack["epoch"], f"one epoch for {t}")
+        self.assertEqual(sorted(epochs), TOPICS)
         raw_topic = TOPICS[5]
         raws = [await websockets.connect(srv.url(f"?topics={raw_topic}&format=raw"), ping_interval=None)
                 for _ in range(5)]

@@ -11,7 +11,7 @@ import socket
 import time
 import unittest
 
-from rcserver import RawWs, Server
+from rcserver import RawWs, Server, subscriber
 
 
 def exchange(port, data, timeout=5):
@@ -44,7 +44,7 @@ class Smuggling(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = Server()
-        cls.watch = RawWs(cls.srv.port, "/ws?topics=smuggled")
+        cls.watch = subscriber(cls.srv.port, ["smuggled"])
 
     @classmethod
     def tearDownClass(cls):

@@ -5,7 +5,7 @@
 'use strict';
 const { spawn } = require('child_process');
 const http = require('http');
-const { BIN, freePort, open, tally } = require('./nodeutil');
+const { BIN, freePort, open, subscribe, tally } = require('./nodeutil');
 
 const TOPICS = ['node.a', 'node.b', 'node.c'];
 const SUBS = 300;
@@ -43,15 +43,23 @@ async function main() {
     await waitHealthy(port);
     const expected = PER_PATH * 2;
     const subs = [];
+    const epochs = {};
     for (let i = 0; i < SUBS; i++) {
       const topic = TOPICS[i % TOPICS.length];
       const raw = i % 50 === 0;
-      const ws = await open(`ws://127.0.0.1:${port}/ws?topics=${topic}${raw ? '&format=raw' : ''}`);
       const got = [];
-      const done = new Promise((resolve) => ws.on('message', (data) => {
-        got.push(data.toString());
-        if (got.length === expected) resolve();
-      }));
+      let arrived;
+      const done = new Promise((resolve) => (arrived = resolve));
+      const { ws, acks } = await subscribe(`ws://127.0.0.1:${port}/ws?topics=${topic}${raw ? '&format=raw' : ''}`,
+        [topic], (data) => {
+          got.push(data.toString());
+          if (got.length === expected) arrived();
+        });
+      if (!raw) {
+        check(acks[topic].seq === 0, `a ${topic} subscriber's ack: seq 0 before any publish`);
+        if (!(topic in epochs)) epochs[topic] = acks[topic].epoch;
+        check(acks[topic].epoch === epochs[topic], `one epoch for ${topic}`);
+      }
       subs.push({ ws, topic, raw, got, done });
     }
     const pub = await open(`ws://127.0.0.1:${port}/ws`);

@@ -9,7 +9,7 @@ const fs = require('fs');
 const https = require('https');
 const os = require('os');
 const path = require('path');
-const { BIN, freePort, open, tally } = require('./nodeutil');
+const { BIN, freePort, open, subscribe, tally } = require('./nodeutil');
 
 const TOPICS = ['nodetls.a', 'nodetls.b'];
 const SUBS = 100;
@@ -59,14 +59,19 @@ async function main() {
     await waitHealthy(port, cert.ca, agent);
     const expected = PER_PATH * 2;
     const subs = [];
+    const epochs = {};
     for (let i = 0; i < SUBS; i++) {
       const topic = TOPICS[i % TOPICS.length];
-      const ws = await open(`wss://localhost:${port}/ws?topics=${topic}`, { ca: cert.ca });
       const got = [];
-      const done = new Promise((resolve) => ws.on('message', (data) => {
+      let arrived;
+      const done = new Promise((resolve) => (arrived = resolve));
+      const { ws, acks } = await subscribe(`wss://localhost:${port}/ws?topics=${topic}`, [topic], (data) => {
         got.push(JSON.parse(data.toString()));
-        if (got.length === expected) resolve();
-      }));
+        if (got.length === expected) arrived();
+      }, { ca: cert.ca });
+      check(acks[topic].seq === 0, `a ${topic} subscriber's ack over wss: seq 0 before any publish`);
+      if (!(topic in epochs)) epochs[topic] = acks[topic].epoch;
+      check(acks[topic].epoch === epochs[topic], `one epoch for ${topic}`);
       subs.push({ ws, topic, got, done });
     }
     const pub = await open(`wss://localhost:${port}/ws`, { ca: cert.ca });

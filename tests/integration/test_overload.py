@@ -16,7 +16,7 @@ import unittest
 
 from floods import (PeakRss, Prober, hold_partial_messages, http_publish_flood, masked, pump, rss_mb,
                     ws_publish_flood)
-from rcserver import SANITIZED, RawWs, Server
+from rcserver import SANITIZED, RawWs, Server, subscriber
 
 RSS_CEILING_MB = 200      # the flood that motivated this grew RSS to 1.8 GB
 RECOVERY_S = 30
@@ -25,7 +25,7 @@ RECOVERY_S = 30
 def warm_up(srv):
     """One subscriber, a few publishes: the idle server's memory after it has
     served traffic, the baseline the recovery is measured against."""
-    ws = RawWs(srv.port, "/ws?topics=warm")
+    ws = subscriber(srv.port, ["warm"])
     for i in range(20):
         srv.publish("warm", b"w%d" % i)
     for _ in range(20):
@@ -69,7 +69,7 @@ class PublishFlood(unittest.TestCase):
             def late_subscriber():
                 # Joins in the middle of the flood and must get a message promptly.
                 time.sleep(2)
-                ws = RawWs(srv.port, "/ws?topics=late")
+                ws = subscriber(srv.port, ["late"])  # acknowledged: live from here
                 t0 = time.time()
                 srv.publish("late", b"hello")
                 ws.sock.settimeout(5)
@@ -153,7 +153,7 @@ def watch_topics(port, topics, pipe):
     """In its own process (so the flooders' threads do not slow it): reads every
     message of the topics until one carries "END"; reports the count and whether
     each topic's seq went up by exactly one each time."""
-    ws = RawWs(port, "/ws?topics=" + ",".join(topics), timeout=60)
+    ws = subscriber(port, topics, timeout=60)
     pipe.send("ready")
     last, n, order_ok = {}, 0, True
     while True:
@@ -212,7 +212,7 @@ class MemoryBudget(unittest.TestCase):
                                  "the budget comes back when the connections go")
             after, took = wait_recovery(self, srv, base)
             print(f"RSS back to {after:.1f} MB in {took:.1f} s")
-            ok = RawWs(srv.port, "/ws?topics=after")
+            ok = subscriber(srv.port, ["after"])
             srv.publish("after", b"fine")
             self.assertEqual(json.loads(ok.recv_frame()[1])["data"], "fine")
             ok.close()

@@ -8,14 +8,14 @@ import struct
 import time
 import unittest
 
-from rcserver import RawWs, Server
+from rcserver import RawWs, Server, subscriber
 
 
 class PublishAck(unittest.TestCase):
     def test_ack_carries_the_seq_the_subscribers_see(self):
         with Server(threads=2) as srv:
             topics = [f"ack.{i}" for i in range(16)]  # homed on both shards
-            sub = RawWs(srv.port, "/ws?topics=" + ",".join(topics))
+            sub = subscriber(srv.port, topics)  # one ack per topic, seq 0
             pub = RawWs(srv.port, "/ws")
             for rnd in range(3):
                 for i, t in enumerate(topics):

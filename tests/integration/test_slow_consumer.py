@@ -9,7 +9,7 @@ import unittest
 
 import websockets
 
-from rcserver import RawWs, Server
+from rcserver import Server, recv_subscribe_acks, subscriber
 
 MESSAGES = 3000
 SIZE = 4096
@@ -18,7 +18,7 @@ SIZE = 4096
 class SlowConsumer(unittest.TestCase):
     def test_slow_subscriber_is_cut_and_others_unaffected(self):
         with Server("--max-queue", "256k", threads=2) as srv:
-            slow = RawWs(srv.port, "/ws?topics=slow.t")
+            slow = subscriber(srv.port, ["slow.t"])
             asyncio.run(self.scenario(srv))
             m = srv.metrics()
             self.assertEqual(m["ringcast_slow_consumer_disconnects_total"], 1)
@@ -29,6 +29,7 @@ class SlowConsumer(unittest.TestCase):
 
     async def scenario(self, srv):
         async with websockets.connect(srv.url("?topics=slow.t"), max_size=None, ping_interval=None) as fast:
+            await recv_subscribe_acks(fast, ["slow.t"])
             payload = b"x" * SIZE
             loop = asyncio.get_running_loop()
             seqs = []

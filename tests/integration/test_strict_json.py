@@ -11,7 +11,7 @@ import unittest
 
 import websockets
 
-from rcserver import Server
+from rcserver import Server, recv_subscribe_acks
 
 
 class StrictJson(unittest.TestCase):
@@ -27,6 +27,7 @@ class StrictJson(unittest.TestCase):
         async def run():
             async with websockets.connect(self.srv.url("?topics=sj.exact"), ping_interval=None) as sub, \
                     websockets.connect(self.srv.url(), ping_interval=None) as pub:
+                await recv_subscribe_acks(sub, ["sj.exact"])
                 for data in ['12345678901234567890', '1.0e+300', '{ "a" : [ 1 , -0 ] }', '"a\\u0000b"']:
                     await pub.send('{"op":"publish","topic":"sj.exact","id":12345678901234567890,"data":%s}' % data)
                     ack = await pub.recv()
@@ -45,6 +46,7 @@ class StrictJson(unittest.TestCase):
 
         async def run():
             async with websockets.connect(self.srv.url("?topics=sj.lenient"), ping_interval=None) as sub:
+                await recv_subscribe_acks(sub, ["sj.lenient"])
                 for body in bodies:
                     self.srv.publish("sj.lenient", body)
                     raw = await sub.recv()
@@ -69,6 +71,7 @@ class StrictJson(unittest.TestCase):
         async def run():
             async with websockets.connect(self.srv.url("?topics=sj.bad"), ping_interval=None) as sub, \
                     websockets.connect(self.srv.url(), ping_interval=None) as pub:
+                await recv_subscribe_acks(sub, ["sj.bad"])
                 for text, want in cases:
                     await pub.send(text)
                     reply = json.loads(await pub.recv())

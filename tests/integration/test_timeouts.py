@@ -13,7 +13,7 @@ import unittest
 
 import websockets
 
-from rcserver import BINARY, RawWs, Server
+from rcserver import BINARY, Server, recv_subscribe_acks, subscriber
 
 
 class Timeouts(unittest.TestCase):
@@ -62,7 +62,7 @@ class Timeouts(unittest.TestCase):
         s.close()
 
     def test_unanswered_pings_close_the_connection(self):
-        c = RawWs(self.srv.port, "/ws?topics=timeout.t")
+        c = subscriber(self.srv.port, ["timeout.t"])
         t0 = time.time()
         pings = 0
         while True:
@@ -79,6 +79,7 @@ class Timeouts(unittest.TestCase):
     def test_answering_client_stays(self):
         async def run():
             async with websockets.connect(self.srv.url("?topics=timeout.ok"), ping_interval=None) as ws:
+                await recv_subscribe_acks(ws, ["timeout.ok"])
                 await asyncio.sleep(4.5)  # longer than --idle-timeout; pongs keep it alive
                 self.srv.publish("timeout.ok", b'{"still":"here"}')
                 self.assertEqual(json.loads(await ws.recv())["data"], {"still": "here"})

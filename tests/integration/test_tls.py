@@ -18,7 +18,7 @@ import unittest
 
 import websockets
 
-from rcserver import BINARY
+from rcserver import BINARY, recv_subscribe_acks
 from tlsutil import MemoryTls, TlsServer, certs, cleanup
 
 
@@ -121,6 +121,7 @@ class Clients(unittest.TestCase):
         async def run():
             async with websockets.connect(srv.wss("?topics=tls.order"), ssl=srv.client_context(),
                                           max_size=None) as sub:
+                await recv_subscribe_acks(sub, ["tls.order"])
                 async with websockets.connect(f"ws://127.0.0.1:{srv.port}/ws") as pub:
                     for i in range(n):
                         await pub.send(json.dumps({"op": "publish", "topic": "tls.order", "data": i}))
@@ -209,6 +210,7 @@ class Clients(unittest.TestCase):
 
         async def run():
             async with websockets.connect(srv.wss("?topics=tls.curl"), ssl=srv.client_context()) as sub:
+                await recv_subscribe_acks(sub, ["tls.curl"])
                 url = f"https://localhost:{srv.tls_port}/publish/tls.curl"
                 one = ["-sS", "--cacert", srv.cert, "-w", "%{http_code} %{num_connects}\n", "-o", "/dev/null"]
                 out = subprocess.run(["curl", *one, "-d", '{"n":1}', url, "--next", *one, "-d", '{"n":2}', url],
@@ -253,6 +255,7 @@ class Hostile(unittest.TestCase):
 
     async def attack_with_bystander(self, srv):
         async with websockets.connect(srv.wss("?topics=tls.bystander"), ssl=srv.client_context()) as sub:
+            await recv_subscribe_acks(sub, ["tls.bystander"])
             published = 0
             for attack in (self.cleartext_http, self.noise, self.byte_by_byte, self.stalled_handshake,
                            self.left_mid_handshake, self.truncated_record, self.oversized_record,

@@ -9,7 +9,7 @@ import json
 import time
 import unittest
 
-from rcserver import RawWs, Server
+from rcserver import RawWs, Server, subscriber
 
 
 def topics_alive(srv):
@@ -35,6 +35,12 @@ def command(ws, obj):
             return msg
 
 
+def subscribe(ws, names, seqs=0):
+    """The subscribe command, its one ack per topic read and checked; returns {topic: ack}."""
+    ws.send_text(json.dumps({"op": "subscribe", "topics": names}))
+    return ws.recv_subscribe_acks(names, seqs)
+
+
 def batch_body(names, payload=b"x"):
     return b"".join(b"%s %d\n%s\n" % (n.encode(), len(payload), payload) for n in names)
 
@@ -46,8 +52,8 @@ class Lifecycle(unittest.TestCase):
             self.assertEqual(topics_alive(srv), 0)
             names = [f"life.{i}" for i in range(64)]  # homes on both shards
             subs = [RawWs(srv.port, "/ws") for _ in range(6)]  # spread over both shards
-            for ws in subs:
-                self.assertEqual(command(ws, {"op": "subscribe", "topics": names})["type"], "ack")
+            epochs = [subscribe(ws, names)["life.3"]["epoch"] for ws in subs]
+            self.assertEqual(len(set(epochs)), 1, "one epoch per topic, whichever shard asks")
             self.assertEqual(topics_alive(srv), 64)
             srv.publish("life.3", b"one")
             for ws in subs:
@@ -63,6 +69,8 @@ class Lifecycle(unittest.TestCase):
             self.assertEqual(wait_topics(srv, 0), 0)
             # A reclaimed topic starts again: its sequence begins at 1.
             ws = RawWs(srv.port, "/ws?topics=life.3")
+            self.assertNotEqual(ws.recv_subscribe_acks(["life.3"], 0)["life.3"]["epoch"], epochs[0],
+                                "a new epoch says the numbering started again")
             srv.publish("life.3", b"again")
             self.assertEqual(json.loads(ws.recv_frame()[1])["seq"], 1)
             ws.close()
@@ -86,7 +94,7 @@ class Lifecycle(unittest.TestCase):
             self.assertEqual(status, 413, data)
             self.assertIn(b"more than 100000 records", data)
             self.assertEqual(topics_alive(srv), 0)
-            ws = RawWs(srv.port, "/ws?topics=fill.new")
+            ws = subscriber(srv.port, ["fill.new"])
             srv.publish("fill.new", b"still works")
             self.assertEqual(json.loads(ws.recv_frame()[1])["data"], "still works")
             ws.close()
@@ -107,7 +115,7 @@ class MaxTopics(unittest.TestCase):
         srv = self.srv
         holder = RawWs(srv.port, "/ws")
         held = [f"held.{i}" for i in range(90)]
-        self.assertEqual(command(holder, {"op": "subscribe", "topics": held})["type"], "ack")
+        subscribe(holder, held)
         self.assertEqual(topics_alive(srv), 90)
 
         # A subscribe that would pass --max-topics: refused whole, nothing created.
@@ -133,7 +141,7 @@ class MaxTopics(unittest.TestCase):
         msg = json.loads(holder.recv_frame()[1])
         self.assertEqual((msg["topic"], msg["data"]), ("held.2", "marker"))
         # Within the limit everything works.
-        self.assertEqual(command(ws, {"op": "subscribe", "topics": ["ok.1", "ok.2"]})["type"], "ack")
+        subscribe(ws, ["ok.1", "ok.2"])
         self.assertEqual(topics_alive(srv), 92)
         ws.close()
         holder.close()
@@ -149,7 +157,7 @@ class MaxTopics(unittest.TestCase):
         try:
             ws = RawWs(big.port, "/ws")
             first = [f"lim.{i}" for i in range(1000)]
-            self.assertEqual(command(ws, {"op": "subscribe", "topics": first})["type"], "ack")
+            subscribe(ws, first)
             more = [f"more.{i}" for i in range(30)]
             err = command(ws, {"op": "subscribe", "topics": first[:5] + more})
             self.assertIn("subscription limit of 1024", err["error"])

@@ -9,7 +9,7 @@ import unittest
 
 import websockets
 
-from rcserver import RawWs, Server
+from rcserver import RawWs, Server, recv_subscribe_acks, subscriber
 
 
 class WsSession(unittest.TestCase):
@@ -28,11 +28,15 @@ class WsSession(unittest.TestCase):
                     await ws.send(json.dumps(obj))
                     return json.loads(await ws.recv())
                 self.assertEqual(await cmd({"op": "ping", "id": 1}), {"type": "pong", "op": "ping", "id": 1})
-                ack = await cmd({"op": "subscribe", "topics": ["cmd.a", "cmd.b"], "id": "s"})
-                self.assertEqual(ack, {"type": "ack", "op": "subscribe", "id": "s", "topics": ["cmd.a", "cmd.b"]})
+                await ws.send(json.dumps({"op": "subscribe", "topics": ["cmd.a", "cmd.b"], "id": "s"}))
+                acks = await recv_subscribe_acks(ws, ["cmd.a", "cmd.b"], id="s")  # one per topic, seq 0
+                self.assertEqual(await cmd({"op": "subscribe", "topics": ["cmd.b"], "id": "again"}),
+                                 {"type": "ack", "op": "subscribe", "id": "again", "topic": "cmd.b",
+                                  "already_subscribed": True})
                 self.srv.publish("cmd.b", b'{"v":1}')
                 msg = json.loads(await ws.recv())
                 self.assertEqual(msg, {"type": "msg", "topic": "cmd.b", "seq": 1, "data": {"v": 1}})
+                self.assertEqual(acks["cmd.b"]["seq"] + 1, msg["seq"], "the ack's seq is the seam")
                 ack = await cmd({"op": "unsubscribe", "topics": ["cmd.b", "cmd.zzz"]})
                 self.assertEqual(ack["not_subscribed"], ["cmd.zzz"])
                 self.srv.publish("cmd.b", b"ignored")
@@ -53,6 +57,24 @@ class WsSession(unittest.TestCase):
                     await ws.recv()
                 self.assertEqual(cm.exception.rcvd.code, 1009, "a message over --max-message")
         asyncio.run(run())
+
+    def test_ack_seq_counts_what_was_published_before(self):
+        holder = RawWs(self.srv.port, "/ws?topics=cmd.seam")  # keeps the topic (and its seq) alive
+        epochs = {holder.recv_subscribe_acks(["cmd.seam"])["cmd.seam"]["epoch"]}
+        for i in range(3):
+            self.srv.publish("cmd.seam", b"%d" % i)
+        # Stamped once the holder has them (an HTTP 200 may come before the home shard stamps).
+        self.assertEqual([json.loads(holder.recv_frame()[1])["seq"] for _ in range(3)], [1, 2, 3])
+        late = RawWs(self.srv.port, "/ws?topics=cmd.seam")
+        epochs.add(late.recv_subscribe_acks(["cmd.seam"], seqs=3)["cmd.seam"]["epoch"])  # three before
+        cmd = RawWs(self.srv.port)
+        cmd.send_text(json.dumps({"op": "subscribe", "topics": ["cmd.seam"], "id": 5}))
+        epochs.add(cmd.recv_subscribe_acks(["cmd.seam"], seqs=3, id=5)["cmd.seam"]["epoch"])
+        self.srv.publish("cmd.seam", b"after")
+        for ws in (holder, late, cmd):
+            self.assertEqual(json.loads(ws.recv_frame()[1])["seq"], 4, "the seq after the ack's")
+            ws.close()
+        self.assertEqual(len(epochs), 1, "one epoch while the topic lives")
 
     def test_raw_connection_refuses_more_topics(self):
         async def run():
@@ -93,7 +115,7 @@ class WsSession(unittest.TestCase):
             ("bad close code", dict(opcode=0x8, payload=struct.pack("!H", 1005)), 1002),
             ("bad close reason", dict(opcode=0x8, payload=struct.pack("!H", 1000) + b"\xff"), 1007),
         ]
-        watcher = RawWs(self.srv.port, "/ws?topics=cmd.watch")
+        watcher = subscriber(self.srv.port, ["cmd.watch"])
         for i, (name, frame, code) in enumerate(cases):
             c = RawWs(self.srv.port)
             op = frame.pop("opcode")

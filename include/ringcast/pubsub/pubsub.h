@@ -98,9 +98,10 @@ struct rc_pubsub_callbacks {
    * Returns whether to deliver the r->replay messages that come next (through
    * deliver); false: the callee announced what it does instead. */
   bool (*joined)(void *ctx, struct rc_subscriber *s, const struct rc_join_result *r);
-  /* Queue the message held by h to s; take a reference with rc_hold_ref if kept.
-   * Must not change any subscription (closing is fine if deferred). */
-  void (*deliver)(void *ctx, struct rc_subscriber *s, struct rc_hold *h);
+  /* Queue the message of topic tp held by h to s; take a reference with
+   * rc_hold_ref if kept. Must not change any subscription (closing is fine if
+   * deferred). */
+  void (*deliver)(void *ctx, struct rc_subscriber *s, struct rc_topic *tp, struct rc_hold *h);
   /* A publish made with an origin on this shard was stamped (or failed) at its
    * home shard. */
   void (*published)(void *ctx, const struct rc_publish_result *r);

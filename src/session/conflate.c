@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/* Conflation tables: one slot per topic, found by a scan of a table no longer
+ * than the session's subscriptions (only lagging sessions have one), and the
+ * shard's list of sessions that hold one, walked each turn. */
+#include "conflate.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringcast/proto/ws.h"
+#include "ringcast/pubsub/message.h"
+#include "ringcast/util/counter.h"
+#include "ringcast/util/log.h"
+
+struct slot {
+  struct rc_topic *topic;  /* a reference of the slot's own */
+  struct rc_hold *h;       /* the newest message not yet sent; NULL: none */
+  uint64_t from, to;       /* messages replaced since the last flush; from 0: none */
+};
+
+struct rc_conflation {
+  struct rc_session *s;
+  struct rc_conflation *prev, *next;  /* the shard's list */
+  uint32_t n, cap;
+  struct slot v[];
+};
+
+static size_t table_size(uint32_t cap) { return sizeof(struct rc_conflation) + cap * sizeof(struct slot); }
+
+/* Whether the session's queue holds less than its share, so more can go. */
+static bool drained(const struct rc_session *s) {
+  return s->stream->queued(&s->conn) <= RC_CONFLATE_LAG / 2;
+}
+
+static bool start(struct rc_loop *l, struct rc_session *s) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  uint32_t cap = s->sub.n ? s->sub.n : 1;
+  struct rc_conflation *cf = malloc(table_size(cap));
+  if (!cf) return false;
+  rc_budget_force(ss->budget, table_size(cap));
+  *cf = (struct rc_conflation){.s = s, .cap = cap, .next = ss->conflating};
+  if (ss->conflating) ss->conflating->prev = cf;
+  ss->conflating = cf;
+  s->cf = cf;
+  rc_counter_add(&ss->stats.conflating, 1);
+  rc_counter_add(&ss->stats.conflation_starts, 1);
+  return true;
+}
+
+static void stop(struct rc_loop *l, struct rc_session *s) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  struct rc_conflation *cf = s->cf;
+  for (uint32_t i = 0; i < cf->n; i++) {
+    if (cf->v[i].h) rc_hold_unref(rc_loop_arena(l), cf->v[i].h);
+    rc_topic_release(ss->topics, cf->v[i].topic);
+  }
+  if (cf->prev) cf->prev->next = cf->next;
+  else ss->conflating = cf->next;
+  if (cf->next) cf->next->prev = cf->prev;
+  rc_budget_release(ss->budget, table_size(cf->cap));
+  free(cf);
+  s->cf = NULL;
+  rc_counter_sub(&ss->stats.conflating, 1);
+}
+
+/* Keeps h as the newest of its topic. false: out of memory (nothing kept). */
+static bool put(struct rc_loop *l, struct rc_session *s, struct rc_topic *tp, struct rc_hold *h) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  struct rc_conflation *cf = s->cf;
+  /* A heartbeat says nothing a lagging subscriber's next message will not. */
+  if (rc_message_is_heartbeat(h->frame)) return true;
+  struct slot *e = NULL;
+  for (uint32_t i = 0; i < cf->n && !e; i++)
+    if (cf->v[i].topic == tp) e = &cf->v[i];
+  if (!e) {
+    if (cf->n == cf->cap) {
+      uint32_t cap = cf->cap * 2;
+      size_t grown = table_size(cap) - table_size(cf->cap);
+      struct rc_conflation *g = realloc(cf, table_size(cap));
+      if (!g) return false;
+      rc_budget_force(ss->budget, grown);
+      cf = s->cf = g;
+      cf->cap = cap;
+      if (cf->prev) cf->prev->next = cf;
+      else ss->conflating = cf;
+      if (cf->next) cf->next->prev = cf;
+    }
+    e = &cf->v[cf->n++];
+    *e = (struct slot){.topic = tp};
+    rc_topic_ref(ss->topics, tp); /* the session may unsubscribe before the slot goes */
+  }
+  if (e->h) {
+    uint64_t old = rc_message_seq(e->h->frame);
+    if (!e->from) e->from = old;
+    e->to = old;
+    rc_hold_unref(rc_loop_arena(l), e->h);
+    rc_counter_add(&ss->stats.conflated, 1);
+  }
+  rc_hold_ref(h);
+  e->h = h;
+  return true;
+}
+
+bool rc_conflate_offer(struct rc_loop *l, struct rc_session *s, struct rc_topic *tp,
+                       struct rc_hold *h) {
+  if (!s->cf) {
+    if (s->policy != RC_SLOW_CONFLATE || s->format == RC_FORMAT_RAW ||
+        s->stream->queued(&s->conn) <= RC_CONFLATE_LAG)
+      return false;
+    if (!start(l, s)) return false;
+  }
+  if (!put(l, s, tp, h)) rc_session_slow_consumer(l, s, h->frame->len);
+  return true;
+}
+
+struct lag {
+  uint64_t threshold, lagging, n;
+};
+
+static void count_lagging(struct rc_loop *l, struct rc_conn *c, void *arg) {
+  (void)l;
+  struct rc_session *s = rc_session_of(c);
+  struct lag *m = arg;
+  if (!rc_conn_is_open(c) || s->kind != RC_SESSION_WS) return;
+  m->lagging += s->stream->queued(c) >= m->threshold;
+  m->n++;
+}
+
+/* The shard is behind when its subscribers' queues grow together: most of its
+ * WebSocket sessions hold over a quarter of --max-queue. Decided from a walk of
+ * its connections, at most ten times a second, when someone reaches
+ * --max-queue (rare unless the shard is behind). */
+static bool shard_behind(struct rc_loop *l) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  uint64_t now = rc_loop_now_ms(l);
+  if (ss->behind_checked_ms && now - ss->behind_checked_ms < 100) return ss->behind;
+  struct lag m = {.threshold = ss->max_queue / 4};
+  rc_loop_foreach_conn(l, count_lagging, &m);
+  ss->behind = m.lagging * 2 > m.n;
+  ss->behind_checked_ms = now ? now : 1;
+  return ss->behind;
+}
+
+bool rc_conflate_instead_of_close(struct rc_loop *l, struct rc_session *s, struct rc_topic *tp,
+                                  struct rc_hold *h) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (s->format == RC_FORMAT_RAW) return false; /* no envelope to announce the gap in */
+  bool shed = s->policy != RC_SLOW_CONFLATE;
+  if (shed && !shard_behind(l)) return false;
+  if (!s->cf && !start(l, s)) return false;
+  if (shed) rc_counter_add(&ss->stats.shed, 1);
+  if (!put(l, s, tp, h)) return false;
+  return true;
+}
+
+/* The gap notice, then the newest message, for each slot; stops at a full
+ * queue, keeping what did not go. Returns whether any slot held a message. */
+static bool flush_one(struct rc_loop *l, struct rc_session *s) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  struct rc_conflation *cf = s->cf;
+  bool any = false;
+  for (uint32_t i = 0; i < cf->n && rc_conn_is_open(&s->conn); i++) {
+    struct slot *e = &cf->v[i];
+    if (!e->h) continue;
+    any = true;
+    if (e->from) {
+      char text[RC_TOPIC_NAME_MAX + 128];
+      int n = snprintf(text, sizeof text,
+                       "{\"type\":\"gap\",\"topic\":\"%s\",\"from\":%" PRIu64 ",\"to\":%" PRIu64
+                       ",\"conflated\":true}",
+                       e->topic->name, e->from, e->to);
+      struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_TEXT, text, (size_t)n);
+      if (!f) break;
+      rc_frame_charge(f, ss->budget, true);
+      if (s->stream->send_frame(l, &s->conn, f) < 0) break;
+      rc_counter_add(&ss->stats.conflation_gaps, 1);
+      e->from = e->to = 0;
+    }
+    if (s->stream->send(l, &s->conn, e->h, RC_MESSAGE_VIEW_ENVELOPE) < 0) break;
+    rc_hold_unref(rc_loop_arena(l), e->h);
+    e->h = NULL;
+  }
+  return any;
+}
+
+void rc_conflate_flush(struct rc_loop *l) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  struct rc_conflation *next;
+  for (struct rc_conflation *cf = ss->conflating; cf; cf = next) {
+    next = cf->next;
+    struct rc_session *s = cf->s;
+    if (!rc_conn_is_open(&s->conn)) continue; /* released with the session */
+    if (!drained(s)) continue;
+    /* Nothing new since the last flush: caught up, back to plain delivery. */
+    if (!flush_one(l, s)) stop(l, s);
+  }
+}
+
+void rc_conflate_release(struct rc_loop *l, struct rc_session *s) {
+  if (s->cf) stop(l, s);
+}
