@@ -85,6 +85,7 @@ void rc_resume_on_ack(struct rc_resume_stream *s, struct rc_resume_totals *t, ui
     anchor(s, seq);
     return;
   }
+  if (!epoch_is(s, epoch, epoch_len)) t->epoch_changes++;
   if (recovered == 1) {
     t->recovered++;
     if (!epoch_is(s, epoch, epoch_len) || seq < s->last) {
@@ -247,6 +248,7 @@ void rc_resume_totals_add(struct rc_resume_totals *into, const struct rc_resume_
   into->acks += from->acks;
   into->recovered += from->recovered;
   into->not_recovered += from->not_recovered;
+  into->epoch_changes += from->epoch_changes;
   into->heartbeats += from->heartbeats;
   into->protocol_errors += from->protocol_errors;
 }

@@ -40,6 +40,10 @@ struct rc_resume_totals {
   uint64_t gap_messages, conflated_gaps;
   uint64_t duplicates, reorders;
   uint64_t acks, recovered, not_recovered;
+  /* Resumes answered in another epoch: the server forgot the topic (a restart,
+   * the topic let go). What the old epoch held past last is lost, how much no
+   * message can say: such loss shows only in a numbering of the caller's own. */
+  uint64_t epoch_changes;
   uint64_t heartbeats;
   /* The server broke the protocol: a message before its topic's ack, a
    * recovered ack in another epoch, a "recovered":false ack with no gap, an

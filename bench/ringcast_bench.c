@@ -184,6 +184,7 @@ struct stats {
   uint64_t frames, bytes, closed_by_server, failed, slow_closed_1008, slow_closed;
   uint64_t slow_frames; /* read by stopped slow subscribers once they read again */
   uint64_t reconnects, since_asked, since_unavailable, churn_drops;
+  uint64_t since_unanswered; /* resumes whose connection ended before their ack */
   struct rc_seq_totals seq;
   struct rc_resume_totals cont;      /* the server's numbering, readers */
   struct rc_resume_totals slow_cont; /* stopped slow subscribers': kept apart, as slow_frames is */
@@ -331,6 +332,9 @@ static void begin_subscription(struct worker *w, struct conn *c) {
   bool ask = opt.resume && rc_resume_can_ask(&c->rs) && prepare_since(c) == 0;
   if (reconnect) {
     w->st.reconnects++;
+    /* Dropped between its 101 and its ack (the churn drops at any moment):
+     * the resume it asked for is asked again now. */
+    if (c->rs.awaiting_ack && c->rs.asked_since) w->st.since_unanswered++;
     if (ask) w->st.since_asked++;
     else if (opt.resume) w->st.since_unavailable++;
   }
@@ -816,6 +820,7 @@ static void stats_add(struct stats *into, const struct stats *src) {
   into->since_asked += src->since_asked;
   into->since_unavailable += src->since_unavailable;
   into->churn_drops += src->churn_drops;
+  into->since_unanswered += src->since_unanswered;
   rc_resume_totals_add(&into->cont, &src->cont);
   rc_resume_totals_add(&into->slow_cont, &src->slow_cont);
   into->seq.gaps += src->seq.gaps;
@@ -1881,17 +1886,23 @@ static unsigned pick_topic(unsigned i, uint64_t *rng, const double *cdf) {
 static void print_continuity(const struct stats *t, const struct rc_resume_totals *c, unsigned streams) {
   if (!streams && !c->acks && !t->reconnects) return;
   printf("  server seq: %u streams, %llu reconnects (%llu asked since=%s), %llu resumed, %llu not recovered, "
-         "%llu replayed\n",
+         "%llu dropped before their ack, %llu replayed\n",
          streams, (unsigned long long)t->reconnects, (unsigned long long)t->since_asked,
          opt.resume ? "" : "; no --resume", (unsigned long long)c->recovered,
-         (unsigned long long)c->not_recovered, (unsigned long long)c->replayed);
+         (unsigned long long)c->not_recovered, (unsigned long long)t->since_unanswered,
+         (unsigned long long)c->replayed);
   printf("  server seq: lost %llu (silent %llu, announced %llu in %llu gap messages, %llu conflated), "
-         "duplicates %llu, reorders %llu, protocol errors %llu, heartbeats %llu\n",
+         "epoch changes %llu, duplicates %llu, reorders %llu, protocol errors %llu, heartbeats %llu\n",
          (unsigned long long)rc_resume_lost(c), (unsigned long long)c->lost_silent,
          (unsigned long long)c->lost_announced, (unsigned long long)c->gap_messages,
-         (unsigned long long)c->conflated_gaps, (unsigned long long)c->duplicates,
-         (unsigned long long)c->reorders, (unsigned long long)c->protocol_errors,
-         (unsigned long long)c->heartbeats);
+         (unsigned long long)c->conflated_gaps, (unsigned long long)c->epoch_changes,
+         (unsigned long long)c->duplicates, (unsigned long long)c->reorders,
+         (unsigned long long)c->protocol_errors, (unsigned long long)c->heartbeats);
+  if (c->epoch_changes)
+    printf("  NOTE: %llu resumes found their topic in a new epoch: the server forgot it (restarted, or let the\n"
+           "  topic go) while it had subscribers coming back; what the old epoch held is lost, in unknown\n"
+           "  amount (the publisher's numbering above counts it)\n",
+           (unsigned long long)c->epoch_changes);
   if (opt.resume && t->since_unavailable)
     printf("  NOTE: %llu reconnects could not ask since= (no epoch known: the server sent no ack with one)\n",
            (unsigned long long)t->since_unavailable);
@@ -1904,19 +1915,21 @@ static void json_continuity(FILE *f, const struct stats *t, const struct rc_resu
           opt.resume ? "true" : "false", opt.churn_every, opt.churn_down, (unsigned long long)opt.seed,
           (unsigned long long)t->churn_drops, churn_back_s);
   fprintf(f, "  \"continuity\": {\"streams\": %u, \"reconnects\": %llu, \"since_asked\": %llu,"
-             " \"since_unavailable\": %llu, \"acks\": %llu, \"recovered\": %llu, \"not_recovered\": %llu,"
+             " \"since_unavailable\": %llu, \"since_unanswered\": %llu, \"acks\": %llu, \"recovered\": %llu, \"not_recovered\": %llu,"
              " \"received\": %llu, \"replayed\": %llu, \"lost\": %llu, \"lost_silent\": %llu,"
              " \"lost_announced\": %llu, \"gap_messages\": %llu, \"conflated_gaps\": %llu,"
-             " \"duplicates\": %llu, \"reorders\": %llu, \"protocol_errors\": %llu, \"heartbeats\": %llu},\n",
+             " \"epoch_changes\": %llu, \"duplicates\": %llu, \"reorders\": %llu, \"protocol_errors\": %llu,"
+             " \"heartbeats\": %llu},\n",
           streams, (unsigned long long)t->reconnects, (unsigned long long)t->since_asked,
-          (unsigned long long)t->since_unavailable, (unsigned long long)c->acks,
+          (unsigned long long)t->since_unavailable, (unsigned long long)t->since_unanswered,
+          (unsigned long long)c->acks,
           (unsigned long long)c->recovered, (unsigned long long)c->not_recovered,
           (unsigned long long)c->received, (unsigned long long)c->replayed,
           (unsigned long long)rc_resume_lost(c), (unsigned long long)c->lost_silent,
           (unsigned long long)c->lost_announced, (unsigned long long)c->gap_messages,
-          (unsigned long long)c->conflated_gaps, (unsigned long long)c->duplicates,
-          (unsigned long long)c->reorders, (unsigned long long)c->protocol_errors,
-          (unsigned long long)c->heartbeats);
+          (unsigned long long)c->conflated_gaps, (unsigned long long)c->epoch_changes,
+          (unsigned long long)c->duplicates, (unsigned long long)c->reorders,
+          (unsigned long long)c->protocol_errors, (unsigned long long)c->heartbeats);
 }
 
 static void print_storm(const struct storm_result *r) {
@@ -2247,10 +2260,12 @@ int main(int argc, char **argv) {
     fclose(f);
   }
   /* Loss up to --max-loss, of either numbering; a duplicate, a reordering or a
-   * broken protocol never. */
+   * broken protocol never; nor, with no loss allowed, a forgotten epoch (loss
+   * whose amount the server's numbering cannot tell). */
   bool fail = missing > opt.max_loss || t.seq.gaps > opt.max_loss || failed_total > opt.max_failed ||
               rc_resume_lost(&cont) > opt.max_loss || t.seq.duplicates || t.seq.reorders ||
-              cont.duplicates || cont.reorders || cont.protocol_errors;
+              cont.duplicates || cont.reorders || cont.protocol_errors ||
+              (cont.epoch_changes && opt.max_loss == 0);
   for (unsigned i = 0; i < opt.threads; i++) {
     for (unsigned k = 0; k < workers[i].n; k++) {
       free(workers[i].c[k].carry);

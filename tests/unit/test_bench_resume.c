@@ -330,6 +330,7 @@ Test(resume, a_new_epoch_starts_a_new_numbering) {
                "whatever numbering the gap names, it is this subscriber's loss");
   cr_assert_eq(rc_resume_on_msg(&s, &t, 8), RC_RESUME_NEXT);
   cr_assert_str_eq(s.epoch, "0000000000000002");
+  cr_assert_eq(t.epoch_changes, 1);
   cr_assert_eq(t.lost_silent, 0);
   cr_assert_eq(t.duplicates, 0);
   cr_assert_eq(t.reorders, 0);
@@ -345,6 +346,7 @@ Test(resume, a_recovered_ack_in_another_epoch_is_a_protocol_error) {
   rc_resume_connecting(&s, true);
   ack(&s, &t, 3, "ffff", 1, 2);
   cr_assert_eq(t.protocol_errors, 1);
+  cr_assert_eq(t.epoch_changes, 1);
   cr_assert_eq(rc_resume_on_msg(&s, &t, 4), RC_RESUME_NEXT,
                "numbering follows the server's from there");
 }
