@@ -631,6 +631,19 @@ bool rc_jwt_grant_allows(const struct rc_jwt_grant *g, enum rc_jwt_right r, cons
   return false;
 }
 
+bool rc_jwt_grant_covers(const struct rc_jwt_grant *g, enum rc_jwt_right r, const char *pattern,
+                         size_t len) {
+  if (!g || !rc_topic_pattern_is_valid(pattern, len)) return false;
+  size_t at = r == RC_JWT_PUB ? g->pub_at : g->sub_at;
+  size_t end = r == RC_JWT_PUB ? g->end : g->pub_at;
+  while (at < end) {
+    size_t n = (uint8_t)g->data[at];
+    if (rc_topic_pattern_covers(g->data + at + 1, n, pattern, len)) return true;
+    at += 1 + n;
+  }
+  return false;
+}
+
 int64_t rc_jwt_grant_expiry(const struct rc_jwt_grant *g) { return g->exp; }
 
 const char *rc_jwt_grant_subject(const struct rc_jwt_grant *g) { return g->data; }

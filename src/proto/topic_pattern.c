@@ -66,3 +66,83 @@ bool rc_topic_pattern_match(const char *p, size_t plen, const char *name, size_t
   }
   return np > nlen;
 }
+
+bool rc_topic_pattern_has_wildcard(const char *s, size_t len) {
+  return memchr(s, '*', len) || memchr(s, '>', len);
+}
+
+/* The segments of a pattern as a cursor: [pos, end) is the current one, and
+ * pos > len means none is left. */
+struct seg {
+  const char *s;
+  size_t len, pos, end;
+};
+
+static void seg_first(struct seg *g, const char *s, size_t len) {
+  *g = (struct seg){.s = s, .len = len, .pos = 0, .end = seg_end(s, len, 0)};
+}
+
+static bool seg_done(const struct seg *g) { return g->pos > g->len; }
+
+static void seg_next(struct seg *g) {
+  g->pos = g->end + 1;
+  if (g->pos <= g->len) g->end = seg_end(g->s, g->len, g->pos);
+}
+
+static bool seg_is(const struct seg *g, char c) {
+  return g->end - g->pos == 1 && g->s[g->pos] == c;
+}
+
+static bool seg_empty(const struct seg *g) { return g->end == g->pos; }
+
+/* Whether the segments left in g can all be non-empty, so that ">" can take
+ * them: at least one, and no empty literal among them. */
+static bool rest_fits_tail(struct seg g) {
+  if (seg_done(&g)) return false;
+  for (; !seg_done(&g); seg_next(&g))
+    if (seg_empty(&g)) return false;
+  return true;
+}
+
+bool rc_topic_pattern_overlap(const char *p, size_t plen, const char *q, size_t qlen) {
+  struct seg a, b;
+  seg_first(&a, p, plen);
+  seg_first(&b, q, qlen);
+  for (;;) {
+    if (seg_done(&a) || seg_done(&b)) return seg_done(&a) && seg_done(&b);
+    /* ">" takes one or more non-empty segments: the other side's rest must
+     * be able to spell that ("*" and ">" can, an empty literal cannot). */
+    if (seg_is(&a, '>')) return rest_fits_tail(b);
+    if (seg_is(&b, '>')) return rest_fits_tail(a);
+    bool wa = seg_is(&a, '*'), wb = seg_is(&b, '*');
+    if (wa && wb) {
+      /* any non-empty segment */
+    } else if (wa || wb) {
+      if (seg_empty(wa ? &b : &a)) return false; /* "*" matches no empty segment */
+    } else if (a.end - a.pos != b.end - b.pos || memcmp(p + a.pos, q + b.pos, a.end - a.pos) != 0) {
+      return false;
+    }
+    seg_next(&a);
+    seg_next(&b);
+  }
+}
+
+bool rc_topic_pattern_covers(const char *g, size_t glen, const char *p, size_t plen) {
+  struct seg a, b; /* a walks the grant, b the pattern */
+  seg_first(&a, g, glen);
+  seg_first(&b, p, plen);
+  for (;;) {
+    if (seg_done(&a) || seg_done(&b)) return seg_done(&a) && seg_done(&b);
+    if (seg_is(&a, '>')) return rest_fits_tail(b);
+    if (seg_is(&b, '>')) return false; /* p takes any tail, g here only one segment */
+    if (seg_is(&a, '*')) {
+      /* p's segment must be non-empty whatever it is: "*" or a literal. */
+      if (seg_empty(&b)) return false;
+    } else if (seg_is(&b, '*') || a.end - a.pos != b.end - b.pos ||
+               memcmp(g + a.pos, p + b.pos, a.end - a.pos) != 0) {
+      return false;
+    }
+    seg_next(&a);
+    seg_next(&b);
+  }
+}

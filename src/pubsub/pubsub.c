@@ -7,11 +7,13 @@
 #include "ringcast/pubsub/pubsub.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "history.h"
 #include "ringcast/pubsub/message.h"
+#include "ringcast/pubsub/pattern_index.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
 
@@ -58,6 +60,7 @@ struct release {
   struct rc_topic *topic;
   uint32_t cleared;      /* which emptying of the list this answers */
   uint16_t shard;        /* whose list */
+  bool pattern;          /* a wildcard pin: the answer drops one reference, nothing else */
 };
 
 /* A subscription's way to its start and back: the home shard fills in where
@@ -106,6 +109,13 @@ struct rc_pubsub_shard {
   /* Topics homed here that have history or may have subscribers, least
    * recently published first; each listed one is pinned (a reference). */
   struct rc_topic *tracked_head, *tracked_tail;
+  /* Wildcards: this shard's groups by pattern, also listed for shutdown; the
+   * generation moves (never to 0) whenever a group comes or goes, which tells
+   * each topic's cached list of matching groups it is stale. */
+  struct rc_pattern_index *groups;
+  struct rc_pattern_group *group_list;
+  uint32_t pattern_gen;
+  bool pattern_sweep;    /* a group went: stale wildcard pins go at the next tick */
   alignas(64) struct rc_mpsc inbox;
   /* Bytes of forwarded publishes in the inbox: added by the shards that push
    * them, taken off here as they are published. */
@@ -117,7 +127,18 @@ struct rc_pubsub {
   struct rc_pubsub_limits lim;
   unsigned nshards;
   struct rc_pubsub_shard *shards[RC_MAX_SHARDS];
+  /* Every pattern with a group on some shard; the value slot holds the mask of
+   * those shards (a uint64_t in the pointer). Under pat_lock, which is taken
+   * inside a topic partition's lock (creation) and never the other way round. */
+  pthread_mutex_t pat_lock;
+  struct rc_pattern_index *patterns;
+  /* Patterns in the index, also read without the lock to skip it when 0 (a
+   * creation that misses a pattern registered meanwhile is pinned by that
+   * pattern's scan, which reaches the topic's partition after it). */
+  _Atomic uint32_t npatterns;
 };
+
+_Static_assert(sizeof(void *) >= sizeof(uint64_t), "a shard mask fits a pattern's value slot");
 
 static bool tracking(const struct rc_pubsub *ps) {
   return ps->lim.history.msgs || ps->lim.history.heartbeat_s;
@@ -189,6 +210,8 @@ static void history_over_memory(struct rc_pubsub_shard *pss) {
       rc_history_drop_oldest(&tp->history, RC_HISTORY_CUT_MEMORY, &cx);
 }
 
+static uint64_t topic_created(void *ctx, const struct rc_topic *tp);
+
 struct rc_pubsub *rc_pubsub_create(unsigned nshards, uint32_t max_topics,
                                    const struct rc_pubsub_limits *lim) {
   if (nshards == 0 || nshards > RC_MAX_SHARDS) return NULL;
@@ -197,16 +220,23 @@ struct rc_pubsub *rc_pubsub_create(unsigned nshards, uint32_t max_topics,
   ps->nshards = nshards;
   if (lim) ps->lim = *lim;
   ps->topics = rc_topic_table_create(max_topics, nshards, ps->lim.budget);
-  if (!ps->topics) {
+  ps->patterns = rc_pattern_index_create();
+  if (!ps->topics || !ps->patterns) {
+    rc_topic_table_destroy(ps->topics);
+    rc_pattern_index_destroy(ps->patterns);
     free(ps);
     return NULL;
   }
+  pthread_mutex_init(&ps->pat_lock, NULL);
+  rc_topic_table_set_hook(ps->topics, topic_created, ps);
   return ps;
 }
 
 void rc_pubsub_destroy(struct rc_pubsub *ps) {
   if (!ps) return;
   rc_topic_table_destroy(ps->topics);
+  rc_pattern_index_destroy(ps->patterns);
+  pthread_mutex_destroy(&ps->pat_lock);
   free(ps);
 }
 
@@ -221,6 +251,11 @@ int rc_pubsub_shard_create(struct rc_pubsub *ps, unsigned id, struct rc_frame_ar
   pss->ps = ps;
   pss->arena = arena;
   pss->cb = *cb;
+  pss->groups = rc_pattern_index_create();
+  if (!pss->groups) {
+    free(pss);
+    return -ENOMEM;
+  }
   rc_mpsc_init(&pss->inbox);
   ps->shards[id] = pss;
   *out = pss;
@@ -235,10 +270,40 @@ uint64_t rc_pubsub_backlog(const struct rc_pubsub *ps, unsigned id) {
   return atomic_load_explicit(&ps->shards[id]->backlog, memory_order_relaxed);
 }
 
-/* Hands m to this shard's subscribers of tp; consumes one shard reference. */
+static void collect_group(void *ctx, const char *p, size_t plen, void *value) {
+  (void)p;
+  (void)plen;
+  struct rc_sublist *l = ctx;
+  l->pg[l->npg++] = value;
+}
+
+/* Works out again which of this shard's groups match tp: once per topic after
+ * a group came or went here, never per message. */
+static void refresh_groups(struct rc_pubsub_shard *pss, struct rc_topic *tp, struct rc_sublist *l) {
+  size_t n = rc_pattern_index_match(pss->groups, tp->name, tp->name_len, NULL, NULL);
+  if (n > l->npg || (n == 0 && l->pg)) {
+    free(l->pg);
+    l->pg = n ? malloc(n * sizeof *l->pg) : NULL;
+    if (n && !l->pg) {
+      /* Said, not hidden; worked out again with the next message. */
+      rc_err("out of memory matching %s against wildcards; its pattern subscribers miss a message",
+             tp->name);
+      l->npg = 0;
+      return;
+    }
+  }
+  l->npg = 0;
+  if (n) rc_pattern_index_match(pss->groups, tp->name, tp->name_len, collect_group, l);
+  l->pgen = pss->pattern_gen;
+}
+
+/* Hands m to this shard's subscribers of tp, exact and through its wildcard
+ * groups; consumes one shard reference. Wildcards cost one compare here unless
+ * a group came or went since the topic's last message. */
 static void deliver_local(struct rc_pubsub_shard *pss, struct rc_topic *tp, struct rc_frame *f) {
   struct rc_sublist *l = &tp->local[pss->id];
-  if (l->n == 0) {
+  if (l->pgen != pss->pattern_gen) refresh_groups(pss, tp, l);
+  if (l->n == 0 && l->npg == 0) {
     rc_frame_release(pss->arena, f);
     return;
   }
@@ -249,7 +314,19 @@ static void deliver_local(struct rc_pubsub_shard *pss, struct rc_topic *tp, stru
     return;
   }
   for (uint32_t i = 0; i < l->n; i++) pss->cb.deliver(pss->cb.ctx, l->v[i].sub, tp, h);
+  for (uint32_t k = 0; k < l->npg; k++) {
+    const struct rc_pattern_group *g = l->pg[k];
+    for (uint32_t i = 0; i < g->n; i++) pss->cb.deliver(pss->cb.ctx, g->v[i].sub, tp, h);
+  }
   rc_hold_unref(pss->arena, h);
+}
+
+/* The shards a message of tp goes to. */
+static uint64_t fanout_mask(const struct rc_topic *tp) {
+  /* seq_cst pairs with the subscriber shard's fetch_or: a subscription that was
+   * acknowledged before this publish arrived is seen here. */
+  return atomic_load_explicit(&tp->interest, memory_order_seq_cst) |
+         atomic_load_explicit(&tp->pattern_interest, memory_order_seq_cst);
 }
 
 static void free_batch(struct rc_pubsub *ps, struct batch *b) {
@@ -311,10 +388,7 @@ static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
   }
   uint64_t seq = ++tp->seq;
   rc_counter_add(&pss->stats.published, 1);
-  /* seq_cst pairs with the subscriber shard's fetch_or: a subscription that was
-   * acknowledged before this publish arrived is seen here. */
-  uint64_t others = atomic_load_explicit(&tp->interest, memory_order_seq_cst) &
-                    ~(1ull << pss->id);
+  uint64_t others = fanout_mask(tp) & ~(1ull << pss->id);
   bool keep = pss->ps->lim.history.msgs > 0;
   /* All references exist before any other shard can see the frame: one per
    * shard it goes to, one for this shard's subscribers, one for history. */
@@ -569,8 +643,8 @@ static void answer(struct rc_pubsub_shard *pss, struct join *j) {
  * announced, the replay follows. */
 static void joined(struct rc_pubsub_shard *pss, struct join *j) {
   struct rc_subscriber *s = pss->cb.resolve(pss->cb.ctx, j->token);
-  if (s && rc_subscription_activate(pss->id, s, j->topic, j->id) &&
-      pss->cb.joined(pss->cb.ctx, s, &j->res)) {
+  j->res.live = s && rc_subscription_activate(pss->id, s, j->topic, j->id);
+  if (s && pss->cb.joined(pss->cb.ctx, s, &j->res) && j->res.live) {
     for (uint32_t i = 0; i < j->nframes; i++) {
       struct rc_hold *h = rc_hold_create(pss->arena, j->frames[i]);
       if (!h) {
@@ -625,6 +699,8 @@ void rc_pubsub_set_clock(struct rc_pubsub_shard *pss, uint64_t now_ms) {
   pss->now_s = (uint32_t)(now_ms / 1000);
 }
 
+static void sweep(struct rc_pubsub_shard *pss);
+
 void rc_pubsub_tick(struct rc_pubsub_shard *pss) {
   struct rc_history_limits hl = history_limits(pss->ps);
   struct rc_history_ctx cx = history_ctx(pss);
@@ -633,17 +709,19 @@ void rc_pubsub_tick(struct rc_pubsub_shard *pss) {
   for (struct rc_topic *tp = pss->tracked_head; tp; tp = next) {
     next = tp->tracked_next;
     rc_history_expire(&tp->history, pss->now_s, &hl, &cx);
-    uint64_t interest = atomic_load_explicit(&tp->interest, memory_order_relaxed);
+    uint64_t interest = atomic_load_explicit(&tp->interest, memory_order_relaxed) |
+                        atomic_load_explicit(&tp->pattern_interest, memory_order_relaxed);
     if (hb && interest && pss->now_s - tp->last_s >= hb) heartbeat(pss, tp, interest);
     /* A topic nobody follows and nothing remembers is let go (a pending
      * subscriber's join holds a reference of its own and tracks it again). */
     if (!interest && !tp->history) untrack(pss, tp);
   }
+  if (pss->pattern_sweep) sweep(pss);
 }
 
 /* Bytes a message adds to each local subscriber's queue (0 without any). */
 static size_t local_bytes(const struct rc_pubsub_shard *pss, const struct rc_topic *tp, size_t len) {
-  return tp->local[pss->id].n ? len : 0;
+  return tp->local[pss->id].n || tp->local[pss->id].npg ? len : 0;
 }
 
 bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work, size_t max_bytes) {
@@ -694,7 +772,13 @@ bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work, size_t max_
     }
     case INBOX_RELEASE: {
       struct release *m = (struct release *)it;
-      released(pss, m);
+      if (m->pattern) {
+        /* A wildcard pin: no batch of the topic is on its way here any more. */
+        rc_topic_release(pss->ps->topics, m->topic);
+        free(m);
+      } else {
+        released(pss, m);
+      }
       work++;
       break;
     }
@@ -798,10 +882,8 @@ static void emptied(void *ctx, struct rc_topic *tp) {
     rc_err("out of memory releasing topic %s; it stays allocated for now", tp->name);
     return;
   }
-  m->item.kind = INBOX_UNINTEREST;
-  m->topic = tp;
-  m->cleared = l->cleared;
-  m->shard = (uint16_t)pss->id;
+  *m = (struct release){.item.kind = INBOX_UNINTEREST, .topic = tp, .cleared = l->cleared,
+                        .shard = (uint16_t)pss->id, .pattern = false};
   l->releasing = true;
   push(pss, tp->home, &m->item);
 }
@@ -837,7 +919,195 @@ int rc_pubsub_unsubscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
   return 0;
 }
 
+/* ---- wildcards ---- */
+
+static void or_mask(void *ctx, const char *p, size_t plen, void *value) {
+  (void)p;
+  (void)plen;
+  *(uint64_t *)ctx |= (uint64_t)(uintptr_t)value;
+}
+
+/* The table's creation hook (any thread, under the new topic's partition
+ * lock): the shards with a group matching it take their pins now. */
+static uint64_t topic_created(void *ctx, const struct rc_topic *tp) {
+  struct rc_pubsub *ps = ctx;
+  if (!atomic_load_explicit(&ps->npatterns, memory_order_relaxed)) return 0;
+  uint64_t mask = 0;
+  pthread_mutex_lock(&ps->pat_lock);
+  rc_pattern_index_match(ps->patterns, tp->name, tp->name_len, or_mask, &mask);
+  pthread_mutex_unlock(&ps->pat_lock);
+  return mask;
+}
+
+size_t rc_pubsub_pattern_count(struct rc_pubsub *ps) {
+  return atomic_load_explicit(&ps->npatterns, memory_order_relaxed);
+}
+
+/* Adds (or, with on clear, removes) this shard in pattern p's global mask. A
+ * pattern new to the server counts against --max-patterns: -ENOSPC. */
+static int global_mark(struct rc_pubsub_shard *pss, const char *p, size_t len, bool on) {
+  struct rc_pubsub *ps = pss->ps;
+  uint64_t bit = 1ull << pss->id;
+  int ret = 0;
+  pthread_mutex_lock(&ps->pat_lock);
+  void **slot = rc_pattern_index_slot(ps->patterns, p, len, false);
+  if (on) {
+    if (!slot) {
+      if (rc_pattern_index_count(ps->patterns) >= ps->lim.max_patterns) {
+        ret = -ENOSPC;
+      } else if (!(slot = rc_pattern_index_slot(ps->patterns, p, len, true))) {
+        ret = -ENOMEM;
+      } else {
+        atomic_fetch_add_explicit(&ps->npatterns, 1, memory_order_relaxed);
+      }
+    }
+    if (slot) *slot = (void *)(uintptr_t)((uint64_t)(uintptr_t)*slot | bit);
+  } else if (slot) {
+    uint64_t mask = (uint64_t)(uintptr_t)*slot & ~bit;
+    *slot = (void *)(uintptr_t)mask;
+    if (!mask) {
+      rc_pattern_index_remove(ps->patterns, p, len);
+      atomic_fetch_sub_explicit(&ps->npatterns, 1, memory_order_relaxed);
+    }
+  }
+  pthread_mutex_unlock(&ps->pat_lock);
+  return ret;
+}
+
+/* Pins every existing topic the new group's pattern matches (rc_topic_foreach,
+ * under each partition's lock); the bit says the pin is already held. */
+struct attach_scan {
+  struct rc_pubsub_shard *pss;
+  const struct rc_pattern_group *g;
+};
+
+static unsigned attach_one(void *ctx, struct rc_topic *tp) {
+  struct attach_scan *a = ctx;
+  uint64_t bit = 1ull << a->pss->id;
+  if (!rc_topic_pattern_match(a->g->pattern, a->g->len, tp->name, tp->name_len)) return 0;
+  /* seq_cst: as an exact subscription's interest bit (subscription.c). */
+  if (atomic_fetch_or_explicit(&tp->pattern_interest, bit, memory_order_seq_cst) & bit) return 0;
+  return 1;
+}
+
+/* Lets go of the wildcard pins this shard holds on topics none of its groups
+ * matches any more. Each goes round the home shard first, as an exact
+ * subscription's hold does: batches of the topic may still be on their way. */
+static unsigned sweep_one(void *ctx, struct rc_topic *tp) {
+  struct rc_pubsub_shard *pss = ctx;
+  uint64_t bit = 1ull << pss->id;
+  if (!(atomic_load_explicit(&tp->pattern_interest, memory_order_relaxed) & bit)) return 0;
+  if (rc_pattern_index_match(pss->groups, tp->name, tp->name_len, NULL, NULL)) return 0;
+  struct release *m = malloc(sizeof *m);
+  if (!m) {
+    pss->pattern_sweep = true; /* the next tick tries again */
+    return 0;
+  }
+  atomic_fetch_and_explicit(&tp->pattern_interest, ~bit, memory_order_seq_cst);
+  *m = (struct release){.item.kind = INBOX_UNINTEREST, .topic = tp, .shard = (uint16_t)pss->id,
+                        .pattern = true};
+  push(pss, tp->home, &m->item);
+  return 0;
+}
+
+static void sweep(struct rc_pubsub_shard *pss) {
+  pss->pattern_sweep = false;
+  rc_counter_add(&pss->stats.pattern_scans, 1);
+  rc_topic_foreach(pss->ps->topics, sweep_one, pss);
+}
+
+static void bump_gen(struct rc_pubsub_shard *pss) {
+  if (++pss->pattern_gen == 0) pss->pattern_gen = 1;
+}
+
+/* The group emptied: it goes, here and globally; its pins go at the next tick,
+ * in one scan for however many groups went meanwhile. */
+static void group_drop(struct rc_pubsub_shard *pss, struct rc_pattern_group *g) {
+  rc_pattern_index_remove(pss->groups, g->pattern, g->len);
+  if (g->prev) g->prev->next = g->next;
+  else pss->group_list = g->next;
+  if (g->next) g->next->prev = g->prev;
+  (void)global_mark(pss, g->pattern, g->len, false); /* removing cannot fail */
+  bump_gen(pss);
+  pss->pattern_sweep = true;
+  free(g->v);
+  free(g);
+}
+
+/* The shard's group for p, created (registered globally, then the existing
+ * topics scanned) when new. */
+static int group_get(struct rc_pubsub_shard *pss, const char *p, size_t len,
+                     struct rc_pattern_group **out) {
+  void **slot = rc_pattern_index_slot(pss->groups, p, len, true);
+  if (!slot) return -ENOMEM;
+  if (*slot) {
+    *out = *slot;
+    return 0;
+  }
+  struct rc_pattern_group *g = calloc(1, sizeof *g);
+  int ret = g ? global_mark(pss, p, len, true) : -ENOMEM;
+  if (ret < 0) {
+    free(g);
+    rc_pattern_index_remove(pss->groups, p, len);
+    return ret;
+  }
+  memcpy(g->pattern, p, len);
+  g->len = (uint16_t)len;
+  g->next = pss->group_list;
+  if (g->next) g->next->prev = g;
+  pss->group_list = g;
+  *slot = g;
+  bump_gen(pss);
+  /* Registered first, so a topic created from now on is pinned by the hook
+   * and one created before is in its partition when the scan gets there. */
+  struct attach_scan a = {.pss = pss, .g = g};
+  rc_counter_add(&pss->stats.pattern_scans, 1);
+  rc_topic_foreach(pss->ps->topics, attach_one, &a);
+  *out = g;
+  return 0;
+}
+
+int rc_pubsub_subscribe_pattern(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
+                                const char *p, size_t len, unsigned limit, unsigned pattern_limit) {
+  if (!rc_topic_pattern_is_valid(p, len)) return -EINVAL;
+  if (rc_subscription_find_pattern(s, p, len) >= 0) return -EEXIST;
+  if (s->n >= limit || s->npatterns >= pattern_limit) {
+    rc_counter_add(&pss->stats.patterns_refused, 1);
+    return -EMLINK;
+  }
+  if (!rc_budget_try(pss->ps->lim.budget, SUBSCRIPTION_COST)) return -ENOBUFS;
+  struct rc_pattern_group *g;
+  int ret = group_get(pss, p, len, &g);
+  if (ret == 0) {
+    ret = rc_subscription_add_pattern(s, g, limit, pattern_limit);
+    if (ret < 0 && g->n == 0) group_drop(pss, g);
+  }
+  if (ret < 0) {
+    if (ret == -ENOSPC) rc_counter_add(&pss->stats.patterns_refused, 1);
+    rc_budget_release(pss->ps->lim.budget, SUBSCRIPTION_COST);
+    return ret;
+  }
+  return 0;
+}
+
+int rc_pubsub_unsubscribe_pattern(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
+                                  const char *p, size_t len) {
+  int i = rc_subscription_find_pattern(s, p, len);
+  if (i < 0) return i;
+  struct rc_pattern_group *g = s->v[i].group;
+  if (rc_subscription_remove_pattern(pss->id, s, (uint16_t)i)) group_drop(pss, g);
+  rc_budget_release(pss->ps->lim.budget, SUBSCRIPTION_COST);
+  return 0;
+}
+
 void rc_pubsub_unsubscribe_all(struct rc_pubsub_shard *pss, struct rc_subscriber *s) {
+  for (uint16_t i = s->n; i-- > 0;) {
+    if (!s->v[i].pattern) continue;
+    struct rc_pattern_group *g = s->v[i].group;
+    /* The entry that fills i comes from the end, already looked at. */
+    if (rc_subscription_remove_pattern(pss->id, s, i)) group_drop(pss, g);
+    rc_budget_release(pss->ps->lim.budget, SUBSCRIPTION_COST);
+  }
   rc_budget_release(pss->ps->lim.budget, (size_t)s->n * SUBSCRIPTION_COST);
   rc_subscription_remove_all(pss->id, s, emptied, pss);
 }
@@ -877,6 +1147,13 @@ void rc_pubsub_shard_destroy(struct rc_pubsub_shard *pss) {
       free(it);
     }
   }
+  while (pss->group_list) {
+    struct rc_pattern_group *g = pss->group_list;
+    pss->group_list = g->next;
+    free(g->v);
+    free(g);
+  }
+  rc_pattern_index_destroy(pss->groups);
   pss->ps->shards[pss->id] = NULL;
   free(pss);
 }

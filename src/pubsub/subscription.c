@@ -6,13 +6,70 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ringcast/pubsub/topic.h"
 
 int rc_subscription_find(const struct rc_subscriber *s, const struct rc_topic *tp) {
   for (uint16_t i = 0; i < s->n; i++)
-    if (s->v[i].topic == tp) return i;
+    if (!s->v[i].pattern && s->v[i].topic == tp) return i;
   return -ENOENT;
+}
+
+int rc_subscription_find_pattern(const struct rc_subscriber *s, const char *p, size_t len) {
+  for (uint16_t i = 0; i < s->n; i++)
+    if (s->v[i].pattern && s->v[i].group->len == len && memcmp(s->v[i].group->pattern, p, len) == 0)
+      return i;
+  return -ENOENT;
+}
+
+const char *rc_subscription_name(const struct rc_subscription *e) {
+  return e->pattern ? e->group->pattern : e->topic->name;
+}
+
+int rc_subscription_overlap(const struct rc_subscriber *s, const char *x, size_t len, bool pattern) {
+  for (uint16_t i = 0; i < s->n; i++) {
+    const struct rc_subscription *e = &s->v[i];
+    if (e->pattern) {
+      const struct rc_pattern_group *g = e->group;
+      if (pattern ? (g->len != len || memcmp(g->pattern, x, len) != 0) &&
+                        rc_topic_pattern_overlap(g->pattern, g->len, x, len)
+                  : rc_topic_pattern_match(g->pattern, g->len, x, len))
+        return i;
+    } else if (pattern && rc_topic_pattern_match(x, len, e->topic->name, e->topic->name_len)) {
+      return i;
+    }
+  }
+  return -ENOENT;
+}
+
+/* Room in s's array for one more entry. */
+static int array_reserve(struct rc_subscriber *s) {
+  if (s->n < s->cap) return 0;
+  uint16_t cap = s->cap ? (uint16_t)(s->cap * 2) : 1;
+  struct rc_subscription *v = realloc(s->v, cap * sizeof *v);
+  if (!v) return -ENOMEM;
+  s->v = v;
+  s->cap = cap;
+  return 0;
+}
+
+int rc_subscription_add_pattern(struct rc_subscriber *s, struct rc_pattern_group *g,
+                                unsigned limit, unsigned pattern_limit) {
+  if (s->n >= limit || s->npatterns >= pattern_limit) return -EMLINK;
+  if (array_reserve(s) < 0) return -ENOMEM;
+  if (g->n == g->cap) {
+    uint32_t cap = g->cap ? g->cap * 2 : 4;
+    struct rc_subref *v = realloc(g->v, cap * sizeof *v);
+    if (!v) return -ENOMEM;
+    g->v = v;
+    g->cap = cap;
+  }
+  uint32_t idx = g->n++;
+  g->v[idx] = (struct rc_subref){.sub = s, .sub_idx = s->n};
+  s->v[s->n++] = (struct rc_subscription){.group = g, .list_idx = idx, .pattern = true};
+  s->npatterns++;
+  return idx == 0;
 }
 
 /* Room in the list for one more subscriber, current or pending. */
@@ -47,13 +104,7 @@ int rc_subscription_add(unsigned shard, struct rc_subscriber *s, struct rc_topic
                         unsigned limit, uint32_t join) {
   if (rc_subscription_find(s, tp) >= 0) return -EEXIST;
   if (s->n >= limit) return -EMLINK;
-  if (s->n == s->cap) {
-    uint16_t cap = s->cap ? (uint16_t)(s->cap * 2) : 1;
-    struct rc_subscription *v = realloc(s->v, cap * sizeof *v);
-    if (!v) return -ENOMEM;
-    s->v = v;
-    s->cap = cap;
-  }
+  if (array_reserve(s) < 0) return -ENOMEM;
   struct rc_sublist *l = &tp->local[shard];
   if (list_reserve(l) < 0) return -ENOMEM;
   bool first = l->n + l->pending == 0;
@@ -65,7 +116,7 @@ int rc_subscription_add(unsigned shard, struct rc_subscriber *s, struct rc_topic
     l->v[idx] = (struct rc_subref){.sub = s, .sub_idx = s->n};
   }
   if (first) interest_gained(tp, shard);
-  s->v[s->n++] = (struct rc_subscription){.topic = tp, .list_idx = idx, .join = join};
+  s->v[s->n++] = (struct rc_subscription){.topic = tp, .list_idx = idx, .join = join, .pattern = false};
   return first;
 }
 
@@ -82,9 +133,45 @@ bool rc_subscription_activate(unsigned shard, struct rc_subscriber *s, struct rc
   return true;
 }
 
-/* Returns whether the topic has no subscriber here any more. */
+static bool remove_from_topic(unsigned shard, const struct rc_subscription *gone);
+
+/* Returns whether the topic (or group) has no subscriber here any more. */
 static bool remove_at(unsigned shard, struct rc_subscriber *s, uint16_t i) {
   struct rc_subscription gone = s->v[i];
+  bool emptied;
+  if (gone.pattern) {
+    struct rc_pattern_group *g = gone.group;
+    g->n--;
+    if (gone.list_idx != g->n) {
+      g->v[gone.list_idx] = g->v[g->n];
+      struct rc_subref moved = g->v[gone.list_idx];
+      moved.sub->v[moved.sub_idx].list_idx = gone.list_idx;
+    }
+    emptied = g->n == 0;
+    s->npatterns--;
+  } else {
+    emptied = remove_from_topic(shard, &gone);
+  }
+  /* The subscriber side, likewise. */
+  uint16_t last = (uint16_t)(s->n - 1);
+  if (i != last) {
+    s->v[i] = s->v[last];
+    struct rc_subscription *m = &s->v[i];
+    if (m->pattern) m->group->v[m->list_idx].sub_idx = i;
+    else if (!m->join) m->topic->local[shard].v[m->list_idx].sub_idx = i;
+  }
+  s->n--;
+  return emptied;
+}
+
+bool rc_subscription_remove_pattern(unsigned shard, struct rc_subscriber *s, uint16_t i) {
+  return remove_at(shard, s, i);
+}
+
+/* The topic side of removing entry gone: whether the topic has no subscriber
+ * here any more. */
+static bool remove_from_topic(unsigned shard, const struct rc_subscription *g0) {
+  struct rc_subscription gone = *g0;
   struct rc_sublist *l = &gone.topic->local[shard];
   if (gone.join) {
     l->pending--;
@@ -97,15 +184,7 @@ static bool remove_at(unsigned shard, struct rc_subscriber *s, uint16_t i) {
       moved.sub->v[moved.sub_idx].list_idx = gone.list_idx;
     }
   }
-  bool emptied = list_emptied(gone.topic, shard);
-  /* The subscriber side, likewise. */
-  uint16_t last = (uint16_t)(s->n - 1);
-  if (i != last) {
-    s->v[i] = s->v[last];
-    if (!s->v[i].join) s->v[i].topic->local[shard].v[s->v[i].list_idx].sub_idx = i;
-  }
-  s->n--;
-  return emptied;
+  return list_emptied(gone.topic, shard);
 }
 
 int rc_subscription_remove(unsigned shard, struct rc_subscriber *s, struct rc_topic *tp) {

@@ -30,6 +30,8 @@ struct rc_topic_table {
   uint32_t max_topics;
   unsigned nshards;
   struct rc_budget *budget;
+  uint64_t (*on_create)(void *ctx, const struct rc_topic *tp);
+  void *hook_ctx;
   _Atomic uint32_t count;
   _Atomic uint64_t epochs;   /* epochs drawn so far */
   struct partition part[RC_TOPIC_PARTITIONS];
@@ -81,7 +83,10 @@ struct rc_topic_table *rc_topic_table_create(uint32_t max_topics, unsigned nshar
 }
 
 static void topic_free(struct rc_topic_table *t, struct rc_topic *tp) {
-  for (unsigned s = 0; s < t->nshards; s++) free(tp->local[s].v);
+  for (unsigned s = 0; s < t->nshards; s++) {
+    free(tp->local[s].v);
+    free(tp->local[s].pg);
+  }
   rc_budget_release(t->budget, topic_size(t, tp->name_len));
   free(tp);
 }
@@ -192,6 +197,14 @@ int rc_topic_acquire(struct rc_topic_table *t, const char *name, size_t len, boo
     tp = fresh;
     fresh = NULL;
     tp->refs = 1;
+    if (t->on_create) {
+      /* Under the lock, before the topic is visible: a wildcard subscription
+       * that registered its pattern before this either is seen here or scans
+       * this partition after it (rc_topic_foreach) and pins the topic there. */
+      uint64_t mask = t->on_create(t->hook_ctx, tp);
+      atomic_store_explicit(&tp->pattern_interest, mask, memory_order_relaxed);
+      tp->refs += (uint32_t)__builtin_popcountll(mask);
+    }
     uint32_t i = (uint32_t)h & (p->nbuckets - 1);
     tp->next = p->buckets[i];
     p->buckets[i] = tp;
@@ -201,6 +214,24 @@ int rc_topic_acquire(struct rc_topic_table *t, const char *name, size_t len, boo
   if (fresh) topic_discard(t, fresh);
   *out = tp;
   return 0;
+}
+
+void rc_topic_table_set_hook(struct rc_topic_table *t,
+                             uint64_t (*on_create)(void *ctx, const struct rc_topic *tp),
+                             void *ctx) {
+  t->on_create = on_create;
+  t->hook_ctx = ctx;
+}
+
+void rc_topic_foreach(struct rc_topic_table *t, unsigned (*fn)(void *ctx, struct rc_topic *tp),
+                      void *ctx) {
+  for (unsigned i = 0; i < RC_TOPIC_PARTITIONS; i++) {
+    struct partition *p = &t->part[i];
+    pthread_mutex_lock(&p->lock);
+    for (uint32_t b = 0; b < p->nbuckets; b++)
+      for (struct rc_topic *tp = p->buckets[b]; tp; tp = tp->next) tp->refs += fn(ctx, tp);
+    pthread_mutex_unlock(&p->lock);
+  }
 }
 
 void rc_topic_ref(struct rc_topic_table *t, struct rc_topic *tp) {

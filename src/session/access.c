@@ -10,6 +10,7 @@
 #include "ringcast/proto/credential.h"
 #include "ringcast/proto/origin.h"
 #include "ringcast/proto/proxy.h"
+#include "ringcast/proto/topic_pattern.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
 #include "access.h"
@@ -198,7 +199,12 @@ bool rc_access_allows(const struct rc_auth *auth, enum rc_jwt_right right, const
   switch (auth->kind) {
   case RC_AUTH_OPEN:
   case RC_AUTH_KEY: return true;
-  case RC_AUTH_TOKEN: return rc_jwt_grant_allows(auth->grant, right, topic, len);
+  case RC_AUTH_TOKEN:
+    /* A wildcard subscription is allowed only where the grant covers all it
+     * can match, including topics that do not exist yet. */
+    return rc_topic_pattern_has_wildcard(topic, len)
+               ? rc_jwt_grant_covers(auth->grant, right, topic, len)
+               : rc_jwt_grant_allows(auth->grant, right, topic, len);
   default: return false;
   }
 }

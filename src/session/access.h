@@ -77,7 +77,8 @@ bool rc_access_presented(const struct rc_access *a, const struct rc_http_request
 /* The same for a token (or static key) sent in an auth command. */
 int rc_access_from_token(struct rc_access *a, const char *tok, size_t len, struct rc_auth *out,
                          int *reason, char *msg, size_t size);
-/* Whether the credential allows subscribing or publishing to the topic. */
+/* Whether the credential allows subscribing or publishing to the topic, or,
+ * when it holds a wildcard, to everything the pattern matches. */
 bool rc_access_allows(const struct rc_auth *auth, enum rc_jwt_right right, const char *topic,
                       size_t len);
 /* The token's exp (wall-clock seconds); 0: none. */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ringcast/proto/position.h"
+#include "ringcast/proto/topic_pattern.h"
 #include "ringcast/proto/ws.h"
 #include "ringcast/pubsub/message.h"
 #include "ringcast/util/counter.h"
@@ -51,6 +52,25 @@ void rc_delivery_ack_publish(struct rc_loop *l, struct rc_session *s, const char
                  rc_session_publish_refusal((int)seq));
   if (n < 0 || (size_t)n >= sizeof text) {
     rc_conn_abort(l, &s->conn); /* cannot happen: the id is bounded */
+    return;
+  }
+  struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_TEXT, text, (size_t)n);
+  if (!f) {
+    rc_conn_abort(l, &s->conn);
+    return;
+  }
+  rc_session_send_frame(l, s, f);
+}
+
+void rc_delivery_ack_pattern(struct rc_loop *l, struct rc_session *s, const char *pattern,
+                             size_t len, const char *id_json, size_t id_len, bool already) {
+  char text[RC_PUBSUB_NOTE_MAX + RC_TOPIC_PATTERN_MAX + 128];
+  /* Patterns hold no character JSON would escape (proto/topic_pattern.h). */
+  int n = snprintf(text, sizeof text, "{\"type\":\"ack\",\"op\":\"subscribe\"%s%.*s,\"pattern\":\"%.*s\"%s}",
+                   id_len ? ",\"id\":" : "", (int)id_len, id_json, (int)len, pattern,
+                   already ? ",\"already_subscribed\":true" : "");
+  if (n < 0 || (size_t)n >= sizeof text) {
+    rc_conn_abort(l, &s->conn); /* cannot happen: both are bounded */
     return;
   }
   struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_TEXT, text, (size_t)n);
@@ -105,6 +125,12 @@ bool rc_delivery_joined(void *ctx, struct rc_subscriber *sub, const struct rc_jo
   struct rc_loop *l = ss->loop;
   struct rc_session *s = session_of_sub(sub);
   bool url = r->note_len == 1 && memcmp(r->note, RC_DELIVERY_URL_JOIN, 1) == 0;
+  if (!r->live) {
+    /* Ended before it went live (the client unsubscribed at once): the 101
+     * waits for it no longer. */
+    if (url && s->joining && --s->joining == 0) rc_conn_uncork(l, &s->conn);
+    return false;
+  }
   const char *id = url ? "" : r->note;
   size_t id_len = url ? 0 : r->note_len;
   enum rc_join_outcome outcome = r->outcome;

@@ -27,5 +27,9 @@ void rc_delivery_published(void *ctx, const struct rc_publish_result *r);
  * the command's id as JSON text (may be empty). */
 void rc_delivery_ack_publish(struct rc_loop *l, struct rc_session *s, const char *topic,
                              int64_t seq, const char *id_json, size_t id_len);
+/* The ack of a wildcard subscription, live at once: {"type":"ack","op":"subscribe",
+ * "pattern":...} (no seq or epoch: each delivery names its own topic and seq). */
+void rc_delivery_ack_pattern(struct rc_loop *l, struct rc_session *s, const char *pattern,
+                             size_t len, const char *id_json, size_t id_len, bool already);
 
 #endif

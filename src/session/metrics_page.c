@@ -89,6 +89,10 @@ static const struct family {
         "Messages taken from history for resuming subscribers and snapshots."),
     PSF(heartbeats, "ringcast_topic_heartbeats_total", "counter",
         "Heartbeat frames made for quiet topics (--topic-heartbeat), one per topic per period."),
+    PSF(patterns_refused, "ringcast_patterns_refused_total", "counter",
+        "Wildcard subscriptions refused by a limit (per connection, or --max-patterns)."),
+    PSF(pattern_scans, "ringcast_pattern_scans_total", "counter",
+        "Topic-table scans for wildcards (a pattern new to a shard, or a sweep after groups went)."),
     PSF(history_msgs, "ringcast_history_messages", "gauge", "Messages held in topic histories (--history)."),
     PSF(history_bytes, "ringcast_history_bytes", "gauge",
         "Bytes of encoded messages held in topic histories (at most half of --max-memory)."),
@@ -203,6 +207,9 @@ long rc_metrics_page_render(const struct rc_server *srv, char **out_p) {
   }
   put(&o, "# HELP ringcast_topics Topics known.\n# TYPE ringcast_topics gauge\nringcast_topics %u\n",
       rc_topic_count(rc_pubsub_topics(srv->pubsub)));
+  put(&o, "# HELP ringcast_patterns Distinct wildcard patterns subscribed now (--max-patterns).\n"
+          "# TYPE ringcast_patterns gauge\nringcast_patterns %zu\n",
+      rc_pubsub_pattern_count(srv->pubsub));
   put(&o, "# HELP ringcast_memory_budget_bytes --max-memory.\n# TYPE ringcast_memory_budget_bytes gauge\n"
           "ringcast_memory_budget_bytes %" PRId64 "\n", srv->budget.limit);
   put(&o, "# HELP ringcast_memory_charged_bytes Bytes charged to --max-memory now (waiting "

@@ -12,6 +12,7 @@
 
 #include "ringcast/proto/http.h"
 #include "ringcast/proto/position.h"
+#include "ringcast/proto/topic_pattern.h"
 #include "ringcast/proto/publish_batch.h"
 #include "ringcast/proto/ws.h"
 #include "ringcast/util/counter.h"
@@ -229,6 +230,57 @@ static bool positions_named(struct rc_loop *l, struct rc_session *s, const struc
   return true;
 }
 
+/* A wildcard pattern named in topics=. */
+struct url_pattern {
+  const char *p;
+  size_t len;
+};
+
+/* A pattern in topics=: valid, within the per-connection limit, and without
+ * what only exact topics take. */
+static bool url_pattern_ok(struct rc_loop *l, struct rc_session *s, const char *p, size_t len,
+                           bool raw, bool snapshot, unsigned held) {
+  int pl = (int)(len > 140 ? 140 : len);
+  if (!rc_topic_pattern_is_valid(p, len))
+    rc_request_error(l, s, 400, true, NULL,
+                     "'%.*s' is not a valid pattern: '*' and '>' stand for whole '.'-separated "
+                     "segments, '>' only as the last", pl, p);
+  else if (raw)
+    rc_request_error(l, s, 400, true, NULL,
+                     "format=raw carries one topic's payloads; not pattern '%.*s'", pl, p);
+  else if (snapshot)
+    rc_request_error(l, s, 400, true, NULL,
+                     "snapshot=1 does not apply to pattern '%.*s' (no one topic to take it from)", pl, p);
+  else if (held == RC_SESSION_MAX_PATTERNS)
+    rc_request_error(l, s, 400, true, NULL, "more than %d patterns in topics=", RC_SESSION_MAX_PATTERNS);
+  else
+    return true;
+  return false;
+}
+
+/* Two of topics= that would deliver a message twice: 400 naming both. */
+static bool url_overlap(struct rc_loop *l, struct rc_session *s, struct rc_topic *const *list,
+                        unsigned n, const struct url_pattern *pats, unsigned np) {
+  for (unsigned i = 0; i < np; i++) {
+    const char *other = NULL;
+    int ol = 0;
+    for (unsigned k = 0; k < n && !other; k++)
+      if (rc_topic_pattern_match(pats[i].p, pats[i].len, list[k]->name, list[k]->name_len))
+        other = list[k]->name, ol = (int)list[k]->name_len;
+    for (unsigned j = 0; j < i && !other; j++)
+      if ((pats[j].len != pats[i].len || memcmp(pats[j].p, pats[i].p, pats[i].len) != 0) &&
+          rc_topic_pattern_overlap(pats[i].p, pats[i].len, pats[j].p, pats[j].len))
+        other = pats[j].p, ol = (int)pats[j].len;
+    if (other) {
+      rc_request_error(l, s, 400, true, NULL,
+                       "'%.*s' overlaps '%.*s' in topics=: a message on a topic both match would "
+                       "arrive twice", (int)pats[i].len, pats[i].p, ol > 140 ? 140 : ol, other);
+      return true;
+    }
+  }
+  return false;
+}
+
 /* The WebSocket handshake for /ws (subscribing to ?topics=) and /echo. */
 static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct rc_http_request *r,
                           bool echo) {
@@ -315,6 +367,9 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
   /* Resolve every topic before subscribing to any, so an error leaves no trace. */
   struct rc_topic *list[RC_SESSION_MAX_SUBS];
   unsigned n = 0;
+  /* Wildcard patterns among them (split in place: topics[] is ours). */
+  static __thread struct url_pattern pats[RC_SESSION_MAX_PATTERNS];
+  unsigned np = 0;
   for (char *t = topics, *e; tl > 0 && t <= topics + tl; t = e + 1) {
     e = strchr(t, ',');
     if (!e) e = topics + tl;
@@ -323,6 +378,15 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
       rc_session_topics_release(l, list, n);
       rc_auth_clear(&auth);
       return;
+    }
+    if (rc_topic_pattern_has_wildcard(t, len)) {
+      if (!url_pattern_ok(l, s, t, len, raw, opts.snapshot, np)) {
+        rc_session_topics_release(l, list, n);
+        rc_auth_clear(&auth);
+        return;
+      }
+      pats[np++] = (struct url_pattern){.p = t, .len = len};
+      continue;
     }
     if (n == RC_SESSION_MAX_SUBS) {
       rc_session_topics_release(l, list, n);
@@ -339,7 +403,7 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     }
     n++;
   }
-  if ((echo && (n || fl >= 0)) || (raw && n != 1)) {
+  if ((echo && (n || np || fl >= 0)) || (raw && n != 1)) {
     rc_session_topics_release(l, list, n);
     rc_auth_clear(&auth);
     rc_request_error(l, s, 400, true, NULL,
@@ -347,7 +411,7 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
                           : "format=raw needs exactly one topic in topics=");
     return;
   }
-  if (!positions_named(l, s, &opts, list, n)) {
+  if (!positions_named(l, s, &opts, list, n) || url_overlap(l, s, list, n, pats, np)) {
     rc_session_topics_release(l, list, n);
     rc_auth_clear(&auth);
     return;
@@ -368,6 +432,30 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
       rc_request_error(l, s, 503, true, "Retry-After: 1\r\n", "could not subscribe: %s",
                        ret == -ENOBUFS ? "the server is over its memory budget (--max-memory)"
                                        : "out of memory");
+      return;
+    }
+  }
+  for (unsigned i = 0; i < np; i++) {
+    int ret = rc_pubsub_subscribe_pattern(ss->ps, &s->sub, pats[i].p, pats[i].len,
+                                          RC_SESSION_MAX_SUBS, RC_SESSION_MAX_PATTERNS);
+    if (ret < 0 && ret != -EEXIST) {
+      rc_pubsub_unsubscribe_all(ss->ps, &s->sub);
+      rc_session_topics_release(l, list, n);
+      rc_auth_clear(&auth);
+      if (ret == -EMLINK)
+        rc_request_error(l, s, 400, true, NULL, "more than %d topics", RC_SESSION_MAX_SUBS);
+      else if (ret == -ENOSPC)
+        rc_request_error(l, s, 503, true, "Retry-After: 1\r\n",
+                         ss->srv->cfg->max_patterns
+                             ? "the server's limit of distinct wildcard patterns (--max-patterns) "
+                               "is reached at '%.*s'"
+                             : "wildcards are off on this server (--max-patterns 0): '%.*s'",
+                         (int)pats[i].len, pats[i].p);
+      else
+        rc_request_error(l, s, 503, true, "Retry-After: 1\r\n", "could not subscribe to '%.*s': %s",
+                         (int)pats[i].len, pats[i].p,
+                         ret == -ENOBUFS ? "the server is over its memory budget (--max-memory)"
+                                         : "out of memory");
       return;
     }
   }
@@ -392,6 +480,8 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     rc_auth_clear(&auth);
     return;
   }
+  /* Patterns are live already: their acks follow the 101 at once. */
+  for (unsigned i = 0; i < np; i++) rc_delivery_ack_pattern(l, s, pats[i].p, pats[i].len, "", 0, false);
   if (pending) {
     auth.kind = RC_AUTH_PENDING;
     s->auth_tick = rc_session_now(l);

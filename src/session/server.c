@@ -120,7 +120,8 @@ static void pubsub_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
 static void on_start(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   const struct rc_config *cfg = ss->srv->cfg;
-  if (cfg->history || cfg->topic_heartbeat) {
+  /* Wildcards need the tick too: it lets go of pins of patterns gone. */
+  if (cfg->history || cfg->topic_heartbeat || cfg->max_patterns) {
     ss->pubsub_timer.fn = pubsub_tick;
     rc_loop_timer_set(l, &ss->pubsub_timer, rc_loop_now_ms(l) + 1000);
   }
@@ -306,6 +307,7 @@ int rc_server_create(const struct rc_config *cfg, struct rc_server **out) {
                    * it may not crowd out the rest of the budget. */
                   .memory = cfg->max_memory / 2,
                   .heartbeat_s = cfg->topic_heartbeat},
+      .max_patterns = cfg->max_patterns,
   };
   srv->pubsub = rc_pubsub_create(cfg->threads, cfg->max_topics, &lim);
   if (!srv->pubsub) goto fail;

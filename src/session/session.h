@@ -23,6 +23,8 @@
 #include "admission.h"
 
 #define RC_SESSION_MAX_SUBS 1024
+/* Wildcard patterns one connection may hold (of its RC_SESSION_MAX_SUBS). */
+#define RC_SESSION_MAX_PATTERNS 64
 
 enum rc_session_kind { RC_SESSION_HTTP = 0, RC_SESSION_WS };
 
@@ -206,6 +208,9 @@ bool rc_session_take_tokens(struct rc_loop *l, struct rc_session *s, unsigned n)
  * signature check is tens to hundreds of microseconds (RSA, ECDSA), so a client
  * sending tokens as fast as it may send commands would keep a core busy. */
 #define RC_SESSION_VERIFY_COST 50
+/* What a wildcard subscription costs, in messages: a pattern new to its shard
+ * scans the whole topic table once (O(topics), under each partition's lock). */
+#define RC_SESSION_PATTERN_COST 100
 /* A full bucket, for a new connection. */
 void rc_session_fill_tokens(struct rc_loop *l, struct rc_session *s);
 /* The client-facing reason a publish was refused (err from rc_pubsub_publish). */

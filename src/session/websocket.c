@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ringcast/proto/command.h"
+#include "ringcast/proto/topic_pattern.h"
 #include "ringcast/proto/utf8.h"
 #include "ringcast/proto/ws.h"
 #include "ringcast/util/counter.h"
@@ -89,9 +90,98 @@ static bool topic_allowed(struct rc_loop *l, struct rc_session *s, const struct 
   return false;
 }
 
+/* Whether x and y (each a pattern when it holds a wildcard) would both deliver
+ * some message: a connection may not hold both. */
+static bool items_overlap(const char *x, bool xp, const char *y, bool yp) {
+  size_t xl = strlen(x), yl = strlen(y);
+  if (xp && yp) return (xl != yl || memcmp(x, y, xl) != 0) && rc_topic_pattern_overlap(x, xl, y, yl);
+  if (xp) return rc_topic_pattern_match(x, xl, y, yl);
+  if (yp) return rc_topic_pattern_match(y, yl, x, xl);
+  return false;
+}
+
+/* A subscription that would overlap one held or named earlier in the command:
+ * the error naming both. */
+static bool overlap_refused(struct rc_loop *l, struct rc_session *s, const struct rc_command *cmd) {
+  const cJSON *t;
+  unsigned k = 0;
+  cJSON_ArrayForEach(t, cmd->topics) {
+    const char *x = t->valuestring;
+    size_t xl = strlen(x);
+    bool xp = rc_topic_pattern_has_wildcard(x, xl);
+    const char *other = NULL;
+    int i = rc_subscription_overlap(&s->sub, x, xl, xp);
+    if (i >= 0) other = rc_subscription_name(&s->sub.v[i]);
+    const cJSON *u;
+    unsigned j = 0;
+    cJSON_ArrayForEach(u, cmd->topics) {
+      if (other || j++ >= k) break;
+      if (items_overlap(x, xp, u->valuestring, rc_topic_pattern_has_wildcard(u->valuestring, strlen(u->valuestring))))
+        other = u->valuestring;
+    }
+    if (other) {
+      char err[400];
+      snprintf(err, sizeof err,
+               "'%.128s' overlaps '%.128s': a message on a topic both match would arrive twice; "
+               "unsubscribe one first; nothing subscribed", x, other);
+      send_error(l, s, cmd, err);
+      return true;
+    }
+    k++;
+  }
+  return false;
+}
+
+/* A wildcard in a subscribe: valid, and without what only exact topics take. */
+static bool pattern_ok(struct rc_loop *l, struct rc_session *s, const struct rc_command *cmd,
+                       const char *p) {
+  char err[400];
+  uint64_t e, q;
+  if (!rc_topic_pattern_is_valid(p, strlen(p)))
+    snprintf(err, sizeof err,
+             "'%.140s' is not a valid pattern: '*' and '>' stand for whole '.'-separated "
+             "segments, '>' only as the last; nothing subscribed", p);
+  else if (cmd->snapshot)
+    snprintf(err, sizeof err, "snapshot does not apply to pattern '%.140s' (no one topic to take it "
+             "from); subscribe to it without snapshot; nothing subscribed", p);
+  else if (rc_command_since(cmd, p, &e, &q) == 0)
+    snprintf(err, sizeof err, "since does not apply to pattern '%.140s' (positions are per "
+             "topic); nothing subscribed", p);
+  else
+    return true;
+  send_error(l, s, cmd, err);
+  return false;
+}
+
+/* The error for rc_pubsub_subscribe_pattern's failure ret on p. */
+static void pattern_error(struct rc_loop *l, struct rc_session *s, const struct rc_command *cmd,
+                          int ret, const char *p) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  char err[400];
+  uint32_t max = ss->srv->cfg->max_patterns;
+  if (ret == -EMLINK && s->sub.npatterns >= RC_SESSION_MAX_PATTERNS)
+    snprintf(err, sizeof err, "pattern limit of %d per connection reached at '%.140s'; nothing subscribed",
+             RC_SESSION_MAX_PATTERNS, p);
+  else if (ret == -EMLINK)
+    snprintf(err, sizeof err,
+             "subscription limit of %d per connection reached at '%.140s'; nothing subscribed",
+             RC_SESSION_MAX_SUBS, p);
+  else if (ret == -ENOSPC && !max)
+    snprintf(err, sizeof err, "wildcards are off on this server (--max-patterns 0): '%.140s'; "
+             "nothing subscribed", p);
+  else if (ret == -ENOSPC)
+    snprintf(err, sizeof err, "the server's limit of %u distinct patterns (--max-patterns) is "
+             "reached at '%.140s'; nothing subscribed", max, p);
+  else
+    snprintf(err, sizeof err, "%s; nothing subscribed",
+             ret == -ENOBUFS ? "the server is over its memory budget (--max-memory)" : "out of memory");
+  send_error(l, s, cmd, err);
+}
+
 /* All or nothing: every topic is resolved (created when new, within --max-topics
  * and the memory budget) before any subscription changes, and a subscription
- * refused part-way (the per-connection limit) undoes the ones this command made. */
+ * refused part-way (a limit) undoes the ones this command made. Names holding
+ * '*' or '>' are wildcard patterns (docs/protocol.md, Wildcards). */
 static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_command *cmd) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   if (s->format == RC_FORMAT_RAW) {
@@ -103,12 +193,21 @@ static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_com
   char err[256];
   struct rc_topic *list[RC_SESSION_MAX_SUBS];
   bool added[RC_SESSION_MAX_SUBS];
-  unsigned n = 0;
+  const char *pats[RC_SESSION_MAX_SUBS];
+  bool pat_added[RC_SESSION_MAX_SUBS], pat_already[RC_SESSION_MAX_SUBS];
+  unsigned n = 0, np = 0;
   const cJSON *t;
   cJSON_ArrayForEach(t, cmd->topics) {
-    if (!topic_allowed(l, s, cmd, RC_JWT_SUB, t->valuestring)) return;
+    const char *x = t->valuestring;
+    if (rc_topic_pattern_has_wildcard(x, strlen(x)) && !pattern_ok(l, s, cmd, x)) return;
+    if (!topic_allowed(l, s, cmd, RC_JWT_SUB, x)) return;
   }
+  if (overlap_refused(l, s, cmd)) return;
   cJSON_ArrayForEach(t, cmd->topics) {
+    if (rc_topic_pattern_has_wildcard(t->valuestring, strlen(t->valuestring))) {
+      pats[np++] = t->valuestring;
+      continue;
+    }
     int ret = rc_topic_acquire(ss->topics, t->valuestring, strlen(t->valuestring), true, &list[n]);
     if (ret < 0) {
       rc_session_topics_release(l, list, n);
@@ -143,8 +242,24 @@ static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_com
       return;
     }
   }
-  /* Each new subscription is acknowledged when it goes live, with its topic's
-   * seq and epoch (rc_delivery_joined); one already held, at once. */
+  for (unsigned i = 0; i < np; i++) {
+    int ret = rc_pubsub_subscribe_pattern(ss->ps, &s->sub, pats[i], strlen(pats[i]),
+                                          RC_SESSION_MAX_SUBS, RC_SESSION_MAX_PATTERNS);
+    pat_added[i] = ret == 0;
+    pat_already[i] = ret == -EEXIST;
+    if (ret < 0 && ret != -EEXIST) {
+      for (unsigned j = 0; j < i; j++)
+        if (pat_added[j]) rc_pubsub_unsubscribe_pattern(ss->ps, &s->sub, pats[j], strlen(pats[j]));
+      for (unsigned j = 0; j < n; j++)
+        if (added[j]) rc_pubsub_unsubscribe(ss->ps, &s->sub, list[j]);
+      rc_session_topics_release(l, list, n);
+      pattern_error(l, s, cmd, ret, pats[i]);
+      return;
+    }
+  }
+  /* Each new subscription to a topic is acknowledged when it goes live, with
+   * its topic's seq and epoch (rc_delivery_joined); one already held, and
+   * every pattern (live now), at once. */
   for (unsigned i = 0; i < n; i++) {
     if (!already[i]) continue;
     cJSON *o = reply("ack", cmd);
@@ -154,6 +269,9 @@ static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_com
     }
     send_json(l, s, o);
   }
+  for (unsigned i = 0; i < np; i++)
+    rc_delivery_ack_pattern(l, s, pats[i], strlen(pats[i]), cmd->id_json ? cmd->id_json : "",
+                            cmd->id_json_len, pat_already[i]);
   rc_session_topics_release(l, list, n); /* the subscriptions hold their own */
 }
 
@@ -162,6 +280,12 @@ static void cmd_unsubscribe(struct rc_loop *l, struct rc_session *s, struct rc_c
   const cJSON *t;
   cJSON *missing = cJSON_CreateArray();
   cJSON_ArrayForEach(t, cmd->topics) {
+    if (rc_topic_pattern_has_wildcard(t->valuestring, strlen(t->valuestring))) {
+      if (rc_pubsub_unsubscribe_pattern(ss->ps, &s->sub, t->valuestring, strlen(t->valuestring)) < 0 &&
+          missing)
+        cJSON_AddItemToArray(missing, cJSON_CreateString(t->valuestring));
+      continue;
+    }
     /* A topic this connection subscribes to exists: it is never created here. */
     struct rc_topic *tp;
     bool gone = rc_topic_acquire(ss->topics, t->valuestring, strlen(t->valuestring), false, &tp) < 0;
@@ -213,22 +337,25 @@ static void cmd_publish(struct rc_loop *l, struct rc_session *s, struct rc_comma
  * does not cover end now (named in the ack), rather than outliving their right. */
 static cJSON *drop_disallowed(struct rc_loop *l, struct rc_session *s) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
-  struct rc_topic *gone[RC_SESSION_MAX_SUBS];
+  cJSON *names = NULL;
   unsigned n = 0;
-  for (unsigned i = 0; i < s->sub.n; i++) {
-    struct rc_topic *tp = s->sub.v[i].topic;
-    if (!rc_access_allows(&s->auth, RC_JWT_SUB, tp->name, strlen(tp->name))) gone[n++] = tp;
+  /* From the end: removing entry i moves the last one, already looked at, there. */
+  for (unsigned i = s->sub.n; i-- > 0;) {
+    struct rc_subscription *e = &s->sub.v[i];
+    const char *name = rc_subscription_name(e);
+    if (rc_access_allows(&s->auth, RC_JWT_SUB, name, strlen(name))) continue;
+    if (!names) names = cJSON_CreateArray();
+    if (names) cJSON_AddItemToArray(names, cJSON_CreateString(name));
+    n++;
+    if (e->pattern) rc_pubsub_unsubscribe_pattern(ss->ps, &s->sub, name, e->group->len);
+    else rc_pubsub_unsubscribe(ss->ps, &s->sub, e->topic);
   }
   if (!n) return NULL;
   char peer[64];
   rc_conn_peer_text(&s->conn, peer, sizeof peer);
-  rc_info("%s: renewed token no longer allows %u of its subscriptions; ending them", peer, n);
+  rc_info("%s: renewed token no longer allows %u of its subscriptions; ended them", peer, n);
   rc_access_count(ss->access, RC_ACCESS_TOPIC);
-  cJSON *names = cJSON_CreateArray();
-  for (unsigned i = 0; i < n; i++) {
-    if (names) cJSON_AddItemToArray(names, cJSON_CreateString(gone[i]->name));
-    rc_pubsub_unsubscribe(ss->ps, &s->sub, gone[i]);
-  }
+  if (!names) names = cJSON_CreateArray(); /* non-NULL says some went, even out of memory */
   return names;
 }
 
@@ -335,6 +462,14 @@ static void on_message(struct rc_loop *l, struct rc_session *s, uint8_t opcode, 
   int ntopics = cmd.op == RC_CMD_AUTH ? RC_SESSION_VERIFY_COST
                 : cmd.topics          ? cJSON_GetArraySize(cmd.topics)
                                       : 0;
+  /* A wildcard subscribe may scan the whole topic table: it costs
+   * RC_SESSION_PATTERN_COST messages. */
+  if (cmd.op == RC_CMD_SUBSCRIBE && cmd.topics) {
+    const cJSON *t;
+    cJSON_ArrayForEach(t, cmd.topics)
+      if (rc_topic_pattern_has_wildcard(t->valuestring, strlen(t->valuestring)))
+        ntopics += RC_SESSION_PATTERN_COST - 1;
+  }
   if (ntopics > 1 && !rate_ok(l, s, (unsigned)ntopics - 1)) {
     rc_command_fini(&cmd);
     return;

@@ -24,6 +24,7 @@
 #define DEFAULT_MAX_BACKLOG (16ull << 20)
 #define DEFAULT_MAX_COMMANDS 20000u
 #define DEFAULT_MAX_TOPICS (4u << 20)
+#define DEFAULT_MAX_PATTERNS 10000u
 #define DEFAULT_MAX_COMMAND_BYTES (256u << 10)
 #define DEFAULT_MAX_CONNS_PER_IP 4096u
 #define DEFAULT_MAX_HANDSHAKES_PER_IP 128u
@@ -34,7 +35,7 @@ enum {
   OPT_LISTEN = 256, OPT_THREADS, OPT_CPUS, OPT_NO_PIN, OPT_MAX_CONNS, OPT_MAX_MESSAGE,
   OPT_MAX_QUEUE, OPT_DEMO_FEED, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION, OPT_ECHO,
   OPT_HANDSHAKE_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_PING_INTERVAL, OPT_MAX_MEMORY, OPT_MAX_BACKLOG,
-  OPT_MAX_COMMANDS, OPT_MAX_TOPICS, OPT_MAX_COMMAND_BYTES, OPT_ADMIN_LISTEN,
+  OPT_MAX_COMMANDS, OPT_MAX_TOPICS, OPT_MAX_PATTERNS, OPT_MAX_COMMAND_BYTES, OPT_ADMIN_LISTEN,
   OPT_MAX_CONNS_PER_IP, OPT_MAX_HANDSHAKES_PER_IP, OPT_CONNECT_RATE_PER_IP, OPT_TLS_CERT,
   OPT_TLS_KEY, OPT_JWT_KEY, OPT_JWT_LEEWAY, OPT_JWT_AUDIENCE, OPT_JWT_ISSUER, OPT_JWT_COOKIE,
   OPT_PUBLISH_KEY_FILE, OPT_ALLOW_ORIGIN, OPT_TRUST_PROXY, OPT_HISTORY, OPT_HISTORY_BYTES,
@@ -67,6 +68,7 @@ static const struct option long_opts[] = {
     {"max-backlog", required_argument, NULL, OPT_MAX_BACKLOG},
     {"max-commands-per-sec", required_argument, NULL, OPT_MAX_COMMANDS},
     {"max-topics", required_argument, NULL, OPT_MAX_TOPICS},
+    {"max-patterns", required_argument, NULL, OPT_MAX_PATTERNS},
     {"history", required_argument, NULL, OPT_HISTORY},
     {"history-bytes", required_argument, NULL, OPT_HISTORY_BYTES},
     {"history-ttl", required_argument, NULL, OPT_HISTORY_TTL},
@@ -169,6 +171,9 @@ void rc_config_usage(FILE *out) {
           "  --max-topics N       topics alive at once (a topic lives while it has\n"
           "                       subscribers or a publish in flight); past it new topics get\n"
           "                       503 / an error reply (default %u)\n"
+          "  --max-patterns N     distinct wildcard patterns (quotes.*, quotes.>) subscribed at\n"
+          "                       once, all connections together; past it a new pattern gets\n"
+          "                       an error reply (default %u; 0: no wildcards)\n"
           "  --history N          messages kept per topic, for clients that resume with\n"
           "                       since= and for snapshots (default 0: none)\n"
           "  --history-bytes BYTES  bytes of messages kept per topic (default %llu)\n"
@@ -204,7 +209,7 @@ void rc_config_usage(FILE *out) {
           DEFAULT_MAX_CONNS_PER_IP, DEFAULT_MAX_HANDSHAKES_PER_IP, DEFAULT_CONNECT_RATE_PER_IP,
           DEFAULT_MAX_MESSAGE, RC_QUEUE_ENTRY_COST, (unsigned long long)DEFAULT_MAX_QUEUE,
           (unsigned long long)rc_config_default_max_memory(), (unsigned long long)DEFAULT_MAX_BACKLOG, DEFAULT_MAX_TOPICS,
-          (unsigned long long)DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_TTL, DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_COMMANDS,
+          DEFAULT_MAX_PATTERNS, (unsigned long long)DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_TTL, DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_COMMANDS,
           DEFAULT_HANDSHAKE_TIMEOUT,
           DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL);
 }
@@ -368,6 +373,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
   cfg->max_backlog = DEFAULT_MAX_BACKLOG;
   cfg->max_commands = DEFAULT_MAX_COMMANDS;
   cfg->max_topics = DEFAULT_MAX_TOPICS;
+  cfg->max_patterns = DEFAULT_MAX_PATTERNS;
   cfg->max_command_bytes = DEFAULT_MAX_COMMAND_BYTES;
   cfg->max_conns_per_ip = DEFAULT_MAX_CONNS_PER_IP;
   cfg->max_handshakes_per_ip = DEFAULT_MAX_HANDSHAKES_PER_IP;
@@ -499,6 +505,11 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
       if (parse_uint(optarg, 1u << 30, &v) < 0 || v == 0)
         return bad(err, "--max-topics", optarg, "expected 1 to 1073741824");
       cfg->max_topics = (uint32_t)v;
+      break;
+    case OPT_MAX_PATTERNS:
+      if (parse_uint(optarg, 1u << 20, &v) < 0)
+        return bad(err, "--max-patterns", optarg, "expected 0 (no wildcards) to 1048576");
+      cfg->max_patterns = (uint32_t)v;
       break;
     case OPT_HISTORY:
       if (parse_uint(optarg, 1u << 24, &v) < 0)

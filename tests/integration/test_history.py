@@ -238,6 +238,40 @@ class History(unittest.TestCase):
             asyncio.run(run())
 
 
+class Pipelined(unittest.TestCase):
+    def test_an_unsubscribe_sent_before_the_101_does_not_hold_the_101_back(self):
+        # The 101 waits for the URL topics to go live; a client that sends an
+        # unsubscribe right behind its request (before the 101) ends one while
+        # pending: the 101 must still come, and only the other topic is acked.
+        import base64
+        import os
+        import socket
+        from rcserver import RawWs
+        with Server(threads=4) as srv:
+            sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            key = base64.b64encode(os.urandom(16))
+            req = (b"GET /ws?topics=p.a,p.b HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + b"\r\n\r\n")
+            cmd = json.dumps({"op": "unsubscribe", "topics": ["p.a"]}).encode()
+            sock.sendall(req + RawWs.frame(0x1, cmd))
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                chunk = sock.recv(4096)
+                self.assertTrue(chunk, "closed before the 101")
+                buf += chunk
+            self.assertTrue(buf.startswith(b"HTTP/1.1 101"), buf[:40])
+            ws = RawWs.__new__(RawWs)
+            ws.sock, ws.buf = sock, buf.split(b"\r\n\r\n", 1)[1]
+            got = [json.loads(ws.recv_frame()[1]) for _ in range(2)]
+            kinds = sorted((m["type"], m["op"], m.get("topic", "")) for m in got)
+            self.assertEqual(kinds, [("ack", "subscribe", "p.b"), ("ack", "unsubscribe", "")])
+            publish(srv, "p.b", {"v": 1})
+            publish(srv, "p.a", {"v": 1})
+            m = json.loads(ws.recv_frame()[1])
+            self.assertEqual((m["type"], m["topic"]), ("msg", "p.b"))
+            sock.close()
+
+
 class Heartbeat(unittest.TestCase):
     def test_quiet_topics_get_one_heartbeat_per_period_with_the_last_seq(self):
         with Server("--topic-heartbeat", "1", threads=4) as srv:

@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "ringcast/io/doorbell.h"
+#include "ringcast/proto/topic_pattern.h"
+#include "ringcast/pubsub/pubsub.h"
 #include "ringcast/pubsub/subscription.h"
 #include "ringcast/pubsub/topic.h"
 #include "ringcast/util/frame.h"
@@ -158,6 +160,112 @@ static void test_topics(void) {
   rc_topic_table_destroy(table);
 }
 
+/* Wildcards: one shard subscribes and unsubscribes a pattern over and over
+ * while other threads create and release matching topics. Right after each
+ * subscribe, every topic that exists and matches must carry the shard's
+ * wildcard bit (the creation hook or the scan set it, never neither); once
+ * everything is released and swept, no pin is left and the table is empty. */
+#define W_SHARDS 2
+#define W_CREATORS 2
+#define W_ROUNDS 300
+static struct rc_pubsub *wps;
+static struct rc_pubsub_shard *wshard[W_SHARDS];
+static _Atomic bool w_stop;
+static _Atomic unsigned w_missing, w_created;
+
+static struct rc_subscriber *w_resolve(void *ctx, uint64_t token) {
+  (void)ctx;
+  (void)token;
+  return NULL;
+}
+static bool w_joined(void *ctx, struct rc_subscriber *sub, const struct rc_join_result *r) {
+  (void)ctx, (void)sub, (void)r;
+  return false;
+}
+static void w_deliver(void *ctx, struct rc_subscriber *sub, struct rc_topic *tp, struct rc_hold *h) {
+  (void)tp;
+  (void)ctx, (void)sub, (void)h;
+}
+static void w_published(void *ctx, const struct rc_publish_result *r) { (void)ctx, (void)r; }
+static void w_wake(void *ctx, uint64_t mask) { (void)ctx, (void)mask; }
+
+static void *w_create(void *arg) {
+  unsigned id = (unsigned)(uintptr_t)arg;
+  char name[32];
+  for (unsigned i = 0; !atomic_load(&w_stop); i++) {
+    snprintf(name, sizeof name, "%s.%u", (i + id) % 3 ? "w" : "x", (i * 7 + id) % 97);
+    struct rc_topic *tp;
+    if (rc_topic_acquire(rc_pubsub_topics(wps), name, strlen(name), true, &tp) == 0) {
+      rc_topic_release(rc_pubsub_topics(wps), tp);
+      atomic_fetch_add_explicit(&w_created, 1, memory_order_relaxed);
+    }
+  }
+  return NULL;
+}
+
+static unsigned w_check(void *ctx, struct rc_topic *tp) {
+  (void)ctx;
+  if (rc_topic_pattern_match("w.*", 3, tp->name, tp->name_len) &&
+      !(atomic_load(&tp->pattern_interest) & 1))
+    atomic_fetch_add(&w_missing, 1);
+  return 0;
+}
+
+static void *w_home(void *arg) {
+  (void)arg;
+  while (!atomic_load(&w_stop)) {
+    rc_pubsub_drain(wshard[1], 64, 1 << 20);
+    rc_pubsub_flush(wshard[1]);
+  }
+  return NULL;
+}
+
+static void test_wildcards(void) {
+  struct rc_pubsub_limits lim = {.max_patterns = 16};
+  wps = rc_pubsub_create(W_SHARDS, 4096, &lim);
+  static struct rc_frame_arena ar[W_SHARDS];
+  static struct rc_frame_arena *const all[W_SHARDS] = {&ar[0], &ar[1]};
+  struct rc_pubsub_callbacks cb = {.resolve = w_resolve, .joined = w_joined, .deliver = w_deliver,
+                                   .published = w_published, .wake = w_wake};
+  for (unsigned i = 0; i < W_SHARDS; i++) {
+    rc_frame_arena_init(&ar[i], i, all);
+    rc_pubsub_shard_create(wps, i, &ar[i], &cb, &wshard[i]);
+  }
+  pthread_t th[W_CREATORS + 1];
+  for (uintptr_t i = 0; i < W_CREATORS; i++) pthread_create(&th[i], NULL, w_create, (void *)i);
+  pthread_create(&th[W_CREATORS], NULL, w_home, NULL);
+  struct rc_subscriber sub = {0};
+  unsigned subscribed = 0;
+  /* Rounds go on until the creators made plenty, however the threads are scheduled. */
+  int r = 0;
+  for (; r < W_ROUNDS || atomic_load(&w_created) < 20 * W_ROUNDS; r++) {
+    subscribed += rc_pubsub_subscribe_pattern(wshard[0], &sub, "w.*", 3, 8, 8) == 0;
+    rc_topic_foreach(rc_pubsub_topics(wps), w_check, NULL);
+    rc_pubsub_unsubscribe_pattern(wshard[0], &sub, "w.*", 3);
+    if (r % 8 == 0) rc_pubsub_tick(wshard[0]); /* sweeps now and then: pins pile up between */
+    rc_pubsub_drain(wshard[0], 64, 1 << 20);
+    rc_pubsub_flush(wshard[0]);
+  }
+  atomic_store(&w_stop, true);
+  for (unsigned i = 0; i <= W_CREATORS; i++) pthread_join(th[i], NULL);
+  CHECK(subscribed == (unsigned)r, "wildcards: %u of %d subscribes", subscribed, r);
+  CHECK(atomic_load(&w_missing) == 0, "wildcards: %u matching topics without the pin after a subscribe",
+        atomic_load(&w_missing));
+  rc_pubsub_unsubscribe_all(wshard[0], &sub);
+  rc_pubsub_tick(wshard[0]);
+  for (int k = 0; k < 100; k++)
+    for (unsigned i = 0; i < W_SHARDS; i++) {
+      rc_pubsub_drain(wshard[i], 1024, 1 << 20);
+      rc_pubsub_flush(wshard[i]);
+    }
+  CHECK(rc_pubsub_pattern_count(wps) == 0, "wildcards: %zu patterns left", rc_pubsub_pattern_count(wps));
+  CHECK(rc_topic_count(rc_pubsub_topics(wps)) == 0, "wildcards: %u topics left (stale pins)",
+        rc_topic_count(rc_pubsub_topics(wps)));
+  for (unsigned i = 0; i < W_SHARDS; i++) rc_pubsub_shard_destroy(wshard[i]);
+  rc_pubsub_destroy(wps);
+  for (unsigned i = 0; i < W_SHARDS; i++) rc_frame_arena_fini(&ar[i]);
+}
+
 /* The sleep/wake handshake: producers push in bursts with pauses, so the
  * consumer goes to sleep often; it must never sleep through work that was pushed
  * (a poll that times out with the queue non-empty is a lost wake-up). */
@@ -221,6 +329,7 @@ int main(void) {
   test_mpsc();
   test_refcount();
   test_topics();
+  test_wildcards();
   test_doorbell();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;

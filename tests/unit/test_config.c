@@ -26,6 +26,7 @@ Test(config, defaults) {
   cr_assert(c.threads >= 1);
   cr_assert(c.pin);
   cr_assert_eq(c.max_queue, 4u << 20);
+  cr_assert_eq(c.max_patterns, 10000);
 }
 
 Test(config, flags) {
@@ -51,8 +52,9 @@ Test(config, limits) {
   char *argv[] = {"ringcast", "--max-memory", "512m", "--max-backlog", "1m", "--max-topics", "5000",
                   "--max-command-bytes", "8k", "--max-commands-per-sec", "0", "--max-conns-per-ip", "0",
                   "--max-handshakes-per-ip", "7", "--connect-rate-per-ip", "9",
-                  "--admin-listen", "127.0.0.1:9090", NULL};
-  cr_assert_eq(run(&c, e, sizeof e, 19, argv), 0, "%s", e);
+                  "--admin-listen", "127.0.0.1:9090", "--max-patterns", "77", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 21, argv), 0, "%s", e);
+  cr_assert_eq(c.max_patterns, 77);
   cr_assert_eq(c.max_memory, 512u << 20);
   cr_assert_eq(c.max_backlog, 1u << 20);
   cr_assert_eq(c.max_topics, 5000);
@@ -82,6 +84,7 @@ Test(config, bad_values_name_the_flag) {
       {"--max-handshakes-per-ip", "1e3", "--max-handshakes-per-ip"},
       {"--connect-rate-per-ip", "", "--connect-rate-per-ip"},
       {"--admin-listen", "9090", "--admin-listen"},
+      {"--max-patterns", "2000000", "--max-patterns"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct rc_config c;

@@ -308,6 +308,12 @@ static void fixture_ok(const char *file, const char *subject, int64_t exp) {
     cr_assert(rc_jwt_grant_allows(g, RC_JWT_SUB, "news.eu.fr", 10));
     cr_assert(rc_jwt_grant_allows(g, RC_JWT_PUB, "alerts.ops", 10));
     cr_assert_not(rc_jwt_grant_allows(g, RC_JWT_PUB, "quotes.AAPL", 11));
+    /* A wildcard subscription needs a grant pattern covering all of it. */
+    cr_assert(rc_jwt_grant_covers(g, RC_JWT_SUB, "quotes.*", 8));
+    cr_assert(rc_jwt_grant_covers(g, RC_JWT_SUB, "news.eu.*", 9));
+    cr_assert_not(rc_jwt_grant_covers(g, RC_JWT_SUB, "quotes.>", 8));
+    cr_assert_not(rc_jwt_grant_covers(g, RC_JWT_SUB, ">", 1));
+    cr_assert_not(rc_jwt_grant_covers(g, RC_JWT_SUB, "quo*", 4), "not a valid pattern");
   } else {
     cr_assert(rc_jwt_grant_allows(g, RC_JWT_PUB, "chat.room1", 10), "\\u002a decoded to *");
     cr_assert_not(rc_jwt_grant_allows(g, RC_JWT_SUB, "chat.room1", 10));

@@ -112,3 +112,57 @@ Test(subscription, limit_per_subscriber, .init = setup, .fini = teardown) {
   cr_assert_eq(rc_subscription_find(&subs[0], topics[3]), -ENOENT);
   check_all();
 }
+
+/* Pattern entries sit in the same array as topics: removing either kind moves
+ * the last entry, and both kinds' back-indexes must follow it. */
+Test(subscription, patterns_beside_topics, .init = setup, .fini = teardown) {
+  static struct rc_pattern_group g1, g2;
+  memset(&g1, 0, sizeof g1);
+  memset(&g2, 0, sizeof g2);
+  strcpy(g1.pattern, "t*"), g1.len = 2; /* the text is only compared here */
+  strcpy(g2.pattern, "x.>"), g2.len = 3;
+  struct rc_subscriber *a = &subs[0], *b = &subs[1];
+  cr_assert_eq(rc_subscription_add(SHARD, a, topics[0], 1024, 0), 1);
+  cr_assert_eq(rc_subscription_add_pattern(a, &g1, 1024, 2), 1);
+  cr_assert_eq(rc_subscription_add_pattern(b, &g1, 1024, 2), 0, "g1 had a subscriber");
+  cr_assert_eq(rc_subscription_add(SHARD, a, topics[1], 1024, 0), 1);
+  cr_assert_eq(rc_subscription_add_pattern(a, &g2, 1024, 2), 1);
+  cr_assert_eq(rc_subscription_add_pattern(a, &g2, 1024, 2), -EMLINK, "two patterns at most");
+  cr_assert_eq(a->npatterns, 2);
+  cr_assert_eq(rc_subscription_find_pattern(a, "x.>", 3), 3);
+  cr_assert_eq(rc_subscription_find(a, topics[1]), 2);
+  /* Entry 1 (g1) goes; the last (g2) fills its place. */
+  cr_assert_not(rc_subscription_remove_pattern(SHARD, a, 1), "b still holds g1");
+  cr_assert_eq(rc_subscription_find_pattern(a, "x.>", 3), 1);
+  cr_assert_eq(g2.v[0].sub_idx, 1, "the moved pattern's back-index follows");
+  cr_assert_eq(g1.n, 1);
+  cr_assert_eq(g1.v[0].sub, b);
+  /* A topic entry goes; the last (a topic) fills its place. */
+  cr_assert_eq(rc_subscription_remove(SHARD, a, topics[0]), 1);
+  cr_assert_eq(a->v[g2.v[0].sub_idx].group, &g2);
+  cr_assert_eq(topics[1]->local[SHARD].v[a->v[rc_subscription_find(a, topics[1])].list_idx].sub, a);
+  cr_assert(rc_subscription_remove_pattern(SHARD, a, (uint16_t)rc_subscription_find_pattern(a, "x.>", 3)),
+            "g2 emptied");
+  cr_assert(rc_subscription_remove_pattern(SHARD, b, 0), "g1 emptied");
+  cr_assert_eq(a->npatterns + b->npatterns, 0);
+  free(g1.v);
+  free(g2.v);
+}
+
+Test(subscription, overlap_names_the_other_subscription, .init = setup, .fini = teardown) {
+  static struct rc_pattern_group g;
+  memset(&g, 0, sizeof g);
+  strcpy(g.pattern, "q.*"), g.len = 3;
+  struct rc_subscriber *a = &subs[0];
+  cr_assert_eq(rc_subscription_add(SHARD, a, topics[3], 1024, 0), 1); /* "t3" */
+  cr_assert_eq(rc_subscription_add_pattern(a, &g, 1024, 8), 1);
+  cr_assert_eq(rc_subscription_overlap(a, "q.a", 3, false), 1, "a name the pattern matches");
+  cr_assert_eq(rc_subscription_overlap(a, "q.>", 3, true), 1, "an overlapping pattern");
+  cr_assert_eq(rc_subscription_overlap(a, "q.*", 3, true), -ENOENT, "the same pattern is -EEXIST's");
+  cr_assert_eq(rc_subscription_overlap(a, "*", 1, true), 0, "a pattern matching a held topic");
+  cr_assert_eq(rc_subscription_overlap(a, "r.*", 3, true), -ENOENT);
+  cr_assert_eq(rc_subscription_overlap(a, "q", 1, false), -ENOENT);
+  cr_assert_str_eq(rc_subscription_name(&a->v[1]), "q.*");
+  cr_assert(rc_subscription_remove_pattern(SHARD, a, 1));
+  free(g.v);
+}

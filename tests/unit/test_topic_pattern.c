@@ -2,6 +2,7 @@
 /* Topic patterns: the grammar, matching by hand-picked cases, and matching
  * against a plain reference (split into segment arrays) on random input. */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,4 +168,101 @@ Test(topic_pattern, long_inputs_stay_linear) {
   cr_assert(rc_topic_pattern_match(p, sizeof p, nm, sizeof nm));
   nm[sizeof nm - 1] = '.';
   cr_assert_not(rc_topic_pattern_match(p, sizeof p, nm, sizeof nm));
+}
+
+static bool overlap(const char *p, const char *q) {
+  return rc_topic_pattern_overlap(p, strlen(p), q, strlen(q));
+}
+
+static bool covers(const char *g, const char *p) {
+  return rc_topic_pattern_covers(g, strlen(g), p, strlen(p));
+}
+
+Test(topic_pattern, overlap_cases) {
+  cr_assert(overlap("quotes.*", "quotes.>"));
+  cr_assert(overlap("quotes.*", "*.AAPL"));
+  cr_assert(overlap(">", "a"));
+  cr_assert(overlap("a.b", "a.b"));
+  cr_assert(overlap("*.>", "a.*.c"));
+  cr_assert_not(overlap("quotes.*", "trades.*"));
+  cr_assert_not(overlap("quotes.*", "quotes.*.bid"));
+  cr_assert_not(overlap("quotes.>", "quotes"));
+  cr_assert_not(overlap("a.*", "a."), "* matches no empty segment");
+  cr_assert_not(overlap("a.>", "a..b"), "> matches no empty segment");
+  cr_assert_not(overlap("w.*.q", "w.*.r"));
+}
+
+Test(topic_pattern, covers_cases) {
+  cr_assert(covers("quotes.*", "quotes.*"));
+  cr_assert(covers("quotes.*", "quotes.AAPL"));
+  cr_assert(covers("quotes.>", "quotes.*"));
+  cr_assert(covers("quotes.>", "quotes.*.bid"));
+  cr_assert(covers(">", "quotes.>"));
+  cr_assert(covers("*.*", "quotes.*"));
+  cr_assert_not(covers("quotes.*", "quotes.>"));
+  cr_assert_not(covers("quotes.*", ">"));
+  cr_assert_not(covers("quotes.AAPL", "quotes.*"));
+  cr_assert_not(covers("quotes.*", "quotes."), "names with an empty segment are outside *");
+  cr_assert_not(covers(">", "a..b"));
+}
+
+/* Both answers against brute force over every short name: overlap is "some
+ * name matches both", covers "every name matching p matches g". */
+#define BF_NAMES 9840 /* 3 + 9 + ... + 3^8 */
+#define BF_PATS 4000
+static char bf_name[BF_NAMES][9];
+static uint8_t bf_name_len[BF_NAMES];
+static char bf_pat[BF_PATS][6];
+static uint8_t bf_pat_len[BF_PATS];
+static uint8_t bf_set[BF_PATS][(BF_NAMES + 7) / 8];
+
+Test(topic_pattern, overlap_and_covers_agree_with_brute_force) {
+  size_t nn = 0;
+  for (size_t len = 1; len <= 8; len++) {
+    size_t total = 1;
+    for (size_t i = 0; i < len; i++) total *= 3;
+    for (size_t k = 0; k < total; k++) {
+      size_t x = k;
+      for (size_t i = 0; i < len; i++, x /= 3) bf_name[nn][i] = "ab."[x % 3];
+      bf_name_len[nn++] = (uint8_t)len;
+    }
+  }
+  cr_assert_eq(nn, BF_NAMES);
+  size_t np = 0;
+  for (size_t len = 1; len <= 5; len++) {
+    size_t total = 1;
+    for (size_t i = 0; i < len; i++) total *= 5;
+    for (size_t k = 0; k < total; k++) {
+      char p[6];
+      size_t x = k;
+      for (size_t i = 0; i < len; i++, x /= 5) p[i] = "ab.*>"[x % 5];
+      if (!rc_topic_pattern_is_valid(p, len)) continue;
+      cr_assert_lt(np, BF_PATS);
+      memcpy(bf_pat[np], p, len);
+      bf_pat_len[np] = (uint8_t)len;
+      memset(bf_set[np], 0, sizeof bf_set[np]);
+      for (size_t n = 0; n < nn; n++)
+        if (rc_topic_pattern_match(p, len, bf_name[n], bf_name_len[n]))
+          bf_set[np][n / 8] |= (uint8_t)(1u << (n % 8));
+      np++;
+    }
+  }
+  srand(11);
+  size_t yes_o = 0, yes_c = 0;
+  for (int iter = 0; iter < 200000; iter++) {
+    size_t i = (size_t)rand() % np, j = (size_t)rand() % np;
+    bool both = false, sub = true;
+    for (size_t b = 0; b < sizeof bf_set[0]; b++) {
+      both |= (bf_set[i][b] & bf_set[j][b]) != 0;
+      sub &= (bf_set[j][b] & ~bf_set[i][b]) == 0;
+    }
+    yes_o += both;
+    yes_c += sub;
+    cr_assert_eq(rc_topic_pattern_overlap(bf_pat[i], bf_pat_len[i], bf_pat[j], bf_pat_len[j]), both,
+                 "overlap %.*s %.*s", bf_pat_len[i], bf_pat[i], bf_pat_len[j], bf_pat[j]);
+    cr_assert_eq(rc_topic_pattern_covers(bf_pat[i], bf_pat_len[i], bf_pat[j], bf_pat_len[j]), sub,
+                 "covers %.*s %.*s", bf_pat_len[i], bf_pat[i], bf_pat_len[j], bf_pat[j]);
+  }
+  cr_assert_gt(yes_o, 1000);
+  cr_assert_gt(yes_c, 100);
 }

@@ -124,6 +124,13 @@ void rc_jwt_grant_free(struct rc_jwt_grant *g);
  * topic name). Linear in the size of the grant's pattern list. */
 bool rc_jwt_grant_allows(const struct rc_jwt_grant *g, enum rc_jwt_right r, const char *topic,
                          size_t len);
+/* Whether one of the grant's patterns for right r covers the whole of pattern
+ * (every name it matches): a wildcard subscription needs that, so a grant of
+ * quotes.* allows quotes.* but not quotes.> or >. False for an invalid pattern.
+ * One grant pattern must cover it alone (quotes.* and quotes.*.* together do
+ * not cover quotes.>, which also matches longer names). */
+bool rc_jwt_grant_covers(const struct rc_jwt_grant *g, enum rc_jwt_right r, const char *pattern,
+                         size_t len);
 /* The token's exp, floored to whole seconds (INT64_MAX past that), or 0 when it
  * had none. */
 int64_t rc_jwt_grant_expiry(const struct rc_jwt_grant *g);

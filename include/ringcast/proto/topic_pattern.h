@@ -28,4 +28,18 @@ bool rc_topic_pattern_is_valid(const char *p, size_t len);
  * plen + nlen: one pass, no backtracking. */
 bool rc_topic_pattern_match(const char *p, size_t plen, const char *name, size_t nlen);
 
+/* Whether some name could match both valid patterns p and q (a subscriber
+ * holding both would get its messages twice). Names are taken without the
+ * length bound, so two patterns that meet only past RC_TOPIC_NAME_MAX count as
+ * overlapping: the answer errs towards refusing. Linear in plen + qlen. */
+bool rc_topic_pattern_overlap(const char *p, size_t plen, const char *q, size_t qlen);
+
+/* Whether every name matching valid pattern p also matches valid pattern g (a
+ * grant g allows the whole of a subscription to p). Linear in glen + plen. */
+bool rc_topic_pattern_covers(const char *g, size_t glen, const char *p, size_t plen);
+
+/* Whether s[0..len) spells a pattern rather than a name: it holds '*' or '>'
+ * (no name does). It may still be an invalid pattern. */
+bool rc_topic_pattern_has_wildcard(const char *s, size_t len);
+
 #endif

@@ -68,6 +68,8 @@ enum rc_join_outcome {
 };
 
 struct rc_join_result {
+  bool live;             /* false: the subscription ended before it went live
+                          * (nothing follows; told only for the caller's bookkeeping) */
   struct rc_topic *topic;
   uint64_t seq;          /* the last message before the live ones */
   uint64_t epoch;
@@ -96,7 +98,8 @@ struct rc_pubsub_callbacks {
   struct rc_subscriber *(*resolve)(void *ctx, uint64_t token);
   /* A pending subscription of s is live from now: messages after r->seq follow.
    * Returns whether to deliver the r->replay messages that come next (through
-   * deliver); false: the callee announced what it does instead. */
+   * deliver); false: the callee announced what it does instead. Also called,
+   * with r->live false, when the subscription ended while pending. */
   bool (*joined)(void *ctx, struct rc_subscriber *s, const struct rc_join_result *r);
   /* Queue the message of topic tp held by h to s; take a reference with
    * rc_hold_ref if kept. Must not change any subscription (closing is fine if
@@ -125,6 +128,8 @@ struct rc_pubsub_stats {
   _Atomic uint64_t history_bytes;     /* held in this shard's histories */
   _Atomic uint64_t history_msgs;
   _Atomic uint64_t history_cut[4];    /* messages dropped: count, bytes, age, memory */
+  _Atomic uint64_t patterns_refused;  /* wildcard subscriptions refused here by a limit */
+  _Atomic uint64_t pattern_scans;     /* topic-table scans for wildcards (new groups, sweeps) */
 };
 
 /* Bounds on what publishers can make the engine hold. */
@@ -132,6 +137,7 @@ struct rc_pubsub_limits {
   uint64_t max_backlog;       /* bytes of forwarded publishes waiting in one shard's inbox; 0: none */
   struct rc_budget *budget;   /* charged for those, batches and encoded messages; NULL: none */
   struct rc_history_config history;
+  uint32_t max_patterns;      /* distinct wildcard patterns subscribed at once; 0: wildcards off */
 };
 
 /* One publish of a batch (rc_pubsub_publish_many). */
@@ -189,6 +195,22 @@ bool rc_pubsub_is_pending(const struct rc_subscriber *s, const struct rc_topic *
 int rc_pubsub_unsubscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
                           struct rc_topic *tp);
 void rc_pubsub_unsubscribe_all(struct rc_pubsub_shard *pss, struct rc_subscriber *s);
+/* Wildcards. A pattern subscription (proto/topic_pattern.h) joins this shard's
+ * group for the pattern; a new group registers its pattern globally, then scans
+ * the topic table once for the topics it matches, and topics created later are
+ * matched as they are created, so no message is ever matched against patterns.
+ * Live at once (no join round trip, no seq: deliveries name their topics).
+ * 0, -EINVAL (not a valid pattern), -EEXIST (already), -EMLINK (s holds
+ * `limit` subscriptions or `pattern_limit` patterns), -ENOSPC (--max-patterns
+ * distinct patterns live, or wildcards off), -ENOBUFS (memory budget), -ENOMEM.
+ * The caller checks overlaps (rc_subscription_overlap). */
+int rc_pubsub_subscribe_pattern(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
+                                const char *p, size_t len, unsigned limit, unsigned pattern_limit);
+/* 0 or -ENOENT. */
+int rc_pubsub_unsubscribe_pattern(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
+                                  const char *p, size_t len);
+/* Any thread: distinct patterns subscribed now, all shards together. */
+size_t rc_pubsub_pattern_count(struct rc_pubsub *ps);
 /* Handles the shard's inbox (publishes to stamp, batches to deliver, results to
  * report) up to about max_work units (a publish or result is one, a batch one per
  * message) and max_bytes of messages for local subscribers, so a flooded inbox is

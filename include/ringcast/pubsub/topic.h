@@ -30,6 +30,7 @@
 #include "ringcast/util/budget.h"
 
 struct rc_subscriber;
+struct rc_pattern_group;
 
 /* One subscriber entry in a shard's list for a topic. */
 struct rc_subref {
@@ -45,6 +46,11 @@ struct rc_sublist {
   uint32_t pending;      /* subscribers waiting for the home shard's answer (not in v) */
   bool pinned;           /* the shard holds a reference on the topic */
   bool releasing;        /* a release is on its way round the home shard */
+  /* The shard's wildcard groups matching the topic, worked out again only when
+   * the shard's pattern generation moved past pgen (0: never worked out). */
+  uint32_t pgen;
+  uint32_t npg;
+  struct rc_pattern_group **pg;
 };
 
 struct rc_history;
@@ -62,6 +68,11 @@ struct rc_topic {
   /* Bit s set while shard s has local subscribers, current or pending. Set and
    * cleared by shard s, read by the home shard on every publish. */
   _Atomic uint64_t interest;
+  /* Bit s set while shard s holds a wildcard pin on the topic: it has (or had,
+   * until its next sweep) a pattern group matching the name. Set before the topic
+   * is visible by whoever creates it, or later by shard s; cleared by shard s.
+   * The home fans out to interest | pattern_interest. */
+  _Atomic uint64_t pattern_interest;
   /* Home shard only. */
   uint64_t seq;
   struct rc_history *history;  /* NULL: none kept */
@@ -84,6 +95,18 @@ void rc_topic_table_destroy(struct rc_topic_table *t);
  * reached), -ENOBUFS (over the memory budget) or -ENOMEM. */
 int rc_topic_acquire(struct rc_topic_table *t, const char *name, size_t len, bool create,
                      struct rc_topic **out);
+/* Called under the partition lock with each topic created, before any other
+ * thread can see it: the shards that take a wildcard pin on it. The table sets
+ * its pattern_interest to that mask and adds one reference per bit. Set once,
+ * before any shard runs; the hook must not touch the table. */
+void rc_topic_table_set_hook(struct rc_topic_table *t,
+                             uint64_t (*on_create)(void *ctx, const struct rc_topic *tp),
+                             void *ctx);
+/* Any thread: calls fn for every topic, one partition at a time under its lock
+ * (so no topic is created or freed in that partition meanwhile); fn returns how
+ * many references to add to tp (>= 0) and must not call into the table. O(topics). */
+void rc_topic_foreach(struct rc_topic_table *t, unsigned (*fn)(void *ctx, struct rc_topic *tp),
+                      void *ctx);
 /* Any thread: one more reference to a topic the caller holds one on. */
 void rc_topic_ref(struct rc_topic_table *t, struct rc_topic *tp);
 /* Any thread: drops a reference; the last one removes and frees the topic. */

@@ -48,6 +48,7 @@ struct rc_config {
   uint64_t max_memory;     /* bytes clients may make the server hold, all shards */
   uint64_t max_backlog;    /* bytes of publishes waiting in one shard's inbox */
   uint32_t max_topics;     /* topics alive at once, all shards */
+  uint32_t max_patterns;   /* distinct wildcard patterns subscribed at once; 0: none */
   uint32_t max_command_bytes; /* a WebSocket command other than publish */
   uint32_t max_conns_per_ip;      /* 0: off */
   uint32_t max_handshakes_per_ip; /* connections before their first request; 0: off */
