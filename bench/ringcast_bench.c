@@ -34,7 +34,9 @@
 #include <unistd.h>
 
 #include "client_common.h"
+#include "envelope.h"
 #include "hist.h"
+#include "resume.h"
 #include "ringcast/proto/ws.h"
 #include "seqcheck.h"
 #include "tls_client.h"
@@ -60,8 +62,9 @@
  * server that cuts the connection instead is seen too. */
 #define SLOW_CLOSE_WAIT_S 6.0
 
-enum scenario { SC_FANOUT, SC_RAMP, SC_IDLE, SC_STORM, SC_SLOW };
-static const char *const scenario_names[] = {"fanout", "ramp", "idle", "storm", "slow"};
+enum scenario { SC_FANOUT, SC_RAMP, SC_IDLE, SC_STORM, SC_SLOW, SC_CHURN };
+static const char *const scenario_names[] = {"fanout", "ramp", "idle", "storm", "slow", "churn"};
+#define SCENARIOS (sizeof scenario_names / sizeof *scenario_names)
 enum pub_mode { PUB_BATCH, PUB_SINGLE, PUB_WS };
 static const char *const pub_mode_names[] = {"batch", "single", "ws"};
 enum dist { DIST_ONE, DIST_RR, DIST_ZIPF };
@@ -69,7 +72,7 @@ enum { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSED };
 enum { OP_CONNECT = 1, OP_SEND, OP_RECV, OP_CLOSE, OP_CANCEL, OP_PONG, OP_TLS_SEND };
 enum cmd {
   CMD_NONE, CMD_RESET, CMD_SNAPSHOT, CMD_STORM_CLOSE, CMD_RECONNECT, CMD_SLOW_STOP, CMD_SLOW_RESUME,
-  CMD_STOP,
+  CMD_CHURN_START, CMD_CHURN_STOP, CMD_STOP,
 };
 
 static struct options {
@@ -100,7 +103,11 @@ static struct options {
   double drain;
   uint64_t inject_gap_every;
   bool tls;           /* subscribers speak TLS (--tls or a wss:// URL) */
-  bool no_resume;     /* --no-resume: every TLS handshake is a full one */
+  bool no_tls_resume; /* --no-tls-resume (or --no-resume): every TLS handshake is a full one */
+  bool resume;        /* --resume: every reconnect asks since= for its topic (not TLS's resumption) */
+  double churn_every; /* --churn-every: mean seconds between one subscriber's drops */
+  double churn_down;  /* --churn-down: mean seconds it stays away */
+  uint64_t seed;      /* --seed: the churn's random drops */
   char ca[1024];      /* --ca: verify the server against it; empty: no verification */
   char ciphers[512];  /* --tls-ciphers, or empty for wolfSSL's default order */
   char auth[1100];    /* "Authorization: Bearer TOKEN\r\n" from --token, or empty */
@@ -109,6 +116,7 @@ static struct options {
     .conns = 1000, .ntopics = 1, .dist = DIST_RR, .rate = 100, .size = 128, .duration = 10,
     .threads = 1, .scenario = SC_FANOUT, .ramp_start = 50, .ramp_factor = 2, .ramp_step = 5,
     .p99_bound_ms = 50, .ramp_steps = 8, .slow_fraction = 0.1, .drain = 5, .server_cpu = -1,
+    .churn_every = 5, .churn_down = 0.5, .seed = 1,
 };
 
 static uint64_t now_ns(void) {
@@ -144,19 +152,42 @@ struct conn {
    * what it never got counts as missing. */
   bool lost;
   bool setting_up; /* counted in inflight_connects until open or closed */
+  bool closing;    /* its close has not completed: the slot cannot connect again yet */
+  bool churned;    /* dropped by the churn scenario; connects again at churn_at */
+  bool asked_since; /* this connection's request is req/sub (with since), not the topic's */
   uint16_t topic;
   uint32_t gen;
   uint32_t carry_len, carry_cap;
   uint8_t *carry; /* the start of a frame split across receive buffers */
-  struct rc_seq_stream seq;
+  struct rc_seq_stream seq; /* the publisher's numbering ("s"): per connection; with --resume, per run */
+  /* The publisher's first number this stream must have: the count published
+   * when its subscription was in place (the 101, or a subscribe command's ack)
+   * plus one; anything published later reached the server after it. 0: not
+   * known (a subscribe message without an ack), counted from the first one
+   * received. Set once per stream: with --resume, once per run. */
+  uint64_t seq_floor;
+  struct rc_resume_stream rs; /* the server's numbering ("seq") across reconnects */
   uint64_t connect_ns;
+  uint64_t churn_at; /* open: when the churn drops it; churned: when it connects again */
+  uint64_t rng;      /* its own draws, so a run's drops follow from --seed */
+  /* With --resume, this slot's upgrade request and subscribe frame carrying
+   * since (allocated at its first resume, sized for its topic, then reused:
+   * a send of them completes before the 101, or fails on the closed socket,
+   * before the slot connects again). */
+  char *req;
+  uint8_t *sub;
+  uint32_t req_len, sub_len;
   struct rc_tls_client tls; /* over wss:// only; its session outlives the connection */
 };
 
 struct stats {
   uint64_t frames, bytes, closed_by_server, failed, slow_closed_1008, slow_closed;
   uint64_t slow_frames; /* read by stopped slow subscribers once they read again */
+  uint64_t reconnects, since_asked, since_unavailable, churn_drops;
+  uint64_t since_unanswered; /* resumes whose connection ended before their ack */
   struct rc_seq_totals seq;
+  struct rc_resume_totals cont;      /* the server's numbering, readers */
+  struct rc_resume_totals slow_cont; /* stopped slow subscribers': kept apart, as slow_frames is */
   struct rc_hist lat;      /* ns, publish to delivery */
   struct rc_hist connect;  /* ns, connect() to the 101 */
 };
@@ -181,6 +212,9 @@ struct worker {
   unsigned n_rearm;
   unsigned inflight_connects, next_connect, pending_closes;
   uint64_t connect_interval_ns, next_connect_ns;
+  unsigned churn_away;  /* dropped by the churn and not yet connecting again */
+  uint64_t churn_due;   /* the earliest churn_at to act on */
+  bool churning;        /* drops go on (after CMD_CHURN_STOP only the away ones come back) */
   bool connecting;
   bool stop;
   /* Written by the worker on CMD_SNAPSHOT, read by main after the ack. */
@@ -199,8 +233,13 @@ static socklen_t dst_len;
 static char accept_key[29];
 static char *topic_req[MAX_TOPICS];
 static size_t topic_req_len[MAX_TOPICS];
+static size_t topic_path_end[MAX_TOPICS]; /* where the path ends in topic_req: " HTTP/1.1" */
 static uint8_t *sub_frame[MAX_TOPICS];
 static size_t sub_frame_len[MAX_TOPICS];
+static char *sub_text[MAX_TOPICS]; /* --sub-message for each topic, unframed */
+/* What since= or "since" adds to a request at most: a topic of 128 characters
+ * percent-encoded, an epoch of RC_RESUME_EPOCH_MAX, a number, punctuation. */
+#define SINCE_ROOM 1024
 static const uint8_t empty_pong[6] = {0x8a, 0x80, 0, 0, 0, 0};
 /* The subscribers' TLS settings (NULL over ws://), shared by every worker. */
 static struct rc_tls_client_ctx *sub_tls;
@@ -234,6 +273,7 @@ static void setup_done(struct worker *w, struct conn *c) {
 static void close_conn(struct worker *w, unsigned k) {
   struct conn *c = &w->c[k];
   setup_done(w, c);
+  c->closing = true;
   if (c->state == ST_OPEN) {
     atomic_fetch_sub_explicit(&w->open_live, 1, memory_order_relaxed);
     if (c->stopped) atomic_fetch_sub_explicit(&w->slow_open_live, 1, memory_order_relaxed);
@@ -254,6 +294,74 @@ static void close_conn(struct worker *w, unsigned k) {
   io_uring_prep_close_direct(cl, k);
   io_uring_sqe_set_data64(cl, ud_make(OP_CLOSE, c->gen, k));
   w->pending_closes++;
+}
+
+/* The slot's request (or subscribe frame) for a resume from where its stream
+ * stands. 0, or a negative errno (the caller then subscribes afresh). */
+static int prepare_since(struct conn *c) {
+  unsigned t = c->topic;
+  struct rc_since since = {.topic = opt.topics[t], .epoch = c->rs.epoch, .seq = c->rs.last};
+  if (opt.sub_message[0]) {
+    if (!sub_text[t]) return -EINVAL;
+    char cmd[sizeof opt.sub_message + SINCE_ROOM];
+    size_t tl = strlen(sub_text[t]);
+    if (!c->sub && !(c->sub = malloc(tl + SINCE_ROOM + 16))) return -ENOMEM;
+    ssize_t n = rc_resume_command_with_since(cmd, tl + SINCE_ROOM, sub_text[t], tl, &since, 1);
+    if (n < 0) return (int)n;
+    c->sub_len = (uint32_t)rc_client_frame(c->sub, RC_WS_OP_TEXT, cmd, (size_t)n);
+    return 0;
+  }
+  char path[2048 + SINCE_ROOM], base[2048];
+  if (topic_path_end[t] < 4 || topic_path_end[t] - 4 >= sizeof base) return -EINVAL;
+  size_t pl = topic_path_end[t] - 4; /* after "GET " */
+  memcpy(base, topic_req[t] + 4, pl);
+  base[pl] = '\0';
+  if (rc_resume_path_with_since(path, sizeof path, base, &since, 1) < 0) return -ENOSPC;
+  size_t cap = topic_req_len[t] + SINCE_ROOM;
+  if (!c->req && !(c->req = malloc(cap))) return -ENOMEM;
+  int n = snprintf(c->req, cap, "GET %s%s", path, topic_req[t] + topic_path_end[t]);
+  if (n < 0 || (size_t)n >= cap) return -ENOSPC;
+  c->req_len = (uint32_t)n;
+  return 0;
+}
+
+/* A new connection's subscription: with --resume, from where the slot's
+ * stream stands when it knows an epoch; otherwise afresh. */
+static void begin_subscription(struct worker *w, struct conn *c) {
+  bool reconnect = c->gen > 0;
+  bool ask = opt.resume && rc_resume_can_ask(&c->rs) && prepare_since(c) == 0;
+  if (reconnect) {
+    w->st.reconnects++;
+    /* Dropped between its 101 and its ack (the churn drops at any moment):
+     * the resume it asked for is asked again now. */
+    if (c->rs.awaiting_ack && c->rs.asked_since) w->st.since_unanswered++;
+    if (ask) w->st.since_asked++;
+    else if (opt.resume) w->st.since_unavailable++;
+  }
+  c->asked_since = ask;
+  rc_resume_connecting(&c->rs, ask);
+  /* With --resume the publisher's numbering is checked across reconnects too:
+   * whatever a resume could not bring back shows as a gap or as missing. */
+  if (!opt.resume) {
+    memset(&c->seq, 0, sizeof c->seq);
+    c->seq_floor = 0;
+  }
+}
+
+static void set_seq_floor(struct conn *c) {
+  if (!c->seq_floor) c->seq_floor = atomic_load_explicit(&published[c->topic], memory_order_relaxed) + 1;
+}
+
+static void upgrade_request(const struct conn *c, const void **p, size_t *n) {
+  bool own = c->asked_since && !opt.sub_message[0];
+  *p = own ? (const void *)c->req : topic_req[c->topic];
+  *n = own ? c->req_len : topic_req_len[c->topic];
+}
+
+static void subscribe_frame(const struct conn *c, const void **p, size_t *n) {
+  bool own = c->asked_since && opt.sub_message[0];
+  *p = own ? (const void *)c->sub : sub_frame[c->topic];
+  *n = own ? c->sub_len : sub_frame_len[c->topic];
 }
 
 static int start_connect(struct worker *w, unsigned k) {
@@ -289,11 +397,11 @@ static int start_connect(struct worker *w, unsigned k) {
   int ret = io_uring_register_files_update(&w->ring, k, &fd, 1);
   close(fd);
   if (ret < 0) return ret;
+  begin_subscription(w, c);
   c->gen++;
   c->state = ST_CONNECTING;
   c->lost = false;
   c->connect_ns = now_ns();
-  memset(&c->seq, 0, sizeof c->seq);
   struct io_uring_sqe *sqe = get_sqe(w);
   io_uring_prep_connect(sqe, (int)k, (struct sockaddr *)&dst, dst_len);
   sqe->flags |= IOSQE_FIXED_FILE;
@@ -344,7 +452,53 @@ static void count_failed(struct worker *w) {
   atomic_fetch_add_explicit(&w->failed_live, 1, memory_order_relaxed);
 }
 
+/* An in-band message of ringcast's: the stream of the server's numbering
+ * follows it. True for a message of this subscriber's topic, whose payload the
+ * caller goes on to check. */
+static bool on_envelope(struct worker *w, struct conn *c, const struct rc_env *e, uint64_t now) {
+  struct rc_resume_totals *tot = c->stopped ? &w->st.slow_cont : &w->st.cont;
+  if (e->type == RC_ENV_ERROR) {
+    if (tot->protocol_errors < 3)
+      fprintf(stderr, "ringcast-bench: a subscriber got an error reply: %.*s\n", (int)e->op.len,
+              e->op.p ? e->op.p : "");
+    tot->protocol_errors++;
+    return false;
+  }
+  /* One topic per subscriber: anything else named is not its stream. */
+  if (e->topic.p && !rc_env_str_is(e->topic, opt.topics[c->topic])) return false;
+  switch (e->type) {
+  case RC_ENV_MSG:
+    if (e->has_seq) rc_resume_on_msg(&c->rs, tot, e->seq);
+    return true;
+  case RC_ENV_ACK:
+    if (!rc_env_str_is(e->op, "subscribe")) return false;
+    if (opt.sub_message[0]) set_seq_floor(c);
+    /* An ack naming its topics ("topics", before history) says nothing of the
+     * numbering. */
+    if (e->topic.p && e->has_seq)
+      rc_resume_on_ack(&c->rs, tot, e->seq, e->epoch.p, e->epoch.len, e->recovered, now);
+    return false;
+  case RC_ENV_GAP:
+    if (e->has_from && e->has_to)
+      rc_resume_on_gap(&c->rs, tot, e->from, e->to, e->epoch.p, e->epoch.len, e->conflated);
+    return false;
+  case RC_ENV_HB:
+    if (e->has_seq) rc_resume_on_hb(&c->rs, tot, e->seq);
+    return false;
+  default: return false;
+  }
+}
+
 static void on_message(struct worker *w, struct conn *c, const uint8_t *p, size_t n, uint64_t now) {
+  size_t frame_len = n;
+  struct rc_env env;
+  if (n && p[0] == '{' && rc_env_parse(p, n, &env) > 0 && env.type != RC_ENV_NONE) {
+    if (!on_envelope(w, c, &env, now)) return;
+    if (env.data) {
+      p = env.data;
+      n = env.data_len;
+    }
+  }
   const uint8_t *q = memmem(p, n, "\"s\":", 4);
   if (q) rc_seq_observe(&c->seq, &w->st.seq, strtoull((const char *)q + 4, NULL, 10));
   if (c->stopped) {
@@ -355,7 +509,7 @@ static void on_message(struct worker *w, struct conn *c, const uint8_t *p, size_
     return;
   }
   w->st.frames++;
-  w->st.bytes += n;
+  w->st.bytes += frame_len;
   const uint8_t *t = memmem(p, n, "\"t\":", 4);
   if (t) {
     uint64_t sent = strtoull((const char *)t + 4, NULL, 10);
@@ -449,9 +603,13 @@ static void on_data(struct worker *w, unsigned k, uint8_t *p, size_t n) {
       }
       c->state = ST_OPEN;
       setup_done(w, c);
+      if (!opt.sub_message[0]) set_seq_floor(c); /* subscribed before the 101 */
       rc_hist_record(&w->st.connect, now_ns() - c->connect_ns);
       atomic_fetch_add_explicit(&w->open_live, 1, memory_order_relaxed);
-      if (opt.sub_message[0] && conn_send(w, k, sub_frame[c->topic], sub_frame_len[c->topic], OP_SEND) < 0) {
+      const void *sf;
+      size_t sfl;
+      subscribe_frame(c, &sf, &sfl);
+      if (opt.sub_message[0] && conn_send(w, k, sf, sfl, OP_SEND) < 0) {
         close_conn(w, k);
         return;
       }
@@ -510,8 +668,10 @@ static void tls_connected(struct worker *w, unsigned k) {
   struct conn *c = &w->c[k];
   if (c->tls.resumed) atomic_fetch_add_explicit(&w->tls_resumed, 1, memory_order_relaxed);
   else atomic_fetch_add_explicit(&w->tls_full, 1, memory_order_relaxed);
-  if (conn_send(w, k, topic_req[c->topic], topic_req_len[c->topic], OP_SEND) < 0)
-    tls_failed(w, k, "sending the upgrade request");
+  const void *req;
+  size_t rl;
+  upgrade_request(c, &req, &rl);
+  if (conn_send(w, k, req, rl, OP_SEND) < 0) tls_failed(w, k, "sending the upgrade request");
 }
 
 /* Ciphertext from the ring: wolfSSL takes it, and each record's plaintext goes
@@ -542,7 +702,10 @@ static void on_connected(struct worker *w, unsigned k) {
   struct conn *c = &w->c[k];
   c->state = ST_HANDSHAKE;
   if (!sub_tls) {
-    send_static(w, k, topic_req[c->topic], topic_req_len[c->topic], OP_SEND);
+    const void *req;
+    size_t rl;
+    upgrade_request(c, &req, &rl);
+    send_static(w, k, req, rl, OP_SEND);
   } else if (rc_tls_client_start(sub_tls, &c->tls) < 0) {
     tls_failed(w, k, "starting TLS");
     return;
@@ -638,6 +801,7 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe) {
     return;
   case OP_CLOSE:
     w->pending_closes--;
+    if (current) c->closing = false;
     return;
   default:
     return; /* sends, cancels and closes: only failures get here */
@@ -652,11 +816,83 @@ static void stats_add(struct stats *into, const struct stats *src) {
   into->slow_closed_1008 += src->slow_closed_1008;
   into->slow_closed += src->slow_closed;
   into->slow_frames += src->slow_frames;
+  into->reconnects += src->reconnects;
+  into->since_asked += src->since_asked;
+  into->since_unavailable += src->since_unavailable;
+  into->churn_drops += src->churn_drops;
+  into->since_unanswered += src->since_unanswered;
+  rc_resume_totals_add(&into->cont, &src->cont);
+  rc_resume_totals_add(&into->slow_cont, &src->slow_cont);
   into->seq.gaps += src->seq.gaps;
   into->seq.duplicates += src->seq.duplicates;
   into->seq.reorders += src->seq.reorders;
   rc_hist_merge(&into->lat, &src->lat);
   rc_hist_merge(&into->connect, &src->connect);
+}
+
+/* splitmix64: a subscriber's own stream of draws. */
+static uint64_t next_random(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* Uniform in (0, 1]. */
+static double next_unit(uint64_t *state) {
+  return ((double)(next_random(state) >> 11) + 1.0) / 9007199254740992.0;
+}
+
+/* When a subscriber drops next: exponential, mean --churn-every (its drops
+ * are a Poisson process: every moment is as likely as another). */
+static uint64_t churn_next_drop(struct conn *c, uint64_t now) {
+  return now + (uint64_t)(-log(next_unit(&c->rng)) * opt.churn_every * 1e9);
+}
+
+/* How long it stays away: uniform in [0, 2 x --churn-down). */
+static uint64_t churn_away_for(struct conn *c) {
+  return (uint64_t)((1.0 - next_unit(&c->rng)) * 2.0 * opt.churn_down * 1e9);
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* The churn scenario's drops and returns: due ones happen, and churn_due
+ * becomes the next one's time. A dropped slot connects again once its close
+ * has completed and its time away is over. One pass over the thread's slots
+ * per due moment, at most one a millisecond. */
+static void churn_tick(struct worker *w, uint64_t now) {
+  uint64_t due = UINT64_MAX, soon = now + 1000000; /* a close or a set-up to wait for */
+  for (unsigned k = 0; k < w->n; k++) {
+    struct conn *c = &w->c[k];
+    if (c->churned) {
+      if (now < c->churn_at) {
+        due = min_u64(due, c->churn_at);
+      } else if (c->closing || w->inflight_connects >= CONNECTS_IN_FLIGHT) {
+        due = min_u64(due, soon);
+      } else {
+        c->churned = false;
+        w->churn_away--;
+        c->churn_at = churn_next_drop(c, now);
+        if (start_connect(w, k) < 0) count_failed(w);
+        else due = min_u64(due, c->churn_at);
+      }
+      continue;
+    }
+    if (!w->churning || c->slow || c->state == ST_CLOSED || c->state == ST_FREE) continue;
+    if (now < c->churn_at) {
+      due = min_u64(due, c->churn_at);
+    } else if (c->state != ST_OPEN) {
+      due = min_u64(due, soon); /* due while still setting up: it drops once open */
+    } else {
+      close_conn(w, k);
+      c->churned = true;
+      w->churn_away++;
+      w->st.churn_drops++;
+      c->churn_at = now + churn_away_for(c);
+      due = min_u64(due, soon);
+    }
+  }
+  w->churn_due = due;
 }
 
 static void do_command(struct worker *w, int cmd) {
@@ -724,13 +960,23 @@ static void do_command(struct worker *w, int cmd) {
       struct conn *c = &w->c[k];
       if ((c->state != ST_OPEN && !c->lost) || (skip_slow && c->slow)) continue;
       uint64_t pub = atomic_load_explicit(&published[c->topic], memory_order_relaxed);
-      uint64_t first = c->seq.last ? c->seq.first : 1;
+      uint64_t first = c->seq_floor ? c->seq_floor : c->seq.last ? c->seq.first : 1;
       w->snap_missing += rc_seq_missing(&c->seq, first, pub);
       w->snap_expected += pub >= first ? pub - first + 1 : 0;
       w->snap_unrecovered += !c->got_since_reconnect;
     }
     break;
   }
+  case CMD_CHURN_START: {
+    uint64_t now = now_ns();
+    for (unsigned k = 0; k < w->n; k++) w->c[k].churn_at = churn_next_drop(&w->c[k], now);
+    w->churning = true;
+    w->churn_due = now;
+    break;
+  }
+  case CMD_CHURN_STOP:
+    w->churning = false; /* the ones away still come back */
+    break;
   case CMD_STOP: w->stop = true; break;
   default: break;
   }
@@ -790,6 +1036,7 @@ static void *worker_main(void *arg) {
       if (w->connect_interval_ns) w->next_connect_ns = now + w->connect_interval_ns;
     }
     if (w->next_connect >= w->n) w->connecting = false;
+    if ((w->churning || w->churn_away) && now >= w->churn_due) churn_tick(w, now);
     while (w->n_rearm) {
       unsigned k = w->rearm[--w->n_rearm];
       if ((w->c[k].state == ST_OPEN || w->c[k].state == ST_HANDSHAKE) && !w->c[k].paused &&
@@ -1340,6 +1587,71 @@ static int run_storm(struct storm_result *r) {
   return 0;
 }
 
+/* Every subscriber drops at random moments (--churn-every, --churn-down) and
+ * connects again, asking since= under --resume, while the publisher runs for
+ * --duration; then the ones away come back and every stream drains. back_s:
+ * from the end of publishing until all were back (-1: not within the wait). */
+static int run_churn(double *back_s) {
+  struct publisher pb;
+  if (publisher_start(&pb, opt.rate, opt.duration) < 0) return -1;
+  command(CMD_CHURN_START);
+  wait_with_progress(opt.duration, "churn");
+  command(CMD_CHURN_STOP);
+  atomic_store(&pb.stop, 1);
+  publisher_join(&pb);
+  uint64_t t0 = now_ns(), last = t0;
+  uint64_t limit = t0 + (uint64_t)((2 * opt.churn_down + 10) * 1e9);
+  *back_s = -1;
+  while (now_ns() < limit) {
+    if (open_now() + failed_now() >= opt.conns) {
+      *back_s = (double)(now_ns() - t0) / 1e9;
+      break;
+    }
+    usleep(10000);
+    if (now_ns() - last >= 1000000000ull) {
+      progress_tick("back");
+      last = now_ns();
+    }
+  }
+  drain(false);
+  return 0;
+}
+
+/* Once the workers have stopped: each topic's streams end at the topic's last
+ * number (rc_resume_topic_end), and what a reader lacks of it is silent loss
+ * no later message revealed. Adds to t; returns the streams counted. */
+static unsigned continuity_end(struct rc_resume_totals *t, bool skip_slow) {
+  unsigned *start = calloc(opt.ntopics + 1, sizeof *start);
+  struct rc_resume_stream **v = malloc(opt.conns * sizeof *v);
+  unsigned streams = 0;
+  if (!start || !v) {
+    fprintf(stderr, "ringcast-bench: out of memory at the end; the streams' tails are not checked\n");
+    goto out;
+  }
+  /* Grouped by topic: counts, their running sums, then the streams. */
+  for (int pass = 0; pass < 2; pass++) {
+    for (unsigned i = 0; i < opt.threads; i++) {
+      for (unsigned k = 0; k < workers[i].n; k++) {
+        struct conn *c = &workers[i].c[k];
+        if ((c->state != ST_OPEN && !c->lost) || (skip_slow && c->slow)) continue;
+        if (pass == 0) start[c->topic + 1]++;
+        else v[start[c->topic]++] = &c->rs;
+      }
+    }
+    if (pass == 0)
+      for (unsigned tp = 0; tp < opt.ntopics; tp++) start[tp + 1] += start[tp];
+  }
+  /* start[tp] now holds the end of topic tp's streams, the start of tp + 1's. */
+  for (unsigned tp = 0, from = 0; tp < opt.ntopics; from = start[tp++]) {
+    rc_resume_topic_end(v + from, start[tp] - from, t);
+    for (unsigned j = from; j < start[tp]; j++) streams += v[j]->anchored;
+  }
+out:
+  free(start);
+  free(v);
+  return streams;
+}
+
 /* ---- options ------------------------------------------------------------------ */
 
 static void usage(FILE *out) {
@@ -1360,8 +1672,9 @@ static void usage(FILE *out) {
           "                       against the URL's host); without it NOTHING is verified\n"
           "  --tls-ciphers LIST   offer these suites, in this order (wolfSSL names, e.g.\n"
           "                       TLS13-CHACHA20-POLY1305-SHA256); default: wolfSSL's\n"
-          "  --no-resume          no TLS session resumption: every reconnect is a full handshake\n"
-          "                       (by default a slot's reconnect offers its last session)\n"
+          "  --no-tls-resume      no TLS session resumption: every reconnect is a full handshake\n"
+          "                       (by default a slot's reconnect offers its last session);\n"
+          "                       --no-resume is the same (an older spelling; not --resume's opposite)\n"
           "  --token TOKEN        send 'Authorization: Bearer TOKEN' with every upgrade and\n"
           "                       publish request\n"
           "Load:\n"
@@ -1381,12 +1694,24 @@ static void usage(FILE *out) {
           "  idle                 connect and hold for --duration; memory per connection\n"
           "  storm                all subscribers drop and reconnect at once mid-run; time to recover\n"
           "  slow                 --slow-fraction of subscribers stop reading; the others' latency\n"
+          "  churn                every subscriber drops at random moments and connects again while\n"
+          "                       --rate is published for --duration; each topic's stream must hold\n"
+          "                       across reconnects (with --resume: every message exactly once)\n"
+          "  --churn-every S      mean seconds between one subscriber's drops (exponential; default 5)\n"
+          "  --churn-down S       mean seconds it stays away (uniform, 0 to twice it; default 0.5)\n"
+          "  --seed N             the churn's random drops (default 1)\n"
+          "Resume (ringcast's history, docs/protocol.md):\n"
+          "  --resume             every reconnect (storm, churn) asks since=TOPIC:EPOCH:SEQ from\n"
+          "                       the epoch of its topic's ack and the last server seq it has, in\n"
+          "                       the URL or, with --sub-message, as the command's \"since\" member;\n"
+          "                       the publisher's numbering is then checked across reconnects too\n"
           "Results:\n"
           "  --server-pid PID     report the server's CPU per million deliveries and memory\n"
           "  --server-cpu N       also report CPU N's busy time (every task on it, ksoftirqd\n"
           "                       included) per million deliveries: for a server pinned to N\n"
           "  --json FILE          write the results as JSON\n"
-          "  --max-loss N         exit 1 when more messages than this were lost (default 0)\n"
+          "  --max-loss N         exit 1 when more messages than this were lost (default 0); any\n"
+          "                       duplicate, reordering or protocol error exits 1 too\n"
           "  --max-failed N       exit 1 when more connections than this failed (default 0)\n"
           "  --drain S            seconds to wait for stragglers after publishing (default 5)\n");
 }
@@ -1419,7 +1744,9 @@ static int parse_args(int argc, char **argv) {
       {"slow-fraction", 1, 0, 6}, {"server-pid", 1, 0, 'P'}, {"json", 1, 0, 'J'},
       {"max-loss", 1, 0, 7}, {"max-failed", 1, 0, 8}, {"drain", 1, 0, 9},
       {"inject-gap-every", 1, 0, 10}, {"server-cpu", 1, 0, 11}, {"tls", 0, 0, 12}, {"ca", 1, 0, 13},
-      {"no-resume", 0, 0, 14}, {"token", 1, 0, 15}, {"tls-ciphers", 1, 0, 16}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+      {"no-resume", 0, 0, 14}, {"no-tls-resume", 0, 0, 14}, {"token", 1, 0, 15}, {"tls-ciphers", 1, 0, 16},
+      {"resume", 0, 0, 17}, {"churn-every", 1, 0, 18}, {"churn-down", 1, 0, 19}, {"seed", 1, 0, 20},
+      {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
   int o;
   char *end;
   while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -1469,9 +1796,9 @@ static int parse_args(int argc, char **argv) {
     case 'd': opt.duration = strtod(optarg, &end); if (*end || opt.duration <= 0) return bad("--duration", optarg, "seconds"); break;
     case 'S': {
       bool ok = false;
-      for (unsigned i = 0; i < 5; i++)
+      for (unsigned i = 0; i < SCENARIOS; i++)
         if (!strcmp(optarg, scenario_names[i])) opt.scenario = (enum scenario)i, ok = true;
-      if (!ok) return bad("--scenario", optarg, "fanout, ramp, idle, storm or slow");
+      if (!ok) return bad("--scenario", optarg, "fanout, ramp, idle, storm, slow or churn");
       break;
     }
     case 1: opt.ramp_start = atof(optarg); break;
@@ -1498,7 +1825,7 @@ static int parse_args(int argc, char **argv) {
       if (strlen(optarg) >= sizeof opt.ca) return bad("--ca", optarg, "a shorter path");
       snprintf(opt.ca, sizeof opt.ca, "%s", optarg);
       break;
-    case 14: opt.no_resume = true; break;
+    case 14: opt.no_tls_resume = true; break;
     case 16:
       if (strlen(optarg) >= sizeof opt.ciphers) return bad("--tls-ciphers", optarg, "a shorter list");
       snprintf(opt.ciphers, sizeof opt.ciphers, "%s", optarg);
@@ -1510,6 +1837,19 @@ static int parse_args(int argc, char **argv) {
       for (const char *q = optarg; *q; q++)
         if ((unsigned char)*q < 0x21 || *q == 0x7f) return bad("--token", optarg, "printable characters, no spaces");
       snprintf(opt.auth, sizeof opt.auth, "Authorization: Bearer %s\r\n", optarg);
+      break;
+    case 17: opt.resume = true; break;
+    case 18:
+      opt.churn_every = strtod(optarg, &end);
+      if (*end || !(opt.churn_every > 0)) return bad("--churn-every", optarg, "seconds, more than 0");
+      break;
+    case 19:
+      opt.churn_down = strtod(optarg, &end);
+      if (*end || !(opt.churn_down >= 0)) return bad("--churn-down", optarg, "seconds, 0 or more");
+      break;
+    case 20:
+      opt.seed = strtoull(optarg, &end, 10);
+      if (*end || !*optarg) return bad("--seed", optarg, "a number");
       break;
     case 'h': usage(stdout); exit(0);
     default: usage(stderr); return 2;
@@ -1542,6 +1882,56 @@ static unsigned pick_topic(unsigned i, uint64_t *rng, const double *cdf) {
   }
 }
 
+/* The server's numbering, when it sent any (acks or numbered messages). */
+static void print_continuity(const struct stats *t, const struct rc_resume_totals *c, unsigned streams) {
+  if (!streams && !c->acks && !t->reconnects) return;
+  printf("  server seq: %u streams, %llu reconnects (%llu asked since=%s), %llu resumed, %llu not recovered, "
+         "%llu dropped before their ack, %llu replayed\n",
+         streams, (unsigned long long)t->reconnects, (unsigned long long)t->since_asked,
+         opt.resume ? "" : "; no --resume", (unsigned long long)c->recovered,
+         (unsigned long long)c->not_recovered, (unsigned long long)t->since_unanswered,
+         (unsigned long long)c->replayed);
+  printf("  server seq: lost %llu (silent %llu, announced %llu in %llu gap messages, %llu conflated), "
+         "epoch changes %llu, duplicates %llu, reorders %llu, protocol errors %llu, heartbeats %llu\n",
+         (unsigned long long)rc_resume_lost(c), (unsigned long long)c->lost_silent,
+         (unsigned long long)c->lost_announced, (unsigned long long)c->gap_messages,
+         (unsigned long long)c->conflated_gaps, (unsigned long long)c->epoch_changes,
+         (unsigned long long)c->duplicates, (unsigned long long)c->reorders,
+         (unsigned long long)c->protocol_errors, (unsigned long long)c->heartbeats);
+  if (c->epoch_changes)
+    printf("  NOTE: %llu resumes found their topic in a new epoch: the server forgot it (restarted, or let the\n"
+           "  topic go) while it had subscribers coming back; what the old epoch held is lost, in unknown\n"
+           "  amount (the publisher's numbering above counts it)\n",
+           (unsigned long long)c->epoch_changes);
+  if (opt.resume && t->since_unavailable)
+    printf("  NOTE: %llu reconnects could not ask since= (no epoch known: the server sent no ack with one)\n",
+           (unsigned long long)t->since_unavailable);
+}
+
+static void json_continuity(FILE *f, const struct stats *t, const struct rc_resume_totals *c, unsigned streams,
+                            double churn_back_s) {
+  fprintf(f, "  \"resume\": %s, \"churn_every_s\": %.3f, \"churn_down_s\": %.3f, \"seed\": %llu,"
+             " \"churn_drops\": %llu, \"churn_back_s\": %.3f,\n",
+          opt.resume ? "true" : "false", opt.churn_every, opt.churn_down, (unsigned long long)opt.seed,
+          (unsigned long long)t->churn_drops, churn_back_s);
+  fprintf(f, "  \"continuity\": {\"streams\": %u, \"reconnects\": %llu, \"since_asked\": %llu,"
+             " \"since_unavailable\": %llu, \"since_unanswered\": %llu, \"acks\": %llu, \"recovered\": %llu, \"not_recovered\": %llu,"
+             " \"received\": %llu, \"replayed\": %llu, \"lost\": %llu, \"lost_silent\": %llu,"
+             " \"lost_announced\": %llu, \"gap_messages\": %llu, \"conflated_gaps\": %llu,"
+             " \"epoch_changes\": %llu, \"duplicates\": %llu, \"reorders\": %llu, \"protocol_errors\": %llu,"
+             " \"heartbeats\": %llu},\n",
+          streams, (unsigned long long)t->reconnects, (unsigned long long)t->since_asked,
+          (unsigned long long)t->since_unavailable, (unsigned long long)t->since_unanswered,
+          (unsigned long long)c->acks,
+          (unsigned long long)c->recovered, (unsigned long long)c->not_recovered,
+          (unsigned long long)c->received, (unsigned long long)c->replayed,
+          (unsigned long long)rc_resume_lost(c), (unsigned long long)c->lost_silent,
+          (unsigned long long)c->lost_announced, (unsigned long long)c->gap_messages,
+          (unsigned long long)c->conflated_gaps, (unsigned long long)c->epoch_changes,
+          (unsigned long long)c->duplicates, (unsigned long long)c->reorders,
+          (unsigned long long)c->protocol_errors, (unsigned long long)c->heartbeats);
+}
+
 static void print_storm(const struct storm_result *r) {
   printf("  storm: reconnected in %.2f s, all receiving again in %.2f s\n", r->reconnect_s, r->recover_s);
   if (!sub_tls || r->reconnect_s <= 0) return;
@@ -1560,7 +1950,7 @@ static void json_tls(FILE *f, const struct storm_result *r) {
   tls_handshakes_now(&full, &resumed);
   double all = (double)(r->tls_full + r->tls_resumed);
   fprintf(f, "  \"tls\": %s, \"tls_verified\": %s, \"tls_resume\": %s, \"tls_full\": %llu, \"tls_resumed\": %llu,\n",
-          sub_tls ? "true" : "false", opt.ca[0] ? "true" : "false", opt.no_resume ? "false" : "true",
+          sub_tls ? "true" : "false", opt.ca[0] ? "true" : "false", opt.no_tls_resume ? "false" : "true",
           (unsigned long long)full, (unsigned long long)resumed);
   fprintf(f, "  \"storm_tls_full\": %llu, \"storm_tls_resumed\": %llu, \"storm_handshakes_per_s\": %.1f,"
              " \"storm_server_cpu_s\": %.3f, \"storm_handshakes_per_cpu_s\": %.1f,\n",
@@ -1584,7 +1974,7 @@ static int make_tls_contexts(const struct rc_url *sub) {
   if (rc_url_parse(opt.publish, &pu) < 0) return bad("--publish", opt.publish, "http(s):// or ws(s)://HOST:PORT/PATH");
   struct rc_tls_client_config cfg = {.ca_file = opt.ca[0] ? opt.ca : NULL, .host = sub->host,
                                      .ciphers = opt.ciphers[0] ? opt.ciphers : NULL,
-                                     .resume = !opt.no_resume, .memory_io = true};
+                                     .resume = !opt.no_tls_resume, .memory_io = true};
   if ((opt.tls || sub->tls) && rc_tls_client_ctx_create(&cfg, &sub_tls, err, sizeof err) < 0) {
     fprintf(stderr, "ringcast-bench: subscribers' TLS: %s\n", err);
     return 2;
@@ -1638,9 +2028,15 @@ int main(int argc, char **argv) {
     topic_req_len[t] = (size_t)snprintf(topic_req[t], 4096,
         "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n", tu.path, tu.host, tu.port, key, opt.auth);
+    topic_path_end[t] = 4 + strlen(tu.path);
     if (opt.sub_message[0]) {
       char msg[1024];
       build_from_template(msg, sizeof msg, opt.sub_message, opt.topics[t]);
+      sub_text[t] = strdup(msg);
+      char probe[sizeof msg + SINCE_ROOM];
+      struct rc_since one = {.topic = opt.topics[t], .epoch = "0", .seq = 0};
+      if (opt.resume && rc_resume_command_with_since(probe, sizeof probe, msg, strlen(msg), &one, 1) < 0)
+        return bad("--sub-message", msg, "a JSON object, to which --resume adds \"since\"");
       sub_frame[t] = malloc(strlen(msg) + 16);
       sub_frame_len[t] = rc_client_frame(sub_frame[t], RC_WS_OP_TEXT, msg, strlen(msg));
     }
@@ -1665,6 +2061,7 @@ int main(int argc, char **argv) {
       unsigned global = i + k * opt.threads;
       w->c[k].topic = (uint16_t)pick_topic(global, &rng, cdf);
       w->c[k].slow = slow_every && global % slow_every == 0;
+      w->c[k].rng = opt.seed * 0x9e3779b97f4a7c15ull + global;
     }
     rc_hist_init(&w->st.lat);
     rc_hist_init(&w->st.connect);
@@ -1687,6 +2084,7 @@ int main(int argc, char **argv) {
   unsigned nsteps = 0;
   struct storm_result storm = {.reconnect_s = -1, .recover_s = -1};
   unsigned slow_stopped = 0, slow_still_open = 0;
+  double churn_back_s = -1;
   double wall0 = (double)now_ns() / 1e9;
   switch (opt.scenario) {
   case SC_IDLE:
@@ -1728,6 +2126,9 @@ int main(int argc, char **argv) {
   case SC_STORM:
     if (run_storm(&storm) < 0) return 2;
     break;
+  case SC_CHURN:
+    if (run_churn(&churn_back_s) < 0) return 2;
+    break;
   }
   double wall = (double)now_ns() / 1e9 - wall0;
   double server_cpu1 = 0;
@@ -1746,6 +2147,8 @@ int main(int argc, char **argv) {
   for (unsigned i = 0; i < opt.threads; i++) pthread_join(workers[i].thread, NULL);
   struct totals tt;
   collect(&tt, true);
+  struct rc_resume_totals cont = tt.s.cont;
+  unsigned streams = continuity_end(&cont, opt.scenario == SC_SLOW);
   const struct stats t = tt.s;
   uint64_t pub = published_total();
   /* Per connection held right after connecting (later closes do not change it). */
@@ -1796,11 +2199,16 @@ int main(int argc, char **argv) {
              slow_still_open, SLOW_CLOSE_WAIT_S);
   }
   if (opt.scenario == SC_STORM) print_storm(&storm);
+  if (opt.scenario == SC_CHURN)
+    printf("  churn: %llu drops (one a subscriber every %.1f s on average, away %.2f s on average); "
+           "all back %.2f s after publishing ended\n",
+           (unsigned long long)t.churn_drops, opt.churn_every, opt.churn_down, churn_back_s);
+  print_continuity(&t, &cont, streams);
   if (sub_tls) {
     uint64_t full, resumed;
     tls_handshakes_now(&full, &resumed);
     printf("  TLS handshakes (whole run): %llu full, %llu resumed%s%s\n", (unsigned long long)full,
-           (unsigned long long)resumed, opt.no_resume ? " (--no-resume)" : "",
+           (unsigned long long)resumed, opt.no_tls_resume ? " (--no-resume)" : "",
            opt.ca[0] ? "" : "; the server's certificate was not verified (no --ca)");
   }
   if (opt.server_pid) {
@@ -1833,6 +2241,7 @@ int main(int argc, char **argv) {
     fprintf(f, "  \"storm_reconnect_s\": %.3f, \"storm_recover_s\": %.3f, \"highest_sustainable_per_s\": %.0f,\n",
             storm.reconnect_s, storm.recover_s, best);
     json_tls(f, &storm);
+    json_continuity(f, &t, &cont, streams, churn_back_s);
     json_hist(f, "latency_ms", &t.lat, true);
     json_hist(f, "connect_ms", &ct.s.connect, true);
     fprintf(f, "  \"steps\": [");
@@ -1850,10 +2259,18 @@ int main(int argc, char **argv) {
     fprintf(f, "]\n}\n");
     fclose(f);
   }
-  bool fail = missing > opt.max_loss || t.seq.gaps > opt.max_loss || failed_total > opt.max_failed;
+  /* Loss up to --max-loss, of either numbering; a duplicate, a reordering or a
+   * broken protocol never; nor, with no loss allowed, a forgotten epoch (loss
+   * whose amount the server's numbering cannot tell). */
+  bool fail = missing > opt.max_loss || t.seq.gaps > opt.max_loss || failed_total > opt.max_failed ||
+              rc_resume_lost(&cont) > opt.max_loss || t.seq.duplicates || t.seq.reorders ||
+              cont.duplicates || cont.reorders || cont.protocol_errors ||
+              (cont.epoch_changes && opt.max_loss == 0);
   for (unsigned i = 0; i < opt.threads; i++) {
     for (unsigned k = 0; k < workers[i].n; k++) {
       free(workers[i].c[k].carry);
+      free(workers[i].c[k].req);
+      free(workers[i].c[k].sub);
       rc_tls_client_fini(&workers[i].c[k].tls); /* the ring is gone: no send is in flight */
     }
     free(workers[i].c);
@@ -1864,6 +2281,7 @@ int main(int argc, char **argv) {
   for (unsigned tp = 0; tp < opt.ntopics; tp++) {
     free(topic_req[tp]);
     free(sub_frame[tp]);
+    free(sub_text[tp]);
   }
   free(cdf);
   rc_tls_client_ctx_destroy(sub_tls);
@@ -1872,7 +2290,8 @@ int main(int argc, char **argv) {
     printf("  %llu deliveries had not arrived after --drain %.0f s, with no gap and no connection closed:\n"
            "  still queued at the server rather than dropped; a longer --drain tells\n",
            (unsigned long long)missing, opt.drain);
-  if (fail) printf("  FAILED: loss or failed connections beyond --max-loss %llu / --max-failed %llu\n",
+  if (fail) printf("  FAILED: loss or failed connections beyond --max-loss %llu / --max-failed %llu, or a"
+                   " duplicate, a reordering or a protocol error\n",
                    (unsigned long long)opt.max_loss, (unsigned long long)opt.max_failed);
   return fail ? 1 : 0;
 }

@@ -2,7 +2,10 @@
 """Smoke runs of every ringcast-bench scenario against the real server, a few
 seconds each: no loss reported where there is none, and an injected gap is
 caught (non-zero exit). Over wss:// too: every message delivered, and a storm's
-reconnects resume their TLS sessions (or, with --no-resume, do not)."""
+reconnects resume their TLS sessions (or, with --no-resume, do not). With
+history (--history), subscribers that drop at random and come back asking
+since= (the churn scenario, and storm --resume) get every message exactly once,
+in order; without it, what they missed is an announced gap, counted as loss."""
 import json
 import os
 import subprocess
@@ -128,10 +131,103 @@ class BenchSmoke(unittest.TestCase):
         self.assertGreater(res["gaps"], 0)
         self.assertIn("FAILED", out)
 
+    def test_without_history_a_resume_is_an_announced_gap(self):
+        # This server keeps no history: each resume is refused with a gap message,
+        # which the bench counts as loss (exit 1), announced and not silent, and
+        # exactly what the publisher's own numbering says is missing.
+        res, out = self.bench("--scenario", "churn", "--resume", "--conns", "100", "--topics", "10",
+                              "--rate", "100", "--duration", "3", "--churn-every", "1", "--churn-down", "0.5",
+                              expect_rc=1)
+        c = res["continuity"]
+        self.assertGreater(c["reconnects"], 0, out)
+        self.assertEqual(c["since_asked"], c["reconnects"], out)
+        self.assertGreater(c["not_recovered"], 0, out)
+        self.assertGreater(c["gap_messages"], 0, out)
+        self.assertGreater(c["lost_announced"], 0, out)
+        self.assertEqual((c["lost_silent"], c["duplicates"], c["reorders"], c["protocol_errors"]), (0, 0, 0, 0), out)
+        self.assertEqual(res["missing"], c["lost_announced"], out)
+        self.assertIn("FAILED", out)
+
     def test_bad_flag(self):
         r = subprocess.run([BENCH, "--conns", "0"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
         self.assertIn("--conns", r.stderr)
+
+
+class BenchResume(unittest.TestCase):
+    """Churn and storm with --resume against a server with history on four
+    shards: every reconnect asks since= and is recovered, and every subscriber
+    ends with every message of its topic exactly once, in order (lost,
+    duplicates and reorders 0 on the server's numbering and the publisher's).
+    Nothing here is timed: the figures asserted are counts."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server("--history", "100000", "--topic-heartbeat", "1", "--max-queue", "4m",
+                         "--max-conns-per-ip", "0", "--max-handshakes-per-ip", "0", "--connect-rate-per-ip", "0",
+                         "--max-commands-per-sec", "0", threads=4)
+
+    @classmethod
+    def tearDownClass(cls):
+        # A crash or a sanitizer report during the churn fails the class here.
+        cls.srv.stop_clean()
+
+    def bench(self, *args, url=None):
+        srv = self.srv
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            cmd = [BENCH, "--url", url or f"ws://127.0.0.1:{srv.port}/ws?topics={{topic}}",
+                   "--publish", f"http://127.0.0.1:{srv.port}/publish", "--json", out.name,
+                   "--server-pid", str(srv.proc.pid), "--drain", "20", *args]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            log = r.stdout + r.stderr[-3000:] + srv.log_text()[-3000:]
+            self.assertIsNone(srv.proc.poll(), "the server died:\n" + log)
+            self.assertEqual(r.returncode, 0, log)
+            with open(out.name) as f:
+                return json.load(f), log
+
+    def assertExactlyOnce(self, res, log, conns, per_topic):
+        c = res["continuity"]
+        self.assertEqual((res["connected"], res["failed"], res["closed_by_server"]), (conns, 0, 0), log)
+        # The server's numbering: every reconnect asked since= and was recovered
+        # (but those dropped again before their ack: the next one asks again),
+        # nothing lost, repeated or late.
+        self.assertGreater(c["reconnects"], 0, log)
+        self.assertEqual((c["since_asked"], c["since_unavailable"]), (c["reconnects"], 0), log)
+        self.assertEqual((c["recovered"] + c["since_unanswered"], c["not_recovered"]), (c["reconnects"], 0), log)
+        self.assertEqual((c["lost"], c["lost_silent"], c["lost_announced"], c["gap_messages"]), (0, 0, 0, 0), log)
+        self.assertEqual((c["duplicates"], c["reorders"], c["protocol_errors"], c["epoch_changes"]), (0, 0, 0, 0), log)
+        self.assertEqual(c["streams"], conns, log)
+        # The publisher's numbering, checked across the reconnects too.
+        self.assertEqual((res["missing"], res["gaps"], res["duplicates"], res["reorders"]), (0, 0, 0, 0), log)
+        # Each subscriber got each message of its topic once: replayed or live.
+        self.assertGreater(res["published"], 0, log)
+        self.assertEqual(res["delivered"], per_topic * res["published"], log)
+        self.assertEqual(c["received"], res["delivered"], log)
+
+    def test_churn_resumes_every_message(self):
+        res, log = self.bench("--scenario", "churn", "--resume", "--conns", "400", "--topics", "40",
+                              "--rate", "200", "--duration", "6", "--churn-every", "1.5", "--churn-down", "0.3",
+                              "--seed", "3")
+        self.assertExactlyOnce(res, log, 400, 10)
+        self.assertGreater(res["churn_drops"], 0, log)
+        self.assertEqual(res["continuity"]["reconnects"], res["churn_drops"], log)
+        self.assertGreater(res["continuity"]["replayed"], 0, log)
+        self.assertEqual((res["resume"], res["scenario"]), (True, "churn"), log)
+        self.assertIn("churn:", log)
+
+    def test_churn_resumes_by_subscribe_command(self):
+        res, log = self.bench("--scenario", "churn", "--resume", "--conns", "200", "--topics", "20",
+                              "--sub-message", '{"op":"subscribe","topics":["{topic}"],"id":"b1"}',
+                              "--rate", "100", "--duration", "4", "--churn-every", "1", "--churn-down", "0.3",
+                              url=f"ws://127.0.0.1:{self.srv.port}/ws")
+        self.assertExactlyOnce(res, log, 200, 10)
+
+    def test_storm_resumes_every_message(self):
+        res, log = self.bench("--scenario", "storm", "--resume", "--conns", "300", "--topics", "30",
+                              "--rate", "100", "--duration", "3")
+        self.assertExactlyOnce(res, log, 300, 10)
+        self.assertEqual(res["continuity"]["reconnects"], 300, log)
+        self.assertGreater(res["storm_recover_s"], 0, log)
 
 
 class BenchTls(unittest.TestCase):
