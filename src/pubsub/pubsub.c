@@ -303,7 +303,13 @@ static void refresh_groups(struct rc_pubsub_shard *pss, struct rc_topic *tp, str
 static void deliver_local(struct rc_pubsub_shard *pss, struct rc_topic *tp, struct rc_frame *f) {
   struct rc_sublist *l = &tp->local[pss->id];
   if (l->pgen != pss->pattern_gen) refresh_groups(pss, tp, l);
-  if (l->n == 0 && l->npg == 0) {
+  bool message = !rc_message_is_heartbeat(f);
+  if (message) l->last_seq = rc_message_seq(f);
+  if (l->newest && !l->parked) {
+    rc_hold_unref(pss->arena, l->newest); /* no one parked takes it any more */
+    l->newest = NULL;
+  }
+  if (l->n == 0 && l->npg == 0 && !(l->parked && message)) {
     rc_frame_release(pss->arena, f);
     return;
   }
@@ -313,12 +319,40 @@ static void deliver_local(struct rc_pubsub_shard *pss, struct rc_topic *tp, stru
     rc_frame_release(pss->arena, f);
     return;
   }
+  /* Conflating subscribers, parked, cost nothing per message: they take the
+   * newest from here when their queue has room (rc_pubsub_newest). */
+  if (l->parked && message) {
+    if (l->newest) rc_hold_unref(pss->arena, l->newest);
+    rc_hold_ref(h);
+    l->newest = h;
+  }
   for (uint32_t i = 0; i < l->n; i++) pss->cb.deliver(pss->cb.ctx, l->v[i].sub, tp, h);
   for (uint32_t k = 0; k < l->npg; k++) {
     const struct rc_pattern_group *g = l->pg[k];
     for (uint32_t i = 0; i < g->n; i++) pss->cb.deliver(pss->cb.ctx, g->v[i].sub, tp, h);
   }
   rc_hold_unref(pss->arena, h);
+}
+
+void rc_pubsub_park(struct rc_pubsub_shard *pss, struct rc_subscriber *s, uint16_t i) {
+  rc_subscription_park(pss->id, s, i);
+}
+
+void rc_pubsub_unpark(struct rc_pubsub_shard *pss, struct rc_subscriber *s, uint16_t i) {
+  struct rc_sublist *l = &s->v[i].topic->local[pss->id];
+  rc_subscription_unpark(pss->id, s, i);
+  if (!l->parked && l->newest) {
+    rc_hold_unref(pss->arena, l->newest);
+    l->newest = NULL;
+  }
+}
+
+struct rc_hold *rc_pubsub_newest(struct rc_pubsub_shard *pss, const struct rc_topic *tp) {
+  return tp->local[pss->id].newest;
+}
+
+uint64_t rc_pubsub_last_seq(struct rc_pubsub_shard *pss, const struct rc_topic *tp) {
+  return tp->local[pss->id].last_seq;
 }
 
 /* The shards a message of tp goes to. */
@@ -870,6 +904,10 @@ static void emptied(void *ctx, struct rc_topic *tp) {
   struct rc_pubsub_shard *pss = ctx;
   struct rc_sublist *l = &tp->local[pss->id];
   l->cleared++;
+  if (l->newest) {
+    rc_hold_unref(pss->arena, l->newest);
+    l->newest = NULL;
+  }
   if (tp->home == pss->id) {
     l->pinned = false;
     rc_topic_release(pss->ps->topics, tp);
@@ -894,7 +932,7 @@ static void released(struct rc_pubsub_shard *pss, struct release *m) {
   l->releasing = false;
   /* Pending subscribers count: one made while this answer was on its way holds
    * the topic as much as a live one. */
-  bool empty = l->n + l->pending == 0;
+  bool empty = l->n + l->pending + l->parked == 0;
   if (empty && m->cleared == l->cleared) {
     l->pinned = false;
     free(m);

@@ -74,7 +74,7 @@ int rc_subscription_add_pattern(struct rc_subscriber *s, struct rc_pattern_group
 
 /* Room in the list for one more subscriber, current or pending. */
 static int list_reserve(struct rc_sublist *l) {
-  if (l->n + l->pending < l->cap) return 0;
+  if (l->n + l->pending + l->parked < l->cap) return 0;
   uint32_t cap = l->cap ? l->cap * 2 : 1; /* most topics of a big universe have one or two */
   struct rc_subref *v = realloc(l->v, cap * sizeof *v);
   if (!v) return -ENOMEM;
@@ -92,7 +92,7 @@ static void interest_gained(struct rc_topic *tp, unsigned shard) {
 
 static bool list_emptied(struct rc_topic *tp, unsigned shard) {
   struct rc_sublist *l = &tp->local[shard];
-  if (l->n + l->pending) return false;
+  if (l->n + l->pending + l->parked) return false;
   atomic_fetch_and_explicit(&tp->interest, ~(1ull << shard), memory_order_seq_cst);
   free(l->v);
   l->v = NULL;
@@ -107,7 +107,7 @@ int rc_subscription_add(unsigned shard, struct rc_subscriber *s, struct rc_topic
   if (array_reserve(s) < 0) return -ENOMEM;
   struct rc_sublist *l = &tp->local[shard];
   if (list_reserve(l) < 0) return -ENOMEM;
-  bool first = l->n + l->pending == 0;
+  bool first = l->n + l->pending + l->parked == 0;
   uint32_t idx = 0;
   if (join) {
     l->pending++;
@@ -135,6 +135,16 @@ bool rc_subscription_activate(unsigned shard, struct rc_subscriber *s, struct rc
 
 static bool remove_from_topic(unsigned shard, const struct rc_subscription *gone);
 
+/* Takes entry idx out of a topic's list: the list's last entry fills the hole. */
+static void list_cut(struct rc_sublist *l, uint32_t idx) {
+  l->n--;
+  if (idx != l->n) {
+    l->v[idx] = l->v[l->n];
+    struct rc_subref moved = l->v[idx];
+    moved.sub->v[moved.sub_idx].list_idx = idx;
+  }
+}
+
 /* Returns whether the topic (or group) has no subscriber here any more. */
 static bool remove_at(unsigned shard, struct rc_subscriber *s, uint16_t i) {
   struct rc_subscription gone = s->v[i];
@@ -158,7 +168,7 @@ static bool remove_at(unsigned shard, struct rc_subscriber *s, uint16_t i) {
     s->v[i] = s->v[last];
     struct rc_subscription *m = &s->v[i];
     if (m->pattern) m->group->v[m->list_idx].sub_idx = i;
-    else if (!m->join) m->topic->local[shard].v[m->list_idx].sub_idx = i;
+    else if (!m->join && !m->parked) m->topic->local[shard].v[m->list_idx].sub_idx = i;
   }
   s->n--;
   return emptied;
@@ -175,16 +185,30 @@ static bool remove_from_topic(unsigned shard, const struct rc_subscription *g0) 
   struct rc_sublist *l = &gone.topic->local[shard];
   if (gone.join) {
     l->pending--;
+  } else if (gone.parked) {
+    l->parked--;
   } else {
-    /* The topic side: the list's last entry fills the hole. */
-    l->n--;
-    if (gone.list_idx != l->n) {
-      l->v[gone.list_idx] = l->v[l->n];
-      struct rc_subref moved = l->v[gone.list_idx];
-      moved.sub->v[moved.sub_idx].list_idx = gone.list_idx;
-    }
+    list_cut(l, gone.list_idx);
   }
   return list_emptied(gone.topic, shard);
+}
+
+void rc_subscription_park(unsigned shard, struct rc_subscriber *s, uint16_t i) {
+  struct rc_subscription *e = &s->v[i];
+  struct rc_sublist *l = &e->topic->local[shard];
+  list_cut(l, e->list_idx);
+  l->parked++;
+  e->parked = true;
+}
+
+void rc_subscription_unpark(unsigned shard, struct rc_subscriber *s, uint16_t i) {
+  struct rc_subscription *e = &s->v[i];
+  struct rc_sublist *l = &e->topic->local[shard];
+  l->parked--;
+  uint32_t idx = l->n++; /* within cap: the place was kept */
+  l->v[idx] = (struct rc_subref){.sub = s, .sub_idx = i};
+  e->list_idx = idx;
+  e->parked = false;
 }
 
 int rc_subscription_remove(unsigned shard, struct rc_subscriber *s, struct rc_topic *tp) {

@@ -16,12 +16,14 @@
 
 struct slot {
   struct rc_topic *topic;  /* a reference of the slot's own */
-  struct rc_hold *h;       /* the newest message not yet sent; NULL: none */
-  uint64_t from, to;       /* messages replaced since the last flush; from 0: none */
+  struct rc_hold *h;       /* a message delivered while conflating, not yet sent; NULL: none */
+  uint64_t last_sent;      /* the last seq of the topic queued to the subscriber */
 };
 
 struct rc_conflation {
   struct rc_session *s;
+  uint64_t flushed_ms;     /* the last flush, loop clock */
+  uint32_t idle;           /* flushes in a row that found nothing new */
   struct rc_conflation *prev, *next;  /* the shard's list */
   uint32_t n, cap;
   struct slot v[];
@@ -40,7 +42,8 @@ static bool start(struct rc_loop *l, struct rc_session *s) {
   struct rc_conflation *cf = malloc(table_size(cap));
   if (!cf) return false;
   rc_budget_force(ss->budget, table_size(cap));
-  *cf = (struct rc_conflation){.s = s, .cap = cap, .next = ss->conflating};
+  *cf = (struct rc_conflation){.s = s, .cap = cap, .next = ss->conflating,
+                               .flushed_ms = rc_loop_now_ms(l)};
   if (ss->conflating) ss->conflating->prev = cf;
   ss->conflating = cf;
   s->cf = cf;
@@ -49,13 +52,19 @@ static bool start(struct rc_loop *l, struct rc_session *s) {
   return true;
 }
 
-static void stop(struct rc_loop *l, struct rc_session *s) {
+static void slot_drop(struct rc_loop *l, struct slot *e) {
+  if (e->h) rc_hold_unref(rc_loop_arena(l), e->h);
+  rc_topic_release(rc_session_shard_of(l)->topics, e->topic);
+}
+
+/* Back to plain delivery: parked subscriptions return to their topics' lists.
+ * closing: the session is going, its subscriptions with it. */
+static void stop(struct rc_loop *l, struct rc_session *s, bool closing) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   struct rc_conflation *cf = s->cf;
-  for (uint32_t i = 0; i < cf->n; i++) {
-    if (cf->v[i].h) rc_hold_unref(rc_loop_arena(l), cf->v[i].h);
-    rc_topic_release(ss->topics, cf->v[i].topic);
-  }
+  for (uint16_t i = 0; !closing && i < s->sub.n; i++)
+    if (!s->sub.v[i].pattern && s->sub.v[i].parked) rc_pubsub_unpark(ss->ps, &s->sub, i);
+  for (uint32_t i = 0; i < cf->n; i++) slot_drop(l, &cf->v[i]);
   if (cf->prev) cf->prev->next = cf->next;
   else ss->conflating = cf->next;
   if (cf->next) cf->next->prev = cf->prev;
@@ -65,42 +74,55 @@ static void stop(struct rc_loop *l, struct rc_session *s) {
   rc_counter_sub(&ss->stats.conflating, 1);
 }
 
-/* Keeps h as the newest of its topic. false: out of memory (nothing kept). */
-static bool put(struct rc_loop *l, struct rc_session *s, struct rc_topic *tp, struct rc_hold *h) {
+/* The slot of tp, made (with last_sent) when missing; NULL on ENOMEM. */
+static struct slot *slot_of(struct rc_loop *l, struct rc_session *s, struct rc_topic *tp,
+                            uint64_t last_sent) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   struct rc_conflation *cf = s->cf;
+  for (uint32_t i = 0; i < cf->n; i++)
+    if (cf->v[i].topic == tp) return &cf->v[i];
+  if (cf->n == cf->cap) {
+    uint32_t cap = cf->cap * 2;
+    size_t grown = table_size(cap) - table_size(cf->cap);
+    struct rc_conflation *g = realloc(cf, table_size(cap));
+    if (!g) return NULL;
+    rc_budget_force(ss->budget, grown);
+    cf = s->cf = g;
+    cf->cap = cap;
+    if (cf->prev) cf->prev->next = cf;
+    else ss->conflating = cf;
+    if (cf->next) cf->next->prev = cf;
+  }
+  struct slot *e = &cf->v[cf->n++];
+  *e = (struct slot){.topic = tp, .last_sent = last_sent};
+  rc_topic_ref(ss->topics, tp); /* the session may unsubscribe before the slot goes */
+  return e;
+}
+
+/* Keeps h as the newest of its topic. false: out of memory (nothing kept). */
+static bool put(struct rc_loop *l, struct rc_session *s, struct rc_topic *tp, struct rc_hold *h) {
   /* A heartbeat says nothing a lagging subscriber's next message will not. */
   if (rc_message_is_heartbeat(h->frame)) return true;
-  struct slot *e = NULL;
-  for (uint32_t i = 0; i < cf->n && !e; i++)
-    if (cf->v[i].topic == tp) e = &cf->v[i];
-  if (!e) {
-    if (cf->n == cf->cap) {
-      uint32_t cap = cf->cap * 2;
-      size_t grown = table_size(cap) - table_size(cf->cap);
-      struct rc_conflation *g = realloc(cf, table_size(cap));
-      if (!g) return false;
-      rc_budget_force(ss->budget, grown);
-      cf = s->cf = g;
-      cf->cap = cap;
-      if (cf->prev) cf->prev->next = cf;
-      else ss->conflating = cf;
-      if (cf->next) cf->next->prev = cf;
-    }
-    e = &cf->v[cf->n++];
-    *e = (struct slot){.topic = tp};
-    rc_topic_ref(ss->topics, tp); /* the session may unsubscribe before the slot goes */
-  }
-  if (e->h) {
-    uint64_t old = rc_message_seq(e->h->frame);
-    if (!e->from) e->from = old;
-    e->to = old;
-    rc_hold_unref(rc_loop_arena(l), e->h);
-    rc_counter_add(&ss->stats.conflated, 1);
-  }
+  uint64_t seq = rc_message_seq(h->frame);
+  struct slot *e = slot_of(l, s, tp, seq - 1);
+  if (!e) return false;
+  if (e->h) rc_hold_unref(rc_loop_arena(l), e->h); /* counted when its gap is sent */
   rc_hold_ref(h);
   e->h = h;
   return true;
+}
+
+/* Takes the session's live exact subscriptions out of their topics' lists:
+ * from now on a message costs it nothing until it flushes. */
+static void park_all(struct rc_loop *l, struct rc_session *s) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  for (uint16_t i = 0; i < s->sub.n; i++) {
+    struct rc_subscription *e = &s->sub.v[i];
+    if (e->pattern || e->join || e->parked) continue;
+    /* Every message the list was handed is queued, or in the slot. */
+    if (!slot_of(l, s, e->topic, rc_pubsub_last_seq(ss->ps, e->topic))) return;
+    rc_pubsub_park(ss->ps, &s->sub, i);
+  }
 }
 
 bool rc_conflate_offer(struct rc_loop *l, struct rc_session *s, struct rc_topic *tp,
@@ -156,49 +178,71 @@ bool rc_conflate_instead_of_close(struct rc_loop *l, struct rc_session *s, struc
   return true;
 }
 
-/* The gap notice, then the newest message, for each slot; stops at a full
- * queue, keeping what did not go. Returns whether any slot held a message. */
+/* For each slot whose topic has a message past what was sent: the gap notice
+ * for what it skipped, then that message. Stops at a full queue, keeping what
+ * did not go. Returns whether any slot had something new. */
 static bool flush_one(struct rc_loop *l, struct rc_session *s) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   struct rc_conflation *cf = s->cf;
   bool any = false;
   for (uint32_t i = 0; i < cf->n && rc_conn_is_open(&s->conn); i++) {
     struct slot *e = &cf->v[i];
-    if (!e->h) continue;
+    int k = rc_subscription_find(&s->sub, e->topic);
+    if (k < 0 && !s->sub.npatterns) {
+      /* Unsubscribed since: nothing more of it goes out. */
+      slot_drop(l, e);
+      cf->v[i--] = cf->v[--cf->n];
+      continue;
+    }
+    struct rc_hold *h = e->h;
+    struct rc_hold *nh = k >= 0 && s->sub.v[k].parked ? rc_pubsub_newest(ss->ps, e->topic) : NULL;
+    if (nh && (!h || rc_message_seq(nh->frame) > rc_message_seq(h->frame))) h = nh;
+    uint64_t seq = h ? rc_message_seq(h->frame) : 0;
+    if (seq <= e->last_sent) continue;
     any = true;
-    if (e->from) {
+    if (seq > e->last_sent + 1) {
       char text[RC_TOPIC_NAME_MAX + 128];
       int n = snprintf(text, sizeof text,
                        "{\"type\":\"gap\",\"topic\":\"%s\",\"from\":%" PRIu64 ",\"to\":%" PRIu64
                        ",\"conflated\":true}",
-                       e->topic->name, e->from, e->to);
+                       e->topic->name, e->last_sent + 1, seq - 1);
       struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_TEXT, text, (size_t)n);
       if (!f) break;
       rc_frame_charge(f, ss->budget, true);
       if (s->stream->send_frame(l, &s->conn, f) < 0) break;
       rc_counter_add(&ss->stats.conflation_gaps, 1);
-      e->from = e->to = 0;
+      rc_counter_add(&ss->stats.conflated, seq - 1 - e->last_sent);
+      e->last_sent = seq - 1; /* announced: not again */
     }
-    if (s->stream->send(l, &s->conn, e->h, RC_MESSAGE_VIEW_ENVELOPE) < 0) break;
-    rc_hold_unref(rc_loop_arena(l), e->h);
-    e->h = NULL;
+    if (s->stream->send(l, &s->conn, h, RC_MESSAGE_VIEW_ENVELOPE) < 0) break;
+    e->last_sent = seq;
+    if (e->h) {
+      rc_hold_unref(rc_loop_arena(l), e->h);
+      e->h = NULL;
+    }
   }
   return any;
 }
 
 void rc_conflate_flush(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
+  uint64_t now = rc_loop_now_ms(l);
   struct rc_conflation *next;
   for (struct rc_conflation *cf = ss->conflating; cf; cf = next) {
     next = cf->next;
     struct rc_session *s = cf->s;
     if (!rc_conn_is_open(&s->conn)) continue; /* released with the session */
-    if (!drained(s)) continue;
-    /* Nothing new since the last flush: caught up, back to plain delivery. */
-    if (!flush_one(l, s)) stop(l, s);
+    park_all(l, s);
+    if (now - cf->flushed_ms < RC_CONFLATE_INTERVAL_MS || !drained(s)) continue;
+    cf->flushed_ms = now;
+    /* Nothing new for a while: caught up, back to plain delivery. Not at the
+     * first quiet flush: publishers send in bursts, and a subscriber unparked
+     * between two of them would take the next burst message by message. */
+    if (flush_one(l, s)) cf->idle = 0;
+    else if (++cf->idle >= RC_CONFLATE_IDLE_FLUSHES) stop(l, s, false);
   }
 }
 
 void rc_conflate_release(struct rc_loop *l, struct rc_session *s) {
-  if (s->cf) stop(l, s);
+  if (s->cf) stop(l, s, true);
 }

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Conflation: a lagging subscriber's queue keeps only the newest not-yet-sent
- * message of each topic. While a session conflates, deliveries wait in a table
- * of one slot per topic it holds (a newer message replaces an older one, the
- * skipped range is remembered); once its queue has drained, each slot goes out
- * as a gap notice ({"type":"gap",...,"conflated":true}) followed by the newest
- * message. What a lagging subscriber holds is then bounded by its topics, not by
+ * message of each topic. A conflating session keeps one slot per topic: the
+ * last seq it was sent, and a message not yet sent. At the end of the turn in
+ * which it starts, its exact subscriptions are parked (rc_pubsub_park): out of
+ * their topics' delivery lists, so a message costs it nothing, the shard keeping
+ * each topic's newest for it. Once its queue has drained, and at most every
+ * RC_CONFLATE_INTERVAL_MS, each topic with something new goes out as a gap
+ * notice ({"type":"gap",...,"conflated":true}) for what it skipped, then the
+ * newest message; after RC_CONFLATE_IDLE_FLUSHES flushes with nothing new it is
+ * unparked. What a lagging subscriber holds is bounded by its topics, not by
  * the publish rate.
  *
  * Who conflates: sessions with policy=conflate (or --slow-policy conflate) once
@@ -25,6 +29,14 @@
 /* Bytes waiting for a policy=conflate subscriber before it starts conflating:
  * about a tenth of a second of a lagging subscriber's share of one core. */
 #define RC_CONFLATE_LAG (16u << 10)
+/* A conflating subscriber gets the newest of each topic at most this often.
+ * Sending a lagging reader each message as soon as its queue drained keeps its
+ * socket buffer full of small, stale sends (two frames, gap and message, per
+ * send): the sends, not the messages, become the cost, and what waits in the
+ * kernel's buffer, where nothing conflates it, sets the latency. */
+#define RC_CONFLATE_INTERVAL_MS 50
+/* Flushes in a row with nothing new before a subscriber stops conflating. */
+#define RC_CONFLATE_IDLE_FLUSHES 20
 /* Subscribers a shard needs before it counts as behind rather than them slow. */
 #define RC_CONFLATE_CROWD 16
 

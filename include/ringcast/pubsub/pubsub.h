@@ -189,6 +189,15 @@ ssize_t rc_pubsub_publish_many(struct rc_pubsub_shard *pss, const struct rc_publ
  * subscription holds its own reference on tp (the caller's stays the caller's). */
 int rc_pubsub_subscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
                         struct rc_topic *tp, unsigned limit, const struct rc_join_request *req);
+/* Conflation without a cost per message: a parked subscription (s's entry i, a
+ * live exact one) is taken out of its topic's delivery list, and the shard keeps
+ * the topic's newest message for it instead (rc_pubsub_newest, NULL until one
+ * comes after the park); unparked, it is delivered to again. Nothing is lost at
+ * either seam: rc_pubsub_last_seq is the last message the list was handed. */
+void rc_pubsub_park(struct rc_pubsub_shard *pss, struct rc_subscriber *s, uint16_t i);
+void rc_pubsub_unpark(struct rc_pubsub_shard *pss, struct rc_subscriber *s, uint16_t i);
+struct rc_hold *rc_pubsub_newest(struct rc_pubsub_shard *pss, const struct rc_topic *tp);
+uint64_t rc_pubsub_last_seq(struct rc_pubsub_shard *pss, const struct rc_topic *tp);
 /* Whether s's subscription to tp is waiting for its answer (false: live or none). */
 bool rc_pubsub_is_pending(const struct rc_subscriber *s, const struct rc_topic *tp);
 /* 0 or -ENOENT. */

@@ -34,6 +34,7 @@ struct rc_subscription {
   uint32_t list_idx;     /* index in topic->local[shard].v or group->v; unused while pending */
   uint32_t join;         /* non-zero: pending, waiting for the answer to this join */
   bool pattern;
+  bool parked;           /* out of the topic's list while its subscriber conflates */
 };
 
 /* A subscriber as pub/sub knows it: an embedded handle, owned by whoever embeds
@@ -64,6 +65,11 @@ int rc_subscription_remove(unsigned shard, struct rc_subscriber *s, struct rc_to
  * called for each topic left without subscribers here, after its last use. */
 void rc_subscription_remove_all(unsigned shard, struct rc_subscriber *s,
                                 void (*emptied)(void *ctx, struct rc_topic *tp), void *ctx);
+/* Takes s's entry i (a live, exact subscription) out of its topic's list, or
+ * puts it back: the subscriber stays subscribed, and its place is kept, so
+ * neither can fail. */
+void rc_subscription_park(unsigned shard, struct rc_subscriber *s, uint16_t i);
+void rc_subscription_unpark(unsigned shard, struct rc_subscriber *s, uint16_t i);
 /* s's index of tp, or -ENOENT when s is not subscribed to it. */
 int rc_subscription_find(const struct rc_subscriber *s, const struct rc_topic *tp);
 

@@ -40,10 +40,13 @@ struct rc_subref {
 
 /* One shard's subscribers of a topic, and the shard's hold on the topic. */
 struct rc_sublist {
-  uint32_t n, cap;       /* cap >= n + pending: a pending subscriber's place is kept */
+  uint32_t n, cap;       /* cap >= n + pending + parked: their places are kept */
   struct rc_subref *v;
   uint32_t cleared;      /* times the list went empty: tells a stale release apart */
   uint32_t pending;      /* subscribers waiting for the home shard's answer (not in v) */
+  uint32_t parked;       /* subscribers conflating, taken out of v (rc_pubsub_park) */
+  uint64_t last_seq;     /* the last message of the topic handed to this shard's list */
+  struct rc_hold *newest;  /* while any is parked: that message, for them to take */
   bool pinned;           /* the shard holds a reference on the topic */
   bool releasing;        /* a release is on its way round the home shard */
   /* The shard's wildcard groups matching the topic, worked out again only when
