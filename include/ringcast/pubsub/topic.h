@@ -45,16 +45,17 @@ struct rc_sublist {
   uint32_t cleared;      /* times the list went empty: tells a stale release apart */
   uint32_t pending;      /* subscribers waiting for the home shard's answer (not in v) */
   uint32_t parked;       /* subscribers conflating, taken out of v (rc_pubsub_park) */
-  uint64_t last_seq;     /* the last message of the topic handed to this shard's list */
-  struct rc_hold *newest;  /* while any is parked: that message, for them to take */
-  bool pinned;           /* the shard holds a reference on the topic */
-  bool releasing;        /* a release is on its way round the home shard */
   /* The shard's wildcard groups matching the topic, worked out again only when
    * the shard's pattern generation moved past pgen (0: never worked out). */
   uint32_t pgen;
   uint32_t npg;
+  bool pinned;           /* the shard holds a reference on the topic */
+  bool releasing;        /* a release is on its way round the home shard */
+  uint64_t last_seq;     /* the last message of the topic handed to this shard's list */
+  struct rc_hold *newest;  /* while any is parked: that message, for them to take */
   struct rc_pattern_group **pg;
 };
+_Static_assert(sizeof(struct rc_sublist) <= 64, "a topic holds one of these per shard");
 
 struct rc_history;
 
