@@ -10,8 +10,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include "ringcast/util/siphash.h"
 
@@ -85,16 +83,6 @@ static bool split_pattern(const char *p, size_t len, struct pi_segs *out) {
   return false;
 }
 
-static void random_key(uint8_t key[16]) {
-  if (getrandom(key, 16, GRND_NONBLOCK) == 16) return;
-  /* No entropy yet (early boot): the clock and an address are better than a
-   * fixed key, though guessable. */
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  uint64_t a = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32), b = (uint64_t)(uintptr_t)key;
-  memcpy(key, &a, 8);
-  memcpy(key + 8, &b, 8);
-}
 
 static uint64_t seg_hash(const struct rc_pattern_index *ix, const char *s, size_t len) {
   return rc_siphash24(ix->key, s, len);
@@ -220,7 +208,7 @@ struct rc_pattern_index *rc_pattern_index_create(void) {
   struct rc_pattern_index *ix = calloc(1, sizeof *ix);
   if (!ix) return NULL;
   ix->bytes = sizeof *ix;
-  random_key(ix->key);
+  rc_siphash_random_key(ix->key);
   ix->root = node_new(ix, NULL, 0, 0);
   if (!ix->root) {
     free(ix);

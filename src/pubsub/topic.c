@@ -10,8 +10,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include "ringcast/util/siphash.h"
 
@@ -49,23 +47,13 @@ static size_t topic_size(const struct rc_topic_table *t, size_t name_len) {
   return sizeof(struct rc_topic) + t->nshards * sizeof(struct rc_sublist) + name_len + 1;
 }
 
-static void random_key(uint8_t key[16]) {
-  if (getrandom(key, 16, GRND_NONBLOCK) == 16) return;
-  /* No entropy yet (early boot): the clock and an address are better than a
-   * fixed key, though guessable. */
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  uint64_t a = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32), b = (uint64_t)(uintptr_t)key;
-  memcpy(key, &a, 8);
-  memcpy(key + 8, &b, 8);
-}
 
 struct rc_topic_table *rc_topic_table_create(uint32_t max_topics, unsigned nshards,
                                              struct rc_budget *budget) {
   struct rc_topic_table *t = aligned_alloc(64, sizeof *t);
   if (!t) return NULL;
   memset(t, 0, sizeof *t);
-  random_key(t->key);
+  rc_siphash_random_key(t->key);
   t->max_topics = max_topics;
   t->nshards = nshards;
   t->budget = budget;

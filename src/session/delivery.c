@@ -36,6 +36,15 @@ void rc_delivery_deliver(void *ctx, struct rc_subscriber *sub, struct rc_topic *
     rc_session_slow_consumer(ss->loop, s, rc_frame_view_len(h->frame, v));
 }
 
+static void send_text(struct rc_loop *l, struct rc_session *s, const char *text, size_t len) {
+  struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_TEXT, text, len);
+  if (!f) {
+    rc_conn_abort(l, &s->conn);
+    return;
+  }
+  rc_session_send_frame(l, s, f);
+}
+
 void rc_delivery_ack_publish(struct rc_loop *l, struct rc_session *s, const char *topic,
                              int64_t seq, const char *id_json, size_t id_len) {
   char text[RC_PUBSUB_NOTE_MAX + RC_TOPIC_NAME_MAX + 160];
@@ -54,12 +63,7 @@ void rc_delivery_ack_publish(struct rc_loop *l, struct rc_session *s, const char
     rc_conn_abort(l, &s->conn); /* cannot happen: the id is bounded */
     return;
   }
-  struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_TEXT, text, (size_t)n);
-  if (!f) {
-    rc_conn_abort(l, &s->conn);
-    return;
-  }
-  rc_session_send_frame(l, s, f);
+  send_text(l, s, text, (size_t)n);
 }
 
 void rc_delivery_ack_pattern(struct rc_loop *l, struct rc_session *s, const char *pattern,
@@ -73,12 +77,7 @@ void rc_delivery_ack_pattern(struct rc_loop *l, struct rc_session *s, const char
     rc_conn_abort(l, &s->conn); /* cannot happen: both are bounded */
     return;
   }
-  struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_TEXT, text, (size_t)n);
-  if (!f) {
-    rc_conn_abort(l, &s->conn);
-    return;
-  }
-  rc_session_send_frame(l, s, f);
+  send_text(l, s, text, (size_t)n);
 }
 
 void rc_delivery_published(void *ctx, const struct rc_publish_result *r) {
@@ -111,14 +110,6 @@ static const char *const gap_reasons[] = {
     n += k_ > 0 && (size_t)k_ < sizeof buf - n ? (size_t)k_ : sizeof buf - n;           \
   } while (0)
 
-static void send_text(struct rc_loop *l, struct rc_session *s, const char *text, size_t len) {
-  struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_TEXT, text, len);
-  if (!f) {
-    rc_conn_abort(l, &s->conn);
-    return;
-  }
-  rc_session_send_frame(l, s, f);
-}
 
 bool rc_delivery_joined(void *ctx, struct rc_subscriber *sub, const struct rc_join_result *r) {
   struct rc_session_shard *ss = ctx;

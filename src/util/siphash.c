@@ -5,6 +5,8 @@
 #include "ringcast/util/siphash.h"
 
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 static inline uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
 
@@ -60,4 +62,13 @@ uint64_t rc_siphash24(const uint8_t key[16], const void *data, size_t len) {
   SIPROUND;
   SIPROUND;
   return v0 ^ v1 ^ v2 ^ v3;
+}
+
+void rc_siphash_random_key(uint8_t key[16]) {
+  if (getrandom(key, 16, GRND_NONBLOCK) == 16) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t a = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32), b = (uint64_t)(uintptr_t)key;
+  memcpy(key, &a, 8);
+  memcpy(key + 8, &b, 8);
 }

@@ -8,5 +8,8 @@
 #include <stdint.h>
 
 uint64_t rc_siphash24(const uint8_t key[16], const void *data, size_t len);
+/* A fresh key from the kernel's random source (the clock and an address when it
+ * has no entropy yet, early in boot: better than a fixed key, though guessable). */
+void rc_siphash_random_key(uint8_t key[16]);
 
 #endif
