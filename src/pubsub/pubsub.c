@@ -76,6 +76,7 @@ struct join {
   uint16_t shard;              /* the subscriber's */
   bool has_since, snapshot;
   uint64_t since_epoch, since_seq;
+  uint64_t max_replay_bytes;
   struct rc_join_result res;
   struct rc_frame **frames;    /* nframes of them; NULL once handed over */
   uint32_t nframes;
@@ -648,6 +649,16 @@ static void answer(struct rc_pubsub_shard *pss, struct join *j) {
   }
   if (from && from <= to) {
     uint32_t n = (uint32_t)(to - from + 1);
+    /* Measured before anything is taken: a replay the subscriber could not
+     * queue costs no array and no references. */
+    uint64_t bytes = 0;
+    for (uint64_t q = from; q <= to; q++) bytes += rc_history_get(tp->history, q)->len;
+    if (j->max_replay_bytes && bytes > j->max_replay_bytes) {
+      r->replay = n;
+      r->replay_bytes = bytes;
+      r->replay_withheld = true;
+      return;
+    }
     j->frames = malloc(n * sizeof *j->frames);
     if (!j->frames) {
       /* Said, not hidden: the replay becomes a gap. */
@@ -887,6 +898,7 @@ int rc_pubsub_subscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
                      .charge = (uint32_t)jsize, .shard = (uint16_t)pss->id,
                      .has_since = req->has_since, .snapshot = req->snapshot,
                      .since_epoch = req->since_epoch, .since_seq = req->since_seq,
+                     .max_replay_bytes = req->max_replay_bytes,
                      .note_len = (uint16_t)note_len};
   if (note_len) memcpy(j->note, req->note, note_len);
   push(pss, tp->home, &j->item);

@@ -127,9 +127,10 @@ bool rc_delivery_joined(void *ctx, struct rc_subscriber *sub, const struct rc_jo
   enum rc_join_outcome outcome = r->outcome;
   uint64_t gap_from = r->gap_from, gap_to = r->gap_to;
   bool replay = r->replay > 0;
-  /* A replay must not make a fresh subscriber look slow: past half of
-   * --max-queue it becomes an announced gap instead. */
-  if (replay && r->replay_bytes > ss->max_queue / 2) {
+  /* A replay must not make a subscriber look slow: past half of --max-queue,
+   * with what it already has queued, it becomes an announced gap instead. */
+  if (replay && (r->replay_withheld ||
+                 s->stream->queued(&s->conn) + r->replay_bytes > ss->max_queue / 2)) {
     replay = false;
     if (outcome == RC_JOIN_RECOVERED) {
       outcome = RC_JOIN_GAP_HISTORY;

@@ -420,6 +420,7 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
   for (unsigned i = 0; i < n; i++) {
     struct rc_join_request jr = {.token = rc_conn_token(l, &s->conn),
                                  .snapshot = opts.snapshot,
+                                 .max_replay_bytes = ss->max_queue / 2,
                                  .note = RC_DELIVERY_URL_JOIN,
                                  .note_len = 1};
     jr.has_since = position_of(&opts, list[i], &jr.since_epoch, &jr.since_seq);

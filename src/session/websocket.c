@@ -220,6 +220,7 @@ static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_com
   for (unsigned i = 0; i < n; i++) {
     struct rc_join_request jr = {.token = rc_conn_token(l, &s->conn),
                                  .snapshot = cmd->snapshot,
+                                 .max_replay_bytes = ss->max_queue / 2,
                                  .note = cmd->id_json,
                                  .note_len = cmd->id_json_len};
     jr.has_since = rc_command_since(cmd, list[i]->name, &jr.since_epoch, &jr.since_seq) == 0;

@@ -167,6 +167,27 @@ class History(unittest.TestCase):
                                      ("gap", "epoch", ack["epoch"], 1, 1))
             asyncio.run(after())
 
+    def test_a_replay_larger_than_the_queue_allows_is_an_explicit_gap(self):
+        with Server("--history", "1000", "--max-queue", "64k", threads=2) as srv:
+            async def run():
+                async with websockets.connect(srv.url("?topics=h.big")) as ws:
+                    epoch = (await acks(ws, 1))["h.big"]["epoch"]
+                for i in range(1, 201):
+                    publish(srv, "h.big", {"v": i, "pad": "x" * 1000})
+                async with websockets.connect(srv.url(f"?topics=h.big&since=h.big:{epoch}:1")) as ws:
+                    ack = (await acks(ws, 1))["h.big"]
+                    self.assertEqual((ack["seq"], ack["recovered"]), (200, False))
+                    gap = await recv_json(ws)
+                    self.assertEqual((gap["type"], gap["from"], gap["to"], gap["reason"]),
+                                     ("gap", 2, 200, "replay exceeds half of --max-queue"))
+                    publish(srv, "h.big", {"v": 201})
+                    self.assertEqual((await recv_json(ws))["seq"], 201)
+                # A short one still replays.
+                async with websockets.connect(srv.url(f"?topics=h.big&since=h.big:{epoch}:198")) as ws:
+                    self.assertTrue((await acks(ws, 1))["h.big"]["recovered"])
+                    self.assertEqual([(await recv_json(ws))["seq"] for _ in range(3)], [199, 200, 201])
+            asyncio.run(run())
+
     def test_history_off_snapshot_is_refused_in_the_ack(self):
         with Server(threads=2) as srv:
             async def run():

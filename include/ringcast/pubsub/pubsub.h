@@ -53,6 +53,7 @@ struct rc_join_request {
   bool has_since;        /* resume after (since_epoch, since_seq) */
   bool snapshot;         /* send the topic's latest message first */
   uint64_t since_epoch, since_seq;
+  uint64_t max_replay_bytes; /* a replay larger than this is withheld; 0: no bound */
   const void *note;      /* copied, e.g. the command's id; at most RC_PUBSUB_NOTE_MAX */
   size_t note_len;
 };
@@ -79,6 +80,7 @@ struct rc_join_result {
   bool snapshot;         /* the latest message (seq) follows as a snapshot */
   uint32_t replay;       /* messages that follow before the live ones */
   uint64_t replay_bytes; /* their envelope bytes */
+  bool replay_withheld;  /* past max_replay_bytes: counted, none follow */
   const void *note;
   size_t note_len;
 };
