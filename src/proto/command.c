@@ -63,10 +63,20 @@ static int parse_since(const char *text, const struct rc_json_span *sp, struct r
                        char *err, size_t err_size) {
   if (sp->type != RC_JSON_OBJECT)
     return fail(err, err_size, "\"since\" must be an object: {\"topic\":{\"epoch\":\"...\",\"seq\":N}}");
+  /* Topic names never hold a NUL, and a C string would end at one. */
+  for (size_t i = 0; i + 6 <= sp->len; i++)
+    if (text[sp->off + i] == '\\' && (text[sp->off + i + 1] | 0x20) == 'u' &&
+        !memcmp(text + sp->off + i + 2, "0000", 4))
+      return fail(err, err_size, "\"since\" holds a NUL character");
   cmd->since = cJSON_ParseWithLength(text + sp->off, sp->len);
   if (!cmd->since) return fail(err, err_size, "out of memory");
   const cJSON *pos;
   cJSON_ArrayForEach(pos, cmd->since) {
+    for (const cJSON *q = cmd->since->child; q != pos; q = q->next)
+      if (strcmp(q->string, pos->string) == 0) {
+        snprintf(err, err_size, "\"since\" names '%.128s' twice", pos->string);
+        return -EINVAL;
+      }
     const cJSON *t;
     bool named = false;
     cJSON_ArrayForEach(t, cmd->topics) named |= strcmp(t->valuestring, pos->string) == 0;

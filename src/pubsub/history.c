@@ -15,12 +15,18 @@ static size_t ring_size(uint32_t cap) {
   return sizeof(struct rc_history) + (size_t)cap * sizeof(struct rc_history_slot);
 }
 
+/* What a message kept costs in memory: its allocation, as charged to the budget. */
+static size_t frame_cost(const struct rc_frame *f) {
+  return f->charge ? f->charge : sizeof *f + f->cap;
+}
+
 static struct rc_history_slot *slot(struct rc_history *h, uint32_t i) {
   return &h->v[(h->head + i) & (h->cap - 1)];
 }
 
 static void ring_free(struct rc_history **hp, const struct rc_history_ctx *cx) {
   rc_budget_release(cx->budget, ring_size((*hp)->cap));
+  rc_counter_sub(cx->bytes_total, ring_size((*hp)->cap));
   free(*hp);
   *hp = NULL;
 }
@@ -29,7 +35,7 @@ static void pop(struct rc_history **hp, enum rc_history_cut why, const struct rc
   struct rc_history *h = *hp;
   struct rc_history_slot *s = slot(h, 0);
   h->bytes -= s->frame->len;
-  rc_counter_sub(cx->bytes_total, s->frame->len);
+  rc_counter_sub(cx->bytes_total, frame_cost(s->frame));
   rc_counter_sub(cx->msgs_total, 1);
   rc_counter_add(&cx->cut[why], 1);
   rc_frame_release(cx->arena, s->frame);
@@ -45,6 +51,7 @@ static struct rc_history *grow(struct rc_history *h, uint32_t max, const struct 
   struct rc_history *g = malloc(ring_size(cap));
   if (!g) return NULL;
   rc_budget_force(cx->budget, ring_size(cap));
+  rc_counter_add(cx->bytes_total, ring_size(cap));
   g->cap = cap;
   g->head = 0;
   g->n = 0;
@@ -54,6 +61,7 @@ static struct rc_history *grow(struct rc_history *h, uint32_t max, const struct 
     g->n = h->n;
     g->bytes = h->bytes;
     rc_budget_release(cx->budget, ring_size(h->cap));
+    rc_counter_sub(cx->bytes_total, ring_size(h->cap));
     free(h);
   }
   return g;
@@ -79,7 +87,7 @@ bool rc_history_append(struct rc_history **hp, struct rc_frame *f, uint32_t now_
   *slot(h, h->n) = (struct rc_history_slot){.frame = f, .t = now_s};
   h->n++;
   h->bytes += f->len;
-  rc_counter_add(cx->bytes_total, f->len);
+  rc_counter_add(cx->bytes_total, frame_cost(f));
   rc_counter_add(cx->msgs_total, 1);
   while (lim->max_bytes && h->n > 1 && h->bytes > lim->max_bytes) pop(hp, RC_HISTORY_CUT_BYTES, cx);
   rc_history_expire(hp, now_s, lim, cx);

@@ -21,7 +21,7 @@ struct rc_history_slot {
 
 struct rc_history {
   uint32_t cap, head, n;   /* cap a power of two */
-  uint64_t bytes;          /* envelope bytes of the frames held */
+  uint64_t bytes;          /* envelope bytes of the frames held (--history-bytes) */
   struct rc_history_slot v[];
 };
 
@@ -39,7 +39,8 @@ struct rc_history_limits {
 struct rc_history_ctx {
   struct rc_frame_arena *arena;
   struct rc_budget *budget;     /* charged for the ring arrays */
-  _Atomic uint64_t *bytes_total; /* the shard's sum of history bytes (a counter) */
+  _Atomic uint64_t *bytes_total; /* memory the shard's histories hold: the messages'
+                                 * allocations and the rings (a counter) */
   _Atomic uint64_t *msgs_total;  /* and of messages held */
   _Atomic uint64_t *cut;         /* [RC_HISTORY_CUT_NR] messages dropped, by reason */
 };

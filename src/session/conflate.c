@@ -233,6 +233,7 @@ void rc_conflate_flush(struct rc_loop *l) {
     struct rc_session *s = cf->s;
     if (!rc_conn_is_open(&s->conn)) continue; /* released with the session */
     park_all(l, s);
+    cf = s->cf; /* a new slot may have moved the table */
     if (now - cf->flushed_ms < RC_CONFLATE_INTERVAL_MS || !drained(s)) continue;
     cf->flushed_ms = now;
     /* Nothing new for a while: caught up, back to plain delivery. Not at the
@@ -240,6 +241,27 @@ void rc_conflate_flush(struct rc_loop *l) {
      * between two of them would take the next burst message by message. */
     if (flush_one(l, s)) cf->idle = 0;
     else if (++cf->idle >= RC_CONFLATE_IDLE_FLUSHES) stop(l, s, false);
+  }
+}
+
+/* Whether s still subscribes to tp, exactly or through one of its patterns. */
+static bool still_wanted(const struct rc_session *s, const struct rc_topic *tp) {
+  for (uint16_t i = 0; i < s->sub.n; i++) {
+    const struct rc_subscription *e = &s->sub.v[i];
+    if (e->pattern ? rc_topic_pattern_match(e->group->pattern, e->group->len, tp->name, tp->name_len)
+                   : e->topic == tp)
+      return true;
+  }
+  return false;
+}
+
+void rc_conflate_forget(struct rc_loop *l, struct rc_session *s) {
+  struct rc_conflation *cf = s->cf;
+  if (!cf) return;
+  for (uint32_t i = 0; i < cf->n; i++) {
+    if (still_wanted(s, cf->v[i].topic)) continue;
+    slot_drop(l, &cf->v[i]);
+    cf->v[i--] = cf->v[--cf->n];
   }
 }
 

@@ -50,6 +50,9 @@ bool rc_conflate_instead_of_close(struct rc_loop *l, struct rc_session *s, struc
                                   struct rc_hold *h);
 /* Each turn: sessions whose queue has drained get their newest messages. */
 void rc_conflate_flush(struct rc_loop *l);
+/* After an unsubscribe: slots of topics s no longer receives go, so nothing of
+ * them is sent, and a later subscription starts afresh. */
+void rc_conflate_forget(struct rc_loop *l, struct rc_session *s);
 /* The session is closing: its table goes. */
 void rc_conflate_release(struct rc_loop *l, struct rc_session *s);
 

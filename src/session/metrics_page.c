@@ -95,7 +95,7 @@ static const struct family {
         "Topic-table scans for wildcards (a pattern new to a shard, or a sweep after groups went)."),
     PSF(history_msgs, "ringcast_history_messages", "gauge", "Messages held in topic histories (--history)."),
     PSF(history_bytes, "ringcast_history_bytes", "gauge",
-        "Bytes of encoded messages held in topic histories (at most half of --max-memory)."),
+        "Memory topic histories hold: their messages' allocations and their rings (at most half of --max-memory)."),
     IOF(frames_sent, "ringcast_frames_delivered_total", "counter",
         "Frames and responses fully written to client sockets."),
     IOF(bytes_sent, "ringcast_bytes_delivered_total", "counter", "Bytes written to client sockets."),

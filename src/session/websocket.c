@@ -18,6 +18,7 @@
 
 /* The parser's bound on topics per command keeps a command within a connection's. */
 _Static_assert(RC_COMMAND_MAX_TOPICS <= RC_SESSION_MAX_SUBS, "a command fits the per-connection list");
+#include "conflate.h"
 #include "delivery.h"
 
 static void send_text(struct rc_loop *l, struct rc_session *s, const char *t, size_t len) {
@@ -226,7 +227,10 @@ static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_com
     jr.has_since = rc_command_since(cmd, list[i]->name, &jr.since_epoch, &jr.since_seq) == 0;
     int ret = rc_pubsub_subscribe(ss->ps, &s->sub, list[i], RC_SESSION_MAX_SUBS, &jr);
     added[i] = ret == 0;
-    already[i] = ret == -EEXIST;
+    /* Named twice in this command: acknowledged once, when it goes live. */
+    bool twice = false;
+    for (unsigned j = 0; j < i && !twice; j++) twice = list[j] == list[i];
+    already[i] = ret == -EEXIST && !twice;
     if (ret < 0 && ret != -EEXIST) {
       for (unsigned j = 0; j < i; j++)
         if (added[j]) rc_pubsub_unsubscribe(ss->ps, &s->sub, list[j]);
@@ -296,6 +300,7 @@ static void cmd_unsubscribe(struct rc_loop *l, struct rc_session *s, struct rc_c
     }
     if (gone && missing) cJSON_AddItemToArray(missing, cJSON_CreateString(t->valuestring));
   }
+  rc_conflate_forget(l, s);
   cJSON *o = reply("ack", cmd);
   if (o) {
     cJSON_AddItemReferenceToObject(o, "topics", (cJSON *)cmd->topics);
@@ -352,6 +357,7 @@ static cJSON *drop_disallowed(struct rc_loop *l, struct rc_session *s) {
     else rc_pubsub_unsubscribe(ss->ps, &s->sub, e->topic);
   }
   if (!n) return NULL;
+  rc_conflate_forget(l, s);
   char peer[64];
   rc_conn_peer_text(&s->conn, peer, sizeof peer);
   rc_info("%s: renewed token no longer allows %u of its subscriptions; ended them", peer, n);

@@ -146,3 +146,38 @@ Test(command, bounds_are_checked_before_anything_is_built) {
   cr_assert_null(c.root);
   rc_command_fini(&c);
 }
+
+Test(command, subscribe_since_and_snapshot) {
+  struct rc_command c;
+  char err[256];
+  cr_assert_eq(parse("{\"op\":\"subscribe\",\"topics\":[\"a\",\"b\"],\"snapshot\":true,"
+                     "\"since\":{\"b\":{\"epoch\":\"00000000000000ff\",\"seq\":120}}}",
+                     &c, err), 0, "%s", err);
+  uint64_t e, q;
+  cr_assert(c.snapshot);
+  cr_assert_eq(rc_command_since(&c, "a", &e, &q), -ENOENT);
+  cr_assert_eq(rc_command_since(&c, "b", &e, &q), 0);
+  cr_assert_eq(e, 255);
+  cr_assert_eq(q, 120);
+  rc_command_fini(&c);
+  static const struct {
+    const char *text, *why;
+  } bad[] = {
+      {"{\"op\":\"subscribe\",\"topics\":[\"a\"],\"since\":{\"a\":{\"epoch\":\"00000000000000ff\",\"seq\":1},"
+       "\"a\":{\"epoch\":\"00000000000000ff\",\"seq\":2}}}", "names 'a' twice"},
+      {"{\"op\":\"subscribe\",\"topics\":[\"a\"],\"since\":{\"a\\u0000x\":{\"epoch\":\"00000000000000ff\",\"seq\":1}}}",
+       "holds a NUL"},
+      {"{\"op\":\"subscribe\",\"topics\":[\"a\"],\"since\":{\"b\":{\"epoch\":\"00000000000000ff\",\"seq\":1}}}",
+       "which \"topics\" does not"},
+      {"{\"op\":\"subscribe\",\"topics\":[\"a\"],\"since\":{\"a\":{\"epoch\":\"ff\",\"seq\":1}}}", "16 hex digits"},
+      {"{\"op\":\"subscribe\",\"topics\":[\"a\"],\"since\":{\"a\":{\"epoch\":\"00000000000000ff\",\"seq\":-1}}}",
+       "the last seq received"},
+      {"{\"op\":\"subscribe\",\"topics\":[\"a\"],\"since\":[]}", "must be an object"},
+      {"{\"op\":\"subscribe\",\"topics\":[\"a\"],\"snapshot\":\"yes\"}", "true or false"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cr_assert_eq(parse(bad[i].text, &c, err), -EINVAL, "%s", bad[i].text);
+    cr_assert(strstr(err, bad[i].why), "%s: %s", bad[i].text, err);
+    rc_command_fini(&c);
+  }
+}
