@@ -8,18 +8,20 @@
 # and what it conflated or shed (from /metrics).
 #
 #   bench/overload.sh [--rate N] [--conns N] [--duration S] [--name NAME]
+#                     [--policies conflate,disconnect]
 #
 # Writes bench/results/NAME/{conflate,disconnect}.{json,txt,rss,metrics} and
 # summary.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rate=1600 conns=10000 duration=20 name=overload
+rate=1600 conns=10000 duration=20 name=overload policies="conflate disconnect"
 while [ $# -gt 0 ]; do
   case $1 in
     --rate) rate=$2; shift 2 ;;
     --conns) conns=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --name) name=$2; shift 2 ;;
+    --policies) policies=${2//,/ }; shift 2 ;;
     *) echo "bench/overload.sh: unknown option $1 (see the header)" >&2; exit 2 ;;
   esac
 done
@@ -36,7 +38,7 @@ trap cleanup EXIT
 
 metric() { awk -v n="$1" '$1 == n { print $2 }' "$2"; }
 
-for policy in conflate disconnect; do
+for policy in $policies; do
   build/ringcast --listen 127.0.0.1:$port --threads 1 --cpus 0 --log-level warn --slow-policy $policy \
     --max-conns-per-ip 0 --max-handshakes-per-ip 0 --connect-rate-per-ip 0 --max-commands-per-sec 0 \
     >"$out/$policy.log" 2>&1 &
@@ -64,13 +66,13 @@ done
   echo
   echo "| --slow-policy | RSS min..max MiB (sampled each second) | slow-consumer closes | conflated messages | gap notices | shed (conflated instead of closed) |"
   echo "|---|---:|---:|---:|---:|---:|"
-  for policy in conflate disconnect; do
+  for policy in $policies; do
     m=$out/$policy.metrics
     rss=$(sort -n "$out/$policy.rss" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f..%.0f", lo / 1024, hi / 1024 }')
     echo "| $policy | $rss | $(metric ringcast_slow_consumer_disconnects_total "$m") | $(metric ringcast_conflated_messages_total "$m") | $(metric ringcast_conflation_gaps_total "$m") | $(metric ringcast_overload_shed_total "$m") |"
   done
   echo
-  for policy in conflate disconnect; do
+  for policy in $policies; do
     echo "## $policy"
     echo
     echo '```'

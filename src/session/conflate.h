@@ -30,11 +30,11 @@
  * about a tenth of a second of a lagging subscriber's share of one core. */
 #define RC_CONFLATE_LAG (16u << 10)
 /* A conflating subscriber gets the newest of each topic at most this often.
- * Sending a lagging reader each message as soon as its queue drained keeps its
- * socket buffer full of small, stale sends (two frames, gap and message, per
- * send): the sends, not the messages, become the cost, and what waits in the
- * kernel's buffer, where nothing conflates it, sets the latency. */
-#define RC_CONFLATE_INTERVAL_MS 50
+ * Each flush is one small send (a gap notice and a message): flushing 10,000
+ * lagging readers every 50 ms made more segments than their reader could take
+ * (W5's overload step: p99 730 ms; at 100 ms 394-495 ms, docs/benchmarks.md),
+ * so what left fresh aged in the sockets. */
+#define RC_CONFLATE_INTERVAL_MS 100
 /* Flushes in a row with nothing new before a subscriber stops conflating. */
 #define RC_CONFLATE_IDLE_FLUSHES 20
 /* Subscribers a shard needs before it counts as behind rather than them slow. */
