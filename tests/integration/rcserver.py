@@ -146,9 +146,13 @@ class Server:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.stop()
+    def __exit__(self, exc_type, exc, tb):
+        rc = self.stop()
         os.unlink(self.log.name)
+        # A crash or a sanitizer report at shutdown fails the test, unless it
+        # is already failing for something else (stop() printed the log).
+        if rc != 0 and exc_type is None:
+            raise AssertionError(f"ringcast exited with {rc}")
 
 
 class RawWs:
