@@ -57,6 +57,7 @@ int main(int argc, char **argv) {
   if (ret == 1) return 0;
   if (ret < 0) return 2;
   rc_log_set_level(cfg.log_level);
+  rc_log_set_format(cfg.log_format);
   tune_allocator();
   if ((ret = raise_nofile()) < 0) rc_warn("raising RLIMIT_NOFILE: %s", strerror(-ret));
   /* The peer may vanish mid-send; io_uring sends carry MSG_NOSIGNAL, but be sure. */

@@ -39,7 +39,7 @@ enum {
   OPT_MAX_CONNS_PER_IP, OPT_MAX_HANDSHAKES_PER_IP, OPT_CONNECT_RATE_PER_IP, OPT_TLS_CERT,
   OPT_TLS_KEY, OPT_JWT_KEY, OPT_JWT_LEEWAY, OPT_JWT_AUDIENCE, OPT_JWT_ISSUER, OPT_JWT_COOKIE,
   OPT_PUBLISH_KEY_FILE, OPT_ALLOW_ORIGIN, OPT_TRUST_PROXY, OPT_HISTORY, OPT_HISTORY_BYTES,
-  OPT_HISTORY_TTL, OPT_TOPIC_HEARTBEAT, OPT_SLOW_POLICY,
+  OPT_HISTORY_TTL, OPT_TOPIC_HEARTBEAT, OPT_SLOW_POLICY, OPT_LOG_FORMAT,
 };
 #define DEFAULT_HISTORY_BYTES (1ull << 20)
 #define DEFAULT_HISTORY_TTL 300u
@@ -84,6 +84,7 @@ static const struct option long_opts[] = {
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"ping-interval", required_argument, NULL, OPT_PING_INTERVAL},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -200,6 +201,8 @@ void rc_config_usage(FILE *out) {
           "                       (default %u; 0 disables)\n"
           "  --ping-interval S    ping WebSocket clients silent this long (default %u; 0 disables)\n"
           "  --log-level LEVEL    error, warn, info or debug (default info)\n"
+          "  --log-format F       text, or json: one JSON object a line (ts, level, shard,\n"
+          "                       msg) for log pipelines (default text)\n"
           "  --help               show this text\n"
           "  --version            show the version\n\n"
           "Routes: GET /ws?topics=a,b[&format=raw], POST /publish/<topic>, POST /publish\n"
@@ -548,6 +551,10 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
       else cfg->ping_interval = (unsigned)v;
       break;
     }
+    case OPT_LOG_FORMAT:
+      if (rc_log_parse_format(optarg, &cfg->log_format) < 0)
+        return bad(err, "--log-format", optarg, "expected text or json");
+      break;
     case OPT_LOG_LEVEL:
       if (rc_log_parse_level(optarg, &cfg->log_level) < 0)
         return bad(err, "--log-level", optarg, "expected error, warn, info or debug");

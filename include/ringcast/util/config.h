@@ -65,6 +65,7 @@ struct rc_config {
   unsigned idle_timeout;     /* seconds without inbound bytes before closing; 0: off */
   unsigned ping_interval;    /* seconds of inbound silence before a keepalive ping; 0: off */
   enum rc_log_level log_level;
+  enum rc_log_format log_format;  /* --log-format */
   const char *tls_cert;      /* --tls-cert: PEM chain, leaf first; NULL: no TLS */
   const char *tls_key;       /* --tls-key: its PEM private key */
   /* Access control (docs/security.md). Files are read when the server starts. */
