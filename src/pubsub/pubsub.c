@@ -403,6 +403,18 @@ static void batch_add(struct rc_pubsub_shard *pss, unsigned dest, struct rc_fram
   b->e[b->n++] = (struct batch_entry){.frame = f, .topic = tp};
 }
 
+/* Hands f to every other shard in `others` (one batch entry each) and to this
+ * shard's subscribers; the frame's references are already counted. */
+static void fan_out(struct rc_pubsub_shard *pss, struct rc_topic *tp, struct rc_frame *f,
+                    uint64_t others) {
+  while (others) {
+    unsigned d = (unsigned)__builtin_ctzll(others);
+    others &= others - 1;
+    batch_add(pss, d, f, tp);
+  }
+  deliver_local(pss, tp, f);
+}
+
 /* Stamps, encodes and fans out; returns the sequence number, -ENOMEM, or (unless
  * admitted, i.e. already accepted and charged for) -ENOBUFS when the encoded
  * message does not fit the memory budget. */
@@ -439,12 +451,7 @@ static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
     rc_history_append(&tp->history, f, pss->now_s, &hl, &cx);
     history_over_memory(pss);
   }
-  while (others) {
-    unsigned d = (unsigned)__builtin_ctzll(others);
-    others &= others - 1;
-    batch_add(pss, d, f, tp);
-  }
-  deliver_local(pss, tp, f);
+  fan_out(pss, tp, f, others);
   return (int64_t)seq;
 }
 
@@ -730,12 +737,7 @@ static void heartbeat(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t
   uint64_t others = interest & ~(1ull << pss->id);
   atomic_store_explicit(&f->shard_refs, 1u + (uint32_t)__builtin_popcountll(others),
                         memory_order_relaxed);
-  while (others) {
-    unsigned d = (unsigned)__builtin_ctzll(others);
-    others &= others - 1;
-    batch_add(pss, d, f, tp);
-  }
-  deliver_local(pss, tp, f);
+  fan_out(pss, tp, f, others);
   tp->last_s = pss->now_s;
   rc_counter_add(&pss->stats.heartbeats, 1);
 }
@@ -903,11 +905,6 @@ int rc_pubsub_subscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
   if (note_len) memcpy(j->note, req->note, note_len);
   push(pss, tp->home, &j->item);
   return 0;
-}
-
-bool rc_pubsub_is_pending(const struct rc_subscriber *s, const struct rc_topic *tp) {
-  int i = rc_subscription_find(s, tp);
-  return i >= 0 && s->v[i].join != 0;
 }
 
 /* This shard's list of tp emptied: its hold on tp goes once the home shard can

@@ -10,6 +10,37 @@
 
 #include "ringcast/pubsub/topic.h"
 
+/* A topic's list and a pattern group are the same kind of array of subscriber
+ * references with back-indexes; these three keep both. */
+
+/* Room for `need` entries, growing by doubling from `first`. */
+static int refs_reserve(struct rc_subref **v, uint32_t *cap, uint32_t need, uint32_t first) {
+  if (need <= *cap) return 0;
+  uint32_t c = *cap ? *cap * 2 : first;
+  struct rc_subref *g = realloc(*v, c * sizeof *g);
+  if (!g) return -ENOMEM;
+  *v = g;
+  *cap = c;
+  return 0;
+}
+
+/* Appends s's entry i (room reserved); returns its index in the array. */
+static uint32_t refs_put(struct rc_subref *v, uint32_t *n, struct rc_subscriber *s, uint32_t i) {
+  uint32_t idx = (*n)++;
+  v[idx] = (struct rc_subref){.sub = s, .sub_idx = i};
+  return idx;
+}
+
+/* Takes entry idx out: the last entry fills the hole, its subscriber's
+ * back-index following it. */
+static void refs_cut(struct rc_subref *v, uint32_t *n, uint32_t idx) {
+  (*n)--;
+  if (idx != *n) {
+    v[idx] = v[*n];
+    v[idx].sub->v[v[idx].sub_idx].list_idx = idx;
+  }
+}
+
 int rc_subscription_find(const struct rc_subscriber *s, const struct rc_topic *tp) {
   for (uint16_t i = 0; i < s->n; i++)
     if (!s->v[i].pattern && s->v[i].topic == tp) return i;
@@ -57,30 +88,17 @@ static int array_reserve(struct rc_subscriber *s) {
 int rc_subscription_add_pattern(struct rc_subscriber *s, struct rc_pattern_group *g,
                                 unsigned limit, unsigned pattern_limit) {
   if (s->n >= limit || s->npatterns >= pattern_limit) return -EMLINK;
-  if (array_reserve(s) < 0) return -ENOMEM;
-  if (g->n == g->cap) {
-    uint32_t cap = g->cap ? g->cap * 2 : 4;
-    struct rc_subref *v = realloc(g->v, cap * sizeof *v);
-    if (!v) return -ENOMEM;
-    g->v = v;
-    g->cap = cap;
-  }
-  uint32_t idx = g->n++;
-  g->v[idx] = (struct rc_subref){.sub = s, .sub_idx = s->n};
+  if (array_reserve(s) < 0 || refs_reserve(&g->v, &g->cap, g->n + 1, 4) < 0) return -ENOMEM;
+  uint32_t idx = refs_put(g->v, &g->n, s, s->n);
   s->v[s->n++] = (struct rc_subscription){.group = g, .list_idx = idx, .pattern = true};
   s->npatterns++;
   return idx == 0;
 }
 
-/* Room in the list for one more subscriber, current or pending. */
+/* Room in the list for one more subscriber, current, pending or parked (most
+ * topics of a big universe have one or two: it starts at one). */
 static int list_reserve(struct rc_sublist *l) {
-  if (l->n + l->pending + l->parked < l->cap) return 0;
-  uint32_t cap = l->cap ? l->cap * 2 : 1; /* most topics of a big universe have one or two */
-  struct rc_subref *v = realloc(l->v, cap * sizeof *v);
-  if (!v) return -ENOMEM;
-  l->v = v;
-  l->cap = cap;
-  return 0;
+  return refs_reserve(&l->v, &l->cap, l->n + l->pending + l->parked + 1, 1);
 }
 
 /* The topic's interest bit follows "has a subscriber here, current or pending". */
@@ -109,12 +127,8 @@ int rc_subscription_add(unsigned shard, struct rc_subscriber *s, struct rc_topic
   if (list_reserve(l) < 0) return -ENOMEM;
   bool first = l->n + l->pending + l->parked == 0;
   uint32_t idx = 0;
-  if (join) {
-    l->pending++;
-  } else {
-    idx = l->n++;
-    l->v[idx] = (struct rc_subref){.sub = s, .sub_idx = s->n};
-  }
+  if (join) l->pending++;
+  else idx = refs_put(l->v, &l->n, s, s->n);
   if (first) interest_gained(tp, shard);
   s->v[s->n++] = (struct rc_subscription){.topic = tp, .list_idx = idx, .join = join, .pattern = false};
   return first;
@@ -126,24 +140,12 @@ bool rc_subscription_activate(unsigned shard, struct rc_subscriber *s, struct rc
   if (i < 0 || s->v[i].join != join || join == 0) return false;
   struct rc_sublist *l = &tp->local[shard];
   l->pending--;
-  uint32_t idx = l->n++; /* within cap: the place was reserved */
-  l->v[idx] = (struct rc_subref){.sub = s, .sub_idx = (uint32_t)i};
-  s->v[i].list_idx = idx;
+  s->v[i].list_idx = refs_put(l->v, &l->n, s, (uint32_t)i); /* the place was reserved */
   s->v[i].join = 0;
   return true;
 }
 
 static bool remove_from_topic(unsigned shard, const struct rc_subscription *gone);
-
-/* Takes entry idx out of a topic's list: the list's last entry fills the hole. */
-static void list_cut(struct rc_sublist *l, uint32_t idx) {
-  l->n--;
-  if (idx != l->n) {
-    l->v[idx] = l->v[l->n];
-    struct rc_subref moved = l->v[idx];
-    moved.sub->v[moved.sub_idx].list_idx = idx;
-  }
-}
 
 /* Returns whether the topic (or group) has no subscriber here any more. */
 static bool remove_at(unsigned shard, struct rc_subscriber *s, uint16_t i) {
@@ -151,12 +153,7 @@ static bool remove_at(unsigned shard, struct rc_subscriber *s, uint16_t i) {
   bool emptied;
   if (gone.pattern) {
     struct rc_pattern_group *g = gone.group;
-    g->n--;
-    if (gone.list_idx != g->n) {
-      g->v[gone.list_idx] = g->v[g->n];
-      struct rc_subref moved = g->v[gone.list_idx];
-      moved.sub->v[moved.sub_idx].list_idx = gone.list_idx;
-    }
+    refs_cut(g->v, &g->n, gone.list_idx);
     emptied = g->n == 0;
     s->npatterns--;
   } else {
@@ -188,7 +185,7 @@ static bool remove_from_topic(unsigned shard, const struct rc_subscription *g0) 
   } else if (gone.parked) {
     l->parked--;
   } else {
-    list_cut(l, gone.list_idx);
+    refs_cut(l->v, &l->n, gone.list_idx);
   }
   return list_emptied(gone.topic, shard);
 }
@@ -196,7 +193,7 @@ static bool remove_from_topic(unsigned shard, const struct rc_subscription *g0) 
 void rc_subscription_park(unsigned shard, struct rc_subscriber *s, uint16_t i) {
   struct rc_subscription *e = &s->v[i];
   struct rc_sublist *l = &e->topic->local[shard];
-  list_cut(l, e->list_idx);
+  refs_cut(l->v, &l->n, e->list_idx);
   l->parked++;
   e->parked = true;
 }
@@ -205,9 +202,7 @@ void rc_subscription_unpark(unsigned shard, struct rc_subscriber *s, uint16_t i)
   struct rc_subscription *e = &s->v[i];
   struct rc_sublist *l = &e->topic->local[shard];
   l->parked--;
-  uint32_t idx = l->n++; /* within cap: the place was kept */
-  l->v[idx] = (struct rc_subref){.sub = s, .sub_idx = i};
-  e->list_idx = idx;
+  e->list_idx = refs_put(l->v, &l->n, s, i); /* the place was kept */
   e->parked = false;
 }
 

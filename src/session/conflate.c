@@ -24,6 +24,7 @@ struct rc_conflation {
   struct rc_session *s;
   uint64_t flushed_ms;     /* the last flush, loop clock */
   uint32_t idle;           /* flushes in a row that found nothing new */
+  bool fresh;              /* started this turn: its subscriptions are not parked yet */
   struct rc_conflation *prev, *next;  /* the shard's list */
   uint32_t n, cap;
   struct slot v[];
@@ -43,7 +44,7 @@ static bool start(struct rc_loop *l, struct rc_session *s) {
   if (!cf) return false;
   rc_budget_force(ss->budget, table_size(cap));
   *cf = (struct rc_conflation){.s = s, .cap = cap, .next = ss->conflating,
-                               .flushed_ms = rc_loop_now_ms(l)};
+                               .flushed_ms = rc_loop_now_ms(l), .fresh = true};
   if (ss->conflating) ss->conflating->prev = cf;
   ss->conflating = cf;
   s->cf = cf;
@@ -232,9 +233,15 @@ void rc_conflate_flush(struct rc_loop *l) {
     next = cf->next;
     struct rc_session *s = cf->s;
     if (!rc_conn_is_open(&s->conn)) continue; /* released with the session */
-    park_all(l, s);
-    cf = s->cf; /* a new slot may have moved the table */
-    if (now - cf->flushed_ms < RC_CONFLATE_INTERVAL_MS || !drained(s)) continue;
+    /* Parked in the turn it started, then once per interval, for subscriptions
+     * that went live since: not a walk of its subscriptions every turn. */
+    bool due = now - cf->flushed_ms >= RC_CONFLATE_INTERVAL_MS;
+    if (cf->fresh || due) {
+      cf->fresh = false;
+      park_all(l, s);
+      cf = s->cf; /* a new slot may have moved the table */
+    }
+    if (!due || !drained(s)) continue;
     cf->flushed_ms = now;
     /* Nothing new for a while: caught up, back to plain delivery. Not at the
      * first quiet flush: publishers send in bursts, and a subscriber unparked

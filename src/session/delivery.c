@@ -110,6 +110,10 @@ static const char *const gap_reasons[] = {
     n += k_ > 0 && (size_t)k_ < sizeof buf - n ? (size_t)k_ : sizeof buf - n;           \
   } while (0)
 
+/* One of the upgrade's topics= is answered: the 101 goes once all are. */
+static void url_join_done(struct rc_loop *l, struct rc_session *s) {
+  if (s->joining && --s->joining == 0) rc_conn_uncork(l, &s->conn);
+}
 
 bool rc_delivery_joined(void *ctx, struct rc_subscriber *sub, const struct rc_join_result *r) {
   struct rc_session_shard *ss = ctx;
@@ -119,7 +123,7 @@ bool rc_delivery_joined(void *ctx, struct rc_subscriber *sub, const struct rc_jo
   if (!r->live) {
     /* Ended before it went live (the client unsubscribed at once): the 101
      * waits for it no longer. */
-    if (url && s->joining && --s->joining == 0) rc_conn_uncork(l, &s->conn);
+    if (url) url_join_done(l, s);
     return false;
   }
   const char *id = url ? "" : r->note;
@@ -164,6 +168,6 @@ bool rc_delivery_joined(void *ctx, struct rc_subscriber *sub, const struct rc_jo
       send_text(l, s, buf, n);
     }
   }
-  if (url && s->joining && --s->joining == 0) rc_conn_uncork(l, &s->conn);
+  if (url) url_join_done(l, s);
   return replay && rc_conn_is_open(&s->conn);
 }

@@ -200,8 +200,6 @@ void rc_pubsub_park(struct rc_pubsub_shard *pss, struct rc_subscriber *s, uint16
 void rc_pubsub_unpark(struct rc_pubsub_shard *pss, struct rc_subscriber *s, uint16_t i);
 struct rc_hold *rc_pubsub_newest(struct rc_pubsub_shard *pss, const struct rc_topic *tp);
 uint64_t rc_pubsub_last_seq(struct rc_pubsub_shard *pss, const struct rc_topic *tp);
-/* Whether s's subscription to tp is waiting for its answer (false: live or none). */
-bool rc_pubsub_is_pending(const struct rc_subscriber *s, const struct rc_topic *tp);
 /* 0 or -ENOENT. */
 int rc_pubsub_unsubscribe(struct rc_pubsub_shard *pss, struct rc_subscriber *s,
                           struct rc_topic *tp);
