@@ -205,8 +205,9 @@ void rc_config_usage(FILE *out) {
           "                       msg) for log pipelines (default text)\n"
           "  --help               show this text\n"
           "  --version            show the version\n\n"
-          "Routes: GET /ws?topics=a,b[&format=raw], POST /publish/<topic>, POST /publish\n"
-          "(batch), GET /metrics, GET /healthz. See docs/protocol.md.\n",
+          "Routes: GET /ws?topics=a,b,quotes.*[&format=raw][&since=TOPIC:EPOCH:SEQ,...]\n"
+          "[&snapshot=1][&policy=conflate], POST /publish/<topic>, POST /publish (batch),\n"
+          "GET /metrics, GET /healthz. See docs/protocol.md.\n",
           DEFAULT_LISTEN, RC_CONFIG_MAX_JWT_KEYS, DEFAULT_JWT_LEEWAY, sysconf(_SC_NPROCESSORS_ONLN),
           default_max_conns(),
           DEFAULT_MAX_CONNS_PER_IP, DEFAULT_MAX_HANDSHAKES_PER_IP, DEFAULT_CONNECT_RATE_PER_IP,

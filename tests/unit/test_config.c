@@ -70,6 +70,28 @@ Test(config, limits) {
   cr_assert_eq(c.max_backlog, 16u << 20, "a backlog is never larger than the whole budget");
 }
 
+Test(config, delivery) {
+  struct rc_config c;
+  char e[512] = "";
+  char *none[] = {"ringcast", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 1, none), 0, "%s", e);
+  cr_assert_eq(c.history, 0, "history is off unless asked for");
+  cr_assert_eq(c.history_bytes, 1u << 20);
+  cr_assert_eq(c.history_ttl, 300);
+  cr_assert_eq(c.topic_heartbeat, 0);
+  cr_assert_eq(c.slow_policy, RC_SLOW_DISCONNECT);
+  cr_assert_eq(c.log_format, RC_LOG_TEXT);
+  char *argv[] = {"ringcast", "--history", "1000", "--history-bytes", "4m", "--history-ttl", "0",
+                  "--topic-heartbeat", "5", "--slow-policy", "conflate", "--log-format", "json", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 13, argv), 0, "%s", e);
+  cr_assert_eq(c.history, 1000);
+  cr_assert_eq(c.history_bytes, 4u << 20);
+  cr_assert_eq(c.history_ttl, 0);
+  cr_assert_eq(c.topic_heartbeat, 5);
+  cr_assert_eq(c.slow_policy, RC_SLOW_CONFLATE);
+  cr_assert_eq(c.log_format, RC_LOG_JSON);
+}
+
 Test(config, bad_values_name_the_flag) {
   static const char *cases[][3] = {
       {"--threads", "0", "--threads"},     {"--threads", "abc", "--threads"},
@@ -85,6 +107,10 @@ Test(config, bad_values_name_the_flag) {
       {"--connect-rate-per-ip", "", "--connect-rate-per-ip"},
       {"--admin-listen", "9090", "--admin-listen"},
       {"--max-patterns", "2000000", "--max-patterns"},
+      {"--history", "-1", "--history"}, {"--history", "99999999", "--history"},
+      {"--history-bytes", "3x", "--history-bytes"}, {"--history-ttl", "1.5", "--history-ttl"},
+      {"--topic-heartbeat", "soon", "--topic-heartbeat"},
+      {"--slow-policy", "drop", "--slow-policy"}, {"--log-format", "yaml", "--log-format"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct rc_config c;
