@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "ringcast/io/outq.h"
+#include "ringcast/util/hist.h"
 #include "ringcast/io/timer.h"
 #include "ringcast/util/frame.h"
 
@@ -75,6 +76,9 @@ struct rc_conn_stats {
   _Atomic uint64_t short_sends;       /* resumed where the kernel stopped */
   _Atomic uint64_t recv_enobufs;
   _Atomic uint64_t cqe_stashed;
+  /* Publish accepted to the send carrying the message completed, sampled from
+   * the oldest frame of each send (rc_hist_latency_ns). */
+  struct rc_hist send_latency;
 };
 
 struct rc_conn {
