@@ -23,9 +23,9 @@
 #include <sys/socket.h>
 
 #include "ringcast/io/outq.h"
-#include "ringcast/util/hist.h"
 #include "ringcast/io/timer.h"
 #include "ringcast/util/frame.h"
+#include "ringcast/util/hist.h"
 
 struct rc_loop;
 struct rc_conn;
