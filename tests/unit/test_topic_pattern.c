@@ -266,3 +266,27 @@ Test(topic_pattern, overlap_and_covers_agree_with_brute_force) {
   cr_assert_gt(yes_o, 1000);
   cr_assert_gt(yes_c, 100);
 }
+
+/* A wildcard first segment never takes a reserved one ("$sys"): NATS's rule,
+ * so a client asking for everything does not get the server's internals. */
+Test(topic_pattern, reserved_names) {
+  cr_assert(valid("$sys.>"));
+  cr_assert(valid("$sys.*"));
+  cr_assert_not(valid("a.$sys"));
+  cr_assert_not(valid("$>"));
+  cr_assert(match("$sys.>", "$sys.stats"));
+  cr_assert(match("$sys.*", "$sys.stats"));
+  cr_assert(match("$sys.stats", "$sys.stats"));
+  cr_assert_not(match(">", "$sys.stats"));
+  cr_assert_not(match("*.stats", "$sys.stats"));
+  cr_assert_not(match("*.>", "$sys.stats"));
+  cr_assert(match(">", "sys.stats"));
+  cr_assert_not(overlap(">", "$sys.>"));
+  cr_assert_not(overlap("$sys.*", "*.stats"));
+  cr_assert(overlap("$sys.*", "$sys.>"));
+  cr_assert(overlap("$sys.stats", "$sys.>"));
+  cr_assert_not(covers(">", "$sys.>"));
+  cr_assert_not(covers("*.*", "$sys.stats"));
+  cr_assert(covers("$sys.>", "$sys.*"));
+  cr_assert(covers(">", "*.stats"));
+}
