@@ -142,7 +142,7 @@ static void on_start(struct rc_loop *l) {
       ss->stats_timer.fn = stats_tick;
       rc_loop_timer_set(l, &ss->stats_timer, rc_loop_now_ms(l) + cfg->stats_interval_ms);
     } else {
-      rc_warn("$sys.stats: out of memory or topic table full; running without the stats feed");
+      rc_warn("$sys.stats: out of memory; running without the stats feed");
     }
   }
   if (!ss->demo_feed) return;

@@ -2,6 +2,7 @@
 /* The $sys.stats feed: samples, and publishes them while someone listens. */
 #include "stats_feed.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,6 @@
 
 struct rc_stats_feed {
   const struct rc_server *srv;
-  struct rc_topic *topic;
   uint64_t start_ms;
   uint32_t interval_ms;
   bool quiet_logged;
@@ -67,21 +67,33 @@ struct rc_stats_feed *rc_stats_feed_create(const struct rc_server *srv, uint64_t
   f->srv = srv;
   f->start_ms = now_ms;
   f->interval_ms = interval_ms;
-  /* Held for the feed's life: its seq runs on between watchers, and whether
-   * anyone watches is one load of its interest bits. */
-  if (rc_topic_acquire(rc_pubsub_topics(srv->pubsub), RC_SYS_STATS_TOPIC,
-                       sizeof RC_SYS_STATS_TOPIC - 1, true, &f->topic) < 0) {
-    free(f);
-    return NULL;
-  }
   take(f, &f->sample[0], now_ms);
   return f;
 }
 
-void rc_stats_feed_destroy(struct rc_stats_feed *f) {
-  if (!f) return;
-  rc_topic_release(rc_pubsub_topics(f->srv->pubsub), f->topic);
-  free(f);
+void rc_stats_feed_destroy(struct rc_stats_feed *f) { free(f); }
+
+/* $sys.stats when someone would receive a message of it, referenced; NULL
+ * otherwise. The topic is not held between ticks: it exists while someone
+ * subscribes to it, like any topic, so a server nobody watches keeps no topic
+ * (nor a --max-topics place) for it. A wildcard subscriber ("$sys.>") does not
+ * make it exist, though: while any pattern is subscribed anywhere, the topic is
+ * created for the tick, and the creation hook pins it for the patterns that
+ * match; with none, it goes again at once. */
+static struct rc_topic *listened_topic(const struct rc_stats_feed *f) {
+  struct rc_topic_table *table = rc_pubsub_topics(f->srv->pubsub);
+  struct rc_topic *tp;
+  int ret = rc_topic_acquire(table, RC_SYS_STATS_TOPIC, sizeof RC_SYS_STATS_TOPIC - 1, false, &tp);
+  if (ret == -ENOENT && rc_pubsub_pattern_count(f->srv->pubsub) > 0)
+    ret = rc_topic_acquire(table, RC_SYS_STATS_TOPIC, sizeof RC_SYS_STATS_TOPIC - 1, true, &tp);
+  if (ret < 0) return NULL; /* absent, or the table is full: no one to tell */
+  /* Read relaxed, as a hint: a watcher who just arrived is served from the
+   * next tick, one who just left costs one more message. */
+  uint64_t listening = atomic_load_explicit(&tp->interest, memory_order_relaxed) |
+                       atomic_load_explicit(&tp->pattern_interest, memory_order_relaxed);
+  if (listening) return tp;
+  rc_topic_release(table, tp);
+  return NULL;
 }
 
 uint64_t rc_stats_feed_tick(struct rc_stats_feed *f, struct rc_pubsub_shard *ps, uint64_t now_ms) {
@@ -91,20 +103,19 @@ uint64_t rc_stats_feed_tick(struct rc_stats_feed *f, struct rc_pubsub_shard *ps,
   take(f, &f->sample[next], now_ms);
   const struct rc_sys_sample *prev = &f->sample[f->last];
   f->last = next;
-  /* A hint, read relaxed: a watcher who just arrived is served from the next
-   * tick, one gone costs one more message. */
-  uint64_t listening = atomic_load_explicit(&f->topic->interest, memory_order_relaxed) |
-                       atomic_load_explicit(&f->topic->pattern_interest, memory_order_relaxed);
-  if (!listening) return now_ms + f->interval_ms;
-  long n = rc_sys_stats_render(prev, &f->sample[next], &rc_hist_latency_ns, f->json, sizeof f->json);
+  struct rc_topic *tp = listened_topic(f);
+  if (!tp) return now_ms + f->interval_ms;
+  long n =
+      rc_sys_stats_render(prev, &f->sample[next], &rc_hist_latency_ns, f->json, sizeof f->json);
   if (n < 0) {
     rc_err("$sys.stats: payload over %zu bytes; this is a bug", sizeof f->json);
     abort();
   }
-  int64_t ret = rc_pubsub_publish(ps, f->topic, (const uint8_t *)f->json, (size_t)n, NULL);
+  int64_t ret = rc_pubsub_publish(ps, tp, (const uint8_t *)f->json, (size_t)n, NULL);
+  rc_topic_release(rc_pubsub_topics(f->srv->pubsub), tp);
   if (ret < 0 && !f->quiet_logged) {
     /* Refused like any publish (backlog, memory): the next tick tries again. */
-    rc_warn("$sys.stats: publish refused (%s); skipping samples until it is accepted",
+    rc_warn("$sys.stats: publish refused (%s); skipping samples until one is accepted",
             rc_session_publish_refusal((int)ret));
     f->quiet_logged = true;
   } else if (ret >= 0) {

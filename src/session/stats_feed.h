@@ -12,8 +12,7 @@ struct rc_server;
 struct rc_pubsub_shard;
 struct rc_stats_feed;
 
-/* Takes $sys.stats (created now and held for the feed's life) and a first
- * sample. NULL on ENOMEM or a full topic table. */
+/* Takes a first sample. NULL on ENOMEM. */
 struct rc_stats_feed *rc_stats_feed_create(const struct rc_server *srv, uint64_t now_ms,
                                            uint32_t interval_ms);
 void rc_stats_feed_destroy(struct rc_stats_feed *f);

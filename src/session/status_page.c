@@ -48,7 +48,8 @@ long rc_status_page_csp(const char *html, size_t len, char *out, size_t cap) {
       !element_body(html, len, "<style>", "</style>", &style, &style_len))
     return -EINVAL;
   char sh[64], yh[64];
-  if (!hash_source(script, script_len, sh, sizeof sh) || !hash_source(style, style_len, yh, sizeof yh))
+  if (!hash_source(script, script_len, sh, sizeof sh) ||
+      !hash_source(style, style_len, yh, sizeof yh))
     return -EINVAL;
   /* 'self' in connect-src covers ws: and wss: to the page's own host and port
    * (CSP Level 3), which is where the page's socket goes; img-src data: is
@@ -64,17 +65,18 @@ long rc_status_page_csp(const char *html, size_t len, char *out, size_t cap) {
 
 long rc_status_page_head(uint32_t stats_interval_ms, bool close_after, char *out, size_t cap) {
   char csp[512];
-  long cl = rc_status_page_csp((const char *)rc_status_page_html, rc_status_page_html_len, csp, sizeof csp);
+  long cl = rc_status_page_csp((const char *)rc_status_page_html, rc_status_page_html_len, csp,
+                               sizeof csp);
   if (cl < 0) return cl;
   /* no-cache: a browser revalidates, so a restarted server's new page shows.
    * no-referrer: the page's URL may carry ?token=. */
-  int n = snprintf(out, cap,
-                   "HTTP/1.1 200 OK\r\nServer: ringcast\r\nContent-Type: text/html; charset=utf-8\r\n"
-                   "Content-Length: %zu\r\nCache-Control: no-cache\r\n"
-                   "Content-Security-Policy: %s\r\nX-Content-Type-Options: nosniff\r\n"
-                   "Referrer-Policy: no-referrer\r\nX-Ringcast-Stats-Interval: %u\r\n%s\r\n",
-                   rc_status_page_html_len, csp, stats_interval_ms,
-                   close_after ? "Connection: close\r\n" : "");
+  int n = snprintf(
+      out, cap,
+      "HTTP/1.1 200 OK\r\nServer: ringcast\r\nContent-Type: text/html; charset=utf-8\r\n"
+      "Content-Length: %zu\r\nCache-Control: no-cache\r\n"
+      "Content-Security-Policy: %s\r\nX-Content-Type-Options: nosniff\r\n"
+      "Referrer-Policy: no-referrer\r\nX-Ringcast-Stats-Interval: %u\r\n%s\r\n",
+      rc_status_page_html_len, csp, stats_interval_ms, close_after ? "Connection: close\r\n" : "");
   if (n < 0 || (size_t)n >= cap) return -ENOSPC;
   return n;
 }

@@ -47,8 +47,10 @@ static void put(struct out *o, const char *fmt, ...) {
 
 /* A rate as JSON: null when there is none to give (the first sample). */
 static void put_rate(struct out *o, const char *name, double r) {
-  if (r < 0) put(o, "\"%s\":null", name);
-  else put(o, "\"%s\":%.1f", name, r);
+  if (r < 0)
+    put(o, "\"%s\":null", name);
+  else
+    put(o, "\"%s\":%.1f", name, r);
 }
 
 long rc_sys_stats_render(const struct rc_sys_sample *prev, const struct rc_sys_sample *cur,
@@ -73,9 +75,11 @@ long rc_sys_stats_render(const struct rc_sys_sample *prev, const struct rc_sys_s
       "{\"ts\":%" PRIu64 ",\"uptime_s\":%" PRIu64 ",\"interval_ms\":%" PRIu64
       ",\"connections\":{\"websocket\":%" PRIu64 ",\"http\":%" PRIu64 "},",
       cur->wall_ms, cur->uptime_s, cur->interval_ms, cur->ws_conns, http);
-  put_rate(&o, "published_per_s", have_prev ? rc_sys_stats_rate(prev_published, published, ms) : -1);
+  put_rate(&o, "published_per_s",
+           have_prev ? rc_sys_stats_rate(prev_published, published, ms) : -1);
   put(&o, ",");
-  put_rate(&o, "delivered_per_s", have_prev ? rc_sys_stats_rate(prev_delivered, delivered, ms) : -1);
+  put_rate(&o, "delivered_per_s",
+           have_prev ? rc_sys_stats_rate(prev_delivered, delivered, ms) : -1);
   struct rc_hist_snapshot d = {0};
   if (have_prev) rc_sys_stats_hist_diff(&d, &cur->latency, &prev->latency, latency_scale);
   if (d.count == 0) {
@@ -98,7 +102,8 @@ long rc_sys_stats_render(const struct rc_sys_sample *prev, const struct rc_sys_s
              have_prev ? rc_sys_stats_rate(prev->shard[s].delivered, c->delivered, ms) : -1);
     put(&o, ",\"backlog_bytes\":%" PRIu64 "}", c->backlog_bytes);
   }
-  put(&o, "],\"topics\":%u,\"memory\":{\"charged_bytes\":%" PRId64 ",\"budget_bytes\":%" PRId64 "}}",
+  put(&o,
+      "],\"topics\":%u,\"memory\":{\"charged_bytes\":%" PRId64 ",\"budget_bytes\":%" PRId64 "}}",
       cur->topics, cur->charged_bytes, cur->budget_bytes);
   if (o.full) return -ENOSPC;
   return (long)o.len;

@@ -22,12 +22,12 @@ struct rc_sys_shard_sample {
 };
 
 struct rc_sys_sample {
-  uint64_t mono_ms;       /* a monotonic clock: rates are over its differences */
-  uint64_t wall_ms;       /* the Unix time, for "ts" */
+  uint64_t mono_ms; /* a monotonic clock: rates are over its differences */
+  uint64_t wall_ms; /* the Unix time, for "ts" */
   uint64_t uptime_s;
-  uint64_t interval_ms;   /* --stats-interval, so a reader knows when one is late */
-  uint64_t conns;         /* connections open, of every kind */
-  uint64_t ws_conns;      /* of them, WebSocket sessions */
+  uint64_t interval_ms; /* --stats-interval, so a reader knows when one is late */
+  uint64_t conns;       /* connections open, of every kind */
+  uint64_t ws_conns;    /* of them, WebSocket sessions */
   uint32_t topics;
   int64_t charged_bytes, budget_bytes;
   unsigned nshards;

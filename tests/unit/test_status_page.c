@@ -14,8 +14,10 @@ Test(status_page, csp_hashes_the_inline_elements) {
   char csp[512];
   long n = rc_status_page_csp(page, sizeof page - 1, csp, sizeof csp);
   cr_assert_gt(n, 0);
-  cr_assert(strstr(csp, "script-src 'sha256-LXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE='"), "%s", csp);
-  cr_assert(strstr(csp, "style-src 'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"), "%s", csp);
+  cr_assert(strstr(csp, "script-src 'sha256-LXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE='"), "%s",
+            csp);
+  cr_assert(strstr(csp, "style-src 'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"), "%s",
+            csp);
   cr_assert(strstr(csp, "default-src 'none'"));
   cr_assert(strstr(csp, "connect-src 'self'"));
   cr_assert(strstr(csp, "frame-ancestors 'none'"));

@@ -116,9 +116,11 @@ Test(sys_stats, latency_is_per_interval) {
   base(&a, 1000);
   base(&b, 2000);
   base(&c, 3000);
-  for (int i = 0; i < 1000; i++) rc_hist_observe(&h, &rc_hist_latency_ns, 40000000); /* 40 ms */
+  for (int i = 0; i < 1000; i++)
+    rc_hist_observe(&h, &rc_hist_latency_ns, 40000000); /* 40 ms */
   rc_hist_merge(&a.latency, &h, &rc_hist_latency_ns);
-  for (int i = 0; i < 100; i++) rc_hist_observe(&h, &rc_hist_latency_ns, 80000); /* 0.08 ms */
+  for (int i = 0; i < 100; i++)
+    rc_hist_observe(&h, &rc_hist_latency_ns, 80000); /* 0.08 ms */
   rc_hist_merge(&b.latency, &h, &rc_hist_latency_ns);
   rc_hist_merge(&c.latency, &h, &rc_hist_latency_ns);
   cJSON *j = render(&a, &b);
@@ -154,8 +156,10 @@ Test(sys_stats, all_shards_fit_and_small_buffers_fail) {
   base(&b, 2000);
   a.nshards = b.nshards = RC_MAX_SHARDS;
   for (unsigned s = 0; s < RC_MAX_SHARDS; s++) {
-    b.shard[s] = (struct rc_sys_shard_sample){.conns = UINT64_MAX / 4, .published = UINT64_MAX / 2,
-                                              .delivered = UINT64_MAX / 2, .backlog_bytes = UINT64_MAX};
+    b.shard[s] = (struct rc_sys_shard_sample){.conns = UINT64_MAX / 4,
+                                              .published = UINT64_MAX / 2,
+                                              .delivered = UINT64_MAX / 2,
+                                              .backlog_bytes = UINT64_MAX};
   }
   b.conns = b.ws_conns = UINT64_MAX;
   b.wall_ms = b.uptime_s = UINT64_MAX;
