@@ -324,7 +324,7 @@ class BrowserPage(unittest.TestCase):
             threading.Thread(target=browser.stderr.read, daemon=True).start()
 
             async def run():
-                nonlocal bench
+                nonlocal bench, srv
                 async with websockets.connect(cdp_url, max_size=None) as ws:
                     cdp = Cdp(ws)
                     target = (await cdp.call("Target.createTarget", {"url": f"http://127.0.0.1:{srv.port}/"}))["targetId"]
@@ -359,15 +359,36 @@ class BrowserPage(unittest.TestCase):
                             break
                     rows = await cdp.call("Runtime.evaluate", {
                         "expression": "document.getElementById('shards').tBodies[0].rows.length", "returnByValue": True})
+                    # A server that goes away and comes back on the same port: the
+                    # page says so, backs off, reconnects and is live again.
+                    port = srv.port
+                    srv.stop_clean()
+                    srv = None
+                    down = ""
+                    for _ in range(50):
+                        down = await cdp.text("status") or ""
+                        if "reconnecting" in down:
+                            break
+                        await asyncio.sleep(0.1)
+                    srv = Server(port=port)
+                    back = ""
+                    for _ in range(150):
+                        back = await cdp.text("status") or ""
+                        # A new server's $sys.stats starts again from seq 1.
+                        if back.startswith("live") and (number(await cdp.text("seq")) or 99) < 10:
+                            break
+                        await asyncio.sleep(0.1)
                     await cdp.call("Target.closeTarget", {"targetId": target})
-                    return best, shot, rows["result"]["value"], idle_conns
+                    return best, shot, rows["result"]["value"], idle_conns, down, back
 
-            best, shot, rows, idle_conns = asyncio.run(asyncio.wait_for(run(), 35))
+            best, shot, rows, idle_conns, down, back = asyncio.run(asyncio.wait_for(run(), 45))
             self.assertGreaterEqual(best["connections"], idle_conns + 20, best)
             self.assertGreater(best["published"], 100, best)
             self.assertGreater(best["delivered"], 1000, best)
             self.assertEqual(rows, 2, "one row per shard")
             self.assertIsNotNone(shot, "no screenshot while the traffic ran")
+            self.assertIn("reconnecting", down)
+            self.assertTrue(back.startswith("live"), f"not live again after the restart: {back!r}")
             path = os.path.join(output_dir(), "status_page.png")
             with open(path, "wb") as f:
                 f.write(base64.b64decode(shot))
@@ -387,7 +408,8 @@ class BrowserPage(unittest.TestCase):
                 browser.kill()
                 browser.wait()
             shutil.rmtree(profile, ignore_errors=True)
-            srv.stop_clean()
+            if srv:
+                srv.stop_clean()
 
 
 if __name__ == "__main__":
