@@ -305,24 +305,67 @@ def number(text):
 
 @unittest.skipUnless(CHROMIUM, "chromium is not installed")
 class BrowserPage(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.profile = tempfile.mkdtemp(prefix="ringcast-chromium-")
+        cls.browser = subprocess.Popen(
+            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
+             f"--user-data-dir={cls.profile}", "--window-size=1200,900", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 20
+        cls.cdp_url = None
+        while time.time() < deadline and not cls.cdp_url:
+            m = re.search(r"DevTools listening on (ws://\S+)", cls.browser.stderr.readline())
+            cls.cdp_url = m and m.group(1)
+        if not cls.cdp_url:
+            cls.tearDownClass()
+            raise RuntimeError("chromium did not start its DevTools endpoint")
+        threading.Thread(target=cls.browser.stderr.read, daemon=True).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.browser.terminate()
+        try:
+            cls.browser.wait(10)
+        except subprocess.TimeoutExpired:
+            cls.browser.kill()
+            cls.browser.wait()
+        cls.browser.stderr.close()
+        shutil.rmtree(cls.profile, ignore_errors=True)
+
+    def test_token_in_the_page_url_reaches_the_socket(self):
+        keys = Keys()
+        try:
+            with Server("--jwt-key", keys.files["hs.secret"], "--jwt-audience", AUD, "--jwt-issuer", ISS) as srv:
+                async def status_of(url, want):
+                    async with websockets.connect(self.cdp_url, max_size=None) as ws:
+                        cdp = Cdp(ws)
+                        target = (await cdp.call("Target.createTarget", {"url": url}))["targetId"]
+                        cdp.session = (await cdp.call("Target.attachToTarget",
+                                                      {"targetId": target, "flatten": True}))["sessionId"]
+                        text = ""
+                        for _ in range(100):
+                            text = await cdp.text("status") or ""
+                            if want in text:
+                                break
+                            await asyncio.sleep(0.1)
+                        await cdp.call("Target.closeTarget", {"targetId": target})
+                        return text
+
+                base = f"http://127.0.0.1:{srv.port}/"
+                token = keys.token(sub=("$sys.>",))
+                self.assertTrue(asyncio.run(status_of(base + "?token=" + token, "live")).startswith("live"))
+                refused = asyncio.run(status_of(base, "refused"))
+                self.assertIn("token", refused, "without a token the page says what is missing")
+        finally:
+            keys.cleanup()
+
     def test_page_shows_live_numbers_under_traffic(self):
         started = time.time()
         srv = Server()
-        profile = tempfile.mkdtemp(prefix="ringcast-chromium-")
-        browser = subprocess.Popen(
-            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
-             f"--user-data-dir={profile}", "--window-size=1200,900", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        cdp_url = self.cdp_url
         bench = None
         try:
-            deadline = time.time() + 20
-            cdp_url = None
-            while time.time() < deadline and not cdp_url:
-                m = re.search(r"DevTools listening on (ws://\S+)", browser.stderr.readline())
-                cdp_url = m and m.group(1)
-            self.assertTrue(cdp_url, "chromium did not start its DevTools endpoint")
-            threading.Thread(target=browser.stderr.read, daemon=True).start()
-
             async def run():
                 nonlocal bench, srv
                 async with websockets.connect(cdp_url, max_size=None) as ws:
@@ -401,13 +444,6 @@ class BrowserPage(unittest.TestCase):
                 except subprocess.TimeoutExpired:
                     bench.kill()
                     bench.wait()
-            browser.terminate()
-            try:
-                browser.wait(10)
-            except subprocess.TimeoutExpired:
-                browser.kill()
-                browser.wait()
-            shutil.rmtree(profile, ignore_errors=True)
             if srv:
                 srv.stop_clean()
 
