@@ -10,7 +10,11 @@ port=${PORT:-8080}
 cat <<MSG
 
 ringcast is starting on port $port with the demo feed (quotes.SYM and trades.SYM for
-AAPL MSFT NVDA ... BTC-USD ETH-USD). Try, in another terminal:
+AAPL MSFT NVDA ... BTC-USD ETH-USD).
+
+  Status page: http://localhost:$port/  (live connections, messages/s, latency, shards)
+
+Try, in another terminal:
 
   build/ringcast-cli sub 'ws://localhost:$port/ws?topics=quotes.AAPL,trades.AAPL'
   build/ringcast-cli sub 'ws://localhost:$port/ws?topics=trades.NVDA&snapshot=1'

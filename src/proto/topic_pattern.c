@@ -12,6 +12,19 @@ static size_t seg_end(const char *s, size_t len, size_t pos) {
   return dot ? (size_t)(dot - s) : len;
 }
 
+/* A wildcard as the whole first segment: it never stands for a reserved
+ * ('$') first segment (topic_name.h). */
+static bool leads_with_wildcard(const char *s, size_t len) {
+  return len > 0 && (s[0] == '*' || s[0] == '>');
+}
+
+/* Whether a wildcard first segment on one side faces a reserved literal one on
+ * the other: then nothing matches both. */
+static bool reserved_apart(const char *p, size_t plen, const char *q, size_t qlen) {
+  return (leads_with_wildcard(p, plen) && rc_topic_name_is_reserved(q, qlen)) ||
+         (leads_with_wildcard(q, qlen) && rc_topic_name_is_reserved(p, plen));
+}
+
 static bool is_name_char(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == '-' || c == ':' || c == '/' || c == '@';
@@ -29,7 +42,7 @@ bool rc_topic_pattern_is_valid(const char *p, size_t len) {
       if (c == '*' || c == '>') {
         if (n != 1) return false;
         if (c == '>' && end != len) return false;
-      } else if (!is_name_char(c)) {
+      } else if (!is_name_char(c) && !(c == RC_TOPIC_RESERVED_CHAR && i == 0)) {
         return false;
       }
     }
@@ -50,6 +63,7 @@ bool rc_topic_pattern_match(const char *p, size_t plen, const char *name, size_t
   /* pp and np are the starts of the current segments; a position past the end
    * (len + 1) means that side has no segments left. */
   size_t pp = 0, np = 0;
+  if (reserved_apart(p, plen, name, nlen)) return false;
   while (pp <= plen) {
     size_t pe = seg_end(p, plen, pp);
     if (pe - pp == 1 && p[pp] == '>' && pe == plen)
@@ -105,6 +119,7 @@ static bool rest_fits_tail(struct seg g) {
 }
 
 bool rc_topic_pattern_overlap(const char *p, size_t plen, const char *q, size_t qlen) {
+  if (reserved_apart(p, plen, q, qlen)) return false;
   struct seg a, b;
   seg_first(&a, p, plen);
   seg_first(&b, q, qlen);
@@ -128,6 +143,7 @@ bool rc_topic_pattern_overlap(const char *p, size_t plen, const char *q, size_t 
 }
 
 bool rc_topic_pattern_covers(const char *g, size_t glen, const char *p, size_t plen) {
+  if (leads_with_wildcard(g, glen) && rc_topic_name_is_reserved(p, plen)) return false;
   struct seg a, b; /* a walks the grant, b the pattern */
   seg_first(&a, g, glen);
   seg_first(&b, p, plen);

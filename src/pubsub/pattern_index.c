@@ -349,6 +349,7 @@ struct pi_match {
   /* tail_ok[i]: segments i.. of the name are all non-empty, so a ">" after the
    * first i segments matches; false at n, where nothing is left for it. */
   bool tail_ok[MAX_SEGS + 1];
+  bool reserved; /* the name is reserved: no wildcard takes its first segment */
   void (*fn)(void *ctx, const char *p, size_t plen, void *value);
   void *ctx;
   size_t found;
@@ -363,7 +364,8 @@ static void report(struct pi_match *m, const struct pi_term *t) {
  * at most MAX_SEGS, so recursion is bounded; each call follows at most one
  * literal and one "*" edge. */
 static void match_from(struct pi_match *m, const struct pi_node *n, size_t depth) {
-  if (n->tail && m->tail_ok[depth]) report(m, n->tail);
+  bool wild_ok = depth > 0 || !m->reserved;
+  if (n->tail && m->tail_ok[depth] && wild_ok) report(m, n->tail);
   if (depth == m->sg.n) {
     if (n->exact) report(m, n->exact);
     return;
@@ -375,7 +377,7 @@ static void match_from(struct pi_match *m, const struct pi_node *n, size_t depth
     if (c) match_from(m, c, depth + 1);
   }
   /* "*" takes one non-empty segment. */
-  if (n->star && len) match_from(m, n->star, depth + 1);
+  if (n->star && len && wild_ok) match_from(m, n->star, depth + 1);
 }
 
 size_t rc_pattern_index_match(const struct rc_pattern_index *ix, const char *name, size_t len,
@@ -383,7 +385,8 @@ size_t rc_pattern_index_match(const struct rc_pattern_index *ix, const char *nam
                               void *ctx) {
   /* Out of contract, but the segment arrays are sized for valid names. */
   if (len == 0 || len > RC_TOPIC_NAME_MAX) return 0;
-  struct pi_match m = {.ix = ix, .name = name, .fn = fn, .ctx = ctx};
+  struct pi_match m = {.ix = ix, .name = name, .fn = fn, .ctx = ctx,
+                       .reserved = rc_topic_name_is_reserved(name, len)};
   split(name, len, &m.sg);
   m.tail_ok[m.sg.n] = false;
   bool all_nonempty = true;

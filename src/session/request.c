@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* HTTP/1.1 on the WebSocket port: the upgrade to WebSocket, POST /publish (single
- * and batch), GET /metrics and GET /healthz, keep-alive and pipelining. */
+ * and batch), GET /metrics, GET /healthz and the status page, keep-alive and
+ * pipelining. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "delivery.h"
 #include "request.h"
 #include "metrics_page.h"
+#include "status_page.h"
 #include "websocket.h"
 
 /* A batch body may carry many messages; each is still bounded by --max-message. */
@@ -112,7 +114,8 @@ static void bad_topic(struct rc_loop *l, struct rc_session *s, int ret, bool clo
                       const char *name, size_t len) {
   if (ret == -EINVAL)
     rc_request_error(l, s, 400, close_after, NULL,
-                     "invalid topic name '%.*s': 1-128 characters of A-Z a-z 0-9 . _ - : / @",
+                     "invalid topic name '%.*s': 1-128 characters of A-Z a-z 0-9 . _ - : / @ "
+                     "(and a leading $ for the server's own topics)",
                      (int)(len > 200 ? 200 : len), name);
   else
     rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "%s ('%.*s')",
@@ -357,7 +360,9 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
    * topics, and authenticate with its first command. */
   struct rc_auth auth = {0};
   bool pending = false;
-  if (!echo && rc_access_required(ss->access)) {
+  /* The admin address is trusted like its /metrics, and takes nothing but the
+   * server's own topics (checked below). */
+  if (!echo && !s->admin && rc_access_required(ss->access)) {
     if (rc_access_presented(ss->access, r) || tl > 0) {
       if (!authenticate(l, s, r, &auth)) return;
     } else {
@@ -374,6 +379,13 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     e = strchr(t, ',');
     if (!e) e = topics + tl;
     size_t len = (size_t)(e - t);
+    const char *why = rc_session_reserved_refusal(l, s, t, len);
+    if (why) {
+      rc_session_topics_release(l, list, n);
+      rc_auth_clear(&auth);
+      rc_request_error(l, s, 403, true, NULL, "%s ('%.*s')", why, (int)(len > 140 ? 140 : len), t);
+      return;
+    }
     if (!allowed(l, s, &auth, RC_JWT_SUB, t, len, true)) {
       rc_session_topics_release(l, list, n);
       rc_auth_clear(&auth);
@@ -493,6 +505,7 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
   s->policy = opts.policy;
   s->ping_tick = 0;
   rc_counter_add(&ss->stats.ws_upgrades, 1);
+  rc_counter_add(&ss->stats.ws_open, 1);
   rc_session_rearm_timer(l, s);
 }
 
@@ -500,6 +513,11 @@ static void route_publish_one(struct rc_loop *l, struct rc_session *s, const str
                               const char *name, size_t name_len, const uint8_t *body, size_t len,
                               bool close_after) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (rc_topic_name_is_reserved(name, name_len)) {
+    rc_request_error(l, s, 403, close_after, NULL, "%s ('%.*s')", RC_SESSION_RESERVED_PUBLISH,
+                     (int)(name_len > 140 ? 140 : name_len), name);
+    return;
+  }
   struct rc_auth auth;
   if (!authenticate(l, s, r, &auth)) return;
   bool may = allowed(l, s, &auth, RC_JWT_PUB, name, name_len, close_after);
@@ -538,6 +556,12 @@ static void route_publish_batch(struct rc_loop *l, struct rc_session *s,
       rc_auth_clear(&auth);
       rc_request_error(l, s, 400, close_after, NULL, "record %zu: invalid topic name; nothing was published",
                        count + 1);
+      return;
+    }
+    if (rc_topic_name_is_reserved(rec.topic, rec.topic_len)) {
+      rc_auth_clear(&auth);
+      rc_request_error(l, s, 403, close_after, NULL, "record %zu: %s; nothing was published",
+                       count + 1, RC_SESSION_RESERVED_PUBLISH);
       return;
     }
     if (!allowed(l, s, &auth, RC_JWT_PUB, rec.topic, rec.topic_len, close_after)) {
@@ -614,6 +638,28 @@ static void route_metrics(struct rc_loop *l, struct rc_session *s, bool close_af
   }
   rc_request_respond(l, s, 200, "text/plain; version=0.0.4", NULL, text, (size_t)n, close_after);
   free(text);
+}
+
+/* GET / (head false) or HEAD / (head true): the status page. */
+static void route_status_page(struct rc_loop *l, struct rc_session *s, bool head, bool close_after) {
+  char hdr[1024];
+  long hl = rc_status_page_head(rc_session_shard_of(l)->srv->cfg->stats_interval_ms, close_after,
+                                hdr, sizeof hdr);
+  if (hl < 0) {
+    /* The page is fixed at build time and its unit test checks it: a bug. */
+    rc_request_error(l, s, 500, close_after, NULL, "the embedded status page is malformed (%ld)", hl);
+    return;
+  }
+  size_t body = head ? 0 : rc_status_page_html_len;
+  struct rc_frame *f = rc_frame_create((uint16_t)rc_loop_id(l), (size_t)hl + body);
+  if (!f) {
+    rc_conn_abort(l, &s->conn);
+    return;
+  }
+  memcpy(f->data, hdr, (size_t)hl);
+  if (body) memcpy(f->data + hl, rc_status_page_html, body);
+  if (rc_session_send_frame(l, s, f) < 0) return;
+  if (close_after) rc_session_close(l, s, 0, NULL, false);
 }
 
 static void head_error(struct rc_loop *l, struct rc_session *s, ssize_t hl) {
@@ -837,8 +883,12 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
 
   bool is_publish = is_publish_path(&r);
   bool get = rc_http_is_method(&r, "GET");
+  bool head = rc_http_is_method(&r, "HEAD");
   bool echo = ss->echo && path_is(&r, "/echo");
-  bool monitoring = path_is(&r, "/healthz") || path_is(&r, "/metrics");
+  bool page = path_is(&r, "/");
+  /* The status page's socket is monitoring too: on the admin address /ws takes
+   * the server's own '$' topics only (route_upgrade). */
+  bool monitoring = path_is(&r, "/healthz") || path_is(&r, "/metrics") || page || path_is(&r, "/ws");
   if (!s->admin && !rc_session_take_tokens(l, s, 1)) {
     rc_request_error(l, s, 429, true, "Retry-After: 1\r\n",
                      "more than --max-commands-per-sec %u requests a second on one connection",
@@ -846,10 +896,13 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
   } else if (s->admin && !monitoring) {
     /* The administrative listener serves monitoring only. */
     rc_request_error(l, s, 404, close_after, NULL,
-                     "the --admin-listen address serves GET /metrics and GET /healthz only");
-  } else if (!s->admin && ss->admin_only_metrics && path_is(&r, "/metrics")) {
-    rc_request_error(l, s, 404, close_after, NULL,
-                     "/metrics is served on the --admin-listen address");
+                     "the --admin-listen address serves GET /metrics, GET /healthz, the status "
+                     "page (GET /) and its /ws?topics=$sys.stats only");
+  } else if (!s->admin && ss->admin_only_metrics && (path_is(&r, "/metrics") || page)) {
+    rc_request_error(l, s, 404, close_after, NULL, "%s is served on the --admin-listen address",
+                     page ? "the status page (GET /)" : "/metrics");
+  } else if (page && (get || head)) {
+    route_status_page(l, s, head, close_after);
   } else if ((path_is(&r, "/ws") || echo) && get) {
     route_upgrade(l, s, &r, echo);
   } else if (path_is(&r, "/healthz") && get) {
@@ -864,6 +917,8 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
   } else if (is_publish && rc_http_is_method(&r, "POST")) {
     if (r.path_len == 8) route_publish_batch(l, s, &r, body, body_len, close_after);
     else route_publish_one(l, s, &r, r.path + 9, r.path_len - 9, body, body_len, close_after);
+  } else if (page) {
+    rc_request_error(l, s, 405, close_after, "Allow: GET, HEAD\r\n", "/ only allows GET and HEAD");
   } else if (path_is(&r, "/ws") || echo || path_is(&r, "/healthz") || path_is(&r, "/metrics")) {
     rc_request_error(l, s, 405, close_after, "Allow: GET\r\n", "%.*s only allows GET",
                      (int)r.path_len, r.path);
@@ -872,7 +927,7 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
   } else {
     rc_request_error(l, s, 404, close_after, NULL,
                      "no route for %.*s %.*s; routes: GET /ws, POST /publish/<topic>, "
-                     "POST /publish, GET /metrics, GET /healthz",
+                     "POST /publish, GET /metrics, GET /healthz, GET / (status page)",
                      (int)r.method_len, r.method, (int)(r.path_len > 200 ? 200 : r.path_len), r.path);
   }
   if (!rc_conn_is_open(&s->conn)) return -1;

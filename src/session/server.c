@@ -19,6 +19,7 @@
 #include "delivery.h"
 #include "request.h"
 #include "session.h"
+#include "stats_feed.h"
 #include "websocket.h"
 
 /* An idle subscriber must stay small (docs/architecture.md, "Memory"). */
@@ -103,6 +104,11 @@ static void demo_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
   rc_loop_timer_set(l, lt, rc_demo_feed_tick(ss->demo, ss->ps, rc_loop_now_ms(l)));
 }
 
+static void stats_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  rc_loop_timer_set(l, lt, rc_stats_feed_tick(ss->stats_feed, ss->ps, rc_loop_now_ms(l)));
+}
+
 static void sweep_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   rc_admission_sweep(ss->adm, rc_loop_now_ms(l));
@@ -129,6 +135,15 @@ static void on_start(struct rc_loop *l) {
     /* Addresses that left and whose bucket refilled are forgotten. */
     ss->sweep_timer.fn = sweep_tick;
     rc_loop_timer_set(l, &ss->sweep_timer, rc_loop_now_ms(l) + 2000);
+  }
+  if (ss->id == 0 && cfg->stats_interval_ms) {
+    ss->stats_feed = rc_stats_feed_create(ss->srv, rc_loop_now_ms(l), cfg->stats_interval_ms);
+    if (ss->stats_feed) {
+      ss->stats_timer.fn = stats_tick;
+      rc_loop_timer_set(l, &ss->stats_timer, rc_loop_now_ms(l) + cfg->stats_interval_ms);
+    } else {
+      rc_warn("$sys.stats: out of memory; running without the stats feed");
+    }
   }
   if (!ss->demo_feed) return;
   ss->demo = rc_demo_feed_create(ss->topics, rc_loop_now_ms(l), 42);
@@ -215,6 +230,7 @@ static void stop_one(struct rc_loop *l, struct rc_conn *c, void *arg) {
 static void on_stop(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   if (ss->demo) rc_loop_timer_cancel(l, &ss->demo_timer);
+  if (ss->stats_feed) rc_loop_timer_cancel(l, &ss->stats_timer);
   if (ss->adm && ss->id == 0) rc_loop_timer_cancel(l, &ss->sweep_timer);
   if (ss->pubsub_timer.fn) rc_loop_timer_cancel(l, &ss->pubsub_timer);
   rc_loop_foreach_conn(l, stop_one, NULL);
@@ -381,7 +397,10 @@ void rc_server_destroy(struct rc_server *srv) {
     if (srv->shards[i] && srv->shards[i]->ps) rc_pubsub_shard_destroy(srv->shards[i]->ps);
   for (unsigned i = 0; i < srv->nshards; i++) {
     struct rc_tls_shard *tls = srv->shards[i] ? srv->shards[i]->tls : NULL;
-    if (srv->shards[i]) rc_demo_feed_destroy(srv->shards[i]->demo);
+    if (srv->shards[i]) {
+      rc_demo_feed_destroy(srv->shards[i]->demo);
+      rc_stats_feed_destroy(srv->shards[i]->stats_feed);
+    }
     free(srv->shards[i]);
     rc_loop_destroy(srv->loops[i]);
     rc_tls_shard_destroy(tls); /* after the loop: its connections' TLS state came from here */

@@ -97,6 +97,7 @@ void rc_session_release(struct rc_loop *l, struct rc_session *s) {
     rc_admission_close(ss->adm, &s->conn, s->handshaking, rc_loop_now_ms(l));
     s->admitted = s->handshaking = false;
   }
+  if (s->kind == RC_SESSION_WS) rc_counter_sub(&ss->stats.ws_open, 1);
   if (s->sub.v) rc_pubsub_unsubscribe_all(ss->ps, &s->sub);
   rc_session_set_auth(l, s, NULL);
   if (s->rx) {
@@ -197,9 +198,21 @@ const char *rc_session_publish_refusal(int err) {
   }
 }
 
+const char *rc_session_reserved_refusal(struct rc_loop *l, const struct rc_session *s,
+                                        const char *name, size_t len) {
+  bool reserved = rc_topic_name_is_reserved(name, len);
+  if (s->admin) return reserved ? NULL : RC_SESSION_ADMIN_ONLY;
+  /* Like /metrics: server internals leave the public port with --admin-listen. */
+  if (reserved && rc_session_shard_of(l)->admin_only_metrics)
+    return "the server's own '$' topics are served on the --admin-listen address only";
+  return NULL;
+}
+
 const char *rc_session_topic_refusal(int err) {
   switch (err) {
-  case -EINVAL: return "invalid topic name: 1-128 characters of A-Z a-z 0-9 . _ - : / @";
+  case -EINVAL:
+    return "invalid topic name: 1-128 characters of A-Z a-z 0-9 . _ - : / @ (and a leading $ for "
+           "the server's own topics)";
   case -ENOSPC: return "the server holds --max-topics topics; no new topic can be created now";
   case -ENOBUFS:
     return "the server is over its memory budget (--max-memory); no new topic can be created now";

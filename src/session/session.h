@@ -52,6 +52,7 @@ struct rc_request_progress {
  * request, a frame cut across receives, a fragmented message), so an idle
  * connection carries none of it. */
 struct rc_conflation;
+struct rc_stats_feed;
 
 struct rc_session_rx {
   uint32_t charged;          /* bytes of this struct and its buffers charged to the budget */
@@ -109,6 +110,7 @@ struct rc_session_stats {
   _Atomic uint64_t conflated;      /* messages replaced by a newer one of their topic */
   _Atomic uint64_t conflation_gaps; /* gap notices sent for them */
   _Atomic uint64_t shed;           /* messages conflated under --slow-policy disconnect: shard behind */
+  _Atomic uint64_t ws_open;        /* WebSocket sessions open now (a gauge) */
 };
 
 /* One shard's session context: settings copied from the configuration, the
@@ -121,6 +123,8 @@ struct rc_session_shard {
   struct rc_topic_table *topics;
   struct rc_demo_feed *demo;
   struct rc_loop_timer demo_timer;
+  struct rc_stats_feed *stats_feed;  /* $sys.stats, on shard 0 unless --stats-interval 0 */
+  struct rc_loop_timer stats_timer;
   struct rc_budget *budget;  /* the server's --max-memory */
   struct rc_admission *adm;  /* per-address limits; NULL when all are off */
   struct rc_access *access;  /* the server's access control */
@@ -215,6 +219,17 @@ bool rc_session_take_tokens(struct rc_loop *l, struct rc_session *s, unsigned n)
 void rc_session_fill_tokens(struct rc_loop *l, struct rc_session *s);
 /* The client-facing reason a publish was refused (err from rc_pubsub_publish). */
 const char *rc_session_publish_refusal(int err);
+/* Whether a topic or pattern is refused to a subscriber on this connection for
+ * being reserved ('$'): with --admin-listen those are served there only, and the
+ * admin address serves nothing else. The reason when refused, NULL otherwise. */
+const char *rc_session_reserved_refusal(struct rc_loop *l, const struct rc_session *s,
+                                        const char *name, size_t len);
+/* Why a client's publish to a reserved topic is refused (403, or an error reply). */
+#define RC_SESSION_RESERVED_PUBLISH \
+  "topics starting with '$' are reserved for the server: clients may subscribe to them, not publish"
+/* The admin address's refusal of anything but a reserved subscription. */
+#define RC_SESSION_ADMIN_ONLY \
+  "the --admin-listen address takes only subscriptions to the server's own '$' topics (e.g. $sys.stats)"
 /* The client-facing reason a topic could not be had (err from rc_topic_acquire). */
 const char *rc_session_topic_refusal(int err);
 /* Drops the references a command took on the topics it named. */

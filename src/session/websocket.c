@@ -201,6 +201,12 @@ static void cmd_subscribe(struct rc_loop *l, struct rc_session *s, struct rc_com
   cJSON_ArrayForEach(t, cmd->topics) {
     const char *x = t->valuestring;
     if (rc_topic_pattern_has_wildcard(x, strlen(x)) && !pattern_ok(l, s, cmd, x)) return;
+    const char *why = rc_session_reserved_refusal(l, s, x, strlen(x));
+    if (why) {
+      snprintf(err, sizeof err, "%s ('%.100s'); nothing subscribed", why, x);
+      send_error(l, s, cmd, err);
+      return;
+    }
     if (!topic_allowed(l, s, cmd, RC_JWT_SUB, x)) return;
   }
   if (overlap_refused(l, s, cmd)) return;
@@ -320,6 +326,11 @@ static void cmd_publish(struct rc_loop *l, struct rc_session *s, struct rc_comma
   if (cmd->data_len > ss->max_message) {
     snprintf(err, sizeof err, "data of %zu bytes exceeds --max-message (%u)", cmd->data_len,
              ss->max_message);
+    send_error(l, s, cmd, err);
+    return;
+  }
+  if (rc_topic_name_is_reserved(cmd->topic, strlen(cmd->topic))) {
+    snprintf(err, sizeof err, "%s ('%.100s'); not published", RC_SESSION_RESERVED_PUBLISH, cmd->topic);
     send_error(l, s, cmd, err);
     return;
   }
@@ -484,6 +495,11 @@ static void on_message(struct rc_loop *l, struct rc_session *s, uint8_t opcode, 
   if (s->auth.kind == RC_AUTH_PENDING && cmd.op != RC_CMD_AUTH) {
     send_error(l, s, &cmd, "authenticate first: send {\"op\":\"auth\",\"token\":\"...\"}");
     rc_session_close(l, s, RC_WS_CLOSE_POLICY, "authentication required", false);
+    rc_command_fini(&cmd);
+    return;
+  }
+  if (s->admin && (cmd.op == RC_CMD_AUTH || cmd.op == RC_CMD_PUBLISH)) {
+    send_error(l, s, &cmd, RC_SESSION_ADMIN_ONLY);
     rc_command_fini(&cmd);
     return;
   }

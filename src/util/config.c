@@ -39,8 +39,9 @@ enum {
   OPT_MAX_CONNS_PER_IP, OPT_MAX_HANDSHAKES_PER_IP, OPT_CONNECT_RATE_PER_IP, OPT_TLS_CERT,
   OPT_TLS_KEY, OPT_JWT_KEY, OPT_JWT_LEEWAY, OPT_JWT_AUDIENCE, OPT_JWT_ISSUER, OPT_JWT_COOKIE,
   OPT_PUBLISH_KEY_FILE, OPT_ALLOW_ORIGIN, OPT_TRUST_PROXY, OPT_HISTORY, OPT_HISTORY_BYTES,
-  OPT_HISTORY_TTL, OPT_TOPIC_HEARTBEAT, OPT_SLOW_POLICY, OPT_LOG_FORMAT,
+  OPT_HISTORY_TTL, OPT_TOPIC_HEARTBEAT, OPT_SLOW_POLICY, OPT_LOG_FORMAT, OPT_STATS_INTERVAL,
 };
+#define DEFAULT_STATS_INTERVAL_MS 1000u
 #define DEFAULT_HISTORY_BYTES (1ull << 20)
 #define DEFAULT_HISTORY_TTL 300u
 #define DEFAULT_JWT_LEEWAY 30u
@@ -79,6 +80,7 @@ static const struct option long_opts[] = {
     {"connect-rate-per-ip", required_argument, NULL, OPT_CONNECT_RATE_PER_IP},
     {"max-command-bytes", required_argument, NULL, OPT_MAX_COMMAND_BYTES},
     {"demo-feed", no_argument, NULL, OPT_DEMO_FEED},
+    {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
     {"echo", no_argument, NULL, OPT_ECHO},
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
@@ -143,8 +145,8 @@ void rc_config_usage(FILE *out) {
           "                       limits); repeatable (default: none)\n"
           "  --admin-listen HOST:PORT  also serve GET /metrics and GET /healthz here, with\n"
           "                       slots of their own so monitoring answers when the public\n"
-          "                       port is full; /metrics then leaves the public port\n"
-          "                       (default: none)\n"
+          "                       port is full; /metrics, the status page (GET /) and\n"
+          "                       $sys. topics then leave the public port (default: none)\n"
           "  --threads N          shards, one pinned thread each (default: online CPUs, %ld)\n"
           "  --cpus LIST          CPUs to pin shards to, e.g. 0-3,6 (default: 0..N-1)\n"
           "  --no-pin             do not pin shard threads to CPUs\n"
@@ -193,6 +195,9 @@ void rc_config_usage(FILE *out) {
           "                       worth at once; past it the connection is closed (429, or\n"
           "                       1008) (default %u; 0 disables)\n"
           "  --demo-feed          publish a synthetic market-data feed (quotes.SYM, trades.SYM)\n"
+          "  --stats-interval MS  publish the server's statistics to $sys.stats this often,\n"
+          "                       while anyone subscribes; the status page (GET /) shows\n"
+          "                       them (default %u; 0 disables the topic, 100 at least)\n"
           "  --echo               enable GET /echo, a WebSocket echo route for conformance\n"
           "                       suites (default off)\n"
           "  --handshake-timeout S  seconds a client has to send a complete request head;\n"
@@ -207,14 +212,14 @@ void rc_config_usage(FILE *out) {
           "  --version            show the version\n\n"
           "Routes: GET /ws?topics=a,b,quotes.*[&format=raw][&since=TOPIC:EPOCH:SEQ,...]\n"
           "[&snapshot=1][&policy=conflate], POST /publish/<topic>, POST /publish (batch),\n"
-          "GET /metrics, GET /healthz. See docs/protocol.md.\n",
+          "GET /metrics, GET /healthz, GET / (the status page). See docs/protocol.md.\n",
           DEFAULT_LISTEN, RC_CONFIG_MAX_JWT_KEYS, DEFAULT_JWT_LEEWAY, sysconf(_SC_NPROCESSORS_ONLN),
           default_max_conns(),
           DEFAULT_MAX_CONNS_PER_IP, DEFAULT_MAX_HANDSHAKES_PER_IP, DEFAULT_CONNECT_RATE_PER_IP,
           DEFAULT_MAX_MESSAGE, RC_QUEUE_ENTRY_COST, (unsigned long long)DEFAULT_MAX_QUEUE,
           (unsigned long long)rc_config_default_max_memory(), (unsigned long long)DEFAULT_MAX_BACKLOG, DEFAULT_MAX_TOPICS,
           DEFAULT_MAX_PATTERNS, (unsigned long long)DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_TTL, DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_COMMANDS,
-          DEFAULT_HANDSHAKE_TIMEOUT,
+          DEFAULT_STATS_INTERVAL_MS, DEFAULT_HANDSHAKE_TIMEOUT,
           DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL);
 }
 
@@ -386,6 +391,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
   cfg->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
   cfg->idle_timeout = DEFAULT_IDLE_TIMEOUT;
   cfg->ping_interval = DEFAULT_PING_INTERVAL;
+  cfg->stats_interval_ms = DEFAULT_STATS_INTERVAL_MS;
   cfg->jwt_leeway = DEFAULT_JWT_LEEWAY;
   unsigned long long v;
   uint64_t sz;
@@ -540,6 +546,14 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
       break;
     case OPT_DEMO_FEED: cfg->demo_feed = true; break;
     case OPT_ECHO: cfg->echo = true; break;
+    case OPT_STATS_INTERVAL:
+      /* Under 100 ms the page could not draw it and the samples would mostly
+       * measure the sampling. */
+      if (parse_uint(optarg, 3600000, &v) < 0 || (v && v < 100))
+        return bad(err, "--stats-interval", optarg,
+                   "expected milliseconds from 100 to 3600000, or 0 (off)");
+      cfg->stats_interval_ms = (uint32_t)v;
+      break;
     case OPT_HANDSHAKE_TIMEOUT:
     case OPT_IDLE_TIMEOUT:
     case OPT_PING_INTERVAL: {

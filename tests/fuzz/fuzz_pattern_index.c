@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t op = *in++ % 4;
     char s[RC_TOPIC_PATTERN_MAX];
     if (op <= 1) {
-      size_t n = next_string(&in, end, "ab.*>", s);
+      size_t n = next_string(&in, end, "$ab.*>", s);
       if (!n || !rc_topic_pattern_is_valid(s, n)) continue;
       size_t at = find(hv, s, n);
       void **slot = rc_pattern_index_slot(ix, s, n, false);
@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       hv[free_at].live = true;
       live++;
     } else if (op == 2) {
-      size_t n = next_string(&in, end, "ab.*>", s);
+      size_t n = next_string(&in, end, "$ab.*>", s);
       if (!n || !rc_topic_pattern_is_valid(s, n)) continue;
       size_t at = find(hv, s, n);
       void *v = rc_pattern_index_remove(ix, s, n);
@@ -92,8 +92,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         live--;
       }
     } else {
-      size_t n = next_string(&in, end, "ab.", s);
-      if (!n) continue;
+      /* '$' leads reserved names, which no leading wildcard may match. */
+      size_t n = next_string(&in, end, "$ab.", s);
+      if (!n || !rc_topic_name_is_valid(s, n)) continue;
       struct check c = {.hv = hv};
       size_t got = rc_pattern_index_match(ix, s, n, on_match, &c);
       if (got != c.calls) abort();

@@ -73,8 +73,8 @@ async def recv_subscribe_acks(ws, topics, seqs=0, id=NO_ID, timeout=10):
 
 
 class Server:
-    def __init__(self, *args, threads=2):
-        self.port = free_port()
+    def __init__(self, *args, threads=2, port=None):
+        self.port = port or free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="ringcast-", suffix=".log", delete=False)
         cmd = [BINARY, "--listen", f"127.0.0.1:{self.port}", "--threads", str(threads), "--no-pin", *args]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)

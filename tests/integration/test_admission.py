@@ -55,7 +55,7 @@ class FullTable(unittest.TestCase):
                 loop = asyncio.get_running_loop()
                 monitoring["healthz"] = await loop.run_in_executor(None, http_get, admin, "/healthz")
                 monitoring["metrics"] = await loop.run_in_executor(None, http_get, admin, "/metrics")
-                monitoring["ws"] = await loop.run_in_executor(None, http_get, admin, "/ws")
+                monitoring["publish"] = await loop.run_in_executor(None, http_get, admin, "/publish/x")
                 for w in held:
                     w.close()
                 return outcomes
@@ -67,7 +67,7 @@ class FullTable(unittest.TestCase):
             self.assertEqual(monitoring["healthz"][0], 200)
             self.assertEqual(monitoring["metrics"][0], 200)
             self.assertIn(b"ringcast_connections_refused_total 2800", monitoring["metrics"][1])
-            self.assertEqual(monitoring["ws"][0], 404, "the admin address serves monitoring only")
+            self.assertEqual(monitoring["publish"][0], 404, "the admin address serves monitoring only")
             status, body = http_get(srv.port, "/metrics")
             self.assertEqual(status, 404, "with --admin-listen, /metrics is not public")
             self.assertIn(b"--admin-listen", body)

@@ -192,3 +192,22 @@ Test(config, access_control_flags) {
   char *bad_leeway[] = {"ringcast", "--jwt-leeway", "99999", NULL};
   cr_assert_eq(run(&c, e, sizeof e, 3, bad_leeway), -EINVAL);
 }
+
+Test(config, stats_interval) {
+  struct rc_config c;
+  char e[512] = "";
+  char *defaults[] = {"ringcast", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 1, defaults), 0);
+  cr_assert_eq(c.stats_interval_ms, 1000);
+  char *off[] = {"ringcast", "--stats-interval", "0", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 3, off), 0, "%s", e);
+  cr_assert_eq(c.stats_interval_ms, 0);
+  char *slow[] = {"ringcast", "--stats-interval", "5000", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 3, slow), 0, "%s", e);
+  cr_assert_eq(c.stats_interval_ms, 5000);
+  char *fast[] = {"ringcast", "--stats-interval", "10", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 3, fast), -EINVAL);
+  cr_assert(strstr(e, "--stats-interval"), "%s", e);
+  char *junk[] = {"ringcast", "--stats-interval", "1s", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 3, junk), -EINVAL);
+}

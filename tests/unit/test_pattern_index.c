@@ -522,3 +522,21 @@ Test(pattern_index, agrees_with_rc_topic_pattern_match) {
   cr_assert_eq(rc_pattern_index_bytes(ix), empty);
   rc_pattern_index_destroy(ix);
 }
+
+/* The index follows rc_topic_pattern_match for reserved names: a wildcard
+ * first segment does not take "$sys". */
+Test(pattern_index, reserved_names) {
+  struct rc_pattern_index *ix = make();
+  struct hits h;
+  add(ix, ">", (void *)1);
+  add(ix, "*.stats", (void *)2);
+  add(ix, "$sys.>", (void *)3);
+  add(ix, "$sys.*", (void *)4);
+  cr_assert_eq(match(ix, "$sys.stats", &h), 2);
+  cr_assert(hit(&h, "$sys.>"));
+  cr_assert(hit(&h, "$sys.*"));
+  cr_assert_eq(match(ix, "sys.stats", &h), 2);
+  cr_assert(hit(&h, ">"));
+  cr_assert(hit(&h, "*.stats"));
+  rc_pattern_index_destroy(ix);
+}

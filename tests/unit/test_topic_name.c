@@ -16,3 +16,13 @@ Test(topic_name, grammar) {
   cr_assert(rc_topic_name_is_valid(long_name, RC_TOPIC_NAME_MAX));
   cr_assert_not(rc_topic_name_is_valid(long_name, RC_TOPIC_NAME_MAX + 1));
 }
+
+/* '$' opens the server's own namespace, and only there. */
+Test(topic_name, reserved) {
+  cr_assert(rc_topic_name_is_valid("$sys.stats", 10));
+  cr_assert(rc_topic_name_is_reserved("$sys.stats", 10));
+  cr_assert_not(rc_topic_name_is_valid("sys.$stats", 10));
+  cr_assert_not(rc_topic_name_is_valid("$$", 2));
+  cr_assert_not(rc_topic_name_is_reserved("sys.stats", 9));
+  cr_assert_not(rc_topic_name_is_reserved("", 0));
+}

@@ -266,3 +266,104 @@ Test(topic_pattern, overlap_and_covers_agree_with_brute_force) {
   cr_assert_gt(yes_o, 1000);
   cr_assert_gt(yes_c, 100);
 }
+
+/* A wildcard first segment never takes a reserved one ("$sys"): NATS's rule,
+ * so a client asking for everything does not get the server's internals. */
+Test(topic_pattern, reserved_names) {
+  cr_assert(valid("$sys.>"));
+  cr_assert(valid("$sys.*"));
+  cr_assert_not(valid("a.$sys"));
+  cr_assert_not(valid("$>"));
+  cr_assert(match("$sys.>", "$sys.stats"));
+  cr_assert(match("$sys.*", "$sys.stats"));
+  cr_assert(match("$sys.stats", "$sys.stats"));
+  cr_assert_not(match(">", "$sys.stats"));
+  cr_assert_not(match("*.stats", "$sys.stats"));
+  cr_assert_not(match("*.>", "$sys.stats"));
+  cr_assert(match(">", "sys.stats"));
+  cr_assert_not(overlap(">", "$sys.>"));
+  cr_assert_not(overlap("$sys.*", "*.stats"));
+  cr_assert(overlap("$sys.*", "$sys.>"));
+  cr_assert(overlap("$sys.stats", "$sys.>"));
+  cr_assert_not(covers(">", "$sys.>"));
+  cr_assert_not(covers("*.*", "$sys.stats"));
+  cr_assert(covers("$sys.>", "$sys.*"));
+  cr_assert(covers(">", "*.stats"));
+}
+
+/* Overlap and covers against brute force again, now with reserved names and
+ * patterns in the mix: every answer must follow from rc_topic_pattern_match. */
+#define RB_NAMES 2000
+#define RB_PATS 800
+static char rb_name[RB_NAMES][8];
+static uint8_t rb_name_len[RB_NAMES];
+static char rb_pat[RB_PATS][6];
+static uint8_t rb_pat_len[RB_PATS];
+static uint8_t rb_set[RB_PATS][(RB_NAMES + 7) / 8];
+
+/* Every string over alphabet of 1..max characters, each after prefix; returns
+ * how many were written from out[at] on. */
+static size_t spell_all(char (*out)[8], uint8_t *lens, size_t at, size_t cap, const char *prefix,
+                        const char *alphabet, size_t max) {
+  size_t k = strlen(alphabet), pl = strlen(prefix), n = 0;
+  for (size_t len = 1; len <= max; len++) {
+    size_t total = 1;
+    for (size_t i = 0; i < len; i++)
+      total *= k;
+    for (size_t c = 0; c < total; c++, n++) {
+      cr_assert_lt(at + n, cap);
+      memcpy(out[at + n], prefix, pl);
+      size_t x = c;
+      for (size_t i = 0; i < len; i++, x /= k)
+        out[at + n][pl + i] = alphabet[x % k];
+      lens[at + n] = (uint8_t)(pl + len);
+    }
+  }
+  return n;
+}
+
+Test(topic_pattern, reserved_overlap_and_covers_agree_with_brute_force) {
+  size_t nn = spell_all(rb_name, rb_name_len, 0, RB_NAMES, "", "ab.", 6);
+  nn += spell_all(rb_name, rb_name_len, nn, RB_NAMES, "$", "ab.", 5);
+  static char pats[RB_PATS][8];
+  static uint8_t plens[RB_PATS];
+  size_t cand = spell_all(pats, plens, 0, RB_PATS, "", "a.*>", 4);
+  cand += spell_all(pats, plens, cand, RB_PATS, "$", "a.*>", 3);
+  size_t np = 0;
+  for (size_t c = 0; c < cand; c++) {
+    if (!rc_topic_pattern_is_valid(pats[c], plens[c])) continue;
+    memcpy(rb_pat[np], pats[c], plens[c]);
+    rb_pat_len[np] = plens[c];
+    memset(rb_set[np], 0, sizeof rb_set[np]);
+    for (size_t n = 0; n < nn; n++)
+      if (rc_topic_pattern_match(pats[c], plens[c], rb_name[n], rb_name_len[n]))
+        rb_set[np][n / 8] |= (uint8_t)(1u << (n % 8));
+    np++;
+  }
+  size_t reserved_hits = 0;
+  for (size_t i = 0; i < np; i++)
+    for (size_t j = 0; j < np; j++) {
+      bool both = false, sub = true;
+      for (size_t b = 0; b < sizeof rb_set[0]; b++) {
+        both |= (rb_set[i][b] & rb_set[j][b]) != 0;
+        sub &= (rb_set[j][b] & ~rb_set[i][b]) == 0;
+      }
+      const char *p = rb_pat[i], *q = rb_pat[j];
+      int pl = rb_pat_len[i], ql = rb_pat_len[j];
+      /* Short names only: a pair apart here may still meet on a longer name,
+       * so the brute force proves "overlap" and "not covered", not the reverse. */
+      if (both)
+        cr_assert(rc_topic_pattern_overlap(p, (size_t)pl, q, (size_t)ql), "%.*s %.*s", pl, p, ql,
+                  q);
+      if (!sub)
+        cr_assert_not(rc_topic_pattern_covers(p, (size_t)pl, q, (size_t)ql), "%.*s %.*s", pl, p, ql,
+                      q);
+      if (rc_topic_name_is_reserved(p, (size_t)pl) != rc_topic_name_is_reserved(q, (size_t)ql) &&
+          (p[0] == '*' || p[0] == '>' || q[0] == '*' || q[0] == '>')) {
+        cr_assert_not(rc_topic_pattern_overlap(p, (size_t)pl, q, (size_t)ql), "%.*s %.*s", pl, p,
+                      ql, q);
+        reserved_hits++;
+      }
+    }
+  cr_assert_gt(reserved_hits, 100, "the pairs include wildcards facing reserved patterns");
+}

@@ -19,7 +19,9 @@
  * any other segment matches itself byte for byte, so a pattern without wildcards
  * matches just the name it spells. A wildcard inside a segment ("quo*", "a.>b")
  * or a ">" before the last segment is invalid. Empty literal segments ("a..b")
- * are allowed because names may have them. */
+ * are allowed because names may have them. A pattern may start with '$' like a
+ * name; a "*" or ">" first segment never matches a reserved name ("$sys.stats"),
+ * so "$sys.>" reaches those and ">" does not (NATS's rule for "$SYS"). */
 bool rc_topic_pattern_is_valid(const char *p, size_t len);
 
 /* Whether name[0..nlen) matches pattern p[0..plen). Both must be valid (checked

@@ -60,6 +60,7 @@ struct rc_config {
   unsigned topic_heartbeat;  /* seconds of silence before a topic heartbeat; 0: off */
   uint8_t slow_policy;       /* enum rc_slow_policy */
   bool demo_feed;
+  uint32_t stats_interval_ms; /* $sys.stats period; 0: no feed */
   bool echo;                 /* GET /echo for conformance suites */
   unsigned handshake_timeout; /* seconds to send a complete request head; 0: off */
   unsigned idle_timeout;     /* seconds without inbound bytes before closing; 0: off */
