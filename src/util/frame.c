@@ -23,6 +23,7 @@ struct rc_frame *rc_frame_create(uint16_t owner, size_t len) {
   f->charge = 0;
   f->budget = NULL;
   f->tag = 0;
+  f->stamp_ns = 0;
   return f;
 }
 
@@ -138,6 +139,7 @@ struct rc_hold *rc_hold_create(struct rc_frame_arena *a, struct rc_frame *f) {
   if (!h) return NULL;
   h->frame = f;
   h->refs = 1;
+  h->flags = 0;
   return h;
 }
 
