@@ -43,6 +43,9 @@ void rc_request_respond(struct rc_loop *l, struct rc_session *s, int status,
     rc_conn_abort(l, &s->conn);
     return;
   }
+  /* An HTTP connection's attempt succeeds with its first answer that is not an
+   * error; refusals decided theirs before answering. */
+  if (status < 400) rc_session_attempt(l, s, RC_ATTEMPT_ACCEPTED);
   memcpy(f->data, head, (size_t)hl);
   if (body_len) memcpy(f->data + hl, body, body_len);
   if (rc_session_send_frame(l, s, f) < 0) return;
@@ -84,6 +87,8 @@ static bool authenticate(struct rc_loop *l, struct rc_session *s, const struct r
   rc_conn_peer_text(&s->conn, peer, sizeof peer);
   rc_info("%s: %.*s %.*s refused with 401 (%s): %s", peer, (int)r->method_len, r->method,
           (int)(r->path_len > 100 ? 100 : r->path_len), r->path, rc_access_reason_name(reason), msg);
+  rc_session_mark_end(s, RC_END_AUTH);
+  rc_session_attempt(l, s, RC_ATTEMPT_AUTH_FAILED);
   rc_request_error(l, s, 401, true, "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n", "%s", msg);
   return false;
 }
@@ -98,6 +103,8 @@ static bool allowed(struct rc_loop *l, struct rc_session *s, const struct rc_aut
   rc_info("%s: refused with 403: token of '%s' does not allow %s '%.*s'", peer,
           auth->grant ? rc_jwt_grant_subject(auth->grant) : "?", what, (int)(len > 140 ? 140 : len), topic);
   rc_access_count(rc_session_shard_of(l)->access, RC_ACCESS_TOPIC);
+  if (close_after) rc_session_mark_end(s, RC_END_AUTH);
+  rc_session_attempt(l, s, RC_ATTEMPT_AUTH_FAILED);
   rc_request_error(l, s, 403, close_after, NULL, "your token does not allow %s '%.*s'", what,
                    (int)(len > 140 ? 140 : len), topic);
   return false;
@@ -304,6 +311,7 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
   }
   if (rc_budget_over(ss->budget)) {
     rc_counter_add(&ss->stats.refused_memory, 1);
+    rc_session_mark_end(s, RC_END_OVERLOAD);
     rc_request_error(l, s, 503, true, "Retry-After: 1\r\n",
                      "the server is over its memory budget (--max-memory); retry later");
     return;
@@ -326,6 +334,8 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     rc_conn_peer_text(&s->conn, peer, sizeof peer);
     rc_info("%s: upgrade from origin %.*s refused with 403 (--allow-origin)", peer, ol, o->value);
     rc_access_count(ss->access, RC_ACCESS_ORIGIN);
+    rc_session_mark_end(s, RC_END_AUTH);
+    rc_session_attempt(l, s, RC_ATTEMPT_AUTH_FAILED);
     rc_request_error(l, s, 403, true, NULL, "origin %.*s is not allowed to open WebSockets here "
                      "(--allow-origin)", ol, o->value);
     return;
@@ -488,7 +498,9 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     s->auth_tick = rc_session_now(l);
   }
   rc_session_set_auth(l, s, &auth);
-  s->kind = RC_SESSION_WS;
+  rc_session_set_kind(l, s, RC_SESSION_WS);
+  /* One that must still send its auth command is decided by that command. */
+  if (!pending) rc_session_attempt(l, s, RC_ATTEMPT_ACCEPTED);
   s->format = echo ? RC_FORMAT_ECHO : raw ? RC_FORMAT_RAW : RC_FORMAT_ENVELOPE;
   s->policy = opts.policy;
   s->ping_tick = 0;
@@ -618,6 +630,7 @@ static void route_metrics(struct rc_loop *l, struct rc_session *s, bool close_af
 
 static void head_error(struct rc_loop *l, struct rc_session *s, ssize_t hl) {
   rc_counter_add(&rc_session_shard_of(l)->stats.protocol_errors, 1);
+  rc_session_mark_end(s, RC_END_PROTOCOL);
   switch (hl) {
   case -ENAMETOOLONG:
     rc_request_error(l, s, 414, true, NULL, "request target over %d bytes", RC_HTTP_MAX_TARGET);
@@ -653,6 +666,8 @@ static bool readmit(struct rc_loop *l, struct rc_session *s, uint8_t family, con
     char peer[64];
     rc_conn_peer_text(&s->conn, peer, sizeof peer);
     rc_info("%s (through a trusted proxy): refused by the per-address limits (%d)", peer, ret);
+    rc_session_mark_end(s, RC_END_REFUSED);
+    rc_session_attempt(l, s, RC_ATTEMPT_REFUSED_LIMIT);
     rc_request_error(l, s, rc_admission_status(ret), true, "Retry-After: 1\r\n", "%s",
                      rc_admission_refusal(ret));
     return false;
@@ -735,6 +750,7 @@ static int begin_request(struct rc_loop *l, struct rc_session *s, struct rc_requ
   int ret = rc_http_body_framing(&r, &fr, &why);
   if (ret < 0) {
     rc_counter_add(&ss->stats.protocol_errors, 1);
+    rc_session_mark_end(s, RC_END_PROTOCOL);
     rc_request_error(l, s, ret == -ENOTSUP ? 501 : 400, true, NULL, "%s", why);
     return -1;
   }

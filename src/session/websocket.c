@@ -383,6 +383,7 @@ static void cmd_auth(struct rc_loop *l, struct rc_session *s, struct rc_command 
   if (rc_access_from_token(ss->access, cmd->token, cmd->token_len, &fresh, &reason, msg, sizeof msg) < 0) {
     rc_info("%s: auth command refused (%s): %s", peer, rc_access_reason_name(reason), msg);
     send_error(l, s, cmd, msg);
+    rc_session_mark_end(s, RC_END_AUTH);
     rc_session_close(l, s, RC_WS_CLOSE_POLICY, "authentication failed", false);
     return;
   }
@@ -396,10 +397,12 @@ static void cmd_auth(struct rc_loop *l, struct rc_session *s, struct rc_command 
     return;
   }
   rc_session_set_auth(l, s, &fresh);
+  rc_session_attempt(l, s, RC_ATTEMPT_ACCEPTED); /* its upgrade waited for this */
   cJSON *dropped = drop_disallowed(l, s);
   if (dropped && s->format == RC_FORMAT_RAW) {
     cJSON_Delete(dropped);
     rc_info("%s: renewed token no longer allows the raw connection's topic; closing", peer);
+    rc_session_mark_end(s, RC_END_AUTH);
     rc_session_close(l, s, RC_WS_CLOSE_POLICY, "token no longer allows this topic", false);
     return;
   }
@@ -483,6 +486,7 @@ static void on_message(struct rc_loop *l, struct rc_session *s, uint8_t opcode, 
   }
   if (s->auth.kind == RC_AUTH_PENDING && cmd.op != RC_CMD_AUTH) {
     send_error(l, s, &cmd, "authenticate first: send {\"op\":\"auth\",\"token\":\"...\"}");
+    rc_session_mark_end(s, RC_END_AUTH);
     rc_session_close(l, s, RC_WS_CLOSE_POLICY, "authentication required", false);
     rc_command_fini(&cmd);
     return;
@@ -515,6 +519,7 @@ static void on_close_frame(struct rc_loop *l, struct rc_session *s, const uint8_
     }
   }
   /* Echo the code (section 5.5.1); anything still queued goes out first. */
+  rc_session_mark_end(s, RC_END_CLIENT);
   rc_session_close(l, s, code, "", false);
 }
 
