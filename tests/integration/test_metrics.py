@@ -78,6 +78,8 @@ class Signals(unittest.TestCase):
             asyncio.run(self.reconnects(srv))
             m = settled(srv)
             self.assertEqual(durations(m), closes(m), "every close observed once in the duration histogram")
+            self.assertEqual(m["ringcast_connections_accepted_total"], closes(m) + active(m, "http") + active(m, "websocket"),
+                             "every connection accepted is open or counted closed, once")
             self.assertEqual(sum(attempts(m, r) for r in ("accepted", "refused_full", "refused_limit",
                                                             "handshake_failed", "auth_failed")),
                              closes(m), "one attempt per connection closed (the scraping one is not decided yet)")
@@ -216,6 +218,7 @@ class Limits(unittest.TestCase):
             m = wait_metrics(srv, lambda m: closed(m, "refused") == 1, "the refused connection's close")
             self.assertEqual(attempts(m, "refused_full") - attempts(base, "refused_full"), 1)
             self.assertEqual(m["ringcast_connections_refused_total"], 1)
+            self.assertEqual(m["ringcast_connections_accepted_total"], closes(m) + active(m, "http"))
             for h in held:
                 h.close()
 
@@ -233,6 +236,38 @@ class Limits(unittest.TestCase):
             self.assertEqual(attempts(m, "handshake_failed") - attempts(base, "handshake_failed"), 1)
             loris.close()
             idle.close()
+
+
+class Tls(unittest.TestCase):
+    def test_latency_over_wss_and_a_failed_handshake(self):
+        from tlsutil import TlsServer, cleanup
+        self.addCleanup(cleanup)
+        with TlsServer(threads=2) as srv:
+            async def run():
+                async with websockets.connect(srv.wss("?topics=tls.m"), ssl=srv.client_context(),
+                                              ping_interval=None) as sub:
+                    await recv_subscribe_acks(sub, ["tls.m"])
+                    # Past the handshake: only the message's records carry a stamp.
+                    before = srv.metrics()
+                    for i in range(5):
+                        srv.publish("tls.m", b"x%d" % i)
+                        self.assertEqual(json.loads(await asyncio.wait_for(sub.recv(), 10))["topic"], "tls.m")
+                    m = wait_metrics(srv, lambda m: m["ringcast_send_latency_seconds_count"]
+                                     >= before["ringcast_send_latency_seconds_count"] + 5,
+                                     "a latency sample per record batch sent over TLS")
+                    self.assertEqual(active(m, "websocket"), 1)
+            asyncio.run(run())
+            base = settled(srv)
+            # Not TLS at all on the TLS port: the stream's failure, before any handshake.
+            s = socket.create_connection(("127.0.0.1", srv.tls_port))
+            s.sendall(b"\x00\x01garbage")
+            s.settimeout(10)
+            while s.recv(4096):
+                pass
+            s.close()
+            m = wait_metrics(srv, lambda m: closed(m, "protocol_error") - closed(base, "protocol_error") == 1,
+                             "the TLS failure closed as a protocol error")
+            self.assertEqual(attempts(m, "handshake_failed") - attempts(base, "handshake_failed"), 1)
 
 
 class RealPrometheus(unittest.TestCase):
