@@ -442,6 +442,7 @@ void rc_conn_release_done(struct rc_conn_core *k, struct rc_conn *c, int res) {
 
 void rc_conn_discard(struct rc_loop *l, struct rc_conn *c) {
   bool tell = c->state == RC_CONN_OPEN || (c->todo & RC_TODO_NOTIFY);
+  rc_conn_mark_end(c, RC_CONN_END_SHUTDOWN);
   c->state = RC_CONN_CANCELLING;
   if (tell) c->ops->on_close(l, c);
   free_slot(rc_conn_core_of(l), c);

@@ -275,7 +275,7 @@ static void render_signals(struct out *o, const struct rc_server *srv, const str
         sum_at(ss, n, offsetof(struct rc_session_stats, active), (size_t)k));
 
   put_head(o, "ringcast_connection_attempts_total", "counter",
-           "Connections by how their attempt turned out: accepted (upgraded, or answered below 400), "
+           "Connections by how their attempt turned out: accepted (upgraded, or answered below 400 or kept open), "
            "refused at accept (--max-conns; per-address limits), or closed first (handshake_failed, auth_failed).");
   for (int r = 1; r < RC_SESSION_ATTEMPTS; r++)
     put(o, "ringcast_connection_attempts_total{result=\"%s\"} %" PRIu64 "\n", rc_session_attempt_names[r],

@@ -44,8 +44,10 @@ void rc_request_respond(struct rc_loop *l, struct rc_session *s, int status,
     return;
   }
   /* An HTTP connection's attempt succeeds with its first answer that is not an
-   * error; refusals decided theirs before answering. */
-  if (status < 400) rc_session_attempt(l, s, RC_ATTEMPT_ACCEPTED);
+   * error, or that keeps the connection (a 404 on a keep-alive connection is an
+   * exchange that worked); an error that closes it leaves the decision to the
+   * close (handshake_failed), and refusals decided theirs before answering. */
+  if (status < 400 || !close_after) rc_session_attempt(l, s, RC_ATTEMPT_ACCEPTED);
   memcpy(f->data, head, (size_t)hl);
   if (body_len) memcpy(f->data + hl, body, body_len);
   if (rc_session_send_frame(l, s, f) < 0) return;

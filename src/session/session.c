@@ -70,6 +70,7 @@ static enum rc_session_end end_of_conn(const struct rc_conn *c) {
   case RC_CONN_END_ERROR: return RC_END_RESET;
   case RC_CONN_END_PROTOCOL: return RC_END_PROTOCOL;
   case RC_CONN_END_NOMEM: return RC_END_OVERLOAD;
+  case RC_CONN_END_SHUTDOWN: return RC_END_SHUTDOWN;
   default:
     /* Every close the session starts names its cause first, but for its
      * aborts, which are all allocation failures (a frame or buffer it could

@@ -57,7 +57,8 @@ extern const char *const rc_session_end_names[RC_SESSION_ENDS];
  * (ringcast_connection_attempts_total, rc_session_attempt_names). */
 enum rc_session_attempt {
   RC_ATTEMPT_NONE = 0,       /* not decided yet */
-  RC_ATTEMPT_ACCEPTED,       /* a WebSocket upgrade (and its auth), or an HTTP answer below 400 */
+  RC_ATTEMPT_ACCEPTED,       /* a WebSocket upgrade (and its auth), or an HTTP answer below 400
+                              * or that keeps the connection open */
   RC_ATTEMPT_REFUSED_FULL,   /* 503: the shard is at --max-conns */
   RC_ATTEMPT_REFUSED_LIMIT,  /* 503/429: the per-address limits */
   RC_ATTEMPT_HANDSHAKE_FAILED, /* closed before any of those: bad request or upgrade, TLS, timeout */

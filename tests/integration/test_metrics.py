@@ -150,10 +150,24 @@ class Signals(unittest.TestCase):
         s.settimeout(10)
         self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 400"))
         s.close()
-        m = wait_metrics(srv, lambda m: closed(m, "protocol_error") - closed(base, "protocol_error") == 2,
-                         "two protocol-error closes")
-        self.assertEqual(attempts(m, "handshake_failed") - attempts(base, "handshake_failed"), 1,
-                         "the malformed request never completed a handshake")
+        # A 404 on a keep-alive connection is an exchange that worked; a failed
+        # upgrade (no Sec-WebSocket-Key: 400, closed) is not.
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.settimeout(10)
+        s.sendall(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 404"))
+        s.close()
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.settimeout(10)
+        s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Version: 13\r\n\r\n")
+        self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 400"))
+        s.close()
+        m = wait_metrics(srv, lambda m: closed(m, "protocol_error") - closed(base, "protocol_error") == 2
+                         and closed(m, "server_close") - closed(base, "server_close") == 1,
+                         "two protocol-error closes and the refused upgrade's")
+        self.assertEqual(attempts(m, "handshake_failed") - attempts(base, "handshake_failed"), 2,
+                         "the malformed request and the failed upgrade never completed a handshake (the 404 did)")
         self.assertEqual(m["ringcast_protocol_errors_total"] - base["ringcast_protocol_errors_total"], 2)
 
     def slow_consumer(self, srv):

@@ -57,6 +57,7 @@ enum rc_conn_end {
   RC_CONN_END_ERROR,     /* a receive or send failed: reset, broken pipe */
   RC_CONN_END_NOMEM,     /* out of memory queueing or sending */
   RC_CONN_END_PROTOCOL,  /* a stream's own protocol failed (a TLS handshake or record) */
+  RC_CONN_END_SHUTDOWN,  /* still open when its loop exited */
 };
 
 /* Set by the layer above (a stream) when the connection opens. */
