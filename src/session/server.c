@@ -133,7 +133,8 @@ static void census_one(struct rc_loop *l, struct rc_conn *c, void *arg) {
 /* Once a second the shard measures its own queues and pools and publishes them
  * as gauges: the scraping thread never walks a shard's connections, and the
  * send path keeps no running totals. The walk touches every slot of the shard's
- * table (about 2 ms at 100,000 connections), once a second. */
+ * table once a second: 0.7 ms for 100,000 slots of 256 bytes, cold, in a
+ * microbenchmark of the same access pattern (one state byte, one indirect call). */
 static void census_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   struct census cs = {0, 0};
