@@ -952,6 +952,7 @@ void rc_request_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, siz
     rc_request_error(l, s, 413, true, NULL, "request over %zu bytes", limit);
   }
   if (!rc_session_rx_settle(l, s, rx)) {
+    rc_session_mark_end(s, RC_END_OVERLOAD);
     rc_request_error(l, s, 503, true, "Retry-After: 1\r\n",
                      "the server is over its memory budget (--max-memory) and cannot hold this "
                      "request; retry later");

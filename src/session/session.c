@@ -192,7 +192,6 @@ bool rc_session_rx_settle(struct rc_loop *l, struct rc_session *s, struct rc_ses
   bool fits = !keep || rx_charge(l, rx);
   if (!fits) {
     keep = false;
-    rc_session_mark_end(s, RC_END_OVERLOAD); /* the caller refuses and closes */
     rc_counter_add(&rc_session_shard_of(l)->stats.refused_memory, 1);
   }
   if (rx == s->rx) {

@@ -662,9 +662,11 @@ void rc_websocket_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, s
     }
   }
   send_pong(l, s, &pong);
-  if (!rc_session_rx_settle(l, s, rx))
+  if (!rc_session_rx_settle(l, s, rx)) {
+    rc_session_mark_end(s, RC_END_OVERLOAD);
     rc_session_close(l, s, RC_WS_CLOSE_TRY_LATER,
                      "server over its memory budget (--max-memory); try again later", true);
+  }
 }
 
 void rc_websocket_ping(struct rc_loop *l, struct rc_session *s) {
