@@ -163,7 +163,8 @@ int rc_outq_gather(const struct rc_outq *q, struct iovec *iov, int max_iov, size
     const struct rc_hold *h = entry_hold(e);
     size_t len;
     const uint8_t *p = rc_frame_view(h->frame, entry_view(e), &len);
-    if (!(h->flags & RC_HOLD_UNTIMED) && h->frame->stamp_ns - 1 < oldest - 1) oldest = h->frame->stamp_ns;
+    if (!(h->flags & RC_HOLD_UNTIMED) && h->frame->stamp_ns - 1 < oldest - 1)
+      oldest = h->frame->stamp_ns;
     size_t skip = k == 0 ? q->off : 0;
     iov[niov].iov_base = (void *)(p + skip);
     iov[niov].iov_len = len - skip;

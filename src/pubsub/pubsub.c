@@ -278,7 +278,8 @@ uint64_t rc_pubsub_inbox_depth(const struct rc_pubsub *ps, unsigned id) {
    * as pushed, so the skew only ever reads high, and is gone by the next scrape. */
   uint64_t popped = rc_counter_get(&ps->shards[id]->stats.inbox_popped);
   uint64_t pushed = 0;
-  for (unsigned p = 0; p < ps->nshards; p++) pushed += rc_counter_get(&ps->shards[p]->stats.inbox_pushed[id]);
+  for (unsigned p = 0; p < ps->nshards; p++)
+    pushed += rc_counter_get(&ps->shards[p]->stats.inbox_pushed[id]);
   return pushed > popped ? pushed - popped : 0;
 }
 
@@ -434,7 +435,8 @@ static void fan_out(struct rc_pubsub_shard *pss, struct rc_topic *tp, struct rc_
  * message does not fit the memory budget. accepted_ns: when the publish was
  * accepted, on whichever shard took it. */
 static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
-                            const uint8_t *payload, size_t len, bool admitted, uint64_t accepted_ns) {
+                            const uint8_t *payload, size_t len, bool admitted,
+                            uint64_t accepted_ns) {
   enum rc_payload_class cls = rc_message_classify(payload, len);
   struct rc_frame *f =
       rc_message_encode((uint16_t)pss->id, tp->name, tp->name_len, tp->seq + 1, payload, len, cls);
@@ -814,13 +816,15 @@ bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work, size_t max_
     }
     if (work >= max_work || bytes >= max_bytes) break;
     if (!(n = rc_mpsc_try_pop(&pss->inbox))) {
-      if (rc_counter_get(&pss->stats.inbox_age_ns)) atomic_store_explicit(&pss->stats.inbox_age_ns, 0, memory_order_relaxed);
+      if (rc_counter_get(&pss->stats.inbox_age_ns))
+        atomic_store_explicit(&pss->stats.inbox_age_ns, 0, memory_order_relaxed);
       break;
     }
     struct inbox_item *it = (struct inbox_item *)n;
     rc_counter_add(&pss->stats.inbox_popped, 1);
     /* A stamp from another shard's turn that began after ours reads as 0. */
-    atomic_store_explicit(&pss->stats.inbox_age_ns, pss->now_ns > it->stamp_ns ? pss->now_ns - it->stamp_ns : 0,
+    atomic_store_explicit(&pss->stats.inbox_age_ns,
+                          pss->now_ns > it->stamp_ns ? pss->now_ns - it->stamp_ns : 0,
                           memory_order_relaxed);
     switch (it->kind) {
     case INBOX_PUBLISH: {

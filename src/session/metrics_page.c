@@ -197,14 +197,16 @@ static void put_hist(struct out *o, const char *name, const char *labels,
   uint64_t cum = 0;
   for (unsigned i = 0; i < sc->n; i++) {
     cum += h->bucket[i];
-    put(o, "%s_bucket{%sle=\"%.9g\"} %" PRIu64 "\n", name, labels, (double)sc->upper[i] * sc->unit, cum);
+    put(o, "%s_bucket{%sle=\"%.9g\"} %" PRIu64 "\n", name, labels,
+        (double)sc->upper[i] * sc->unit, cum);
   }
   size_t ll = strlen(labels);
   /* The labels without their trailing comma, for _sum and _count. */
   int bare = ll ? (int)ll - 1 : 0;
   put(o, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, h->count);
-  put(o, "%s_sum%s%.*s%s %.9g\n", name, ll ? "{" : "", bare, labels, ll ? "}" : "", (double)h->sum * sc->unit);
-  put(o, "%s_count%s%.*s%s %" PRIu64 "\n", name, ll ? "{" : "", bare, labels, ll ? "}" : "", h->count);
+  const char *open = ll ? "{" : "", *close = ll ? "}" : "";
+  put(o, "%s_sum%s%.*s%s %.9g\n", name, open, bare, labels, close, (double)h->sum * sc->unit);
+  put(o, "%s_count%s%.*s%s %" PRIu64 "\n", name, open, bare, labels, close, h->count);
 }
 
 static void put_head(struct out *o, const char *name, const char *type, const char *help) {
@@ -243,10 +245,13 @@ static void render_memory(struct out *o, const struct sources *src, unsigned nsh
       static const struct {
         const char *ctl, *name, *help;
       } js[] = {
-          {"stats.allocated", "ringcast_jemalloc_allocated_bytes", "Bytes the application has allocated (jemalloc stats.allocated)."},
-          {"stats.active", "ringcast_jemalloc_active_bytes", "Bytes in pages holding allocations (jemalloc stats.active)."},
+          {"stats.allocated", "ringcast_jemalloc_allocated_bytes",
+           "Bytes the application has allocated (jemalloc stats.allocated)."},
+          {"stats.active", "ringcast_jemalloc_active_bytes",
+           "Bytes in pages holding allocations (jemalloc stats.active)."},
           {"stats.resident", "ringcast_jemalloc_resident_bytes",
-           "Bytes of jemalloc's pages resident in memory, its metadata included (jemalloc stats.resident)."},
+           "Bytes of jemalloc's pages resident in memory, its metadata included "
+           "(jemalloc stats.resident)."},
       };
       for (size_t i = 0; i < sizeof js / sizeof js[0]; i++) {
         size_t v, vlen = sizeof v;
@@ -257,10 +262,11 @@ static void render_memory(struct out *o, const struct sources *src, unsigned nsh
     }
   }
   put_head(o, "ringcast_pool_bytes", "gauge",
-           "Bytes the shards' object pools hold free (queue chunks, sends, frame holds, TLS states), "
-           "measured by each shard once a second.");
+           "Bytes the shards' object pools hold free (queue chunks, sends, frame holds, TLS "
+           "states), measured by each shard once a second.");
   put(o, "ringcast_pool_bytes %" PRIu64 "\n",
-      rc_counter_sum(src->of[SESSION], nshards, offsetof(struct rc_session_stats, pool_free_bytes)));
+      rc_counter_sum(src->of[SESSION], nshards,
+                     offsetof(struct rc_session_stats, pool_free_bytes)));
 }
 
 /* The operator's signals (docs/operations.md, "The ten signals"). */
@@ -275,16 +281,19 @@ static void render_signals(struct out *o, const struct rc_server *srv, const str
         sum_at(ss, n, offsetof(struct rc_session_stats, active), (size_t)k));
 
   put_head(o, "ringcast_connection_attempts_total", "counter",
-           "Connections by how their attempt turned out: accepted (upgraded, or answered below 400 or kept open), "
-           "refused at accept (--max-conns; per-address limits), or closed first (handshake_failed, auth_failed).");
+           "Connections by how their attempt turned out: accepted (upgraded, or answered below "
+           "400 or kept open), refused at accept (--max-conns; per-address limits), or closed "
+           "first (handshake_failed, auth_failed).");
   for (int r = 1; r < RC_SESSION_ATTEMPTS; r++)
-    put(o, "ringcast_connection_attempts_total{result=\"%s\"} %" PRIu64 "\n", rc_session_attempt_names[r],
+    put(o, "ringcast_connection_attempts_total{result=\"%s\"} %" PRIu64 "\n",
+        rc_session_attempt_names[r],
         sum_at(ss, n, offsetof(struct rc_session_stats, attempts), (size_t)r));
 
   put_head(o, "ringcast_connections_closed_total", "counter",
            "Connections closed, each once, by the first cause named (the sum is every close).");
   for (int r = 1; r < RC_SESSION_ENDS; r++)
-    put(o, "ringcast_connections_closed_total{reason=\"%s\"} %" PRIu64 "\n", rc_session_end_names[r],
+    put(o, "ringcast_connections_closed_total{reason=\"%s\"} %" PRIu64 "\n",
+        rc_session_end_names[r],
         sum_at(ss, n, offsetof(struct rc_session_stats, closed), (size_t)r));
 
   put_head(o, "ringcast_connection_duration_seconds", "histogram",
@@ -292,8 +301,10 @@ static void render_signals(struct out *o, const struct rc_server *srv, const str
   for (int k = 0; k < RC_SESSION_KINDS; k++) {
     struct rc_hist_snapshot h;
     memset(&h, 0, sizeof h);
-    for (unsigned s = 0; s < n; s++)
-      rc_hist_merge(&h, &((const struct rc_session_stats *)ss[s])->duration[k], &rc_hist_duration_ms);
+    for (unsigned s = 0; s < n; s++) {
+      const struct rc_session_stats *st = ss[s];
+      rc_hist_merge(&h, &st->duration[k], &rc_hist_duration_ms);
+    }
     snprintf(labels, sizeof labels, "kind=\"%s\",", rc_session_kind_names[k]);
     put_hist(o, "ringcast_connection_duration_seconds", labels, &h, &rc_hist_duration_ms);
   }
@@ -308,36 +319,47 @@ static void render_signals(struct out *o, const struct rc_server *srv, const str
 
   struct rc_hist_snapshot h;
   memset(&h, 0, sizeof h);
-  for (unsigned s = 0; s < n; s++)
-    rc_hist_merge(&h, &((const struct rc_pubsub_stats *)src->of[PUBSUB][s])->message_size, &rc_hist_size_bytes);
+  for (unsigned s = 0; s < n; s++) {
+    const struct rc_pubsub_stats *st = src->of[PUBSUB][s];
+    rc_hist_merge(&h, &st->message_size, &rc_hist_size_bytes);
+  }
   put_head(o, "ringcast_message_size_bytes", "histogram",
            "Payload bytes of each message published, observed at its topic's home shard.");
   put_hist(o, "ringcast_message_size_bytes", "", &h, &rc_hist_size_bytes);
 
   memset(&h, 0, sizeof h);
-  for (unsigned s = 0; s < n; s++)
-    rc_hist_merge(&h, &((const struct rc_conn_stats *)src->of[IO][s])->send_latency, &rc_hist_latency_ns);
+  for (unsigned s = 0; s < n; s++) {
+    const struct rc_conn_stats *st = src->of[IO][s];
+    rc_hist_merge(&h, &st->send_latency, &rc_hist_latency_ns);
+  }
   put_head(o, "ringcast_send_latency_seconds", "histogram",
            "From a publish accepted to the completion of the send carrying it to a subscriber, one "
            "sample per send (its oldest message), at loop-turn resolution.");
   put_hist(o, "ringcast_send_latency_seconds", "", &h, &rc_hist_latency_ns);
 
   put_head(o, "ringcast_inbox_depth", "gauge",
-           "Items (fan-out batches, forwarded publishes, subscription steps) waiting in each shard's inbox.");
+           "Items (fan-out batches, forwarded publishes, subscription steps) waiting in each "
+           "shard's inbox.");
   for (unsigned s = 0; s < n; s++)
-    put(o, "ringcast_inbox_depth{shard=\"%u\"} %" PRIu64 "\n", s, rc_pubsub_inbox_depth(srv->pubsub, s));
+    put(o, "ringcast_inbox_depth{shard=\"%u\"} %" PRIu64 "\n", s,
+        rc_pubsub_inbox_depth(srv->pubsub, s));
   put_head(o, "ringcast_inbox_oldest_age_seconds", "gauge",
-           "How long the item each shard last took from its inbox had waited (0 once the inbox is empty).");
-  for (unsigned s = 0; s < n; s++)
+           "How long the item each shard last took from its inbox had waited (0 once the inbox "
+           "is empty).");
+  for (unsigned s = 0; s < n; s++) {
+    const struct rc_pubsub_stats *st = src->of[PUBSUB][s];
     put(o, "ringcast_inbox_oldest_age_seconds{shard=\"%u\"} %.9g\n", s,
-        (double)rc_counter_get(&((const struct rc_pubsub_stats *)src->of[PUBSUB][s])->inbox_age_ns) * 1e-9);
+        (double)rc_counter_get(&st->inbox_age_ns) * 1e-9);
+  }
   put_head(o, "ringcast_queued_bytes", "gauge",
-           "Bytes queued to each shard's connections, not yet handed to the kernel (measured once a second).");
+           "Bytes queued to each shard's connections, not yet handed to the kernel (measured "
+           "once a second).");
   for (unsigned s = 0; s < n; s++)
     put(o, "ringcast_queued_bytes{shard=\"%u\"} %" PRIu64 "\n", s,
         rc_counter_sum(&ss[s], 1, offsetof(struct rc_session_stats, queued_bytes)));
   put_head(o, "ringcast_queued_bytes_max", "gauge",
-           "The most bytes any one connection of each shard had queued (measured once a second; --max-queue bounds it).");
+           "The most bytes any one connection of each shard had queued (measured once a second; "
+           "--max-queue bounds it).");
   for (unsigned s = 0; s < n; s++)
     put(o, "ringcast_queued_bytes_max{shard=\"%u\"} %" PRIu64 "\n", s,
         rc_counter_sum(&ss[s], 1, offsetof(struct rc_session_stats, queued_bytes_max)));

@@ -141,7 +141,8 @@ static void census_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
   rc_loop_foreach_conn(l, census_one, &cs);
   atomic_store_explicit(&ss->stats.queued_bytes, cs.total, memory_order_relaxed);
   atomic_store_explicit(&ss->stats.queued_bytes_max, cs.max, memory_order_relaxed);
-  uint64_t pooled = rc_loop_pool_free_bytes(l) + (ss->tls ? rc_tls_shard_pool_free_bytes(ss->tls) : 0);
+  uint64_t pooled =
+      rc_loop_pool_free_bytes(l) + (ss->tls ? rc_tls_shard_pool_free_bytes(ss->tls) : 0);
   atomic_store_explicit(&ss->stats.pool_free_bytes, pooled, memory_order_relaxed);
   rc_loop_timer_set(l, lt, rc_loop_now_ms(l) + 1000);
 }

@@ -84,7 +84,8 @@ void rc_session_closed(struct rc_loop *l, struct rc_session *s) {
   enum rc_session_end why = s->end ? (enum rc_session_end)s->end : end_of_conn(&s->conn);
   rc_counter_add(&st->closed[why], 1);
   if (!s->attempt)
-    rc_session_attempt(l, s, why == RC_END_AUTH ? RC_ATTEMPT_AUTH_FAILED : RC_ATTEMPT_HANDSHAKE_FAILED);
+    rc_session_attempt(l, s,
+                       why == RC_END_AUTH ? RC_ATTEMPT_AUTH_FAILED : RC_ATTEMPT_HANDSHAKE_FAILED);
   uint32_t ticks = rc_session_now(l) - s->open_tick;
   rc_hist_observe(&st->duration[s->kind], &rc_hist_duration_ms, (uint64_t)ticks * RC_TIMER_TICK_MS);
   rc_counter_sub(&st->active[s->kind], 1);

@@ -61,7 +61,7 @@ enum rc_session_attempt {
                               * or that keeps the connection open */
   RC_ATTEMPT_REFUSED_FULL,   /* 503: the shard is at --max-conns */
   RC_ATTEMPT_REFUSED_LIMIT,  /* 503/429: the per-address limits */
-  RC_ATTEMPT_HANDSHAKE_FAILED, /* closed before any of those: bad request or upgrade, TLS, timeout */
+  RC_ATTEMPT_HANDSHAKE_FAILED, /* closed before those: bad request or upgrade, TLS, timeout */
   RC_ATTEMPT_AUTH_FAILED,    /* 401/403, or a WebSocket's auth refused or missing */
   RC_SESSION_ATTEMPTS,
 };

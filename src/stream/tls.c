@@ -581,7 +581,8 @@ static bool encrypt_queued(struct tls_conn *t, size_t limit, int *err) {
       uint32_t entries;
       size_t bytes;
       uint64_t stamp;
-      int niov = rc_outq_gather(&t->plain, iov, GATHER_IOV, RECORD_MAX - n, &entries, &bytes, &stamp);
+      int niov =
+          rc_outq_gather(&t->plain, iov, GATHER_IOV, RECORD_MAX - n, &entries, &bytes, &stamp);
       if (stamp - 1 < oldest_ns - 1) oldest_ns = stamp; /* 0 stays "none" */
       size_t copied = 0;
       for (int i = 0; i < niov && n < RECORD_MAX; i++) {

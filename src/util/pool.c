@@ -106,6 +106,7 @@ void rc_pool_put(struct rc_pool *p, void *obj) {
 
 size_t rc_pool_free_bytes(const struct rc_pool *p) {
   size_t objs = p->spare ? p->per_slab : 0;
-  for (const struct rc_pool_slab *s = p->avail; s; s = s->next) objs += p->per_slab - s->in_use;
+  for (const struct rc_pool_slab *s = p->avail; s; s = s->next)
+    objs += p->per_slab - s->in_use;
   return objs * p->obj_size;
 }

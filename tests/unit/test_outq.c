@@ -108,7 +108,8 @@ Test(outq, each_entry_is_its_view, .init = setup, .fini = teardown) {
   uint32_t entries;
   struct iovec iov[4];
   size_t bytes;
-  cr_assert_eq(rc_outq_gather(&q, iov, 4, 1 << 20, &entries, &bytes, NULL), 2, "one iovec per entry");
+  cr_assert_eq(rc_outq_gather(&q, iov, 4, 1 << 20, &entries, &bytes, NULL), 2,
+               "one iovec per entry");
   size_t n = flatten(&q, buf, 1 << 20, &entries);
   cr_assert_eq(n, 10);
   cr_assert_eq(memcmp(buf, "w!ENVELOPE", 10), 0);
@@ -182,7 +183,8 @@ Test(outq, gather_reports_the_oldest_timed_stamp, .init = setup, .fini = teardow
   size_t bytes;
   uint64_t oldest = 1;
   rc_outq_gather(&q, iov, 8, 1 << 20, &entries, &bytes, &oldest);
-  cr_assert_eq(oldest, 700, "the smallest stamp of a timed hold, got %llu", (unsigned long long)oldest);
+  cr_assert_eq(oldest, 700, "the smallest stamp of a timed hold, got %llu",
+               (unsigned long long)oldest);
   rc_outq_gather(&q, iov, 3, 1 << 20, &entries, &bytes, &oldest);
   cr_assert_eq(oldest, 900, "only the entries the gather covers count");
   rc_outq_gather(&q, iov, 2, 1 << 20, &entries, &bytes, &oldest);

@@ -44,8 +44,11 @@ static void setup(void) {
   struct rc_pubsub_limits lim = {.history = {.msgs = 10}};
   ps = rc_pubsub_create(SHARDS, 64, &lim);
   cr_assert_not_null(ps);
-  static const struct rc_pubsub_callbacks cb = {
-      .resolve = resolve, .joined = joined, .deliver = deliver, .published = published, .wake = wake};
+  static const struct rc_pubsub_callbacks cb = {.resolve = resolve,
+                                                .joined = joined,
+                                                .deliver = deliver,
+                                                .published = published,
+                                                .wake = wake};
   for (unsigned i = 0; i < SHARDS; i++) {
     rc_frame_arena_init(&ar[i], i, all);
     cr_assert_eq(rc_pubsub_shard_create(ps, i, &ar[i], &cb, &sh[i]), 0);
@@ -61,9 +64,11 @@ static void teardown(void) {
       rc_pubsub_drain(sh[i], 1024, 1 << 20);
       rc_pubsub_flush(sh[i]);
     }
-  for (unsigned i = 0; i < SHARDS; i++) rc_pubsub_shard_destroy(sh[i]);
+  for (unsigned i = 0; i < SHARDS; i++)
+    rc_pubsub_shard_destroy(sh[i]);
   rc_pubsub_destroy(ps);
-  for (unsigned i = 0; i < SHARDS; i++) rc_frame_arena_fini(&ar[i]);
+  for (unsigned i = 0; i < SHARDS; i++)
+    rc_frame_arena_fini(&ar[i]);
 }
 
 /* A topic whose home is shard 1, so shard 0's publishes and subscriptions
@@ -142,7 +147,8 @@ Test(pubsub_stats, inbox_depth_age_and_the_publish_stamp, .init = setup, .fini =
 Test(pubsub_stats, replays_are_untimed, .init = setup, .fini = teardown) {
   struct rc_topic *tp = topic_homed_on_1();
   rc_pubsub_set_clock_ns(sh[1], 1000);
-  for (int i = 0; i < 3; i++) cr_assert_gt(rc_pubsub_publish(sh[1], tp, (const uint8_t *)"x", 1, NULL), 0);
+  for (int i = 0; i < 3; i++)
+    cr_assert_gt(rc_pubsub_publish(sh[1], tp, (const uint8_t *)"x", 1, NULL), 0);
   join(tp, &(struct rc_join_request){.token = 1});
   uint64_t epoch = last_join.epoch;
   rc_pubsub_unsubscribe_all(sh[0], &sub);
@@ -151,9 +157,11 @@ Test(pubsub_stats, replays_are_untimed, .init = setup, .fini = teardown) {
     turn(1, 2000);
   }
   delivered = 0;
-  join(tp, &(struct rc_join_request){.token = 1, .has_since = true, .since_epoch = epoch, .since_seq = 1});
+  join(tp, &(struct rc_join_request){
+               .token = 1, .has_since = true, .since_epoch = epoch, .since_seq = 1});
   cr_assert_eq(last_join.outcome, RC_JOIN_RECOVERED);
   cr_assert_eq(delivered, 2, "seq 2 and 3 from history");
-  cr_assert_eq(last_flags & RC_HOLD_UNTIMED, RC_HOLD_UNTIMED, "a replay says nothing of today's latency");
+  cr_assert_eq(last_flags & RC_HOLD_UNTIMED, RC_HOLD_UNTIMED,
+               "a replay says nothing of today's latency");
   rc_topic_release(rc_pubsub_topics(ps), tp);
 }

@@ -133,7 +133,7 @@ struct rc_pubsub_stats {
   _Atomic uint64_t history_cut[4];    /* messages dropped: count, bytes, age, memory */
   _Atomic uint64_t patterns_refused;  /* wildcard subscriptions refused here by a limit */
   _Atomic uint64_t pattern_scans;     /* topic-table scans for wildcards (new groups, sweeps) */
-  struct rc_hist message_size;        /* payload bytes of each publish stamped here (rc_hist_size_bytes) */
+  struct rc_hist message_size;        /* payload bytes of publishes stamped here (size scale) */
   /* The inbox: items this shard pushed to each shard's inbox, and items it took
    * from its own, each written by one thread only, so a shard's depth is the
    * sum of every shard's pushed[it] less its popped (rc_pubsub_inbox_depth). */
