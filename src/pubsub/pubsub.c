@@ -283,6 +283,15 @@ uint64_t rc_pubsub_inbox_depth(const struct rc_pubsub *ps, unsigned id) {
   return pushed > popped ? pushed - popped : 0;
 }
 
+uint64_t rc_pubsub_inbox_age_ns(const struct rc_pubsub *ps, unsigned id, uint64_t now_ns) {
+  const struct rc_pubsub_stats *st = &ps->shards[id]->stats;
+  uint64_t age = rc_counter_get(&st->inbox_age_ns);
+  uint64_t turn = rc_counter_get(&st->turn_ns);
+  if (turn && now_ns > turn && now_ns - turn > age && rc_pubsub_inbox_depth(ps, id))
+    age = now_ns - turn;
+  return age;
+}
+
 static void collect_group(void *ctx, const char *p, size_t plen, void *value) {
   (void)p;
   (void)plen;
@@ -763,7 +772,10 @@ static void heartbeat(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t
   rc_counter_add(&pss->stats.heartbeats, 1);
 }
 
-void rc_pubsub_set_clock_ns(struct rc_pubsub_shard *pss, uint64_t now_ns) { pss->now_ns = now_ns; }
+void rc_pubsub_set_clock_ns(struct rc_pubsub_shard *pss, uint64_t now_ns) {
+  pss->now_ns = now_ns;
+  atomic_store_explicit(&pss->stats.turn_ns, now_ns, memory_order_relaxed);
+}
 
 void rc_pubsub_set_clock(struct rc_pubsub_shard *pss, uint64_t now_ms) {
   pss->now_s = (uint32_t)(now_ms / 1000);

@@ -345,12 +345,14 @@ static void render_signals(struct out *o, const struct rc_server *srv, const str
         rc_pubsub_inbox_depth(srv->pubsub, s));
   put_head(o, "ringcast_inbox_oldest_age_seconds", "gauge",
            "How long the item each shard last took from its inbox had waited (0 once the inbox "
-           "is empty).");
-  for (unsigned s = 0; s < n; s++) {
-    const struct rc_pubsub_stats *st = src->of[PUBSUB][s];
+           "is empty), or while items wait, the time since the shard's last loop turn if "
+           "longer.");
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  for (unsigned s = 0; s < n; s++)
     put(o, "ringcast_inbox_oldest_age_seconds{shard=\"%u\"} %.9g\n", s,
-        (double)rc_counter_get(&st->inbox_age_ns) * 1e-9);
-  }
+        (double)rc_pubsub_inbox_age_ns(srv->pubsub, s, now_ns) * 1e-9);
   put_head(o, "ringcast_queued_bytes", "gauge",
            "Bytes queued to each shard's connections, not yet handed to the kernel (measured "
            "once a second).");

@@ -87,6 +87,7 @@ class Signals(unittest.TestCase):
                              m['ringcast_connection_duration_seconds_count{kind="websocket"}'])
             for s in ("0", "1"):
                 self.assertEqual(m[f'ringcast_inbox_depth{{shard="{s}"}}'], 0, "nothing waits once quiet")
+                self.assertEqual(m[f'ringcast_inbox_oldest_age_seconds{{shard="{s}"}}'], 0)
             self.assertGreater(m["ringcast_process_resident_memory_bytes"], 1 << 20)
             self.assertIn("ringcast_pool_bytes", m)
             if not SANITIZED:

@@ -114,6 +114,9 @@ Test(pubsub_stats, inbox_depth_age_and_the_publish_stamp, .init = setup, .fini =
   cr_assert_eq(rc_pubsub_publish(sh[0], tp, payload, sizeof payload, NULL), 0, "forwarded");
   rc_pubsub_publish(sh[0], tp, payload, 10, NULL);
   cr_assert_eq(rc_pubsub_inbox_depth(ps, 1), 2, "two publishes wait at the home");
+  cr_assert_eq(rc_pubsub_inbox_age_ns(ps, 1, 4000000), 3999000,
+               "the home has not turned since 1 us: the wait is at most that long");
+  cr_assert_eq(rc_pubsub_inbox_age_ns(ps, 0, 4000000), 0, "nothing waits at shard 0");
 
   /* The home takes them 3 ms later: their age, the size histogram. */
   turn(1, 5000000);
@@ -135,6 +138,7 @@ Test(pubsub_stats, inbox_depth_age_and_the_publish_stamp, .init = setup, .fini =
   rc_pubsub_set_clock_ns(sh[0], 9000000);
   rc_pubsub_drain(sh[0], 1, 1 << 20); /* one unit: the batch is taken, not yet found empty */
   cr_assert_eq(rc_counter_get(&stats(0)->inbox_age_ns), 4000000, "pushed at 5 ms, taken at 9 ms");
+  cr_assert_eq(rc_pubsub_inbox_age_ns(ps, 0, 9500000), 4000000, "empty now: the last wait");
   cr_assert_eq(rc_pubsub_inbox_depth(ps, 0), 0);
   turn(0, 9000000);
   cr_assert_eq(delivered, 2);

@@ -142,6 +142,7 @@ struct rc_pubsub_stats {
   /* How long the item this shard last took from its inbox had waited there (the
    * oldest one then: the inbox is FIFO); 0 once the inbox is found empty. */
   _Atomic uint64_t inbox_age_ns;
+  _Atomic uint64_t turn_ns;           /* the clock of this shard's latest loop turn */
 };
 
 /* Bounds on what publishers can make the engine hold. */
@@ -180,6 +181,12 @@ uint64_t rc_pubsub_backlog(const struct rc_pubsub *ps, unsigned id);
 /* Any thread: items waiting in shard id's inbox (pushed, not yet taken; a
  * moment's skew between the counters reads as 0, never as negative). */
 uint64_t rc_pubsub_inbox_depth(const struct rc_pubsub *ps, unsigned id);
+/* Any thread: the age of the oldest item in shard id's inbox as far as it is
+ * known at now_ns (CLOCK_MONOTONIC): the wait of the item the shard last took,
+ * or, while items wait and the shard has run no loop turn for longer, the time
+ * since its last turn (an upper bound that keeps growing while a shard is stuck,
+ * where the last item's wait would stand still). */
+uint64_t rc_pubsub_inbox_age_ns(const struct rc_pubsub *ps, unsigned id, uint64_t now_ns);
 
 /* Publishes a copy of payload on tp. Returns the sequence number (> 0) when this
  * shard is the topic's home and stamped it now; 0 when it was forwarded to the
