@@ -4,6 +4,7 @@
  * send in flight coalescing everything queued, resumed where the kernel stopped. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,12 @@
 #define SEND_MAX_BYTES (256u << 10)
 /* How long a closing connection may take to flush and linger before it is cut. */
 #define CLOSE_GRACE_MS 3000
+
+/* --max-queue charges each entry RC_QUEUE_ENTRY_COST for what it costs beyond
+ * its bytes; the publish stamp made the frame header 64 bytes. */
+static_assert(sizeof(uintptr_t) + sizeof(struct rc_frame) + sizeof(struct rc_hold) <=
+                  RC_QUEUE_ENTRY_COST,
+              "a queue entry's overhead fits RC_QUEUE_ENTRY_COST");
 
 struct rc_conn rc_list_end;
 

@@ -3,11 +3,15 @@
  * reference count, per-shard holds, and the return of frames to their owner. */
 #include "ringcast/util/frame.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ringcast/proto/ws.h"
+
+/* A hold's flags live in what was its padding: holds stay 16 bytes. */
+static_assert(sizeof(struct rc_hold) == 16, "a hold is a pointer and two 32-bit words");
 
 struct rc_frame *rc_frame_create(uint16_t owner, size_t len) {
   if (len > UINT32_MAX - 64) return NULL;
