@@ -253,6 +253,22 @@ class Limits(unittest.TestCase):
             idle.close()
 
 
+class Auth(unittest.TestCase):
+    def test_refused_credential_is_auth_failed_and_closed_for_auth(self):
+        keys = tempfile.NamedTemporaryFile("w", prefix="ringcast-keys-", delete=False)
+        keys.write("pk-0123456789abcdef-metrics\n")
+        keys.close()
+        self.addCleanup(os.unlink, keys.name)
+        with Server("--publish-key-file", keys.name, threads=1) as srv:
+            base = settled(srv)
+            status, _, _ = srv.http("POST", "/publish/a", body=b"x",
+                                    headers={"Authorization": "Bearer pk-wrong-key-of-the-same-size"})
+            self.assertEqual(status, 401)
+            m = wait_metrics(srv, lambda m: closed(m, "auth") - closed(base, "auth") == 1, "one auth close")
+            self.assertEqual(attempts(m, "auth_failed") - attempts(base, "auth_failed"), 1)
+            self.assertEqual(attempts(m, "handshake_failed"), attempts(base, "handshake_failed"))
+
+
 class Tls(unittest.TestCase):
     def test_latency_over_wss_and_a_failed_handshake(self):
         from tlsutil import TlsServer, cleanup
