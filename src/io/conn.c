@@ -4,6 +4,7 @@
  * send in flight coalescing everything queued, resumed where the kernel stopped. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,12 @@
 #define SEND_MAX_BYTES (256u << 10)
 /* How long a closing connection may take to flush and linger before it is cut. */
 #define CLOSE_GRACE_MS 3000
+
+/* --max-queue charges each entry RC_QUEUE_ENTRY_COST for what it costs beyond
+ * its bytes; the publish stamp made the frame header 64 bytes. */
+static_assert(sizeof(uintptr_t) + sizeof(struct rc_frame) + sizeof(struct rc_hold) <=
+                  RC_QUEUE_ENTRY_COST,
+              "a queue entry's overhead fits RC_QUEUE_ENTRY_COST");
 
 struct rc_conn rc_list_end;
 
@@ -122,6 +129,7 @@ static int push_hold(struct rc_conn_core *k, struct rc_conn *c, struct rc_hold *
                      enum rc_frame_view v) {
   if (rc_outq_push(&c->q, &k->chunks, h, v) < 0) {
     rc_warn("out of memory queueing to slot %u; closing it", c->slot);
+    rc_conn_mark_end(c, RC_CONN_END_NOMEM);
     abort_conn(k, c);
     return -ENOMEM;
   }
@@ -176,6 +184,7 @@ static bool coalesce(struct rc_conn_core *k, struct rc_conn *c, struct rc_frame 
 static int push_private(struct rc_conn_core *k, struct rc_conn *c, struct rc_frame *f) {
   if (rc_outq_push_frame(&c->q, &k->chunks, k->arena, f) < 0) {
     rc_warn("out of memory queueing to slot %u; closing it", c->slot);
+    rc_conn_mark_end(c, RC_CONN_END_NOMEM);
     abort_conn(k, c);
     return -ENOMEM;
   }
@@ -280,6 +289,7 @@ void rc_conn_recv_ended(struct rc_conn_core *k, struct rc_conn *c, int res) {
     else if (res < 0 && res != -ECONNRESET && res != -ECANCELED)
       rc_debug("recv on slot %u: %s", c->slot, strerror(-res));
     /* res == 0: the peer closed its side. */
+    rc_conn_mark_end(c, res == 0 ? RC_CONN_END_EOF : RC_CONN_END_ERROR);
     abort_conn(k, c);
   }
 }
@@ -288,11 +298,13 @@ static void start_send(struct rc_conn_core *k, struct rc_conn *c) {
   struct rc_sendop *s = rc_pool_get(&k->sendops);
   if (!s) {
     rc_warn("out of memory starting a send on slot %u; closing it", c->slot);
+    rc_conn_mark_end(c, RC_CONN_END_NOMEM);
     abort_conn(k, c);
     return;
   }
   size_t bytes;
-  int niov = rc_outq_gather(&c->q, s->iov, RC_SEND_IOV, SEND_MAX_BYTES, &s->entries, &bytes);
+  int niov = rc_outq_gather(&c->q, s->iov, RC_SEND_IOV, SEND_MAX_BYTES, &s->entries, &bytes,
+                            &s->oldest_ns);
   s->bytes = (uint32_t)bytes;
   struct io_uring_sqe *sqe = rc_ring_get_sqe(&k->ring);
   /* MSG_WAITALL: the kernel keeps sending after a partial write, so the
@@ -320,6 +332,7 @@ void rc_conn_send_done(struct rc_conn_core *k, struct rc_conn *c, int res) {
   c->send = NULL;
   c->armed &= (uint8_t)~RC_CONN_ARMED_SEND;
   uint32_t asked = s->bytes;
+  uint64_t oldest_ns = s->oldest_ns;
   rc_pool_put(&k->sendops, s);
   uint64_t written = res > 0 ? (uint64_t)res : 0;
   if (written > c->q.bytes) written = c->q.bytes; /* cannot happen; never over-consume */
@@ -334,9 +347,17 @@ void rc_conn_send_done(struct rc_conn_core *k, struct rc_conn *c, int res) {
   if (res <= 0 && asked > 0) {
     if (res != -ECANCELED && res != -EPIPE && res != -ECONNRESET)
       rc_debug("send on slot %u failed: %s", c->slot, res < 0 ? strerror(-res) : "wrote nothing");
+    rc_conn_mark_end(c, RC_CONN_END_ERROR);
     abort_conn(k, c);
     return;
   }
+  /* One sample per send, from its oldest message: the one that waited longest,
+   * which is what a subscriber's lag is. Both clocks are turn clocks, so the
+   * sample is within a turn's length of the truth; a negative difference (a
+   * stamp from another shard's later turn) is a delay of 0. */
+  if (oldest_ns)
+    rc_hist_observe(&k->stats.send_latency, &rc_hist_latency_ns,
+                    k->now_ns > oldest_ns ? k->now_ns - oldest_ns : 0);
   /* A short send (the kernel stopped early without an error) continues from the
    * queue's offset with the next send, like any other queued bytes. */
   if ((uint32_t)res < asked) rc_counter_add(&k->stats.short_sends, 1);
@@ -428,6 +449,7 @@ void rc_conn_release_done(struct rc_conn_core *k, struct rc_conn *c, int res) {
 
 void rc_conn_discard(struct rc_loop *l, struct rc_conn *c) {
   bool tell = c->state == RC_CONN_OPEN || (c->todo & RC_TODO_NOTIFY);
+  rc_conn_mark_end(c, RC_CONN_END_SHUTDOWN);
   c->state = RC_CONN_CANCELLING;
   if (tell) c->ops->on_close(l, c);
   free_slot(rc_conn_core_of(l), c);

@@ -22,6 +22,7 @@ struct rc_sendop {
   struct msghdr mh;
   uint32_t bytes;
   uint32_t entries;      /* queue entries it covers, the first maybe in part */
+  uint64_t oldest_ns;    /* the oldest publish stamp among them; 0: none */
   struct iovec iov[RC_SEND_IOV];
 };
 
@@ -41,6 +42,7 @@ struct rc_conn_core {
   uint32_t n_admin;              /* of them, on the administrative listener */
   uint64_t max_queue;
   uint64_t now_ms;
+  uint64_t now_ns;                  /* the same turn's clock, for send latency */
   struct rc_pool chunks, sendops;
   struct rc_conn *dirty_head, *todo_head;  /* end with RC_LIST_END */
   struct rc_timer_wheel *wheel;

@@ -81,15 +81,23 @@ struct rc_loop {
 };
 static_assert(offsetof(struct rc_loop, core) == 0, "rc_conn_core_of() casts the loop to its core");
 
-static uint64_t clock_ms(void) {
+/* The loop's clock, read once per turn: milliseconds for timers, nanoseconds
+ * from the same reading for send latency (no second clock_gettime). */
+static void clock_read(struct rc_conn_core *k) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+  k->now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  k->now_ms = k->now_ns / 1000000u;
 }
 
 unsigned rc_loop_id(const struct rc_loop *l) { return l->id; }
 void *rc_loop_user(const struct rc_loop *l) { return l->hooks.user; }
 uint64_t rc_loop_now_ms(const struct rc_loop *l) { return l->core.now_ms; }
+uint64_t rc_loop_now_ns(const struct rc_loop *l) { return l->core.now_ns; }
+uint64_t rc_loop_pool_free_bytes(const struct rc_loop *l) {
+  return rc_pool_free_bytes(&l->core.chunks) + rc_pool_free_bytes(&l->core.sendops) +
+         rc_pool_free_bytes(&l->arena.holds);
+}
 struct rc_frame_arena *rc_loop_arena(struct rc_loop *l) { return &l->arena; }
 const struct rc_conn_stats *rc_loop_stats(const struct rc_loop *l) { return &l->core.stats; }
 
@@ -372,7 +380,7 @@ static bool stop_progress(struct rc_loop *l) {
 static void run(struct rc_loop *l) {
   struct io_uring_cqe cqes[CQE_BATCH];
   for (;;) {
-    l->core.now_ms = clock_ms();
+    clock_read(&l->core);
     unsigned n;
     while ((n = rc_ring_reap(&l->core.ring, cqes, CQE_BATCH)) > 0) {
       for (unsigned i = 0; i < n; i++) dispatch(l, &cqes[i]);
@@ -477,7 +485,7 @@ static void *loop_main(void *arg) {
     atomic_store_explicit(&l->started, ret, memory_order_release);
     return NULL;
   }
-  l->core.now_ms = clock_ms();
+  clock_read(&l->core);
   rc_timer_wheel_init(l->core.wheel, rc_timer_tick(l->core.now_ms));
   arm_eventfd(l);
   for (unsigned i = 0; i < l->n_accepts; i++) arm_accept(l, i);

@@ -146,20 +146,25 @@ void rc_outq_truncate(struct rc_outq *q, struct rc_pool *chunks, struct rc_frame
 }
 
 int rc_outq_gather(const struct rc_outq *q, struct iovec *iov, int max_iov, size_t max_bytes,
-                   uint32_t *entries, size_t *bytes) {
+                   uint32_t *entries, size_t *bytes, uint64_t *oldest_ns) {
   const struct rc_outq_chunk *ch = q->head;
   unsigned i = q->head_i;
   int niov = 0;
   size_t total = 0;
   uint32_t k = 0;
+  /* Unsigned wrap: 0 (not stamped) becomes the largest value, never the minimum. */
+  uint64_t oldest = UINT64_MAX;
   for (; k < q->count && niov < max_iov && total < max_bytes; k++) {
     if (i == RC_OUTQ_CHUNK_ENTRIES) {
       ch = ch->next;
       i = 0;
     }
     uintptr_t e = ch->e[i++];
+    const struct rc_hold *h = entry_hold(e);
     size_t len;
-    const uint8_t *p = rc_frame_view(entry_hold(e)->frame, entry_view(e), &len);
+    const uint8_t *p = rc_frame_view(h->frame, entry_view(e), &len);
+    if (!(h->flags & RC_HOLD_UNTIMED) && h->frame->stamp_ns - 1 < oldest - 1)
+      oldest = h->frame->stamp_ns;
     size_t skip = k == 0 ? q->off : 0;
     iov[niov].iov_base = (void *)(p + skip);
     iov[niov].iov_len = len - skip;
@@ -168,5 +173,6 @@ int rc_outq_gather(const struct rc_outq *q, struct iovec *iov, int max_iov, size
   }
   *entries = k;
   *bytes = total;
+  if (oldest_ns) *oldest_ns = oldest == UINT64_MAX ? 0 : oldest;
   return niov;
 }

@@ -32,6 +32,7 @@ enum inbox_kind {
 
 struct inbox_item {
   struct rc_mpsc_node node;
+  uint64_t stamp_ns;     /* the pushing shard's turn clock when pushed (a publish's acceptance) */
   uint8_t kind;
 };
 
@@ -107,6 +108,7 @@ struct rc_pubsub_shard {
   struct rc_pubsub_stats stats;
   uint32_t join_seq;     /* the last join id given out */
   uint32_t now_s;        /* the loop's clock, for history and heartbeats */
+  uint64_t now_ns;       /* the same, for publish stamps and inbox ages */
   /* Topics homed here that have history or may have subscribers, least
    * recently published first; each listed one is pinned (a reference). */
   struct rc_topic *tracked_head, *tracked_tail;
@@ -271,6 +273,25 @@ uint64_t rc_pubsub_backlog(const struct rc_pubsub *ps, unsigned id) {
   return atomic_load_explicit(&ps->shards[id]->backlog, memory_order_relaxed);
 }
 
+uint64_t rc_pubsub_inbox_depth(const struct rc_pubsub *ps, unsigned id) {
+  /* Popped is read first: an item pushed and popped meanwhile is then counted
+   * as pushed, so the skew only ever reads high, and is gone by the next scrape. */
+  uint64_t popped = rc_counter_get(&ps->shards[id]->stats.inbox_popped);
+  uint64_t pushed = 0;
+  for (unsigned p = 0; p < ps->nshards; p++)
+    pushed += rc_counter_get(&ps->shards[p]->stats.inbox_pushed[id]);
+  return pushed > popped ? pushed - popped : 0;
+}
+
+uint64_t rc_pubsub_inbox_age_ns(const struct rc_pubsub *ps, unsigned id, uint64_t now_ns) {
+  const struct rc_pubsub_stats *st = &ps->shards[id]->stats;
+  uint64_t age = rc_counter_get(&st->inbox_age_ns);
+  uint64_t turn = rc_counter_get(&st->turn_ns);
+  if (turn && now_ns > turn && now_ns - turn > age && rc_pubsub_inbox_depth(ps, id))
+    age = now_ns - turn;
+  return age;
+}
+
 static void collect_group(void *ctx, const char *p, size_t plen, void *value) {
   (void)p;
   (void)plen;
@@ -370,6 +391,9 @@ static void free_batch(struct rc_pubsub *ps, struct batch *b) {
 }
 
 static void push(struct rc_pubsub_shard *pss, unsigned dest, struct inbox_item *it) {
+  it->stamp_ns = pss->now_ns;
+  /* Counted before the push: the consumer's popped never passes pushed. */
+  rc_counter_add(&pss->stats.inbox_pushed[dest], 1);
   rc_mpsc_push(&pss->ps->shards[dest]->inbox, &it->node);
   pss->wake_mask |= 1ull << dest;
 }
@@ -417,9 +441,11 @@ static void fan_out(struct rc_pubsub_shard *pss, struct rc_topic *tp, struct rc_
 
 /* Stamps, encodes and fans out; returns the sequence number, -ENOMEM, or (unless
  * admitted, i.e. already accepted and charged for) -ENOBUFS when the encoded
- * message does not fit the memory budget. */
+ * message does not fit the memory budget. accepted_ns: when the publish was
+ * accepted, on whichever shard took it. */
 static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
-                            const uint8_t *payload, size_t len, bool admitted) {
+                            const uint8_t *payload, size_t len, bool admitted,
+                            uint64_t accepted_ns) {
   enum rc_payload_class cls = rc_message_classify(payload, len);
   struct rc_frame *f =
       rc_message_encode((uint16_t)pss->id, tp->name, tp->name_len, tp->seq + 1, payload, len, cls);
@@ -435,6 +461,8 @@ static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
   }
   uint64_t seq = ++tp->seq;
   rc_counter_add(&pss->stats.published, 1);
+  rc_hist_observe(&pss->stats.message_size, &rc_hist_size_bytes, len);
+  f->stamp_ns = accepted_ns; /* before any other shard can see f */
   uint64_t others = fanout_mask(tp) & ~(1ull << pss->id);
   bool keep = pss->ps->lim.history.msgs > 0;
   /* All references exist before any other shard can see the frame: one per
@@ -519,7 +547,7 @@ int64_t rc_pubsub_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
                           const uint8_t *payload, size_t len,
                           const struct rc_publish_origin *origin) {
   if ((origin && origin->note_len > RC_PUBSUB_NOTE_MAX) || len > UINT32_MAX - 4096) return -EINVAL;
-  if (tp->home == pss->id) return home_publish(pss, tp, payload, len, false);
+  if (tp->home == pss->id) return home_publish(pss, tp, payload, len, false, pss->now_ns);
   return forward(pss, tp, payload, len, origin, false);
 }
 
@@ -564,7 +592,7 @@ ssize_t rc_pubsub_publish_many(struct rc_pubsub_shard *pss, const struct rc_publ
   for (; done < n; done++) {
     const struct rc_publish_item *it = &items[done];
     int64_t r = it->topic->home == pss->id
-                    ? home_publish(pss, it->topic, it->payload, it->len, true)
+                    ? home_publish(pss, it->topic, it->payload, it->len, true, pss->now_ns)
                     : forward(pss, it->topic, it->payload, it->len, NULL, true);
     if (r < 0) break;
   }
@@ -705,6 +733,8 @@ static void joined(struct rc_pubsub_shard *pss, struct join *j) {
         continue; /* the reference is released with the rest */
       }
       j->frames[i] = NULL;
+      /* Published long ago: its send says nothing about today's latency. */
+      h->flags |= RC_HOLD_UNTIMED;
       pss->cb.deliver(pss->cb.ctx, s, j->topic, h);
       rc_hold_unref(pss->arena, h);
     }
@@ -740,6 +770,11 @@ static void heartbeat(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t
   fan_out(pss, tp, f, others);
   tp->last_s = pss->now_s;
   rc_counter_add(&pss->stats.heartbeats, 1);
+}
+
+void rc_pubsub_set_clock_ns(struct rc_pubsub_shard *pss, uint64_t now_ns) {
+  pss->now_ns = now_ns;
+  atomic_store_explicit(&pss->stats.turn_ns, now_ns, memory_order_relaxed);
 }
 
 void rc_pubsub_set_clock(struct rc_pubsub_shard *pss, uint64_t now_ms) {
@@ -791,15 +826,25 @@ bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work, size_t max_
       pss->cur = NULL;
       free_batch(pss->ps, b);
     }
-    if (work >= max_work || bytes >= max_bytes || !(n = rc_mpsc_try_pop(&pss->inbox))) break;
+    if (work >= max_work || bytes >= max_bytes) break;
+    if (!(n = rc_mpsc_try_pop(&pss->inbox))) {
+      if (rc_counter_get(&pss->stats.inbox_age_ns))
+        atomic_store_explicit(&pss->stats.inbox_age_ns, 0, memory_order_relaxed);
+      break;
+    }
     struct inbox_item *it = (struct inbox_item *)n;
+    rc_counter_add(&pss->stats.inbox_popped, 1);
+    /* A stamp from another shard's turn that began after ours reads as 0. */
+    atomic_store_explicit(&pss->stats.inbox_age_ns,
+                          pss->now_ns > it->stamp_ns ? pss->now_ns - it->stamp_ns : 0,
+                          memory_order_relaxed);
     switch (it->kind) {
     case INBOX_PUBLISH: {
       struct pubreq *r = (struct pubreq *)it;
       bytes += local_bytes(pss, r->topic, r->len);
       /* Accepted when it was queued: it is published whatever the budget says
        * now, and its charge moves to the encoded message. */
-      int64_t seq = home_publish(pss, r->topic, r->data, r->len, true);
+      int64_t seq = home_publish(pss, r->topic, r->data, r->len, true, r->item.stamp_ns);
       if (r->has_origin) send_result(pss, r, seq);
       atomic_fetch_sub_explicit(&pss->backlog, r->charge, memory_order_relaxed);
       rc_budget_release(pss->ps->lim.budget, r->charge);

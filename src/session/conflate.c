@@ -216,6 +216,7 @@ static bool flush_one(struct rc_loop *l, struct rc_session *s) {
       e->last_sent = seq - 1; /* announced: not again */
     }
     if (s->stream->send(l, &s->conn, h, RC_MESSAGE_VIEW_ENVELOPE) < 0) break;
+    rc_counter_add(&ss->stats.delivered, 1);
     e->last_sent = seq;
     if (e->h) {
       rc_hold_unref(rc_loop_arena(l), e->h);

@@ -32,6 +32,7 @@ void rc_delivery_deliver(void *ctx, struct rc_subscriber *sub, struct rc_topic *
   /* A raw stream is payloads only: nothing of the envelope's in-band messages. */
   if (v == RC_MESSAGE_VIEW_RAW && rc_message_is_heartbeat(h->frame)) return;
   int ret = s->stream->send(ss->loop, &s->conn, h, v);
+  if (ret == 0 && !rc_message_is_heartbeat(h->frame)) rc_counter_add(&ss->stats.delivered, 1);
   if (ret == -ENOBUFS && !rc_conflate_instead_of_close(ss->loop, s, tp, h))
     rc_session_slow_consumer(ss->loop, s, rc_frame_view_len(h->frame, v));
 }
@@ -130,6 +131,7 @@ bool rc_delivery_joined(void *ctx, struct rc_subscriber *sub, const struct rc_jo
   size_t id_len = url ? 0 : r->note_len;
   enum rc_join_outcome outcome = r->outcome;
   uint64_t gap_from = r->gap_from, gap_to = r->gap_to;
+  bool resumed = outcome != RC_JOIN_LIVE;
   bool replay = r->replay > 0;
   /* A replay must not make a subscriber look slow: past half of --max-queue,
    * with what it already has queued, it becomes an announced gap instead. */
@@ -168,6 +170,10 @@ bool rc_delivery_joined(void *ctx, struct rc_subscriber *sub, const struct rc_jo
       send_text(l, s, buf, n);
     }
   }
+  /* Counted as the client is told: a replay too large for its queue is a gap
+   * here though history held it. An ahead position is a gap too: what the
+   * client believes it has is not what this server sent. */
+  if (resumed) rc_counter_add(&ss->stats.reconnects[outcome == RC_JOIN_RECOVERED ? 0 : 1], 1);
   if (url) url_join_done(l, s);
   return replay && rc_conn_is_open(&s->conn);
 }

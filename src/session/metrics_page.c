@@ -7,6 +7,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ringcast/stream/tls.h"
 #include "ringcast/util/counter.h"
@@ -126,6 +129,9 @@ static const struct family {
     SSF(pings_sent, "ringcast_keepalive_pings_total", "counter", "Keepalive pings sent (--ping-interval)."),
     SSF(acks_lost, "ringcast_publish_acks_undeliverable_total", "counter",
         "Publish acknowledgements whose publisher had disconnected."),
+    SSF(delivered, "ringcast_messages_delivered_total", "counter",
+        "Messages queued to subscribers' connections, once per subscriber (replays and conflated "
+        "latest values included, heartbeats not); what a close then drops is not taken back."),
 #undef IOF
 #undef PSF
 #undef SSF
@@ -182,6 +188,185 @@ static void render_tls(struct out *o, const struct rc_server *srv) {
   for (unsigned r = 0; r < RC_TLS_FAIL_COUNT; r++)
     put(o, "ringcast_tls_failures_total{reason=\"%s\"} %" PRIu64 "\n", rc_tls_fail_names[r],
         tls_sum(srv, offsetof(struct rc_tls_stats, failures) + r * sizeof(_Atomic uint64_t)));
+}
+
+/* One histogram's series: cumulative buckets in the base unit, then sum and
+ * count. labels: "name=\"value\"," or "" (joined before le). */
+static void put_hist(struct out *o, const char *name, const char *labels,
+                     const struct rc_hist_snapshot *h, const struct rc_hist_scale *sc) {
+  uint64_t cum = 0;
+  for (unsigned i = 0; i < sc->n; i++) {
+    cum += h->bucket[i];
+    put(o, "%s_bucket{%sle=\"%.9g\"} %" PRIu64 "\n", name, labels,
+        (double)sc->upper[i] * sc->unit, cum);
+  }
+  size_t ll = strlen(labels);
+  /* The labels without their trailing comma, for _sum and _count. */
+  int bare = ll ? (int)ll - 1 : 0;
+  put(o, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, h->count);
+  const char *open = ll ? "{" : "", *close = ll ? "}" : "";
+  put(o, "%s_sum%s%.*s%s %.9g\n", name, open, bare, labels, close, (double)h->sum * sc->unit);
+  put(o, "%s_count%s%.*s%s %" PRIu64 "\n", name, open, bare, labels, close, h->count);
+}
+
+static void put_head(struct out *o, const char *name, const char *type, const char *help) {
+  put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* The sum over shards of element i of a counter array at `offset` in each
+ * shard's struct. */
+static uint64_t sum_at(const void *const *of, unsigned n, size_t offset, size_t i) {
+  return rc_counter_sum(of, n, offset + i * sizeof(_Atomic uint64_t));
+}
+
+/* jemalloc's mallctl, when the binary links jemalloc (the server does; tests
+ * and sanitizer builds, which keep their own allocator, do not): a weak
+ * reference stays NULL without it, and the jemalloc families are left out. */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+    __attribute__((weak));
+
+static void render_memory(struct out *o, const struct sources *src, unsigned nshards) {
+  long page = sysconf(_SC_PAGESIZE);
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long long size_pages, resident_pages;
+  if (f) {
+    if (page > 0 && fscanf(f, "%llu %llu", &size_pages, &resident_pages) == 2)
+      put(o, "# HELP ringcast_process_resident_memory_bytes Resident set size (/proc/self/statm).\n"
+             "# TYPE ringcast_process_resident_memory_bytes gauge\n"
+             "ringcast_process_resident_memory_bytes %llu\n",
+          resident_pages * (unsigned long long)page);
+    fclose(f);
+  }
+  if (mallctl) {
+    /* jemalloc's statistics are a snapshot taken when the epoch advances. */
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch;
+    if (mallctl("epoch", &epoch, &len, &epoch, sizeof epoch) == 0) {
+      static const struct {
+        const char *ctl, *name, *help;
+      } js[] = {
+          {"stats.allocated", "ringcast_jemalloc_allocated_bytes",
+           "Bytes the application has allocated (jemalloc stats.allocated)."},
+          {"stats.active", "ringcast_jemalloc_active_bytes",
+           "Bytes in pages holding allocations (jemalloc stats.active)."},
+          {"stats.resident", "ringcast_jemalloc_resident_bytes",
+           "Bytes of jemalloc's pages resident in memory, its metadata included "
+           "(jemalloc stats.resident)."},
+      };
+      for (size_t i = 0; i < sizeof js / sizeof js[0]; i++) {
+        size_t v, vlen = sizeof v;
+        if (mallctl(js[i].ctl, &v, &vlen, NULL, 0) != 0) continue;
+        put_head(o, js[i].name, "gauge", js[i].help);
+        put(o, "%s %zu\n", js[i].name, v);
+      }
+    }
+  }
+  put_head(o, "ringcast_pool_bytes", "gauge",
+           "Bytes the shards' object pools hold free (queue chunks, sends, frame holds, TLS "
+           "states), measured by each shard once a second.");
+  put(o, "ringcast_pool_bytes %" PRIu64 "\n",
+      rc_counter_sum(src->of[SESSION], nshards,
+                     offsetof(struct rc_session_stats, pool_free_bytes)));
+}
+
+/* The operator's signals (docs/operations.md, "The ten signals"). */
+static void render_signals(struct out *o, const struct rc_server *srv, const struct sources *src) {
+  unsigned n = srv->nshards;
+  const void *const *ss = src->of[SESSION];
+  char labels[64];
+
+  put_head(o, "ringcast_connections_active", "gauge", "Connections open now, by what they speak.");
+  for (int k = 0; k < RC_SESSION_KINDS; k++)
+    put(o, "ringcast_connections_active{kind=\"%s\"} %" PRIu64 "\n", rc_session_kind_names[k],
+        sum_at(ss, n, offsetof(struct rc_session_stats, active), (size_t)k));
+
+  put_head(o, "ringcast_connection_attempts_total", "counter",
+           "Connections by how their attempt turned out: accepted (upgraded, or answered below "
+           "400 or kept open), refused at accept (--max-conns; per-address limits), or closed "
+           "first (handshake_failed, auth_failed).");
+  for (int r = 1; r < RC_SESSION_ATTEMPTS; r++)
+    put(o, "ringcast_connection_attempts_total{result=\"%s\"} %" PRIu64 "\n",
+        rc_session_attempt_names[r],
+        sum_at(ss, n, offsetof(struct rc_session_stats, attempts), (size_t)r));
+
+  put_head(o, "ringcast_connections_closed_total", "counter",
+           "Connections closed, each once, by the first cause named (the sum is every close).");
+  for (int r = 1; r < RC_SESSION_ENDS; r++)
+    put(o, "ringcast_connections_closed_total{reason=\"%s\"} %" PRIu64 "\n",
+        rc_session_end_names[r],
+        sum_at(ss, n, offsetof(struct rc_session_stats, closed), (size_t)r));
+
+  put_head(o, "ringcast_connection_duration_seconds", "histogram",
+           "How long connections lived, observed at close, by what they spoke then.");
+  for (int k = 0; k < RC_SESSION_KINDS; k++) {
+    struct rc_hist_snapshot h;
+    memset(&h, 0, sizeof h);
+    for (unsigned s = 0; s < n; s++) {
+      const struct rc_session_stats *st = ss[s];
+      rc_hist_merge(&h, &st->duration[k], &rc_hist_duration_ms);
+    }
+    snprintf(labels, sizeof labels, "kind=\"%s\",", rc_session_kind_names[k]);
+    put_hist(o, "ringcast_connection_duration_seconds", labels, &h, &rc_hist_duration_ms);
+  }
+
+  static const char *const reconnect_names[] = {"recovered", "gap"};
+  put_head(o, "ringcast_reconnects_total", "counter",
+           "Subscriptions that came with a resume position (since), by what the client was told: "
+           "recovered from history, or a gap.");
+  for (size_t r = 0; r < 2; r++)
+    put(o, "ringcast_reconnects_total{outcome=\"%s\"} %" PRIu64 "\n", reconnect_names[r],
+        sum_at(ss, n, offsetof(struct rc_session_stats, reconnects), r));
+
+  struct rc_hist_snapshot h;
+  memset(&h, 0, sizeof h);
+  for (unsigned s = 0; s < n; s++) {
+    const struct rc_pubsub_stats *st = src->of[PUBSUB][s];
+    rc_hist_merge(&h, &st->message_size, &rc_hist_size_bytes);
+  }
+  put_head(o, "ringcast_message_size_bytes", "histogram",
+           "Payload bytes of each message published, observed at its topic's home shard.");
+  put_hist(o, "ringcast_message_size_bytes", "", &h, &rc_hist_size_bytes);
+
+  memset(&h, 0, sizeof h);
+  for (unsigned s = 0; s < n; s++) {
+    const struct rc_conn_stats *st = src->of[IO][s];
+    rc_hist_merge(&h, &st->send_latency, &rc_hist_latency_ns);
+  }
+  put_head(o, "ringcast_send_latency_seconds", "histogram",
+           "From a publish accepted to the completion of the send carrying it to a subscriber, one "
+           "sample per send (its oldest message), at loop-turn resolution.");
+  put_hist(o, "ringcast_send_latency_seconds", "", &h, &rc_hist_latency_ns);
+
+  put_head(o, "ringcast_inbox_depth", "gauge",
+           "Items (fan-out batches, forwarded publishes, subscription steps) waiting in each "
+           "shard's inbox.");
+  for (unsigned s = 0; s < n; s++)
+    put(o, "ringcast_inbox_depth{shard=\"%u\"} %" PRIu64 "\n", s,
+        rc_pubsub_inbox_depth(srv->pubsub, s));
+  put_head(o, "ringcast_inbox_oldest_age_seconds", "gauge",
+           "How long the item each shard last took from its inbox had waited (0 once the inbox "
+           "is empty), or while items wait, the time since the shard's last loop turn if "
+           "longer.");
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  for (unsigned s = 0; s < n; s++)
+    put(o, "ringcast_inbox_oldest_age_seconds{shard=\"%u\"} %.9g\n", s,
+        (double)rc_pubsub_inbox_age_ns(srv->pubsub, s, now_ns) * 1e-9);
+  put_head(o, "ringcast_queued_bytes", "gauge",
+           "Bytes queued to each shard's connections, not yet handed to the kernel (measured "
+           "once a second).");
+  for (unsigned s = 0; s < n; s++)
+    put(o, "ringcast_queued_bytes{shard=\"%u\"} %" PRIu64 "\n", s,
+        rc_counter_sum(&ss[s], 1, offsetof(struct rc_session_stats, queued_bytes)));
+  put_head(o, "ringcast_queued_bytes_max", "gauge",
+           "The most bytes any one connection of each shard had queued (measured once a second; "
+           "--max-queue bounds it).");
+  for (unsigned s = 0; s < n; s++)
+    put(o, "ringcast_queued_bytes_max{shard=\"%u\"} %" PRIu64 "\n", s,
+        rc_counter_sum(&ss[s], 1, offsetof(struct rc_session_stats, queued_bytes_max)));
+
+  render_memory(o, src, n);
 }
 
 long rc_metrics_page_render(const struct rc_server *srv, char **out_p) {
@@ -271,6 +456,7 @@ long rc_metrics_page_render(const struct rc_server *srv, char **out_p) {
                        offsetof(struct rc_pubsub_stats, history_cut) + (size_t)r * sizeof(_Atomic uint64_t)));
   put(&o, "# HELP ringcast_shards Shards running.\n# TYPE ringcast_shards gauge\nringcast_shards %u\n",
       srv->nshards);
+  render_signals(&o, srv, &src);
   if (o.err) {
     free(o.p);
     return o.err;

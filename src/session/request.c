@@ -45,6 +45,11 @@ void rc_request_respond(struct rc_loop *l, struct rc_session *s, int status,
     rc_conn_abort(l, &s->conn);
     return;
   }
+  /* An HTTP connection's attempt succeeds with its first answer that is not an
+   * error, or that keeps the connection (a 404 on a keep-alive connection is an
+   * exchange that worked); an error that closes it leaves the decision to the
+   * close (handshake_failed), and refusals decided theirs before answering. */
+  if (status < 400 || !close_after) rc_session_attempt(l, s, RC_ATTEMPT_ACCEPTED);
   memcpy(f->data, head, (size_t)hl);
   if (body_len) memcpy(f->data + hl, body, body_len);
   if (rc_session_send_frame(l, s, f) < 0) return;
@@ -86,6 +91,8 @@ static bool authenticate(struct rc_loop *l, struct rc_session *s, const struct r
   rc_conn_peer_text(&s->conn, peer, sizeof peer);
   rc_info("%s: %.*s %.*s refused with 401 (%s): %s", peer, (int)r->method_len, r->method,
           (int)(r->path_len > 100 ? 100 : r->path_len), r->path, rc_access_reason_name(reason), msg);
+  rc_session_mark_end(s, RC_END_AUTH);
+  rc_session_attempt(l, s, RC_ATTEMPT_AUTH_FAILED);
   rc_request_error(l, s, 401, true, "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n", "%s", msg);
   return false;
 }
@@ -100,6 +107,8 @@ static bool allowed(struct rc_loop *l, struct rc_session *s, const struct rc_aut
   rc_info("%s: refused with 403: token of '%s' does not allow %s '%.*s'", peer,
           auth->grant ? rc_jwt_grant_subject(auth->grant) : "?", what, (int)(len > 140 ? 140 : len), topic);
   rc_access_count(rc_session_shard_of(l)->access, RC_ACCESS_TOPIC);
+  if (close_after) rc_session_mark_end(s, RC_END_AUTH);
+  rc_session_attempt(l, s, RC_ATTEMPT_AUTH_FAILED);
   rc_request_error(l, s, 403, close_after, NULL, "your token does not allow %s '%.*s'", what,
                    (int)(len > 140 ? 140 : len), topic);
   return false;
@@ -307,6 +316,7 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
   }
   if (rc_budget_over(ss->budget)) {
     rc_counter_add(&ss->stats.refused_memory, 1);
+    rc_session_mark_end(s, RC_END_OVERLOAD);
     rc_request_error(l, s, 503, true, "Retry-After: 1\r\n",
                      "the server is over its memory budget (--max-memory); retry later");
     return;
@@ -329,6 +339,8 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     rc_conn_peer_text(&s->conn, peer, sizeof peer);
     rc_info("%s: upgrade from origin %.*s refused with 403 (--allow-origin)", peer, ol, o->value);
     rc_access_count(ss->access, RC_ACCESS_ORIGIN);
+    rc_session_mark_end(s, RC_END_AUTH);
+    rc_session_attempt(l, s, RC_ATTEMPT_AUTH_FAILED);
     rc_request_error(l, s, 403, true, NULL, "origin %.*s is not allowed to open WebSockets here "
                      "(--allow-origin)", ol, o->value);
     return;
@@ -500,12 +512,13 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
     s->auth_tick = rc_session_now(l);
   }
   rc_session_set_auth(l, s, &auth);
-  s->kind = RC_SESSION_WS;
+  rc_session_set_kind(l, s, RC_SESSION_WS);
+  /* One that must still send its auth command is decided by that command. */
+  if (!pending) rc_session_attempt(l, s, RC_ATTEMPT_ACCEPTED);
   s->format = echo ? RC_FORMAT_ECHO : raw ? RC_FORMAT_RAW : RC_FORMAT_ENVELOPE;
   s->policy = opts.policy;
   s->ping_tick = 0;
   rc_counter_add(&ss->stats.ws_upgrades, 1);
-  rc_counter_add(&ss->stats.ws_open, 1);
   rc_session_rearm_timer(l, s);
 }
 
@@ -664,6 +677,7 @@ static void route_status_page(struct rc_loop *l, struct rc_session *s, bool head
 
 static void head_error(struct rc_loop *l, struct rc_session *s, ssize_t hl) {
   rc_counter_add(&rc_session_shard_of(l)->stats.protocol_errors, 1);
+  rc_session_mark_end(s, RC_END_PROTOCOL);
   switch (hl) {
   case -ENAMETOOLONG:
     rc_request_error(l, s, 414, true, NULL, "request target over %d bytes", RC_HTTP_MAX_TARGET);
@@ -699,6 +713,8 @@ static bool readmit(struct rc_loop *l, struct rc_session *s, uint8_t family, con
     char peer[64];
     rc_conn_peer_text(&s->conn, peer, sizeof peer);
     rc_info("%s (through a trusted proxy): refused by the per-address limits (%d)", peer, ret);
+    rc_session_mark_end(s, RC_END_REFUSED);
+    rc_session_attempt(l, s, RC_ATTEMPT_REFUSED_LIMIT);
     rc_request_error(l, s, rc_admission_status(ret), true, "Retry-After: 1\r\n", "%s",
                      rc_admission_refusal(ret));
     return false;
@@ -781,6 +797,7 @@ static int begin_request(struct rc_loop *l, struct rc_session *s, struct rc_requ
   int ret = rc_http_body_framing(&r, &fr, &why);
   if (ret < 0) {
     rc_counter_add(&ss->stats.protocol_errors, 1);
+    rc_session_mark_end(s, RC_END_PROTOCOL);
     rc_request_error(l, s, ret == -ENOTSUP ? 501 : 400, true, NULL, "%s", why);
     return -1;
   }
@@ -989,6 +1006,7 @@ void rc_request_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, siz
     rc_request_error(l, s, 413, true, NULL, "request over %zu bytes", limit);
   }
   if (!rc_session_rx_settle(l, s, rx)) {
+    rc_session_mark_end(s, RC_END_OVERLOAD);
     rc_request_error(l, s, 503, true, "Retry-After: 1\r\n",
                      "the server is over its memory budget (--max-memory) and cannot hold this "
                      "request; retry later");

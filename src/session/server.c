@@ -51,6 +51,7 @@ static void on_timer(struct rc_loop *l, struct rc_conn *c) {
     rc_info("%s: no complete request within --handshake-timeout %us; closing with 408", peer,
             ss->handshake_ticks / TICKS_PER_S);
     rc_counter_add(&ss->stats.timeouts, 1);
+    rc_session_mark_end(s, RC_END_TIMEOUT);
     static const char body[] = "{\"error\":\"request not completed within --handshake-timeout\"}\n";
     rc_request_respond(l, s, 408, "application/json", NULL, body, sizeof body - 1, true);
     return;
@@ -59,6 +60,7 @@ static void on_timer(struct rc_loop *l, struct rc_conn *c) {
     rc_conn_peer_text(c, peer, sizeof peer);
     rc_info("%s: no auth command within --handshake-timeout; closing with 1008", peer);
     rc_access_count(ss->access, RC_ACCESS_AUTH_TIMEOUT);
+    rc_session_mark_end(s, RC_END_AUTH);
     rc_session_close(l, s, RC_WS_CLOSE_POLICY, "authentication required: send {\"op\":\"auth\"}", false);
     return;
   }
@@ -67,6 +69,7 @@ static void on_timer(struct rc_loop *l, struct rc_conn *c) {
     rc_conn_peer_text(c, peer, sizeof peer);
     rc_info("%s: token of '%s' expired; closing with 1008", peer, rc_jwt_grant_subject(s->auth.grant));
     rc_access_count(ss->access, RC_ACCESS_EXPIRED_LIVE);
+    rc_session_mark_end(s, RC_END_AUTH);
     rc_session_close(l, s, RC_WS_CLOSE_POLICY, "token expired", false);
     return;
   }
@@ -74,6 +77,7 @@ static void on_timer(struct rc_loop *l, struct rc_conn *c) {
     rc_conn_peer_text(c, peer, sizeof peer);
     rc_info("%s: nothing received for --idle-timeout %us; closing", peer, ss->idle_ticks / TICKS_PER_S);
     rc_counter_add(&ss->stats.timeouts, 1);
+    rc_session_mark_end(s, RC_END_IDLE);
     rc_session_close(l, s, RC_WS_CLOSE_GOING_AWAY, "idle timeout", false);
     return;
   }
@@ -87,6 +91,7 @@ static void on_timer(struct rc_loop *l, struct rc_conn *c) {
 }
 
 static void on_close(struct rc_loop *l, struct rc_conn *c) {
+  rc_session_closed(l, rc_session_of(c));
   rc_conflate_release(l, rc_session_of(c));
   rc_session_release(l, rc_session_of(c));
 }
@@ -115,9 +120,43 @@ static void sweep_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
   rc_loop_timer_set(l, lt, rc_loop_now_ms(l) + 2000);
 }
 
+/* Adds up what one connection has queued (census_tick). */
+struct census {
+  uint64_t total, max;
+};
+
+static void census_one(struct rc_loop *l, struct rc_conn *c, void *arg) {
+  (void)l;
+  struct census *cs = arg;
+  /* A closing connection's stream state may be gone already; what it has left
+   * is on its way out, bounded by the close grace. */
+  if (!rc_conn_is_open(c)) return;
+  uint64_t q = rc_session_of(c)->stream->queued(c);
+  cs->total += q;
+  if (q > cs->max) cs->max = q;
+}
+
+/* Once a second the shard measures its own queues and pools and publishes them
+ * as gauges: the scraping thread never walks a shard's connections, and the
+ * send path keeps no running totals. The walk touches every slot of the shard's
+ * table once a second: 0.7 ms for 100,000 slots of 256 bytes, cold, in a
+ * microbenchmark of the same access pattern (one state byte, one indirect call). */
+static void census_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  struct census cs = {0, 0};
+  rc_loop_foreach_conn(l, census_one, &cs);
+  atomic_store_explicit(&ss->stats.queued_bytes, cs.total, memory_order_relaxed);
+  atomic_store_explicit(&ss->stats.queued_bytes_max, cs.max, memory_order_relaxed);
+  uint64_t pooled =
+      rc_loop_pool_free_bytes(l) + (ss->tls ? rc_tls_shard_pool_free_bytes(ss->tls) : 0);
+  atomic_store_explicit(&ss->stats.pool_free_bytes, pooled, memory_order_relaxed);
+  rc_loop_timer_set(l, lt, rc_loop_now_ms(l) + 1000);
+}
+
 static void pubsub_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   rc_pubsub_set_clock(ss->ps, rc_loop_now_ms(l));
+  rc_pubsub_set_clock_ns(ss->ps, rc_loop_now_ns(l));
   rc_pubsub_tick(ss->ps);
   rc_pubsub_flush(ss->ps); /* heartbeats for other shards go now */
   rc_loop_timer_set(l, lt, rc_loop_now_ms(l) + 1000);
@@ -126,6 +165,8 @@ static void pubsub_tick(struct rc_loop *l, struct rc_loop_timer *lt) {
 static void on_start(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   const struct rc_config *cfg = ss->srv->cfg;
+  ss->census_timer.fn = census_tick;
+  rc_loop_timer_set(l, &ss->census_timer, rc_loop_now_ms(l) + 1000);
   /* Wildcards need the tick too: it lets go of pins of patterns gone. */
   if (cfg->history || cfg->topic_heartbeat || cfg->max_patterns) {
     ss->pubsub_timer.fn = pubsub_tick;
@@ -159,7 +200,10 @@ static void on_start(struct rc_loop *l) {
  * come back fast when a flood is being refused. */
 #define REFUSAL_GRACE_MS 250
 
-static void refuse(struct rc_loop *l, struct rc_session *s, int status, const char *why) {
+static void refuse(struct rc_loop *l, struct rc_session *s, int status, const char *why,
+                   enum rc_session_attempt result) {
+  rc_session_mark_end(s, RC_END_REFUSED);
+  rc_session_attempt(l, s, result);
   char body[256];
   int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", why);
   rc_request_respond(l, s, status, "application/json", "Retry-After: 1\r\n", body, (size_t)n, true);
@@ -173,6 +217,7 @@ static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit, boo
   bool tls = from->tls && ss->tls;
   s->stream = tls ? &rc_stream_tls : &rc_stream_cleartext;
   s->admin = admin;
+  rc_session_opened(l, s);
   if (s->stream->attach(tls ? ss->tls : NULL, l, c, &session_ops) < 0) {
     rc_conn_abort(l, c);
     return;
@@ -180,7 +225,7 @@ static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit, boo
   s->rx_tick = s->req_tick = rc_session_now(l);
   rc_session_fill_tokens(l, s);
   if (over_limit) {
-    refuse(l, s, 503, "server full: this shard is at --max-conns");
+    refuse(l, s, 503, "server full: this shard is at --max-conns", RC_ATTEMPT_REFUSED_FULL);
     return;
   }
   /* A trusted proxy speaks for many clients: each is admitted by its own
@@ -192,7 +237,7 @@ static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit, boo
       char peer[64];
       rc_conn_peer_text(c, peer, sizeof peer);
       rc_debug("%s: refused by the per-address limits (%d)", peer, ret);
-      refuse(l, s, rc_admission_status(ret), rc_admission_refusal(ret));
+      refuse(l, s, rc_admission_status(ret), rc_admission_refusal(ret), RC_ATTEMPT_REFUSED_LIMIT);
       return;
     }
     s->admitted = s->handshaking = true;
@@ -212,6 +257,7 @@ static void on_accept(struct rc_loop *l, struct rc_conn *c, bool over_limit, boo
 static void on_turn(struct rc_loop *l) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   rc_pubsub_set_clock(ss->ps, rc_loop_now_ms(l));
+  rc_pubsub_set_clock_ns(ss->ps, rc_loop_now_ns(l));
   rc_pubsub_drain(ss->ps, DRAIN_SLICE, ss->max_queue / 4);
   rc_pubsub_flush(ss->ps);
   rc_conflate_flush(l);
@@ -223,6 +269,7 @@ static void stop_one(struct rc_loop *l, struct rc_conn *c, void *arg) {
   (void)arg;
   if (!rc_conn_is_open(c)) return;
   struct rc_session *s = rc_session_of(c);
+  rc_session_mark_end(s, RC_END_SHUTDOWN);
   rc_session_close(l, s, s->kind == RC_SESSION_WS ? RC_WS_CLOSE_GOING_AWAY : 0,
                    "server shutting down", false);
 }
@@ -233,6 +280,7 @@ static void on_stop(struct rc_loop *l) {
   if (ss->stats_feed) rc_loop_timer_cancel(l, &ss->stats_timer);
   if (ss->adm && ss->id == 0) rc_loop_timer_cancel(l, &ss->sweep_timer);
   if (ss->pubsub_timer.fn) rc_loop_timer_cancel(l, &ss->pubsub_timer);
+  rc_loop_timer_cancel(l, &ss->census_timer);
   rc_loop_foreach_conn(l, stop_one, NULL);
 }
 

@@ -14,6 +14,83 @@
 
 #define TICKS_PER_S (1000u / RC_TIMER_TICK_MS)
 
+const char *const rc_session_kind_names[RC_SESSION_KINDS] = {
+    [RC_SESSION_HTTP] = "http",
+    [RC_SESSION_WS] = "websocket",
+};
+
+const char *const rc_session_end_names[RC_SESSION_ENDS] = {
+    [RC_END_NONE] = NULL,
+    [RC_END_CLIENT] = "client_close",
+    [RC_END_SERVER] = "server_close",
+    [RC_END_SLOW] = "slow_consumer",
+    [RC_END_PROTOCOL] = "protocol_error",
+    [RC_END_TIMEOUT] = "timeout",
+    [RC_END_IDLE] = "idle",
+    [RC_END_AUTH] = "auth",
+    [RC_END_RATE] = "rate_limited",
+    [RC_END_REFUSED] = "refused",
+    [RC_END_OVERLOAD] = "overload",
+    [RC_END_RESET] = "reset",
+    [RC_END_SHUTDOWN] = "shutdown",
+};
+
+const char *const rc_session_attempt_names[RC_SESSION_ATTEMPTS] = {
+    [RC_ATTEMPT_NONE] = NULL,
+    [RC_ATTEMPT_ACCEPTED] = "accepted",
+    [RC_ATTEMPT_REFUSED_FULL] = "refused_full",
+    [RC_ATTEMPT_REFUSED_LIMIT] = "refused_limit",
+    [RC_ATTEMPT_HANDSHAKE_FAILED] = "handshake_failed",
+    [RC_ATTEMPT_AUTH_FAILED] = "auth_failed",
+};
+
+void rc_session_attempt(struct rc_loop *l, struct rc_session *s, enum rc_session_attempt result) {
+  if (s->attempt || result == RC_ATTEMPT_NONE) return;
+  s->attempt = (uint8_t)result;
+  rc_counter_add(&rc_session_shard_of(l)->stats.attempts[result], 1);
+}
+
+void rc_session_opened(struct rc_loop *l, struct rc_session *s) {
+  s->kind = RC_SESSION_HTTP;
+  s->open_tick = rc_session_now(l);
+  rc_counter_add(&rc_session_shard_of(l)->stats.active[RC_SESSION_HTTP], 1);
+}
+
+void rc_session_set_kind(struct rc_loop *l, struct rc_session *s, enum rc_session_kind kind) {
+  struct rc_session_stats *st = &rc_session_shard_of(l)->stats;
+  rc_counter_sub(&st->active[s->kind], 1);
+  rc_counter_add(&st->active[kind], 1);
+  s->kind = (uint8_t)kind;
+}
+
+/* The cause the io layer saw, for a close the session did not name. */
+static enum rc_session_end end_of_conn(const struct rc_conn *c) {
+  switch (c->end) {
+  case RC_CONN_END_EOF: return RC_END_CLIENT;
+  case RC_CONN_END_ERROR: return RC_END_RESET;
+  case RC_CONN_END_PROTOCOL: return RC_END_PROTOCOL;
+  case RC_CONN_END_NOMEM: return RC_END_OVERLOAD;
+  case RC_CONN_END_SHUTDOWN: return RC_END_SHUTDOWN;
+  default:
+    /* Every close the session starts names its cause first, but for its
+     * aborts, which are all allocation failures (a frame or buffer it could
+     * not make). */
+    return RC_END_OVERLOAD;
+  }
+}
+
+void rc_session_closed(struct rc_loop *l, struct rc_session *s) {
+  struct rc_session_stats *st = &rc_session_shard_of(l)->stats;
+  enum rc_session_end why = s->end ? (enum rc_session_end)s->end : end_of_conn(&s->conn);
+  rc_counter_add(&st->closed[why], 1);
+  if (!s->attempt)
+    rc_session_attempt(l, s,
+                       why == RC_END_AUTH ? RC_ATTEMPT_AUTH_FAILED : RC_ATTEMPT_HANDSHAKE_FAILED);
+  uint32_t ticks = rc_session_now(l) - s->open_tick;
+  rc_hist_observe(&st->duration[s->kind], &rc_hist_duration_ms, (uint64_t)ticks * RC_TIMER_TICK_MS);
+  rc_counter_sub(&st->active[s->kind], 1);
+}
+
 uint32_t rc_session_auth_ticks(const struct rc_session_shard *ss) {
   /* Without --handshake-timeout a pending auth still ends: the default's 10 s. */
   return ss->handshake_ticks ? ss->handshake_ticks : 10 * TICKS_PER_S;
@@ -97,7 +174,6 @@ void rc_session_release(struct rc_loop *l, struct rc_session *s) {
     rc_admission_close(ss->adm, &s->conn, s->handshaking, rc_loop_now_ms(l));
     s->admitted = s->handshaking = false;
   }
-  if (s->kind == RC_SESSION_WS) rc_counter_sub(&ss->stats.ws_open, 1);
   if (s->sub.v) rc_pubsub_unsubscribe_all(ss->ps, &s->sub);
   rc_session_set_auth(l, s, NULL);
   if (s->rx) {
@@ -152,6 +228,7 @@ int rc_session_send_frame(struct rc_loop *l, struct rc_session *s, struct rc_fra
 
 void rc_session_close(struct rc_loop *l, struct rc_session *s, unsigned code, const char *reason,
                       bool drop_queued) {
+  rc_session_mark_end(s, RC_END_SERVER); /* unless a cause was named before */
   struct rc_frame *last = NULL;
   if (s->kind == RC_SESSION_WS && code) {
     last = rc_frame_create_close((uint16_t)rc_loop_id(l), code, reason);
@@ -169,6 +246,7 @@ void rc_session_protocol_close(struct rc_loop *l, struct rc_session *s, unsigned
   rc_conn_peer_text(&s->conn, peer, sizeof peer);
   rc_info("%s: closing with %u: %s", peer, code, reason);
   rc_counter_add(&rc_session_shard_of(l)->stats.protocol_errors, 1);
+  rc_session_mark_end(s, RC_END_PROTOCOL);
   rc_session_close(l, s, code, reason, false);
 }
 
@@ -176,6 +254,7 @@ void rc_session_slow_consumer(struct rc_loop *l, struct rc_session *s, size_t ad
   struct rc_session_shard *ss = rc_session_shard_of(l);
   if (!rc_conn_is_open(&s->conn)) return;
   rc_counter_add(&ss->stats.slow_disconnects, 1);
+  rc_session_mark_end(s, RC_END_SLOW);
   char peer[64];
   rc_conn_peer_text(&s->conn, peer, sizeof peer);
   rc_info("slow consumer %s: %llu bytes queued + %zu > --max-queue %llu; closing with 1008", peer,
@@ -241,6 +320,7 @@ bool rc_session_take_tokens(struct rc_loop *l, struct rc_session *s, unsigned n)
   if (t < want) {
     s->cmd_tokens = (uint32_t)t;
     rc_counter_add(&ss->stats.rate_limited, 1);
+    rc_session_mark_end(s, RC_END_RATE); /* the caller refuses and closes */
     return false;
   }
   s->cmd_tokens = (uint32_t)(t - want);

@@ -26,7 +26,46 @@
 /* Wildcard patterns one connection may hold (of its RC_SESSION_MAX_SUBS). */
 #define RC_SESSION_MAX_PATTERNS 64
 
-enum rc_session_kind { RC_SESSION_HTTP = 0, RC_SESSION_WS };
+/* What a connection speaks now; the label of ringcast_connections_active and
+ * of the duration histogram (rc_session_kind_names). A new kind (SSE) goes
+ * before RC_SESSION_KINDS and gets a name. */
+enum rc_session_kind { RC_SESSION_HTTP = 0, RC_SESSION_WS, RC_SESSION_KINDS };
+extern const char *const rc_session_kind_names[RC_SESSION_KINDS];
+
+/* Why a connection ended: each close is counted once, under the first cause
+ * named (rc_session_mark_end), or else what the io layer saw (rc_conn.end).
+ * Labels of ringcast_connections_closed_total (rc_session_end_names). */
+enum rc_session_end {
+  RC_END_NONE = 0,       /* not named yet */
+  RC_END_CLIENT,         /* the client closed: a close frame, its EOF, a TLS close_notify */
+  RC_END_SERVER,         /* the server closed normally (Connection: close, an answered error) */
+  RC_END_SLOW,           /* slow consumer: its queue passed --max-queue */
+  RC_END_PROTOCOL,       /* malformed HTTP, WebSocket or TLS input */
+  RC_END_TIMEOUT,        /* --handshake-timeout: no complete request in time */
+  RC_END_IDLE,           /* --idle-timeout */
+  RC_END_AUTH,           /* refused or expired credential, auth command missing */
+  RC_END_RATE,           /* --max-commands-per-sec */
+  RC_END_REFUSED,        /* refused at accept: --max-conns or the per-address limits */
+  RC_END_OVERLOAD,       /* --max-memory or an allocation failure */
+  RC_END_RESET,          /* the peer reset, or a receive or send failed */
+  RC_END_SHUTDOWN,       /* the server is stopping */
+  RC_SESSION_ENDS,
+};
+extern const char *const rc_session_end_names[RC_SESSION_ENDS];
+
+/* How a connection attempt turned out, counted once per connection
+ * (ringcast_connection_attempts_total, rc_session_attempt_names). */
+enum rc_session_attempt {
+  RC_ATTEMPT_NONE = 0,       /* not decided yet */
+  RC_ATTEMPT_ACCEPTED,       /* a WebSocket upgrade (and its auth), or an HTTP answer below 400
+                              * or that keeps the connection open */
+  RC_ATTEMPT_REFUSED_FULL,   /* 503: the shard is at --max-conns */
+  RC_ATTEMPT_REFUSED_LIMIT,  /* 503/429: the per-address limits */
+  RC_ATTEMPT_HANDSHAKE_FAILED, /* closed before those: bad request or upgrade, TLS, timeout */
+  RC_ATTEMPT_AUTH_FAILED,    /* 401/403, or a WebSocket's auth refused or missing */
+  RC_SESSION_ATTEMPTS,
+};
+extern const char *const rc_session_attempt_names[RC_SESSION_ATTEMPTS];
 
 enum rc_session_format {
   RC_FORMAT_ENVELOPE = 0,  /* messages in the JSON envelope */
@@ -81,6 +120,8 @@ struct rc_session {
   uint16_t joining;          /* upgrade's topics= still waiting for their start (101 corked) */
   uint8_t proxy_family;      /* when proxied: the proxy's own address */
   uint8_t proxy_addr[16];
+  uint8_t end;               /* enum rc_session_end: the first cause named */
+  uint8_t attempt;           /* enum rc_session_attempt, once decided */
   struct rc_session_rx *rx;  /* NULL while nothing is incomplete */
   /* Loop-clock marks in 10 ms ticks, compared modulo 2^32. */
   uint32_t rx_tick;          /* last bytes received */
@@ -91,6 +132,7 @@ struct rc_session {
   uint32_t cmd_tick;         /* --max-commands-per-sec bucket, last refill */
   uint32_t cmd_tokens;       /* and its hundredths of a command */
   uint32_t auth_tick;        /* WebSocket waiting for its auth command: since when */
+  uint32_t open_tick;        /* accepted (a connection's duration) */
   struct rc_auth auth;       /* WebSocket: its credential (HTTP: per request) */
   struct rc_conflation *cf;  /* while conflating (conflate.h); NULL otherwise */
 };
@@ -110,7 +152,19 @@ struct rc_session_stats {
   _Atomic uint64_t conflated;      /* messages replaced by a newer one of their topic */
   _Atomic uint64_t conflation_gaps; /* gap notices sent for them */
   _Atomic uint64_t shed;           /* messages conflated under --slow-policy disconnect: shard behind */
-  _Atomic uint64_t ws_open;        /* WebSocket sessions open now (a gauge) */
+  _Atomic uint64_t active[RC_SESSION_KINDS];      /* connections open now, by kind (a gauge) */
+  _Atomic uint64_t attempts[RC_SESSION_ATTEMPTS]; /* by outcome ([0] unused) */
+  _Atomic uint64_t closed[RC_SESSION_ENDS];       /* by cause ([0] unused) */
+  _Atomic uint64_t reconnects[2];  /* subscriptions with a resume position: recovered, gap */
+  _Atomic uint64_t delivered;      /* messages queued to subscribers' connections */
+  /* Gauges the shard measures once a second (its census timer): bytes queued
+   * to its connections and not yet handed to the kernel (TLS plaintext
+   * included), all of them and the most any one holds, and the bytes its pools
+   * hold in their free lists. */
+  _Atomic uint64_t queued_bytes;
+  _Atomic uint64_t queued_bytes_max;
+  _Atomic uint64_t pool_free_bytes;
+  struct rc_hist duration[RC_SESSION_KINDS]; /* at close, by kind then (rc_hist_duration_ms) */
 };
 
 /* One shard's session context: settings copied from the configuration, the
@@ -131,6 +185,7 @@ struct rc_session_shard {
   struct rc_tls_shard *tls;  /* this shard's TLS stream; NULL without --tls-cert */
   struct rc_loop_timer sweep_timer;
   struct rc_loop_timer pubsub_timer; /* history ages and heartbeats, once a second */
+  struct rc_loop_timer census_timer; /* queue and pool gauges, once a second */
   struct rc_conflation *conflating;  /* sessions conflating (conflate.h) */
   uint64_t behind_checked_ms;        /* when the shard last measured its queues */
   bool behind;                       /* and whether they were growing together */
@@ -175,6 +230,21 @@ static inline struct rc_session_shard *rc_session_shard_of(struct rc_loop *l) {
 static inline uint32_t rc_session_now(const struct rc_loop *l) {
   return (uint32_t)rc_timer_tick(rc_loop_now_ms(l));
 }
+
+/* Names why the connection is ending, unless a cause is already named: call
+ * before the close that the cause leads to. */
+static inline void rc_session_mark_end(struct rc_session *s, enum rc_session_end why) {
+  if (!s->end) s->end = (uint8_t)why;
+}
+/* Decides the connection's attempt (the first decision stays; counted now). */
+void rc_session_attempt(struct rc_loop *l, struct rc_session *s, enum rc_session_attempt result);
+/* A connection was accepted: counted open as HTTP, its duration starts. */
+void rc_session_opened(struct rc_loop *l, struct rc_session *s);
+/* An HTTP connection became a WebSocket: moves it between the active kinds. */
+void rc_session_set_kind(struct rc_loop *l, struct rc_session *s, enum rc_session_kind kind);
+/* The connection left OPEN: counts its close under its cause, its duration, and
+ * its attempt if still undecided. Once per connection, from on_close. */
+void rc_session_closed(struct rc_loop *l, struct rc_session *s);
 
 /* Re-arms the connection's timer for its next handshake, idle or ping deadline
  * (the deadlines are checked again when it fires). */

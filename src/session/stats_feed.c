@@ -46,13 +46,13 @@ static void take(const struct rc_stats_feed *f, struct rc_sys_sample *out, uint6
     const struct rc_pubsub_stats *ps = rc_pubsub_shard_stats(srv->pubsub, s);
     struct rc_sys_shard_sample *sh = &out->shard[s];
     sh->conns = rc_counter_get(&io->conns_open);
-    /* TODO(#11): frames_sent counts every frame and HTTP response written; swap
-     * in the per-message delivery counter once the io layer keeps one. */
-    sh->delivered = rc_counter_get(&io->frames_sent);
+    /* Messages queued to subscribers, as ringcast_messages_delivered_total
+     * counts them (not acks, replies or HTTP responses). */
+    sh->delivered = rc_counter_get(&srv->shards[s]->stats.delivered);
     sh->published = rc_counter_get(&ps->published);
     sh->backlog_bytes = rc_pubsub_backlog(srv->pubsub, s);
     out->conns += sh->conns;
-    out->ws_conns += rc_counter_get(&srv->shards[s]->stats.ws_open);
+    out->ws_conns += rc_counter_get(&srv->shards[s]->stats.active[RC_SESSION_WS]);
     rc_hist_merge(&out->latency, &io->send_latency, &rc_hist_latency_ns);
   }
   out->topics = rc_topic_count(rc_pubsub_topics(srv->pubsub));

@@ -394,6 +394,7 @@ static void cmd_auth(struct rc_loop *l, struct rc_session *s, struct rc_command 
   if (rc_access_from_token(ss->access, cmd->token, cmd->token_len, &fresh, &reason, msg, sizeof msg) < 0) {
     rc_info("%s: auth command refused (%s): %s", peer, rc_access_reason_name(reason), msg);
     send_error(l, s, cmd, msg);
+    rc_session_mark_end(s, RC_END_AUTH);
     rc_session_close(l, s, RC_WS_CLOSE_POLICY, "authentication failed", false);
     return;
   }
@@ -407,10 +408,12 @@ static void cmd_auth(struct rc_loop *l, struct rc_session *s, struct rc_command 
     return;
   }
   rc_session_set_auth(l, s, &fresh);
+  rc_session_attempt(l, s, RC_ATTEMPT_ACCEPTED); /* its upgrade waited for this */
   cJSON *dropped = drop_disallowed(l, s);
   if (dropped && s->format == RC_FORMAT_RAW) {
     cJSON_Delete(dropped);
     rc_info("%s: renewed token no longer allows the raw connection's topic; closing", peer);
+    rc_session_mark_end(s, RC_END_AUTH);
     rc_session_close(l, s, RC_WS_CLOSE_POLICY, "token no longer allows this topic", false);
     return;
   }
@@ -494,6 +497,7 @@ static void on_message(struct rc_loop *l, struct rc_session *s, uint8_t opcode, 
   }
   if (s->auth.kind == RC_AUTH_PENDING && cmd.op != RC_CMD_AUTH) {
     send_error(l, s, &cmd, "authenticate first: send {\"op\":\"auth\",\"token\":\"...\"}");
+    rc_session_mark_end(s, RC_END_AUTH);
     rc_session_close(l, s, RC_WS_CLOSE_POLICY, "authentication required", false);
     rc_command_fini(&cmd);
     return;
@@ -531,6 +535,7 @@ static void on_close_frame(struct rc_loop *l, struct rc_session *s, const uint8_
     }
   }
   /* Echo the code (section 5.5.1); anything still queued goes out first. */
+  rc_session_mark_end(s, RC_END_CLIENT);
   rc_session_close(l, s, code, "", false);
 }
 
@@ -673,9 +678,11 @@ void rc_websocket_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, s
     }
   }
   send_pong(l, s, &pong);
-  if (!rc_session_rx_settle(l, s, rx))
+  if (!rc_session_rx_settle(l, s, rx)) {
+    rc_session_mark_end(s, RC_END_OVERLOAD);
     rc_session_close(l, s, RC_WS_CLOSE_TRY_LATER,
                      "server over its memory budget (--max-memory); try again later", true);
+  }
 }
 
 void rc_websocket_ping(struct rc_loop *l, struct rc_session *s) {

@@ -171,6 +171,7 @@ static enum rc_tls_fail classify(int e) {
 
 static void count_fail(struct tls_conn *t, enum rc_tls_fail why) {
   rc_counter_add(&t->sh->stats.failures[why], 1);
+  rc_conn_mark_end(t->c, why == RC_TLS_FAIL_MEMORY ? RC_CONN_END_NOMEM : RC_CONN_END_PROTOCOL);
 }
 
 /* What wolfSSL answered on its own while reading (KeyUpdate responses, alerts)
@@ -318,6 +319,7 @@ static bool handshake(struct rc_loop *l, struct tls_conn *t) {
  * not wanted any more. */
 static void peer_closed(struct rc_loop *l, struct tls_conn *t) {
   rc_outq_truncate(&t->plain, &t->sh->chunks, t->sh->arena, 0);
+  rc_conn_mark_end(t->c, RC_CONN_END_EOF);
   send_close_notify(t);
   t->phase = PHASE_CLOSED;
   rc_conn_close(l, t->c, take_out(t), false);
@@ -571,13 +573,17 @@ static bool encrypt_queued(struct tls_conn *t, size_t limit, int *err) {
     return false;
   }
   uint8_t *plain = sh->rec_buf + 5;
+  uint64_t oldest_ns = 0;
   while (t->plain.count && done < limit) {
     size_t n = 0;
     while (n < RECORD_MAX && t->plain.count) {
       struct iovec iov[GATHER_IOV];
       uint32_t entries;
       size_t bytes;
-      int niov = rc_outq_gather(&t->plain, iov, GATHER_IOV, RECORD_MAX - n, &entries, &bytes);
+      uint64_t stamp;
+      int niov =
+          rc_outq_gather(&t->plain, iov, GATHER_IOV, RECORD_MAX - n, &entries, &bytes, &stamp);
+      if (stamp - 1 < oldest_ns - 1) oldest_ns = stamp; /* 0 stays "none" */
       size_t copied = 0;
       for (int i = 0; i < niov && n < RECORD_MAX; i++) {
         size_t k = iov[i].iov_len < RECORD_MAX - n ? iov[i].iov_len : RECORD_MAX - n;
@@ -593,6 +599,10 @@ static bool encrypt_queued(struct tls_conn *t, size_t limit, int *err) {
   }
   rc_counter_add(&sh->stats.records_out, records);
   rc_counter_add(&sh->stats.plaintext_out, done);
+  /* The records carry their oldest message's publish stamp down to the io
+   * layer, which measures send latency on what it sends: the ciphertext. */
+  if (oldest_ns && t->out && (t->out->stamp_ns == 0 || oldest_ns < t->out->stamp_ns))
+    t->out->stamp_ns = oldest_ns;
   return true;
 }
 
@@ -846,3 +856,7 @@ void rc_tls_shard_destroy(struct rc_tls_shard *sh) {
 }
 
 const struct rc_tls_stats *rc_tls_shard_stats(const struct rc_tls_shard *sh) { return &sh->stats; }
+
+uint64_t rc_tls_shard_pool_free_bytes(const struct rc_tls_shard *sh) {
+  return rc_pool_free_bytes(&sh->conns) + rc_pool_free_bytes(&sh->chunks);
+}

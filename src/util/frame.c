@@ -3,11 +3,15 @@
  * reference count, per-shard holds, and the return of frames to their owner. */
 #include "ringcast/util/frame.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ringcast/proto/ws.h"
+
+/* A hold's flags live in what was its padding: holds stay 16 bytes. */
+static_assert(sizeof(struct rc_hold) == 16, "a hold is a pointer and two 32-bit words");
 
 struct rc_frame *rc_frame_create(uint16_t owner, size_t len) {
   if (len > UINT32_MAX - 64) return NULL;
@@ -23,6 +27,7 @@ struct rc_frame *rc_frame_create(uint16_t owner, size_t len) {
   f->charge = 0;
   f->budget = NULL;
   f->tag = 0;
+  f->stamp_ns = 0;
   return f;
 }
 
@@ -138,6 +143,7 @@ struct rc_hold *rc_hold_create(struct rc_frame_arena *a, struct rc_frame *f) {
   if (!h) return NULL;
   h->frame = f;
   h->refs = 1;
+  h->flags = 0;
   return h;
 }
 

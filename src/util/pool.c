@@ -103,3 +103,10 @@ void rc_pool_put(struct rc_pool *p, void *obj) {
     avail_push(p, s);
   }
 }
+
+size_t rc_pool_free_bytes(const struct rc_pool *p) {
+  size_t objs = p->spare ? p->per_slab : 0;
+  for (const struct rc_pool_slab *s = p->avail; s; s = s->next)
+    objs += p->per_slab - s->in_use;
+  return objs * p->obj_size;
+}

@@ -31,7 +31,7 @@ static struct rc_hold *make(uint8_t b, size_t len) {
 static size_t flatten(const struct rc_outq *q, uint8_t *out, size_t max, uint32_t *entries) {
   struct iovec iov[64];
   size_t bytes;
-  int n = rc_outq_gather(q, iov, 64, max, entries, &bytes);
+  int n = rc_outq_gather(q, iov, 64, max, entries, &bytes, NULL);
   size_t off = 0;
   for (int i = 0; i < n; i++) {
     memcpy(out + off, iov[i].iov_base, iov[i].iov_len);
@@ -108,7 +108,8 @@ Test(outq, each_entry_is_its_view, .init = setup, .fini = teardown) {
   uint32_t entries;
   struct iovec iov[4];
   size_t bytes;
-  cr_assert_eq(rc_outq_gather(&q, iov, 4, 1 << 20, &entries, &bytes), 2, "one iovec per entry");
+  cr_assert_eq(rc_outq_gather(&q, iov, 4, 1 << 20, &entries, &bytes, NULL), 2,
+               "one iovec per entry");
   size_t n = flatten(&q, buf, 1 << 20, &entries);
   cr_assert_eq(n, 10);
   cr_assert_eq(memcmp(buf, "w!ENVELOPE", 10), 0);
@@ -159,5 +160,34 @@ Test(outq, gather_caps_bytes_at_entry_boundaries, .init = setup, .fini = teardow
   size_t n = flatten(&q, buf, 2500, &entries);
   cr_assert_eq(entries, 3, "stops once the cap is reached, never mid-entry");
   cr_assert_eq(n, 3000);
+  rc_outq_truncate(&q, &chunks, &arena, 0);
+}
+
+/* Send latency is sampled from the oldest publish stamp a send covers: frames
+ * without a stamp (replies) and holds marked untimed (replays) say nothing. */
+Test(outq, gather_reports_the_oldest_timed_stamp, .init = setup, .fini = teardown) {
+  struct rc_outq q = {0};
+  static const struct {
+    uint64_t stamp;
+    bool untimed;
+  } e[] = {{0, false}, {500, true}, {900, false}, {700, false}, {0, false}, {800, false}};
+  for (size_t i = 0; i < sizeof e / sizeof e[0]; i++) {
+    struct rc_hold *h = make((uint8_t)i, 10);
+    h->frame->stamp_ns = e[i].stamp;
+    if (e[i].untimed) h->flags |= RC_HOLD_UNTIMED;
+    rc_outq_push(&q, &chunks, h, RC_FRAME_VIEW_MAIN);
+    rc_hold_unref(&arena, h);
+  }
+  struct iovec iov[8];
+  uint32_t entries;
+  size_t bytes;
+  uint64_t oldest = 1;
+  rc_outq_gather(&q, iov, 8, 1 << 20, &entries, &bytes, &oldest);
+  cr_assert_eq(oldest, 700, "the smallest stamp of a timed hold, got %llu",
+               (unsigned long long)oldest);
+  rc_outq_gather(&q, iov, 3, 1 << 20, &entries, &bytes, &oldest);
+  cr_assert_eq(oldest, 900, "only the entries the gather covers count");
+  rc_outq_gather(&q, iov, 2, 1 << 20, &entries, &bytes, &oldest);
+  cr_assert_eq(oldest, 0, "no timed stamp among them: 0");
   rc_outq_truncate(&q, &chunks, &arena, 0);
 }

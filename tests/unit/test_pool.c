@@ -61,3 +61,31 @@ Test(pool, slabs_go_back_when_their_objects_do) {
   rc_pool_fini(&p);
   cr_assert_eq(p.slabs, 0);
 }
+
+/* ringcast_pool_bytes: objects free in partly used slabs and the spare slab
+ * count; objects in use and slabs given back do not. */
+Test(pool, free_bytes_count_free_objects_only) {
+  struct rc_pool p;
+  rc_pool_init(&p, 64, 16);
+  cr_assert_eq(rc_pool_free_bytes(&p), 0, "a new pool holds nothing");
+  size_t per = p.per_slab;
+  void *v[256];
+  size_t n = per + 3; /* one full slab and three objects of a second */
+  cr_assert_leq(n, sizeof v / sizeof v[0]);
+  for (size_t i = 0; i < n; i++)
+    v[i] = rc_pool_get(&p);
+  cr_assert_eq(p.slabs, 2);
+  cr_assert_eq(rc_pool_free_bytes(&p), (per - 3) * 64, "the second slab's free objects");
+  rc_pool_put(&p, v[0]);
+  cr_assert_eq(rc_pool_free_bytes(&p), (per - 2) * 64, "an object put back in the full slab");
+  for (size_t i = per; i < n; i++)
+    rc_pool_put(&p, v[i]);
+  cr_assert_eq(p.slabs, 2, "the emptied slab is kept as the spare");
+  cr_assert_eq(rc_pool_free_bytes(&p), (per + 1) * 64,
+               "the spare whole, and the first slab's hole");
+  for (size_t i = 1; i < per; i++)
+    rc_pool_put(&p, v[i]);
+  cr_assert_eq(p.slabs, 1, "a second empty slab goes back to the allocator");
+  cr_assert_eq(rc_pool_free_bytes(&p), per * 64);
+  rc_pool_fini(&p);
+}

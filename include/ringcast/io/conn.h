@@ -48,6 +48,18 @@ enum rc_conn_armed {
   RC_CONN_ARMED_SHUTDOWN = 1u << 2, /* runs in io-wq and resolves the slot late */
 };
 
+/* Why a connection stopped, as far as the layers below the session know it
+ * (rc_conn.end): the session names every other cause itself. The first cause
+ * marked stays. */
+enum rc_conn_end {
+  RC_CONN_END_NONE = 0,
+  RC_CONN_END_EOF,       /* the peer closed its side (a TLS close_notify too) */
+  RC_CONN_END_ERROR,     /* a receive or send failed: reset, broken pipe */
+  RC_CONN_END_NOMEM,     /* out of memory queueing or sending */
+  RC_CONN_END_PROTOCOL,  /* a stream's own protocol failed (a TLS handshake or record) */
+  RC_CONN_END_SHUTDOWN,  /* still open when its loop exited */
+};
+
 /* Set by the layer above (a stream) when the connection opens. */
 struct rc_conn_ops {
   /* Bytes received while OPEN; p may be modified in place. */
@@ -91,6 +103,7 @@ struct rc_conn {
   uint16_t peer_port;            /* host order */
   uint8_t admin : 1;             /* accepted on the administrative listener */
   uint8_t corked : 1;            /* while OPEN, queued bytes wait for rc_conn_uncork */
+  uint8_t end : 3;               /* enum rc_conn_end */
   uint8_t wants_write;           /* the layer above has bytes for on_writable */
   const struct rc_conn_ops *ops;
   void *layer;                   /* the layer above's own state (a TLS stream's); opaque here */
@@ -103,6 +116,11 @@ struct rc_conn {
 };
 
 static inline bool rc_conn_is_open(const struct rc_conn *c) { return c->state == RC_CONN_OPEN; }
+/* Records why the connection is ending unless a cause is already recorded; the
+ * layer above reads c->end in on_close. */
+static inline void rc_conn_mark_end(struct rc_conn *c, enum rc_conn_end why) {
+  if (!c->end) c->end = (uint8_t)why & 7u;
+}
 
 /* A closing connection (DRAINING or LINGERING) gets at most ms more to finish
  * instead of the usual grace: for refusals of a flood, whose slots must come

@@ -80,6 +80,10 @@ unsigned rc_loop_id(const struct rc_loop *l);
 void *rc_loop_user(const struct rc_loop *l);
 /* The loop's clock (CLOCK_MONOTONIC ms), read once per turn. */
 uint64_t rc_loop_now_ms(const struct rc_loop *l);
+/* The same turn's reading in nanoseconds (for latencies; comparable across shards). */
+uint64_t rc_loop_now_ns(const struct rc_loop *l);
+/* Loop thread: bytes free in the loop's pools (queue chunks, sends, frame holds). */
+uint64_t rc_loop_pool_free_bytes(const struct rc_loop *l);
 struct rc_frame_arena *rc_loop_arena(struct rc_loop *l);
 const struct rc_conn_stats *rc_loop_stats(const struct rc_loop *l);
 

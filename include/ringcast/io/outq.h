@@ -67,8 +67,10 @@ void rc_outq_truncate(struct rc_outq *q, struct rc_pool *chunks, struct rc_frame
 /* Describes the queue from its first unwritten byte as at most max_iov iovecs,
  * one per entry, and about max_bytes (stopping after the entry that reaches it).
  * Returns the iovec count; *entries is how many queue entries they cover and
- * *bytes their total. */
+ * *bytes their total; *oldest_ns (unless NULL) the smallest publish stamp of
+ * their frames (rc_frame.stamp_ns, holds marked RC_HOLD_UNTIMED left out), 0
+ * when none is stamped. */
 int rc_outq_gather(const struct rc_outq *q, struct iovec *iov, int max_iov, size_t max_bytes,
-                   uint32_t *entries, size_t *bytes);
+                   uint32_t *entries, size_t *bytes, uint64_t *oldest_ns);
 
 #endif

@@ -23,6 +23,7 @@
 #include "ringcast/util/budget.h"
 #include "ringcast/util/config.h"
 #include "ringcast/util/frame.h"
+#include "ringcast/util/hist.h"
 #include "ringcast/util/mpsc.h"
 
 
@@ -132,6 +133,16 @@ struct rc_pubsub_stats {
   _Atomic uint64_t history_cut[4];    /* messages dropped: count, bytes, age, memory */
   _Atomic uint64_t patterns_refused;  /* wildcard subscriptions refused here by a limit */
   _Atomic uint64_t pattern_scans;     /* topic-table scans for wildcards (new groups, sweeps) */
+  struct rc_hist message_size;        /* payload bytes of publishes stamped here (size scale) */
+  /* The inbox: items this shard pushed to each shard's inbox, and items it took
+   * from its own, each written by one thread only, so a shard's depth is the
+   * sum of every shard's pushed[it] less its popped (rc_pubsub_inbox_depth). */
+  _Atomic uint64_t inbox_pushed[RC_MAX_SHARDS];
+  _Atomic uint64_t inbox_popped;
+  /* How long the item this shard last took from its inbox had waited there (the
+   * oldest one then: the inbox is FIFO); 0 once the inbox is found empty. */
+  _Atomic uint64_t inbox_age_ns;
+  _Atomic uint64_t turn_ns;           /* the clock of this shard's latest loop turn */
 };
 
 /* Bounds on what publishers can make the engine hold. */
@@ -167,6 +178,15 @@ void rc_pubsub_shard_destroy(struct rc_pubsub_shard *pss);
 const struct rc_pubsub_stats *rc_pubsub_shard_stats(const struct rc_pubsub *ps, unsigned id);
 /* Any thread: bytes of forwarded publishes waiting in shard id's inbox. */
 uint64_t rc_pubsub_backlog(const struct rc_pubsub *ps, unsigned id);
+/* Any thread: items waiting in shard id's inbox (pushed, not yet taken; a
+ * moment's skew between the counters reads as 0, never as negative). */
+uint64_t rc_pubsub_inbox_depth(const struct rc_pubsub *ps, unsigned id);
+/* Any thread: the age of the oldest item in shard id's inbox as far as it is
+ * known at now_ns (CLOCK_MONOTONIC): the wait of the item the shard last took,
+ * or, while items wait and the shard has run no loop turn for longer, the time
+ * since its last turn (an upper bound that keeps growing while a shard is stuck,
+ * where the last item's wait would stand still). */
+uint64_t rc_pubsub_inbox_age_ns(const struct rc_pubsub *ps, unsigned id, uint64_t now_ns);
 
 /* Publishes a copy of payload on tp. Returns the sequence number (> 0) when this
  * shard is the topic's home and stamped it now; 0 when it was forwarded to the
@@ -228,6 +248,9 @@ size_t rc_pubsub_pattern_count(struct rc_pubsub *ps);
 bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work, size_t max_bytes);
 /* The shard's clock for history ages and heartbeats; each turn. */
 void rc_pubsub_set_clock(struct rc_pubsub_shard *pss, uint64_t now_ms);
+/* The same turn's clock in CLOCK_MONOTONIC nanoseconds: stamps publishes as
+ * they are accepted (rc_frame.stamp_ns) and inbox items as they are pushed. */
+void rc_pubsub_set_clock_ns(struct rc_pubsub_shard *pss, uint64_t now_ns);
 /* Once a second: ages histories, sends heartbeats on quiet topics, and lets go
  * of topics with neither subscribers nor history. */
 void rc_pubsub_tick(struct rc_pubsub_shard *pss);

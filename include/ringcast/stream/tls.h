@@ -83,6 +83,8 @@ void rc_tls_shard_thread_exit(struct rc_tls_shard *sh);
 /* After the shard's loop has discarded its connections. */
 void rc_tls_shard_destroy(struct rc_tls_shard *sh);
 const struct rc_tls_stats *rc_tls_shard_stats(const struct rc_tls_shard *sh);
+/* The shard's thread: bytes free in its pools (connection states, plaintext queue chunks). */
+uint64_t rc_tls_shard_pool_free_bytes(const struct rc_tls_shard *sh);
 
 /* attach() takes the shard's struct rc_tls_shard. */
 extern const struct rc_stream_type rc_stream_tls;

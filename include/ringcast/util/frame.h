@@ -43,13 +43,22 @@ struct rc_frame {
   uint32_t charge;               /* bytes charged to budget, given back when freed */
   struct rc_budget *budget;
   uint64_t tag;                  /* what the bytes are, in their maker's terms (0 unless set) */
+  /* When the publish it carries was accepted (CLOCK_MONOTONIC ns, a loop turn's
+   * clock); 0: not a message, or not measured. Written by its maker before any
+   * other thread sees the frame, read-only after. */
+  uint64_t stamp_ns;
   uint8_t data[];
 };
+
+/* A hold whose sends say nothing about send latency: a replay from history or a
+ * snapshot, whose stamp is when it was first published, not when it was asked for. */
+#define RC_HOLD_UNTIMED 0x01
 
 /* One shard's references to a frame; lives in that shard's arena. */
 struct rc_hold {
   struct rc_frame *frame;
   uint32_t refs;
+  uint32_t flags;                /* RC_HOLD_* (in what was padding) */
 };
 
 /* Per shard: the pool of holds and the queue of frames other shards hand back.

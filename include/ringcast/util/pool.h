@@ -28,5 +28,9 @@ void rc_pool_fini(struct rc_pool *p);
 /* Returns an uninitialised object, or NULL when memory is exhausted. */
 void *rc_pool_get(struct rc_pool *p);
 void rc_pool_put(struct rc_pool *p, void *obj);
+/* Bytes of objects the pool holds free (in its slabs' free lists, the spare
+ * slab included): memory taken from the allocator and not in use. Walks the
+ * slabs with a free object, so it is for a periodic census, not a hot path. */
+size_t rc_pool_free_bytes(const struct rc_pool *p);
 
 #endif
