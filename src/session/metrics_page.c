@@ -126,6 +126,10 @@ static const struct family {
     SSF(pings_sent, "ringcast_keepalive_pings_total", "counter", "Keepalive pings sent (--ping-interval)."),
     SSF(acks_lost, "ringcast_publish_acks_undeliverable_total", "counter",
         "Publish acknowledgements whose publisher had disconnected."),
+    SSF(drain_closes, "ringcast_drain_closes_total", "counter",
+        "Connections closed by a drain (SIGTERM or a --takeover, over --drain-seconds)."),
+    SSF(reconnect_notices, "ringcast_drain_reconnect_notices_total", "counter",
+        "{\"type\":\"reconnect\"} messages sent to WebSocket clients by a drain."),
 #undef IOF
 #undef PSF
 #undef SSF

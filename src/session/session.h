@@ -109,6 +109,18 @@ struct rc_session_stats {
   _Atomic uint64_t conflated;      /* messages replaced by a newer one of their topic */
   _Atomic uint64_t conflation_gaps; /* gap notices sent for them */
   _Atomic uint64_t shed;           /* messages conflated under --slow-policy disconnect: shard behind */
+  _Atomic uint64_t drain_closes;   /* connections closed by a drain (--drain-seconds) */
+  _Atomic uint64_t reconnect_notices; /* {"type":"reconnect"} messages sent by a drain */
+};
+
+/* A shard's drain: the connections open when it began, in the order they are
+ * closed, and how far it has got (drain.c). */
+struct rc_drain_state {
+  bool active;
+  uint64_t start_ms, end_ms;
+  uint64_t *tokens;          /* rc_conn_token of each; NULL when there were none */
+  uint32_t n, next;
+  struct rc_loop_timer timer;
 };
 
 /* One shard's session context: settings copied from the configuration, the
@@ -140,6 +152,8 @@ struct rc_session_shard {
   bool echo;
   bool admin_only_metrics;   /* --admin-listen is set: /metrics only there */
   bool demo_feed;            /* this shard runs the demo feed */
+  uint32_t drain_ms;         /* --drain-seconds */
+  struct rc_drain_state drain;
   struct rc_session_stats stats;
 };
 
@@ -154,6 +168,7 @@ struct rc_server {
   struct rc_loop *loops[RC_MAX_SHARDS];
   struct rc_session_shard *shards[RC_MAX_SHARDS];
   unsigned started;
+  _Atomic int phase;         /* enum rc_server_phase; only ever moves forward */
 };
 
 /* Replaces the session's credential with *auth (taking its grant; NULL: none),
