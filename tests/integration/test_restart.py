@@ -8,9 +8,11 @@ is refused with a message that names the address, the pid and the fix;
 --takeover with no server to take from is a clear error; --pid-file holds the
 pid and goes at exit."""
 import ctypes
+import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -18,7 +20,7 @@ import threading
 import time
 import unittest
 
-from rcserver import BINARY, Server
+from rcserver import BINARY, Server, subscriber
 
 # The loaded test machine gets generous timeouts; the figures that matter are
 # the counts, not the times.
@@ -144,14 +146,27 @@ class Restart(unittest.TestCase):
         a = Server(*common, threads=2)
         servers = [a]
         conn = Connector(a.port)
+        subs = []
         try:
             conn.start()
             time.sleep(0.5)
             old = a
             for threads in (3, 1):
                 before = conn.ok
+                # Long-lived subscribers of the old server: told to reconnect,
+                # then closed with 1001 within its drain.
+                subs = [subscriber(old.port, ["restart.sub"]) for _ in range(8)]
                 new = Server(*common, "--takeover", threads=threads, port=a.port)
                 servers.append(new)
+                for ws in subs:
+                    op, payload = ws.recv_frame()
+                    self.assertEqual(op, 0x1)
+                    note = json.loads(payload)
+                    self.assertEqual(note["type"], "reconnect", note)
+                    self.assertTrue(0 <= note["after_ms"] < 2000, note)
+                    self.assertEqual(ws.recv_close(), 1001)
+                    ws.send(0x8, struct.pack("!H", 1001))
+                    ws.close()
                 self.assertEqual(old.proc.wait(timeout=20), 0, old.log_text())
                 log = old.log_text()
                 self.assertIn(f"pid {new.proc.pid} took over the listeners", log)
@@ -169,6 +184,8 @@ class Restart(unittest.TestCase):
             self.assertEqual(old.http("GET", "/readyz")[0], 200)
         finally:
             conn.finish()
+            for ws in subs:
+                ws.close()
             for s in servers:
                 cleanup(s)
 
