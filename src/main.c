@@ -163,11 +163,12 @@ struct lifecycle {
   pid_t successor_pid;
   uint64_t successor_deadline;
   bool draining;
+  bool handed_over;          /* a successor has the listeners */
   uint64_t drain_start, drain_deadline;
 };
 
-static void start_drain(struct lifecycle *lc, enum rc_server_phase phase, const char *why) {
-  rc_server_drain(lc->srv, phase);
+static void start_drain(struct lifecycle *lc, bool handed_over, const char *why) {
+  rc_server_drain(lc->srv, handed_over);
   if (lc->draining) return;
   lc->draining = true;
   lc->drain_start = now_ms();
@@ -225,13 +226,14 @@ static bool on_successor_done(struct lifecycle *lc, bool readable) {
   lc->successor = -1;
   /* Our copies of the sockets go; the successor's keep the queues. */
   rc_server_release_listeners(lc->srv);
+  lc->handed_over = true;
   char why[64];
   snprintf(why, sizeof why, "pid %ld took over the listeners", (long)lc->successor_pid);
   if (lc->cfg->drain_seconds == 0) {
     rc_info("%s: closing connections with 1001 and stopping", why);
     return true;
   }
-  start_drain(lc, RC_SERVER_HANDED_OVER, why);
+  start_drain(lc, true, why);
   return false;
 }
 
@@ -254,7 +256,7 @@ static void serve(struct lifecycle *lc, int sig_fd) {
           rc_info("%s: closing connections with 1001 and stopping", name);
           return;
         }
-        start_drain(lc, RC_SERVER_DRAINING, name);
+        start_drain(lc, false, name);
       }
     }
     if (lc->ctl_fd >= 0 && (p[1].revents & POLLIN)) on_successor(lc);
@@ -264,8 +266,7 @@ static void serve(struct lifecycle *lc, int sig_fd) {
     if (lc->draining) {
       /* Handed over: connections our last accepts brought in are counted only
        * once the listeners are closed. */
-      bool settled = rc_server_phase(lc->srv) != RC_SERVER_HANDED_OVER ||
-                     rc_server_listeners_closed(lc->srv);
+      bool settled = !lc->handed_over || rc_server_listeners_closed(lc->srv);
       uint64_t left = rc_server_conn_count(lc->srv), now = now_ms();
       if (settled && left == 0) {
         rc_info("drain: every connection closed after %llu ms",

@@ -16,7 +16,6 @@
 #include "ringcast/proto/topic_pattern.h"
 #include "ringcast/proto/publish_batch.h"
 #include "ringcast/proto/ws.h"
-#include "ringcast/session/server.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/json_out.h"
 #include "ringcast/util/log.h"
@@ -832,7 +831,7 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
   rc_counter_add(&ss->stats.http_requests, 1);
   /* Draining: every response is the connection's last, so keep-alive clients
    * move to the server that replaces this one. */
-  enum rc_server_phase phase = rc_server_phase(ss->srv);
+  enum rc_server_phase phase = rc_session_phase(ss);
   if (phase != RC_SERVER_SERVING) close_after = true;
   s->req_tick = rc_session_now(l);
   s->served = true;

@@ -422,18 +422,15 @@ void rc_server_stop(struct rc_server *srv) {
   for (unsigned i = 0; i < srv->started; i++) rc_loop_stop(srv->loops[i]);
 }
 
-void rc_server_drain(struct rc_server *srv, enum rc_server_phase phase) {
+void rc_server_drain(struct rc_server *srv, bool handed_over) {
+  int phase = handed_over ? RC_SERVER_HANDED_OVER : RC_SERVER_DRAINING;
   int was = atomic_load_explicit(&srv->phase, memory_order_relaxed);
-  if ((int)phase <= was) return;
+  if (phase <= was) return;
   /* Release: a shard that sees the new phase in a request sees the settings
    * written before it. */
-  atomic_store_explicit(&srv->phase, (int)phase, memory_order_release);
+  atomic_store_explicit(&srv->phase, phase, memory_order_release);
   if (was != RC_SERVER_SERVING) return;
   for (unsigned i = 0; i < srv->started; i++) rc_loop_drain(srv->loops[i]);
-}
-
-enum rc_server_phase rc_server_phase(const struct rc_server *srv) {
-  return (enum rc_server_phase)atomic_load_explicit(&srv->phase, memory_order_acquire);
 }
 
 unsigned rc_server_listeners(const struct rc_server *srv, int *fds, bool *admin, unsigned max) {

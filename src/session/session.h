@@ -6,6 +6,7 @@
 #ifndef RINGCAST_SESSION_SESSION_H
 #define RINGCAST_SESSION_SESSION_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -157,6 +158,14 @@ struct rc_session_shard {
   struct rc_session_stats stats;
 };
 
+/* Where the server is in its life: what /readyz answers and what a new
+ * WebSocket upgrade gets (rc_server_drain). */
+enum rc_server_phase {
+  RC_SERVER_SERVING = 0,
+  RC_SERVER_DRAINING,    /* SIGTERM: listeners open, new upgrades get 503 */
+  RC_SERVER_HANDED_OVER, /* a successor took the listeners; draining what is left */
+};
+
 struct rc_server {
   const struct rc_config *cfg;
   struct rc_tls *tls;        /* NULL without --tls-cert */
@@ -170,6 +179,10 @@ struct rc_server {
   unsigned started;
   _Atomic int phase;         /* enum rc_server_phase; only ever moves forward */
 };
+
+static inline enum rc_server_phase rc_session_phase(const struct rc_session_shard *ss) {
+  return (enum rc_server_phase)atomic_load_explicit(&ss->srv->phase, memory_order_acquire);
+}
 
 /* Replaces the session's credential with *auth (taking its grant; NULL: none),
  * keeping --max-memory's charge for the grant. */

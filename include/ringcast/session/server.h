@@ -11,14 +11,6 @@
 
 struct rc_server;
 
-/* Where the server is in its life: what /readyz answers and what a new
- * WebSocket upgrade gets. */
-enum rc_server_phase {
-  RC_SERVER_SERVING = 0,
-  RC_SERVER_DRAINING,    /* SIGTERM: listeners open, new upgrades get 503 */
-  RC_SERVER_HANDED_OVER, /* a successor took the listeners; draining what is left */
-};
-
 /* Listening sockets handed over by the server this one replaces (--takeover). */
 #define RC_SERVER_MAX_ADOPTED (RC_MAX_SHARDS * (RC_CONFIG_MAX_LISTEN + 1))
 struct rc_server_adopted {
@@ -42,10 +34,13 @@ int rc_server_start(struct rc_server *srv);
 /* Any thread: asks every shard to close its connections (1001) and stop. */
 void rc_server_stop(struct rc_server *srv);
 void rc_server_join(struct rc_server *srv);
-/* Main thread: moves the server to phase (never back to SERVING); the first
- * move out of SERVING starts every shard's drain over cfg->drain_seconds. */
-void rc_server_drain(struct rc_server *srv, enum rc_server_phase phase);
-enum rc_server_phase rc_server_phase(const struct rc_server *srv);
+/* Main thread: the server drains over cfg->drain_seconds: /readyz answers 503,
+ * every connection is told when to reconnect and closed at its own time. Until
+ * handed_over, the listeners stay open and new upgrades get 503 (closing a
+ * listener would reset its queue); once a successor has the listeners, the
+ * few connections accepted before it took them are served, then closed with
+ * the rest. Called again with handed_over, it only changes that. */
+void rc_server_drain(struct rc_server *srv, bool handed_over);
 /* Main thread, while running: every shard's listening sockets (the shards
  * still own them) and which are administrative. Returns how many, at most max. */
 unsigned rc_server_listeners(const struct rc_server *srv, int *fds, bool *admin, unsigned max);
