@@ -154,6 +154,14 @@ static int finish_takeover(int conn, const struct rc_handover_name *ctl, char *e
   return rc_handover_listen(ctl, err, size);
 }
 
+static int commit_pid_file(int *fd, const char *path) {
+  char err[512];
+  int ret = rc_pidfile_commit(*fd, path, err, sizeof err);
+  *fd = -1;
+  if (ret < 0) rc_err("%s; stopping", err);
+  return ret;
+}
+
 struct lifecycle {
   struct rc_server *srv;
   const struct rc_config *cfg;
@@ -330,6 +338,15 @@ int main(int argc, char **argv) {
   }
   if (rc_server_create(&cfg, cfg.takeover ? &adopted : NULL, &srv) < 0) goto out;
   lc.srv = srv;
+  /* Listening now (not accepting yet): a fresh server says so before its first
+   * connection, so whoever sees it answer can find its pid and replace it. A
+   * successor waits until the old server has let go of the name, and of the
+   * pid file, which it must not replace before it serves. */
+  if (taking < 0) {
+    if (has_ctl && (lc.ctl_fd = rc_handover_listen(&ctl, err, sizeof err)) < 0)
+      rc_warn("%s; serving, but no --takeover can replace this server", err);
+    if (pid_fd >= 0 && commit_pid_file(&pid_fd, cfg.pid_file) < 0) goto out;
+  }
   if (rc_server_start(srv) < 0) {
     rc_err("a shard could not start; stopping");
     goto stop;
@@ -340,17 +357,7 @@ int main(int argc, char **argv) {
     taking = -1;
     if (ret >= 0) lc.ctl_fd = ret;
     else rc_warn("--takeover: %s; serving, but no later --takeover can replace this server", err);
-  } else if (has_ctl) {
-    if ((lc.ctl_fd = rc_handover_listen(&ctl, err, sizeof err)) < 0)
-      rc_warn("%s; serving, but no --takeover can replace this server", err);
-  }
-  if (pid_fd >= 0) {
-    ret = rc_pidfile_commit(pid_fd, cfg.pid_file, err, sizeof err);
-    pid_fd = -1;
-    if (ret < 0) {
-      rc_err("%s; stopping", err);
-      goto stop;
-    }
+    if (pid_fd >= 0 && commit_pid_file(&pid_fd, cfg.pid_file) < 0) goto stop;
   }
   for (unsigned l = 0; l < cfg.n_listen; l++)
     rc_info("listening on %s%s with %u shards (max %u connections each)%s", cfg.listen[l].text,

@@ -44,11 +44,14 @@ static void send_reconnect(struct rc_loop *l, struct rc_session *s, uint64_t aft
 }
 
 /* Closes one connection for the drain: a WebSocket with 1001 after what is
- * queued for it; an HTTP connection unless it is inside a request (its response
- * will say Connection: close, and the end of the window closes it anyway). */
+ * queued for it; an HTTP connection only while it idles between requests. One
+ * inside a request gets Connection: close on its response, and one whose first
+ * request has not arrived yet (it was accepted just before the drain, or just
+ * before a successor took the listeners) is waited for: closing it would
+ * drop that request. The end of the window closes what is left. */
 static void drain_close(struct rc_loop *l, struct rc_session *s, bool window_end) {
   if (!rc_conn_is_open(&s->conn)) return;
-  if (s->kind == RC_SESSION_HTTP && s->rx && !window_end) return;
+  if (s->kind == RC_SESSION_HTTP && (s->rx || !s->served) && !window_end) return;
   rc_counter_add(&rc_session_shard_of(l)->stats.drain_closes, 1);
   rc_session_close(l, s, s->kind == RC_SESSION_WS ? RC_WS_CLOSE_GOING_AWAY : 0, "server restarting",
                    false);

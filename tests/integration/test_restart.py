@@ -57,7 +57,9 @@ class Connector(threading.Thread):
         self.errors = []
 
     def attempt(self, i):
+        self.phase = "connect"
         with socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT) as s:
+            self.phase = f"answer (local port {s.getsockname()[1]})"
             if i % 2:
                 s.sendall(ws_upgrade_request())
                 head = read_head(s)
@@ -84,7 +86,7 @@ class Connector(threading.Thread):
                 self.errors.append(repr(e))
             except Exception as e:  # a timeout, a wrong answer
                 self.failed += 1
-                self.errors.append(repr(e))
+                self.errors.append(f"{e!r} waiting for the {self.phase} at {time.monotonic():.3f}")
             time.sleep(self.every)
 
     def finish(self):
@@ -146,7 +148,7 @@ class Restart(unittest.TestCase):
         a = Server(*common, threads=2)
         servers = [a]
         conn = Connector(a.port)
-        subs = []
+        subs, handovers = [], []
         try:
             conn.start()
             time.sleep(0.5)
@@ -156,7 +158,9 @@ class Restart(unittest.TestCase):
                 # Long-lived subscribers of the old server: told to reconnect,
                 # then closed with 1001 within its drain.
                 subs = [subscriber(old.port, ["restart.sub"]) for _ in range(8)]
+                handovers.append(f"{time.monotonic():.3f}")
                 new = Server(*common, "--takeover", threads=threads, port=a.port)
+                handovers.append(f"{time.monotonic():.3f}")
                 servers.append(new)
                 for ws in subs:
                     op, payload = ws.recv_frame()
@@ -178,7 +182,9 @@ class Restart(unittest.TestCase):
             conn.finish()
             print(f"\nsteady connects across two hand-overs: {conn.ok} served, {conn.refused} refused, "
                   f"{conn.reset} reset, {conn.failed} failed", file=sys.stderr)
-            self.assertEqual((conn.refused, conn.reset, conn.failed), (0, 0, 0), conn.errors[:5])
+            self.assertEqual((conn.refused, conn.reset, conn.failed), (0, 0, 0),
+                             f"{conn.errors[:5]}; hand-overs at {handovers}; logs:\n" +
+                             "\n".join(s.log_text() for s in servers))
             self.assertGreater(conn.ok, 200)
             # The last server serves alone now, and can itself be stopped.
             self.assertEqual(old.http("GET", "/readyz")[0], 200)
@@ -287,6 +293,7 @@ class Restart(unittest.TestCase):
             pid_file = os.path.join(d, "a.pid")
             a = Server("--pid-file", pid_file, threads=1)
             try:
+                # Written once the server listens, before it answers anything.
                 with open(pid_file) as f:
                     self.assertEqual(f.read(), f"{a.proc.pid}\n")
                 r = subprocess.run([BINARY, "--listen", f"127.0.0.1:{a.port}", "--threads", "1", "--no-pin"],
