@@ -146,10 +146,10 @@ static int take_sockets(const struct rc_config *cfg, const struct rc_handover_na
 }
 
 /* The successor's half after the server runs: tell the old server, then answer
- * on the control socket ourselves. */
+ * on the control socket ourselves. The connection stays open until the old
+ * server says its copies of the sockets are closed (lifecycle.predecessor). */
 static int finish_takeover(int conn, const struct rc_handover_name *ctl, char *err, size_t size) {
   int ret = rc_handover_finish(conn, err, size);
-  close(conn);
   if (ret < 0) return ret;
   return rc_handover_listen(ctl, err, size);
 }
@@ -169,6 +169,8 @@ struct lifecycle {
   int ctl_fd;                /* our control socket; -1: none */
   int successor;             /* a successor's connection mid-exchange; -1: none */
   pid_t successor_pid;
+  int released_to;           /* the successor's, until our listeners are closed; -1: none */
+  int predecessor;           /* the old server's, until it closed its listeners; -1: none */
   uint64_t successor_deadline;
   bool draining;
   bool handed_over;          /* a successor has the listeners */
@@ -223,6 +225,8 @@ static bool on_successor_done(struct lifecycle *lc, bool readable) {
             (long)lc->successor_pid, ret == -EPIPE ? "it went away" : strerror(-ret));
     close(lc->successor);
     lc->successor = -1;
+    /* Its accepts died with it, perhaps with a connection's wake-up. */
+    rc_server_repoll_accepts(lc->srv);
     return false;
   }
   /* The name is the successor's from now on: let go of it before confirming. */
@@ -230,7 +234,7 @@ static bool on_successor_done(struct lifecycle *lc, bool readable) {
   lc->ctl_fd = -1;
   if (rc_handover_confirm(lc->successor) < 0)
     rc_warn("pid %ld took over but did not wait for the confirmation", (long)lc->successor_pid);
-  close(lc->successor);
+  lc->released_to = lc->successor;
   lc->successor = -1;
   /* Our copies of the sockets go; the successor's keep the queues. */
   rc_server_release_listeners(lc->srv);
@@ -248,11 +252,12 @@ static bool on_successor_done(struct lifecycle *lc, bool readable) {
 /* The main thread's life while the shards run: signals, successors, the drain. */
 static void serve(struct lifecycle *lc, int sig_fd) {
   for (;;) {
-    struct pollfd p[3] = {{.fd = sig_fd, .events = POLLIN},
+    struct pollfd p[4] = {{.fd = sig_fd, .events = POLLIN},
                           {.fd = lc->ctl_fd, .events = POLLIN},
-                          {.fd = lc->successor, .events = POLLIN}};
-    int timeout = lc->draining || lc->successor >= 0 ? POLL_MS : -1;
-    if (poll(p, 3, timeout) < 0 && errno != EINTR) {
+                          {.fd = lc->successor, .events = POLLIN},
+                          {.fd = lc->predecessor, .events = POLLIN}};
+    int timeout = lc->draining || lc->successor >= 0 || lc->released_to >= 0 ? POLL_MS : -1;
+    if (poll(p, 4, timeout) < 0 && errno != EINTR) {
       rc_err("poll: %s; stopping", strerror(errno));
       return;
     }
@@ -271,6 +276,21 @@ static void serve(struct lifecycle *lc, int sig_fd) {
     if (lc->successor >= 0 && ((p[2].revents & (POLLIN | POLLHUP | POLLERR)) ||
                                now_ms() >= lc->successor_deadline))
       if (on_successor_done(lc, p[2].revents != 0)) return;
+    if (lc->released_to >= 0 && rc_server_listeners_closed(lc->srv)) {
+      (void)!rc_handover_released(lc->released_to); /* gone or not, closing says it too */
+      close(lc->released_to);
+      lc->released_to = -1;
+    }
+    if (lc->predecessor >= 0 && p[3].revents) {
+      /* Our accepts may have lost a wake-up to one of its accepts cancelled: a
+       * connection queued then waits for the next to arrive, unless we look. */
+      int ret = rc_handover_read_released(lc->predecessor);
+      rc_debug("predecessor %s; looking at the listeners' queues again",
+               ret == 0 ? "closed its listeners" : "went away");
+      rc_server_repoll_accepts(lc->srv);
+      close(lc->predecessor);
+      lc->predecessor = -1;
+    }
     if (lc->draining) {
       /* Handed over: connections our last accepts brought in are counted only
        * once the listeners are closed. */
@@ -320,7 +340,8 @@ int main(int argc, char **argv) {
   int status = 1, pid_fd = -1, taking = -1;
   static struct rc_server_adopted adopted;
   struct rc_server *srv = NULL;
-  struct lifecycle lc = {.cfg = &cfg, .ctl = &ctl, .ctl_fd = -1, .successor = -1};
+  struct lifecycle lc = {.cfg = &cfg, .ctl = &ctl, .ctl_fd = -1, .successor = -1,
+                         .released_to = -1, .predecessor = -1};
   /* A pid file that cannot be written fails before any socket is taken. */
   if (cfg.pid_file && (pid_fd = rc_pidfile_prepare(cfg.pid_file, err, sizeof err)) < 0) {
     rc_err("%s", err);
@@ -354,6 +375,7 @@ int main(int argc, char **argv) {
   if (taking >= 0) {
     /* Accepting on the sockets already: the old server may let go of them. */
     ret = finish_takeover(taking, &ctl, err, sizeof err);
+    lc.predecessor = taking;
     taking = -1;
     if (ret >= 0) lc.ctl_fd = ret;
     else rc_warn("--takeover: %s; serving, but no later --takeover can replace this server", err);
@@ -372,6 +394,8 @@ stop:
 out:
   if (taking >= 0) close(taking);
   if (lc.successor >= 0) close(lc.successor);
+  if (lc.released_to >= 0) close(lc.released_to);
+  if (lc.predecessor >= 0) close(lc.predecessor);
   rc_handover_unlisten(lc.ctl_fd, &ctl);
   rc_server_destroy(srv);
   if (pid_fd >= 0) rc_pidfile_abandon(pid_fd, cfg.pid_file);

@@ -62,6 +62,7 @@ struct rc_loop {
   _Atomic int stop_asked;
   _Atomic int drain_asked;
   _Atomic int release_asked;
+  _Atomic int repoll_asked;
   _Atomic uint32_t open_conns;      /* n_conns as of the last turn, for the main thread */
   _Atomic int listeners_closed;     /* released, and every listener closed */
   _Atomic int started;              /* 0: setting up; 1: running; < 0: set-up failed */
@@ -206,7 +207,8 @@ static void on_accept(struct rc_loop *l, unsigned idx, int res) {
     if (over) rc_counter_add(&l->core.stats.conns_refused, 1);
     l->hooks.on_accept(l, c, over, admin, l->listeners[a->listener].addr);
   } else if (res == -ECANCELED) {
-    return;
+    /* A stop or a release (no re-arm below), or a re-poll: re-armed, the
+     * accept looks at the queue again at once. */
   } else if (res == -ENFILE) {
     /* The direct-descriptor table is full: the kernel already closed the new
      * connection. Accept again once a slot is released. */
@@ -295,6 +297,11 @@ void rc_loop_drain(struct rc_loop *l) {
   (void)!eventfd_write(l->event_fd, 1);
 }
 
+void rc_loop_repoll_accepts(struct rc_loop *l) {
+  atomic_store_explicit(&l->repoll_asked, 1, memory_order_release);
+  (void)!eventfd_write(l->event_fd, 1);
+}
+
 void rc_loop_release_listeners(struct rc_loop *l) {
   atomic_store_explicit(&l->release_asked, 1, memory_order_release);
   (void)!eventfd_write(l->event_fd, 1);
@@ -378,13 +385,17 @@ static void fire_timers(struct rc_loop *l) {
   }
 }
 
-static void cancel_accepts(struct rc_loop *l) {
+static void cancel_armed_accepts(struct rc_loop *l) {
   for (unsigned i = 0; i < l->n_listen; i++) {
     if (l->listeners[i].fd < 0) continue;
     struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->core.ring);
     io_uring_prep_cancel_fd(sqe, l->listeners[i].fd, IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_CANCEL, 0, 0));
   }
+}
+
+static void cancel_accepts(struct rc_loop *l) {
+  cancel_armed_accepts(l);
   rc_loop_timer_cancel(l, &l->accept_retry);
 }
 
@@ -459,6 +470,9 @@ static void run(struct rc_loop *l) {
       if (l->hooks.on_drain && !l->stopping) l->hooks.on_drain(l);
     }
     if (atomic_load_explicit(&l->release_asked, memory_order_acquire)) release_progress(l);
+    if (atomic_exchange_explicit(&l->repoll_asked, 0, memory_order_acq_rel) && !l->stopping &&
+        !l->released)
+      cancel_armed_accepts(l);
     l->hooks.on_turn(l);
     rc_frame_arena_reclaim(&l->arena);
     rc_conn_run_todo(l);

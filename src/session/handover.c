@@ -8,6 +8,7 @@
  *                         "RCERR <reason>"
  *   successor -> server   "RCDONE" once it accepts on them
  *   server -> successor   "RCOK" once its control socket is closed
+ *   server -> successor   "RCRELEASED" once its copies of the sockets are closed
  *
  * and the probe that finds an address already served. */
 #include "ringcast/session/handover.h"
@@ -228,6 +229,8 @@ int rc_handover_read_done(int conn) {
 
 int rc_handover_confirm(int conn) { return send_text(conn, "RCOK"); }
 
+int rc_handover_released(int conn) { return send_text(conn, "RCRELEASED"); }
+
 /* ---- the successor ---- */
 
 int rc_handover_connect(const struct rc_handover_name *name, pid_t *peer_pid, char *err,
@@ -340,6 +343,13 @@ int rc_handover_finish(int conn, char *err, size_t err_size) {
   if (ret == 0 && strcmp(msg, "RCOK") != 0) ret = -EPROTO;
   if (ret < 0) snprintf(err, err_size, "the server did not confirm the hand-over: %s", strerror(-ret));
   return ret;
+}
+
+int rc_handover_read_released(int conn) {
+  char msg[MSG_MAX];
+  int ret = recv_text(conn, msg, sizeof msg);
+  if (ret < 0) return ret;
+  return strcmp(msg, "RCRELEASED") == 0 ? 0 : -EPROTO;
 }
 
 static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {

@@ -444,6 +444,10 @@ void rc_server_release_listeners(struct rc_server *srv) {
   for (unsigned i = 0; i < srv->started; i++) rc_loop_release_listeners(srv->loops[i]);
 }
 
+void rc_server_repoll_accepts(struct rc_server *srv) {
+  for (unsigned i = 0; i < srv->started; i++) rc_loop_repoll_accepts(srv->loops[i]);
+}
+
 bool rc_server_listeners_closed(const struct rc_server *srv) {
   for (unsigned i = 0; i < srv->started; i++)
     if (!rc_loop_listeners_closed(srv->loops[i])) return false;

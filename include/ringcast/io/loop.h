@@ -95,6 +95,14 @@ void rc_loop_drain(struct rc_loop *l);
  * process holds the same sockets (a takeover): closing the last reference to a
  * listening socket resets its queue. */
 void rc_loop_release_listeners(struct rc_loop *l);
+/* Any thread: the loop cancels and re-arms its accepts, so each looks at its
+ * socket's queue again. An accept waits on a listening socket exclusively
+ * (the kernel wakes one waiter per connection, IORING_OP_ACCEPT's
+ * poll_exclusive): when another process sharing the socket cancels a request
+ * the kernel had just woken for a connection, that connection stays queued
+ * and no waiter of ours hears of it until the next one arrives. A re-armed
+ * accept checks the queue at once. */
+void rc_loop_repoll_accepts(struct rc_loop *l);
 /* Any thread: whether, after rc_loop_release_listeners, every listening socket
  * is closed (no connection arrives any more; rc_loop_conn_count then counts
  * every one still to come to an end). */

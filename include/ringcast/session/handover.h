@@ -62,6 +62,10 @@ int rc_handover_read_done(int conn);
  * successor can listen on the same name). */
 int rc_handover_confirm(int conn);
 
+/* Tells the successor every listening socket of ours is closed: no request
+ * of ours waits on them any more (see rc_server_repoll_accepts). */
+int rc_handover_released(int conn);
+
 /* ---- the successor (--takeover) ---- */
 
 /* Connects to the running server and checks it runs as our user (or root).
@@ -74,6 +78,10 @@ int rc_handover_receive(int conn, int *fds, unsigned max, unsigned *n, char *err
  * -ETIMEDOUT or -EPIPE when it does not come: the server may not have let go
  * of the control socket's name. */
 int rc_handover_finish(int conn, char *err, size_t err_size);
+/* After finish, once conn is readable: 0 when the old server says it closed
+ * its copies of the sockets, -EPIPE when it went away (which closes them
+ * too), another errno otherwise. */
+int rc_handover_read_released(int conn);
 /* Which address of cfg a received listening socket serves: an index in
  * cfg->listen, cfg->n_listen for --admin-listen, or -ENOENT when it serves none
  * (or is not a listening TCP socket). */

@@ -46,6 +46,10 @@ void rc_server_drain(struct rc_server *srv, bool handed_over);
 unsigned rc_server_listeners(const struct rc_server *srv, int *fds, bool *admin, unsigned max);
 /* Any thread: every shard stops accepting and closes its listening sockets. */
 void rc_server_release_listeners(struct rc_server *srv);
+/* Any thread: every shard looks at its listening sockets' queues again
+ * (rc_loop_repoll_accepts): after another process sharing them cancelled its
+ * accepts (a predecessor that let go, a successor that died). */
+void rc_server_repoll_accepts(struct rc_server *srv);
 /* Any thread: whether every shard has closed its listening sockets since
  * rc_server_release_listeners. */
 bool rc_server_listeners_closed(const struct rc_server *srv);
