@@ -174,6 +174,7 @@ struct lifecycle {
   uint64_t successor_deadline;
   bool draining;
   bool handed_over;          /* a successor has the listeners */
+  bool sigterm_seen;
   uint64_t drain_start, drain_deadline;
 };
 
@@ -265,11 +266,19 @@ static void serve(struct lifecycle *lc, int sig_fd) {
       struct signalfd_siginfo si;
       if (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
         const char *name = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
-        if (si.ssi_signo == SIGINT || lc->draining || lc->cfg->drain_seconds == 0) {
+        bool second = lc->sigterm_seen;
+        if (si.ssi_signo == SIGTERM) lc->sigterm_seen = true;
+        if (si.ssi_signo == SIGINT || second || lc->cfg->drain_seconds == 0) {
           rc_info("%s: closing connections with 1001 and stopping", name);
           return;
         }
-        start_drain(lc, false, name);
+        /* A service manager stopping a server that a successor replaced (it
+         * drains already) is not asking to cut the drain short. */
+        if (lc->draining)
+          rc_info("SIGTERM: draining already since the hand-over; another SIGTERM or SIGINT "
+                  "stops at once");
+        else
+          start_drain(lc, false, name);
       }
     }
     if (lc->ctl_fd >= 0 && (p[1].revents & POLLIN)) on_successor(lc);

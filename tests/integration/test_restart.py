@@ -237,6 +237,38 @@ class Restart(unittest.TestCase):
             if b:
                 cleanup(b)
 
+    def test_sigterm_after_handover_keeps_draining(self):
+        """A service manager stopping the replaced server (one SIGTERM) does not
+        cut its drain short; a second SIGTERM does."""
+        a = Server("--drain-seconds", "30", threads=2)
+        b = None
+        subs = [subscriber(a.port, ["restart.long"]) for _ in range(4)]
+        try:
+            b = Server("--takeover", threads=2, port=a.port)
+            for ws in subs:
+                op, payload = ws.recv_frame()
+                self.assertEqual(json.loads(payload)["type"], "reconnect")
+            a.proc.send_signal(signal.SIGTERM)
+            deadline = time.time() + TIMEOUT
+            while "draining already since the hand-over" not in a.log_text():
+                self.assertLess(time.time(), deadline, a.log_text())
+                time.sleep(0.02)
+            time.sleep(0.3)
+            self.assertIsNone(a.proc.poll(), "still draining")
+            a.proc.send_signal(signal.SIGTERM)
+            codes = []
+            for ws in subs:
+                codes.append(ws.recv_close())
+                ws.send(0x8, struct.pack("!H", 1001))
+            self.assertEqual(codes, [1001] * len(subs))
+            self.assertEqual(a.proc.wait(timeout=TIMEOUT), 0)
+        finally:
+            for ws in subs:
+                ws.close()
+            cleanup(a)
+            if b:
+                cleanup(b)
+
     def control(self, port):
         c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         c.settimeout(TIMEOUT)
