@@ -5,8 +5,10 @@
 # starts with --takeover on the same port, takes A's listening sockets and A
 # drains. Connection attempts that fail (refused, reset, a handshake cut) are
 # the figure that matters: the goal is 0. Messages published to B do not reach
-# subscribers still on A (one process, no shared bus), so loss is reported but
-# not judged.
+# subscribers still on A (one process, no shared bus), and B numbers each topic
+# afresh: the bench's loss and numbering checks (its exit status) are reported
+# but not judged. Subscribers A closes while draining are not reconnected by the
+# bench, so it never sees "all reconnected".
 #
 #   bench/restart.sh [--conns N] [--duration S] [--drain S] [--rate R]
 #                    [--threads-a N] [--threads-b N] [--offset S] [--name NAME]
