@@ -20,7 +20,7 @@ import threading
 import time
 import unittest
 
-from rcserver import BINARY, Server, subscriber
+from rcserver import BINARY, Server, free_port, subscriber
 
 # The loaded test machine gets generous timeouts; the figures that matter are
 # the counts, not the times.
@@ -33,6 +33,20 @@ def ws_upgrade_request():
 
 
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def http_get(port, path):
+    """(status, body) of one request on a new connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
 
 
 def read_head(s):
@@ -265,6 +279,24 @@ class Restart(unittest.TestCase):
         finally:
             for ws in subs:
                 ws.close()
+            cleanup(a)
+            if b:
+                cleanup(b)
+
+    def test_admin_listener_is_handed_over(self):
+        admin_port = free_port()
+        admin = ("--admin-listen", f"127.0.0.1:{admin_port}")
+        a = Server(*admin, threads=2)
+        b = None
+        try:
+            b = Server(*admin, "--takeover", threads=1, port=a.port)
+            self.assertEqual(a.proc.wait(timeout=TIMEOUT), 0, a.log_text())
+            self.assertIn("handing 3 listening sockets", a.log_text(), "two shards' and the admin one")
+            status, body = http_get(admin_port, "/readyz")
+            self.assertEqual((status, body), (200, b"ready\n"))
+            self.assertEqual(http_get(admin_port, "/metrics")[0], 200)
+            self.assertEqual(b.http("GET", "/metrics")[0], 404, "/metrics stays on the admin port")
+        finally:
             cleanup(a)
             if b:
                 cleanup(b)
