@@ -112,7 +112,8 @@ void rc_drain_start(struct rc_loop *l) {
       rc_loop_foreach_conn(l, collect_one, &co);
     } else {
       rc_warn("drain: no memory for the schedule of %u connections; they close when the "
-              "window ends", open);
+              "window ends",
+              open);
     }
   }
   for (uint32_t k = 0; k < d->n; k++) {

@@ -170,7 +170,9 @@ static int send_fds(int conn, const int *fds, unsigned n) {
     struct cmsghdr align;
   } u;
   memset(&u, 0, sizeof u);
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+  struct msghdr msg = {.msg_iov = &iov,
+                       .msg_iovlen = 1,
+                       .msg_control = u.buf,
                        .msg_controllen = CMSG_SPACE(n * sizeof(int))};
   struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
   cm->cmsg_level = SOL_SOCKET;
@@ -244,15 +246,18 @@ int rc_handover_connect(const struct rc_handover_name *name, pid_t *peer_pid, ch
   int ret = 0;
   if (connect(fd, (const struct sockaddr *)&name->sun, name->len) < 0) {
     ret = -errno;
-    snprintf(err, err_size, "no ringcast answers on the control socket %s (%s): is one running "
+    snprintf(err, err_size,
+             "no ringcast answers on the control socket %s (%s): is one running "
              "with the same first --listen address (or --control-socket)?",
              name->text, strerror(-ret));
     goto fail;
   }
   struct ucred cred = {0};
   if ((ret = peer_allowed(fd, &cred)) < 0) {
-    snprintf(err, err_size, "the server on %s (pid %ld) runs as uid %u, not as us nor root: "
-             "refusing to take its sockets", name->text, (long)cred.pid, (unsigned)cred.uid);
+    snprintf(err, err_size,
+             "the server on %s (pid %ld) runs as uid %u, not as us nor root: "
+             "refusing to take its sockets",
+             name->text, (long)cred.pid, (unsigned)cred.uid);
     goto fail;
   }
   if ((ret = set_timeouts(fd)) < 0) {
@@ -274,8 +279,8 @@ static int recv_batch(int conn, int *fds, unsigned max, unsigned *n) {
     char buf[CMSG_SPACE(BATCH_FDS * sizeof(int))];
     struct cmsghdr align;
   } u;
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = sizeof u.buf};
+  struct msghdr msg = {
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
   ssize_t len = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
   if (len < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
   if (len == 0) return -EPIPE;
@@ -287,8 +292,10 @@ static int recv_batch(int conn, int *fds, unsigned max, unsigned *n) {
     for (unsigned i = 0; i < k; i++) {
       int fd;
       memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
-      if (*n < max) fds[(*n)++] = fd;
-      else close(fd);
+      if (*n < max)
+        fds[(*n)++] = fd;
+      else
+        close(fd);
     }
   }
   if (msg.msg_flags & MSG_CTRUNC) return -EMSGSIZE;
@@ -328,7 +335,8 @@ int rc_handover_receive(int conn, int *fds, unsigned max, unsigned *n, char *err
       if (ret == 0) ret = -EPROTO;
       snprintf(err, err_size, "receiving the listening sockets (%u of %u so far): %s", *n, total,
                strerror(-ret));
-      for (unsigned i = 0; i < *n; i++) close(fds[i]);
+      for (unsigned i = 0; i < *n; i++)
+        close(fds[i]);
       *n = 0;
       return ret;
     }
@@ -341,7 +349,8 @@ int rc_handover_finish(int conn, char *err, size_t err_size) {
   char msg[MSG_MAX];
   if (ret == 0) ret = recv_text(conn, msg, sizeof msg);
   if (ret == 0 && strcmp(msg, "RCOK") != 0) ret = -EPROTO;
-  if (ret < 0) snprintf(err, err_size, "the server did not confirm the hand-over: %s", strerror(-ret));
+  if (ret < 0)
+    snprintf(err, err_size, "the server did not confirm the hand-over: %s", strerror(-ret));
   return ret;
 }
 
@@ -359,7 +368,8 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
     return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
   }
   const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-  return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+  return x->sin6_port == y->sin6_port &&
+         memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
 }
 
 int rc_handover_match(const struct rc_config *cfg, int fd) {

@@ -28,8 +28,10 @@ Test(drain, evenly_spaced) {
     cr_assert_eq(rc_drain_offset_ms(k, 30, 3000, 1, 2), 100 * k + 50);
   /* Each tenth of the window gets a tenth of the closes. */
   unsigned per_tenth[10] = {0};
-  for (uint32_t k = 0; k < 1000; k++) per_tenth[rc_drain_offset_ms(k, 1000, 30000, 3, 8) / 3000]++;
-  for (unsigned i = 0; i < 10; i++) cr_assert_eq(per_tenth[i], 100);
+  for (uint32_t k = 0; k < 1000; k++)
+    per_tenth[rc_drain_offset_ms(k, 1000, 30000, 3, 8) / 3000]++;
+  for (unsigned i = 0; i < 10; i++)
+    cr_assert_eq(per_tenth[i], 100);
 }
 
 Test(drain, shards_out_of_step) {

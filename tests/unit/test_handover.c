@@ -26,7 +26,8 @@ Test(handover, names) {
   cr_assert(n.abstract);
   cr_assert_eq(n.sun.sun_path[0], '\0');
   cr_assert_eq(memcmp(n.sun.sun_path + 1, "ringcast:127.0.0.1:8080", 23), 0);
-  cr_assert_eq(n.len, offsetof(struct sockaddr_un, sun_path) + 1 + 23, "no terminator in the length");
+  cr_assert_eq(n.len, offsetof(struct sockaddr_un, sun_path) + 1 + 23,
+               "no terminator in the length");
   a = addr("localhost:8080");
   cr_assert_eq(rc_handover_name_of(&a, &n), 0);
   cr_assert_str_eq(n.text, "@ringcast:127.0.0.1:8080", "the canonical address names it");
@@ -36,7 +37,8 @@ Test(handover, names) {
   a = addr("127.0.0.1:0");
   cr_assert_eq(rc_handover_name_of(&a, &n), -EINVAL, "port 0: nothing could find it");
 
-  struct rc_config cfg = {.n_listen = 1, .listen = {addr("127.0.0.1:0")}, .control_socket = "/tmp/x.sock"};
+  struct rc_config cfg = {
+      .n_listen = 1, .listen = {addr("127.0.0.1:0")}, .control_socket = "/tmp/x.sock"};
   cr_assert_eq(rc_handover_name(&cfg, &n), 0);
   cr_assert(!n.abstract);
   cr_assert_str_eq(n.sun.sun_path, "/tmp/x.sock");
@@ -93,7 +95,8 @@ Test(handover, sockets_go_over_in_batches_and_are_matched) {
    * received is the same socket (same port) as the one sent. */
   int a = listening("127.0.0.1:0"), b = listening("127.0.0.1:0");
   int fds[70];
-  for (unsigned i = 0; i < 70; i++) fds[i] = dup(i % 2 ? b : a);
+  for (unsigned i = 0; i < 70; i++)
+    fds[i] = dup(i % 2 ? b : a);
   int sp[2];
   cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp), 0);
   struct offer o = {.conn = sp[0], .fds = fds, .n = 70};
@@ -109,7 +112,8 @@ Test(handover, sockets_go_over_in_batches_and_are_matched) {
   char ta[32], tb[32];
   snprintf(ta, sizeof ta, "127.0.0.1:%u", port_of(a));
   snprintf(tb, sizeof tb, "127.0.0.1:%u", port_of(b));
-  struct rc_config cfg = {.n_listen = 1, .listen = {addr(ta)}, .has_admin = true, .admin = addr(tb)};
+  struct rc_config cfg = {
+      .n_listen = 1, .listen = {addr(ta)}, .has_admin = true, .admin = addr(tb)};
   for (unsigned i = 0; i < 70; i++) {
     cr_assert_eq(port_of(got[i]), port_of(i % 2 ? b : a));
     cr_assert_eq(rc_handover_match(&cfg, got[i]), i % 2 ? 1 : 0, "admin: index n_listen");

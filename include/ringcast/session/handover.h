@@ -26,8 +26,8 @@
 struct rc_handover_name {
   struct sockaddr_un sun;
   socklen_t len;
-  bool abstract;             /* Linux's abstract namespace: no file, gone with the socket */
-  char text[112];            /* for messages: "@ringcast:127.0.0.1:8080" or the path */
+  bool abstract;  /* Linux's abstract namespace: no file, gone with the socket */
+  char text[112]; /* for messages: "@ringcast:127.0.0.1:8080" or the path */
 };
 
 /* The control socket of a server configured as cfg: --control-socket, or an
