@@ -180,7 +180,11 @@ struct lifecycle {
 
 static void start_drain(struct lifecycle *lc, bool handed_over, const char *why) {
   rc_server_drain(lc->srv, handed_over);
-  if (lc->draining) return;
+  if (lc->draining) {
+    rc_info("%s; the drain goes on, %llu connections left", why,
+            (unsigned long long)rc_server_conn_count(lc->srv));
+    return;
+  }
   lc->draining = true;
   lc->drain_start = now_ms();
   lc->drain_deadline = lc->drain_start + lc->cfg->drain_seconds * 1000ull + DRAIN_GRACE_MS;

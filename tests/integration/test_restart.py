@@ -283,6 +283,38 @@ class Restart(unittest.TestCase):
             if b:
                 cleanup(b)
 
+    def test_takeover_of_a_draining_server(self):
+        """A server draining after SIGTERM still holds its listeners (refusing
+        new upgrades): a successor can take them, and the drain goes on."""
+        a = Server("--drain-seconds", "30", threads=2)
+        b = None
+        ws = subscriber(a.port, ["restart.draining"])
+        try:
+            a.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(json.loads(ws.recv_frame()[1])["type"], "reconnect")
+            self.assertEqual(a.http("GET", "/readyz")[0], 503)
+            r = subprocess.run([BINARY, "--listen", f"127.0.0.1:{a.port}", "--threads", "1", "--no-pin"],
+                               capture_output=True, text=True, timeout=TIMEOUT)
+            self.assertIn("already served", r.stderr)
+            b = Server("--takeover", threads=1, port=a.port)
+            deadline = time.time() + TIMEOUT
+            while "took over the listeners; the drain goes on, " not in a.log_text():
+                self.assertLess(time.time(), deadline, a.log_text())
+                time.sleep(0.02)
+            # Only the successor answers now.
+            for _ in range(20):
+                self.assertEqual(b.http("GET", "/readyz")[0], 200)
+            self.assertIsNone(a.proc.poll(), "still draining its subscriber")
+            a.proc.send_signal(signal.SIGINT)
+            self.assertEqual(ws.recv_close(), 1001)
+            ws.send(0x8, struct.pack("!H", 1001))
+            self.assertEqual(a.proc.wait(timeout=TIMEOUT), 0)
+        finally:
+            ws.close()
+            cleanup(a)
+            if b:
+                cleanup(b)
+
     def test_admin_listener_is_handed_over(self):
         admin_port = free_port()
         admin = ("--admin-listen", f"127.0.0.1:{admin_port}")
