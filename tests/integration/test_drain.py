@@ -188,6 +188,37 @@ class Drain(unittest.TestCase):
     def test_sigint_is_immediate(self):
         self.check_cut_short(None)
 
+    def test_keepalive_closes_after_its_response(self):
+        srv = Server("--drain-seconds", "60", threads=2)
+        try:
+            c = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            c.sendall(req)
+            head = c.recv(4096)
+            self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+            self.assertNotIn(b"Connection: close", head)
+            # A few more connections, so this one's turn to close comes late.
+            others = [subscriber(srv.port, ["ka.t"]) for _ in range(6)]
+            srv.proc.send_signal(signal.SIGTERM)
+            deadline = time.time() + 5
+            while http_get(srv.port, "/readyz")[0] != 503:
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.02)
+            c.sendall(req)
+            head = c.recv(4096)
+            self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+            self.assertIn(b"Connection: close", head, "its response is its last")
+            while c.recv(4096):
+                pass  # then the server closes it
+            c.close()
+            srv.proc.send_signal(signal.SIGINT)
+            for ws in others:
+                self.assertEqual(ws.recv_close(), 1001)
+                ws.close()
+            self.assertEqual(srv.proc.wait(timeout=10), 0)
+        finally:
+            finish(srv)
+
     def test_idle_server_exits_at_once(self):
         srv = Server("--drain-seconds", "60", threads=2)
         t0 = time.monotonic()
