@@ -34,6 +34,12 @@
 #define STOP_GRACE_MS 2000
 #define STOP_POLL_MS 100
 
+struct rc_listener {
+  int fd;                           /* -1 once released */
+  const struct rc_listen_addr *addr;
+  bool admin;
+};
+
 struct rc_accept_slot {
   struct sockaddr_storage addr;
   socklen_t addr_len;
@@ -54,15 +60,21 @@ struct rc_loop {
   struct rc_frame_arena *arenas[RC_MAX_SHARDS];  /* the peers' arenas, for frame returns */
 
   _Atomic int stop_asked;
+  _Atomic int drain_asked;
+  _Atomic int release_asked;
+  _Atomic int repoll_asked;
+  _Atomic uint32_t open_conns;      /* n_conns as of the last turn, for the main thread */
+  _Atomic int listeners_closed;     /* released, and every listener closed */
   _Atomic int started;              /* 0: setting up; 1: running; < 0: set-up failed */
   bool stopping;
+  bool draining;                    /* hooks.on_drain ran */
+  bool released;                    /* accepting ended; listeners closing or closed */
   bool cut;                         /* the grace period ended; the rest were aborted */
   uint64_t stop_deadline_ms;
 
-  int listen_fds[RC_CONFIG_MAX_LISTEN + 1];
-  const struct rc_listen_addr *listen_addrs[RC_CONFIG_MAX_LISTEN + 1];
+  struct rc_listener *listeners;
   unsigned n_listen;
-  int admin_listener;               /* index in listen_fds, or -1 */
+  bool has_admin;
   struct rc_accept_slot *accepts;
   unsigned n_accepts;
   unsigned accepts_armed;
@@ -139,7 +151,7 @@ static void arm_accept(struct rc_loop *l, unsigned idx) {
   /* Single-shot accepts, several armed, each with its own address slot: a
    * multishot accept shares one address buffer, and a direct descriptor has no
    * fd for getpeername. */
-  rc_ring_prep_accept_direct_alloc(sqe, l->listen_fds[a->listener], (struct sockaddr *)&a->addr,
+  rc_ring_prep_accept_direct_alloc(sqe, l->listeners[a->listener].fd, (struct sockaddr *)&a->addr,
                                    &a->addr_len);
   io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_ACCEPT, 0, idx));
   a->armed = true;
@@ -152,19 +164,19 @@ static void arm_accept(struct rc_loop *l, unsigned idx) {
  * to those over the limit). */
 static bool accept_room(const struct rc_loop *l, unsigned idx) {
   uint32_t armed = l->accepts_armed, admin_armed = 0;
-  for (unsigned i = 0; l->admin_listener >= 0 && i < l->n_accepts; i++)
-    admin_armed += l->accepts[i].armed && l->accepts[i].listener == l->admin_listener;
-  if (l->admin_listener >= 0 && l->accepts[idx].listener == l->admin_listener)
+  for (unsigned i = 0; l->has_admin && i < l->n_accepts; i++)
+    admin_armed += l->accepts[i].armed && l->listeners[l->accepts[i].listener].admin;
+  if (l->listeners[l->accepts[idx].listener].admin)
     return l->core.n_admin + admin_armed < RC_ADMIN_SLOTS &&
            l->core.n_conns + armed < l->core.conn_cap;
   /* The public listeners leave the admin slots free, whoever holds them now. */
-  uint32_t admin_reserved = l->admin_listener >= 0 ? RC_ADMIN_SLOTS : 0;
+  uint32_t admin_reserved = l->has_admin ? RC_ADMIN_SLOTS : 0;
   return (l->core.n_conns - l->core.n_admin) + (armed - admin_armed) + admin_reserved <
          l->core.conn_cap;
 }
 
 static void rearm_accepts(struct rc_loop *l) {
-  if (l->stopping || l->accept_backoff_ms) return;
+  if (l->stopping || l->released || l->accept_backoff_ms) return;
   l->accepts_full = false;
   for (unsigned i = 0; i < l->n_accepts; i++) {
     if (l->accepts[i].armed) continue;
@@ -194,16 +206,17 @@ static void on_accept(struct rc_loop *l, unsigned idx, int res) {
       abort();
     }
     rc_conn_open(&l->core, c, &a->addr, a->addr_len);
-    bool admin = a->listener == l->admin_listener;
+    bool admin = l->listeners[a->listener].admin;
     if (admin) {
       c->admin = 1;
       l->core.n_admin++;
     }
     bool over = !admin && l->core.n_conns - l->core.n_admin > l->max_conns;
     if (over) rc_counter_add(&l->core.stats.conns_refused, 1);
-    l->hooks.on_accept(l, c, over, admin, l->listen_addrs[a->listener]);
+    l->hooks.on_accept(l, c, over, admin, l->listeners[a->listener].addr);
   } else if (res == -ECANCELED) {
-    return;
+    /* A stop or a release (no re-arm below), or a re-poll: re-armed, the
+     * accept looks at the queue again at once. */
   } else if (res == -ENFILE) {
     /* The direct-descriptor table is full: the kernel already closed the new
      * connection. Accept again once a slot is released. */
@@ -226,7 +239,7 @@ static void on_accept(struct rc_loop *l, unsigned idx, int res) {
     rc_counter_add(&l->core.stats.accept_errors, 1);
     rc_debug("accept: %s", strerror(-res));
   }
-  if (l->stopping || l->accept_backoff_ms) return;
+  if (l->stopping || l->released || l->accept_backoff_ms) return;
   if (accept_room(l, idx)) arm_accept(l, idx);
   else l->accepts_full = true; /* a released slot re-arms it */
 }
@@ -285,6 +298,39 @@ void rc_loop_wake(struct rc_loop *l, uint64_t mask) {
 void rc_loop_stop(struct rc_loop *l) {
   atomic_store_explicit(&l->stop_asked, 1, memory_order_release);
   (void)!eventfd_write(l->event_fd, 1);
+}
+
+void rc_loop_drain(struct rc_loop *l) {
+  atomic_store_explicit(&l->drain_asked, 1, memory_order_release);
+  (void)!eventfd_write(l->event_fd, 1);
+}
+
+void rc_loop_repoll_accepts(struct rc_loop *l) {
+  atomic_store_explicit(&l->repoll_asked, 1, memory_order_release);
+  (void)!eventfd_write(l->event_fd, 1);
+}
+
+void rc_loop_release_listeners(struct rc_loop *l) {
+  atomic_store_explicit(&l->release_asked, 1, memory_order_release);
+  (void)!eventfd_write(l->event_fd, 1);
+}
+
+bool rc_loop_listeners_closed(const struct rc_loop *l) {
+  return atomic_load_explicit(&l->listeners_closed, memory_order_acquire);
+}
+
+uint32_t rc_loop_conn_count(const struct rc_loop *l) {
+  return atomic_load_explicit(&l->open_conns, memory_order_relaxed);
+}
+
+unsigned rc_loop_listeners(const struct rc_loop *l, int *fds, bool *admin, unsigned max) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < l->n_listen && n < max; i++) {
+    if (l->listeners[i].fd < 0) continue;
+    fds[n] = l->listeners[i].fd;
+    admin[n++] = l->listeners[i].admin;
+  }
+  return n;
 }
 
 /* ---- dispatch ---- */
@@ -347,16 +393,51 @@ static void fire_timers(struct rc_loop *l) {
   }
 }
 
+static void cancel_armed_accepts(struct rc_loop *l) {
+  for (unsigned i = 0; i < l->n_listen; i++) {
+    if (l->listeners[i].fd < 0) continue;
+    struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->core.ring);
+    io_uring_prep_cancel_fd(sqe, l->listeners[i].fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_CANCEL, 0, 0));
+  }
+}
+
+static void cancel_accepts(struct rc_loop *l) {
+  cancel_armed_accepts(l);
+  rc_loop_timer_cancel(l, &l->accept_retry);
+}
+
 static void begin_stop(struct rc_loop *l) {
   l->stopping = true;
   l->stop_deadline_ms = l->core.now_ms + STOP_GRACE_MS;
-  for (unsigned i = 0; i < l->n_listen; i++) {
-    struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->core.ring);
-    io_uring_prep_cancel_fd(sqe, l->listen_fds[i], IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_CANCEL, 0, 0));
-  }
-  rc_loop_timer_cancel(l, &l->accept_retry);
+  cancel_accepts(l);
   l->hooks.on_stop(l);
+}
+
+/* The cancellation must reach the kernel while the fds are still open (it finds
+ * requests by the file the fd names): the sockets are closed in a later turn,
+ * once every armed accept has completed. An accept that won the race with the
+ * cancellation brought a connection, which is served like any other. */
+static void release_progress(struct rc_loop *l) {
+  if (!l->released) {
+    l->released = true;
+    cancel_accepts(l);
+    io_uring_submit(&l->core.ring.ring);
+    return;
+  }
+  if (l->accepts_armed || atomic_load_explicit(&l->listeners_closed, memory_order_relaxed)) return;
+  unsigned closed = 0;
+  for (unsigned i = 0; i < l->n_listen; i++) {
+    if (l->listeners[i].fd < 0) continue;
+    close(l->listeners[i].fd);
+    l->listeners[i].fd = -1;
+    closed++;
+  }
+  if (closed) rc_debug("released %u listening sockets", closed);
+  /* No connection arrives from here on: the count published with the flag is
+   * every connection this loop will ever hold. */
+  atomic_store_explicit(&l->open_conns, l->core.n_conns, memory_order_relaxed);
+  atomic_store_explicit(&l->listeners_closed, 1, memory_order_release);
 }
 
 static void cut_one(struct rc_loop *l, struct rc_conn *c, void *arg) {
@@ -392,10 +473,19 @@ static void run(struct rc_loop *l) {
     }
     fire_timers(l);
     if (!l->stopping && atomic_load_explicit(&l->stop_asked, memory_order_acquire)) begin_stop(l);
+    if (!l->draining && atomic_load_explicit(&l->drain_asked, memory_order_acquire)) {
+      l->draining = true;
+      if (l->hooks.on_drain && !l->stopping) l->hooks.on_drain(l);
+    }
+    if (atomic_load_explicit(&l->release_asked, memory_order_acquire)) release_progress(l);
+    if (atomic_exchange_explicit(&l->repoll_asked, 0, memory_order_acq_rel) && !l->stopping &&
+        !l->released)
+      cancel_armed_accepts(l);
     l->hooks.on_turn(l);
     rc_frame_arena_reclaim(&l->arena);
     rc_conn_run_todo(l);
     rc_conn_start_sends(&l->core);
+    atomic_store_explicit(&l->open_conns, l->core.n_conns, memory_order_relaxed);
     if (l->core.ring.stashed_total) {
       rc_counter_add(&l->core.stats.cqe_stashed, l->core.ring.stashed_total);
       l->core.ring.stashed_total = 0;
@@ -504,18 +594,37 @@ static void *loop_main(void *arg) {
 
 int rc_loop_create(const struct rc_loop_params *p, const struct rc_loop_hooks *h,
                    struct rc_loop **out) {
-  if (p->slot_size < sizeof(struct rc_conn) || p->n_listen > RC_CONFIG_MAX_LISTEN) return -EINVAL;
+  if (p->slot_size < sizeof(struct rc_conn) || p->n_sockets > RC_LOOP_MAX_SOCKETS) {
+    for (unsigned i = 0; i < p->n_sockets; i++)
+      if (p->sockets[i].fd >= 0) close(p->sockets[i].fd);
+    return -EINVAL;
+  }
   struct rc_loop *l = aligned_alloc(64, (sizeof *l + 63) & ~(size_t)63);
-  if (!l) return -ENOMEM;
-  memset(l, 0, sizeof *l);
+  bool has_admin = false;
+  for (unsigned i = 0; i < p->n_sockets; i++) has_admin |= p->sockets[i].admin;
+  if (l) {
+    memset(l, 0, sizeof *l);
+    l->listeners = calloc(p->n_sockets ? p->n_sockets : 1, sizeof *l->listeners);
+  }
+  if (!l || !l->listeners) {
+    for (unsigned i = 0; i < p->n_sockets; i++)
+      if (p->sockets[i].fd >= 0) close(p->sockets[i].fd);
+    free(l);
+    return -ENOMEM;
+  }
+  /* Handed-over sockets belong to the loop from here on, whatever fails next. */
+  for (unsigned i = 0; i < p->n_sockets; i++)
+    if (p->sockets[i].fd >= 0)
+      l->listeners[l->n_listen++] = (struct rc_listener){p->sockets[i].fd, p->sockets[i].addr,
+                                                         p->sockets[i].admin};
   l->id = p->id;
   l->cpu = p->cpu;
   l->hooks = *h;
   l->event_fd = -1;
   l->max_conns = p->max_conns;
   l->core.max_queue = p->max_queue;
-  l->core.conn_cap = p->max_conns + RC_CONN_SPARE + (p->admin ? RC_ADMIN_SLOTS : 0);
-  l->admin_listener = -1;
+  l->core.conn_cap = p->max_conns + RC_CONN_SPARE + (has_admin ? RC_ADMIN_SLOTS : 0);
+  l->has_admin = has_admin;
   /* Keep slots pointer-aligned whatever the layer above embeds. */
   l->core.slot_size = (p->slot_size + 15) & ~(size_t)15;
   l->buf_count = RECV_BUF_COUNT;
@@ -541,7 +650,7 @@ int rc_loop_create(const struct rc_loop_params *p, const struct rc_loop_hooks *h
     l->bufs = NULL;
     goto fail;
   }
-  l->n_accepts = (p->n_listen + (p->admin != NULL)) * ACCEPTS_PER_LISTENER;
+  l->n_accepts = p->n_sockets * ACCEPTS_PER_LISTENER;
   l->accepts = calloc(l->n_accepts ? l->n_accepts : 1, sizeof *l->accepts);
   if (!l->accepts) goto fail;
   l->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -550,28 +659,16 @@ int rc_loop_create(const struct rc_loop_params *p, const struct rc_loop_hooks *h
     rc_err("eventfd: %s", strerror(errno));
     goto fail;
   }
-  for (unsigned i = 0; i < p->n_listen; i++) {
+  for (unsigned i = 0; i < p->n_sockets; i++) {
+    if (p->sockets[i].fd >= 0) continue;
     char err[256];
-    int fd = rc_listener_open(&p->listen[i], err, sizeof err);
+    int fd = rc_listener_open(p->sockets[i].addr, err, sizeof err);
     if (fd < 0) {
-      rc_err("%s", err);
+      rc_err("%s%s", p->sockets[i].admin ? "--admin-listen: " : "", err);
       ret = fd;
       goto fail;
     }
-    l->listen_addrs[l->n_listen] = &p->listen[i];
-    l->listen_fds[l->n_listen++] = fd;
-  }
-  if (p->admin) {
-    char err[256];
-    int fd = rc_listener_open(p->admin, err, sizeof err);
-    if (fd < 0) {
-      rc_err("--admin-listen: %s", err);
-      ret = fd;
-      goto fail;
-    }
-    l->admin_listener = (int)l->n_listen;
-    l->listen_addrs[l->n_listen] = p->admin;
-    l->listen_fds[l->n_listen++] = fd;
+    l->listeners[l->n_listen++] = (struct rc_listener){fd, p->sockets[i].addr, p->sockets[i].admin};
   }
   for (unsigned i = 0; i < l->n_accepts; i++)
     l->accepts[i].listener = (uint16_t)(i / ACCEPTS_PER_LISTENER);
@@ -595,7 +692,9 @@ void rc_loop_join(struct rc_loop *l) { pthread_join(l->thread, NULL); }
 
 void rc_loop_destroy(struct rc_loop *l) {
   if (!l) return;
-  for (unsigned i = 0; i < l->n_listen; i++) close(l->listen_fds[i]);
+  for (unsigned i = 0; i < l->n_listen; i++)
+    if (l->listeners[i].fd >= 0) close(l->listeners[i].fd);
+  free(l->listeners);
   if (l->event_fd >= 0) close(l->event_fd);
   if (l->core.conns) munmap(l->core.conns, (size_t)l->core.conn_cap * l->core.slot_size);
   free(l->accepts);

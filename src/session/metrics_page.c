@@ -132,6 +132,10 @@ static const struct family {
     SSF(delivered, "ringcast_messages_delivered_total", "counter",
         "Messages queued to subscribers' connections, once per subscriber (replays and conflated "
         "latest values included, heartbeats not); what a close then drops is not taken back."),
+    SSF(drain_closes, "ringcast_drain_closes_total", "counter",
+        "Connections closed by a drain (SIGTERM or a --takeover, over --drain-seconds)."),
+    SSF(reconnect_notices, "ringcast_drain_reconnect_notices_total", "counter",
+        "{\"type\":\"reconnect\"} messages sent to WebSocket clients by a drain."),
 #undef IOF
 #undef PSF
 #undef SSF

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* HTTP/1.1 on the WebSocket port: the upgrade to WebSocket, POST /publish (single
- * and batch), GET /metrics, GET /healthz and the status page, keep-alive and
+ * and batch), GET /metrics, GET /healthz, GET /readyz and the status page, keep-alive and
  * pipelining. */
 #include <errno.h>
 #include <stdarg.h>
@@ -20,6 +20,7 @@
 #include "ringcast/util/json_out.h"
 #include "ringcast/util/log.h"
 #include "delivery.h"
+#include "drain.h"
 #include "request.h"
 #include "metrics_page.h"
 #include "status_page.h"
@@ -890,6 +891,10 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
                          ? (connh && rc_http_has_token(connh->value, connh->value_len, "close"))
                          : !(connh && rc_http_has_token(connh->value, connh->value_len, "keep-alive"));
   rc_counter_add(&ss->stats.http_requests, 1);
+  /* Draining: every response is the connection's last, so keep-alive clients
+   * move to the server that replaces this one. */
+  enum rc_server_phase phase = rc_session_phase(ss);
+  if (phase != RC_SERVER_SERVING) close_after = true;
   s->req_tick = rc_session_now(l);
   s->served = true;
   if (s->handshaking) {
@@ -905,7 +910,8 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
   bool page = path_is(&r, "/");
   /* The status page's socket is monitoring too: on the admin address /ws takes
    * the server's own '$' topics only (route_upgrade). */
-  bool monitoring = path_is(&r, "/healthz") || path_is(&r, "/metrics") || page || path_is(&r, "/ws");
+  bool monitoring = path_is(&r, "/healthz") || path_is(&r, "/readyz") || path_is(&r, "/metrics") ||
+                    page || path_is(&r, "/ws");
   if (!s->admin && !rc_session_take_tokens(l, s, 1)) {
     rc_request_error(l, s, 429, true, "Retry-After: 1\r\n",
                      "more than --max-commands-per-sec %u requests a second on one connection",
@@ -913,15 +919,30 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
   } else if (s->admin && !monitoring) {
     /* The administrative listener serves monitoring only. */
     rc_request_error(l, s, 404, close_after, NULL,
-                     "the --admin-listen address serves GET /metrics, GET /healthz, the status "
+                     "the --admin-listen address serves GET /metrics, /healthz, /readyz, the status "
                      "page (GET /) and its /ws?topics=$sys.stats only");
   } else if (!s->admin && ss->admin_only_metrics && (path_is(&r, "/metrics") || page)) {
     rc_request_error(l, s, 404, close_after, NULL, "%s is served on the --admin-listen address",
                      page ? "the status page (GET /)" : "/metrics");
   } else if (page && (get || head)) {
     route_status_page(l, s, head, close_after);
+  } else if ((path_is(&r, "/ws") || echo) && get && phase == RC_SERVER_DRAINING) {
+    /* The listeners stay open while draining (closing them would reset the
+     * connections in their queues): new clients are told to go elsewhere. */
+    rc_request_error(l, s, 503, true, "Retry-After: 1\r\n",
+                     "the server is draining (restarting or stopping); connect again");
   } else if ((path_is(&r, "/ws") || echo) && get) {
     route_upgrade(l, s, &r, echo);
+    /* Handed over: only connections this process accepted before the hand-over
+     * get here; they are served, and closed with the rest. */
+    if (phase != RC_SERVER_SERVING && s->kind == RC_SESSION_WS) rc_drain_late_upgrade(l, s);
+  } else if (path_is(&r, "/readyz") && get) {
+    static const char ready[] = "ready\n", draining[] = "draining\n";
+    if (phase == RC_SERVER_SERVING)
+      rc_request_respond(l, s, 200, "text/plain", NULL, ready, sizeof ready - 1, close_after);
+    else
+      rc_request_respond(l, s, 503, "text/plain", "Retry-After: 1\r\n", draining,
+                         sizeof draining - 1, true);
   } else if (path_is(&r, "/healthz") && get) {
     static const char open_text[] =
         "ok\nauth: open (no --jwt-key or --publish-key-file: anyone may subscribe and publish)\n";
@@ -936,7 +957,8 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
     else route_publish_one(l, s, &r, r.path + 9, r.path_len - 9, body, body_len, close_after);
   } else if (page) {
     rc_request_error(l, s, 405, close_after, "Allow: GET, HEAD\r\n", "/ only allows GET and HEAD");
-  } else if (path_is(&r, "/ws") || echo || path_is(&r, "/healthz") || path_is(&r, "/metrics")) {
+  } else if (path_is(&r, "/ws") || echo || path_is(&r, "/healthz") || path_is(&r, "/readyz") ||
+             path_is(&r, "/metrics")) {
     rc_request_error(l, s, 405, close_after, "Allow: GET\r\n", "%.*s only allows GET",
                      (int)r.path_len, r.path);
   } else if (is_publish) {
@@ -944,7 +966,7 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
   } else {
     rc_request_error(l, s, 404, close_after, NULL,
                      "no route for %.*s %.*s; routes: GET /ws, POST /publish/<topic>, "
-                     "POST /publish, GET /metrics, GET /healthz, GET / (status page)",
+                     "POST /publish, GET /metrics, GET /healthz, GET /readyz, GET / (status page)",
                      (int)r.method_len, r.method, (int)(r.path_len > 200 ? 200 : r.path_len), r.path);
   }
   if (!rc_conn_is_open(&s->conn)) return -1;

@@ -4,6 +4,7 @@
  * sleep check) and pub/sub wakes other loops. */
 #include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 #include "ringcast/util/log.h"
 #include "conflate.h"
 #include "delivery.h"
+#include "drain.h"
 #include "request.h"
 #include "session.h"
 #include "stats_feed.h"
@@ -281,6 +283,7 @@ static void on_stop(struct rc_loop *l) {
   if (ss->adm && ss->id == 0) rc_loop_timer_cancel(l, &ss->sweep_timer);
   if (ss->pubsub_timer.fn) rc_loop_timer_cancel(l, &ss->pubsub_timer);
   rc_loop_timer_cancel(l, &ss->census_timer);
+  rc_drain_stop(l);
   rc_loop_foreach_conn(l, stop_one, NULL);
 }
 
@@ -302,6 +305,7 @@ static const struct rc_loop_hooks hooks = {
     .on_turn = on_turn,
     .has_work = has_work,
     .on_stop = on_stop,
+    .on_drain = rc_drain_start,
     .on_exit = on_exit_thread,
 };
 
@@ -312,10 +316,45 @@ static int cpu_of(const struct rc_config *cfg, unsigned i) {
   return (int)(i % (unsigned)(ncpu > 0 ? ncpu : 1));
 }
 
-static int create_shard(struct rc_server *srv, unsigned i) {
+/* Shard i's listening sockets: the adopted ones of each address dealt out
+ * round-robin (a shard may get several, and every one is accepted from, since
+ * closing one would reset its queue), or a new socket where none is left for
+ * it. The administrative address is shard 0's alone. Marks what it took in
+ * taken. */
+static unsigned shard_sockets(const struct rc_server *srv, unsigned i,
+                              const struct rc_server_adopted *adopted, bool *taken,
+                              struct rc_loop_socket *out) {
   const struct rc_config *cfg = srv->cfg;
+  unsigned n = 0;
+  for (unsigned a = 0; a <= cfg->n_listen; a++) {
+    bool admin = a == cfg->n_listen;
+    if (admin && (!cfg->has_admin || i != 0)) continue;
+    const struct rc_listen_addr *addr = admin ? &cfg->admin : &cfg->listen[a];
+    unsigned seen = 0, mine = 0;
+    for (unsigned j = 0; adopted && j < adopted->n; j++) {
+      if (adopted->addr[j] != a) continue;
+      if (admin || seen++ % srv->nshards == i) {
+        out[n++] = (struct rc_loop_socket){addr, adopted->fd[j], admin};
+        taken[j] = true;
+        mine++;
+      }
+    }
+    if (!mine) out[n++] = (struct rc_loop_socket){addr, -1, admin};
+  }
+  return n;
+}
+
+static int create_shard(struct rc_server *srv, unsigned i, const struct rc_server_adopted *adopted,
+                        bool *taken) {
+  const struct rc_config *cfg = srv->cfg;
+  static struct rc_loop_socket sockets[RC_LOOP_MAX_SOCKETS]; /* main thread only */
+  unsigned n_sockets = shard_sockets(srv, i, adopted, taken, sockets);
   struct rc_session_shard *ss = calloc(1, sizeof *ss);
-  if (!ss) return -ENOMEM;
+  if (!ss) {
+    for (unsigned k = 0; k < n_sockets; k++)
+      if (sockets[k].fd >= 0) close(sockets[k].fd);
+    return -ENOMEM;
+  }
   srv->shards[i] = ss;
   ss->id = i;
   ss->srv = srv;
@@ -334,16 +373,16 @@ static int create_shard(struct rc_server *srv, unsigned i) {
   ss->idle_ticks = cfg->idle_timeout * TICKS_PER_S;
   ss->ping_ticks = cfg->ping_interval * TICKS_PER_S;
   ss->demo_feed = cfg->demo_feed && i == 0;
+  ss->drain_ms = cfg->drain_seconds * 1000u;
   struct rc_loop_params p = {
       .id = i,
       .cpu = cpu_of(cfg, i),
       .max_conns = cfg->max_conns,
       .slot_size = sizeof(struct rc_session),
       .max_queue = cfg->max_queue,
-      .listen = cfg->listen,
-      .n_listen = cfg->n_listen,
       /* One shard serves monitoring: it answers from every shard's counters. */
-      .admin = cfg->has_admin && i == 0 ? &cfg->admin : NULL,
+      .sockets = sockets,
+      .n_sockets = n_sockets,
   };
   struct rc_loop_hooks h = hooks;
   h.user = ss;
@@ -354,9 +393,20 @@ static int create_shard(struct rc_server *srv, unsigned i) {
   return 0;
 }
 
-int rc_server_create(const struct rc_config *cfg, struct rc_server **out) {
+static void close_untaken(const struct rc_server_adopted *adopted, const bool *taken) {
+  for (unsigned j = 0; adopted && j < adopted->n; j++)
+    if (!taken[j]) close(adopted->fd[j]);
+}
+
+int rc_server_create(const struct rc_config *cfg, const struct rc_server_adopted *adopted,
+                     struct rc_server **out) {
+  static bool taken[RC_SERVER_MAX_ADOPTED]; /* main thread only */
+  memset(taken, 0, sizeof taken);
   struct rc_server *srv = calloc(1, sizeof *srv);
-  if (!srv) return -ENOMEM;
+  if (!srv) {
+    close_untaken(adopted, taken);
+    return -ENOMEM;
+  }
   srv->cfg = cfg;
   srv->nshards = cfg->threads;
   int ret = -ENOMEM;
@@ -381,6 +431,7 @@ int rc_server_create(const struct rc_config *cfg, struct rc_server **out) {
   srv->admission = rc_admission_create(&alim, &srv->budget);
   if (!srv->admission) goto fail;
   if ((ret = rc_access_create(cfg, &srv->access)) < 0) {
+    close_untaken(adopted, taken);
     rc_server_destroy(srv);
     return ret;
   }
@@ -388,12 +439,13 @@ int rc_server_create(const struct rc_config *cfg, struct rc_server **out) {
     char err[512];
     if ((ret = rc_tls_create(cfg->tls_cert, cfg->tls_key, &srv->tls, err, sizeof err)) < 0) {
       rc_err("%s", err);
+      close_untaken(adopted, taken);
       rc_server_destroy(srv);
       return ret;
     }
   }
   for (unsigned i = 0; i < srv->nshards; i++)
-    if ((ret = create_shard(srv, i)) < 0) goto fail;
+    if ((ret = create_shard(srv, i, adopted, taken)) < 0) goto fail;
   for (unsigned i = 0; i < srv->nshards; i++) {
     rc_loop_set_peers(srv->loops[i], srv->loops, srv->nshards);
     struct rc_pubsub_callbacks cb = {
@@ -413,6 +465,7 @@ int rc_server_create(const struct rc_config *cfg, struct rc_server **out) {
   return 0;
 fail:
   rc_err("creating the server: %s", strerror(-ret));
+  close_untaken(adopted, taken);
   rc_server_destroy(srv);
   return ret;
 }
@@ -433,6 +486,44 @@ void rc_server_stop(struct rc_server *srv) {
   for (unsigned i = 0; i < srv->started; i++) rc_loop_stop(srv->loops[i]);
 }
 
+void rc_server_drain(struct rc_server *srv, bool handed_over) {
+  int phase = handed_over ? RC_SERVER_HANDED_OVER : RC_SERVER_DRAINING;
+  int was = atomic_load_explicit(&srv->phase, memory_order_relaxed);
+  if (phase <= was) return;
+  /* Release: a shard that sees the new phase in a request sees the settings
+   * written before it. */
+  atomic_store_explicit(&srv->phase, phase, memory_order_release);
+  if (was != RC_SERVER_SERVING) return;
+  for (unsigned i = 0; i < srv->started; i++) rc_loop_drain(srv->loops[i]);
+}
+
+unsigned rc_server_listeners(const struct rc_server *srv, int *fds, bool *admin, unsigned max) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < srv->started; i++)
+    n += rc_loop_listeners(srv->loops[i], fds + n, admin + n, max - n);
+  return n;
+}
+
+void rc_server_release_listeners(struct rc_server *srv) {
+  for (unsigned i = 0; i < srv->started; i++) rc_loop_release_listeners(srv->loops[i]);
+}
+
+void rc_server_repoll_accepts(struct rc_server *srv) {
+  for (unsigned i = 0; i < srv->started; i++) rc_loop_repoll_accepts(srv->loops[i]);
+}
+
+bool rc_server_listeners_closed(const struct rc_server *srv) {
+  for (unsigned i = 0; i < srv->started; i++)
+    if (!rc_loop_listeners_closed(srv->loops[i])) return false;
+  return true;
+}
+
+uint64_t rc_server_conn_count(const struct rc_server *srv) {
+  uint64_t n = 0;
+  for (unsigned i = 0; i < srv->started; i++) n += rc_loop_conn_count(srv->loops[i]);
+  return n;
+}
+
 void rc_server_join(struct rc_server *srv) {
   for (unsigned i = 0; i < srv->started; i++) rc_loop_join(srv->loops[i]);
 }
@@ -448,6 +539,7 @@ void rc_server_destroy(struct rc_server *srv) {
     if (srv->shards[i]) {
       rc_demo_feed_destroy(srv->shards[i]->demo);
       rc_stats_feed_destroy(srv->shards[i]->stats_feed);
+      rc_drain_fini(srv->shards[i]);
     }
     free(srv->shards[i]);
     rc_loop_destroy(srv->loops[i]);

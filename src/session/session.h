@@ -6,6 +6,7 @@
 #ifndef RINGCAST_SESSION_SESSION_H
 #define RINGCAST_SESSION_SESSION_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -165,6 +166,18 @@ struct rc_session_stats {
   _Atomic uint64_t queued_bytes_max;
   _Atomic uint64_t pool_free_bytes;
   struct rc_hist duration[RC_SESSION_KINDS]; /* at close, by kind then (rc_hist_duration_ms) */
+  _Atomic uint64_t drain_closes;   /* connections closed by a drain (--drain-seconds) */
+  _Atomic uint64_t reconnect_notices; /* {"type":"reconnect"} messages sent by a drain */
+};
+
+/* A shard's drain: the connections open when it began, in the order they are
+ * closed, and how far it has got (drain.c). */
+struct rc_drain_state {
+  bool active;
+  uint64_t start_ms, end_ms;
+  uint64_t *tokens;          /* rc_conn_token of each; NULL when there were none */
+  uint32_t n, next;
+  struct rc_loop_timer timer;
 };
 
 /* One shard's session context: settings copied from the configuration, the
@@ -199,7 +212,17 @@ struct rc_session_shard {
   bool echo;
   bool admin_only_metrics;   /* --admin-listen is set: /metrics only there */
   bool demo_feed;            /* this shard runs the demo feed */
+  uint32_t drain_ms;         /* --drain-seconds */
+  struct rc_drain_state drain;
   struct rc_session_stats stats;
+};
+
+/* Where the server is in its life: what /readyz answers and what a new
+ * WebSocket upgrade gets (rc_server_drain). */
+enum rc_server_phase {
+  RC_SERVER_SERVING = 0,
+  RC_SERVER_DRAINING,    /* SIGTERM: listeners open, new upgrades get 503 */
+  RC_SERVER_HANDED_OVER, /* a successor took the listeners; draining what is left */
 };
 
 struct rc_server {
@@ -213,7 +236,12 @@ struct rc_server {
   struct rc_loop *loops[RC_MAX_SHARDS];
   struct rc_session_shard *shards[RC_MAX_SHARDS];
   unsigned started;
+  _Atomic int phase;         /* enum rc_server_phase; only ever moves forward */
 };
+
+static inline enum rc_server_phase rc_session_phase(const struct rc_session_shard *ss) {
+  return (enum rc_server_phase)atomic_load_explicit(&ss->srv->phase, memory_order_acquire);
+}
 
 /* Replaces the session's credential with *auth (taking its grant; NULL: none),
  * keeping --max-memory's charge for the grant. */

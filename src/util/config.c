@@ -40,11 +40,13 @@ enum {
   OPT_TLS_KEY, OPT_JWT_KEY, OPT_JWT_LEEWAY, OPT_JWT_AUDIENCE, OPT_JWT_ISSUER, OPT_JWT_COOKIE,
   OPT_PUBLISH_KEY_FILE, OPT_ALLOW_ORIGIN, OPT_TRUST_PROXY, OPT_HISTORY, OPT_HISTORY_BYTES,
   OPT_HISTORY_TTL, OPT_TOPIC_HEARTBEAT, OPT_SLOW_POLICY, OPT_LOG_FORMAT, OPT_STATS_INTERVAL,
+  OPT_DRAIN_SECONDS, OPT_TAKEOVER, OPT_CONTROL_SOCKET, OPT_PID_FILE,
 };
 #define DEFAULT_STATS_INTERVAL_MS 1000u
 #define DEFAULT_HISTORY_BYTES (1ull << 20)
 #define DEFAULT_HISTORY_TTL 300u
 #define DEFAULT_JWT_LEEWAY 30u
+#define DEFAULT_DRAIN_SECONDS 30u
 
 static const struct option long_opts[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
@@ -87,6 +89,10 @@ static const struct option long_opts[] = {
     {"ping-interval", required_argument, NULL, OPT_PING_INTERVAL},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"drain-seconds", required_argument, NULL, OPT_DRAIN_SECONDS},
+    {"takeover", no_argument, NULL, OPT_TAKEOVER},
+    {"control-socket", required_argument, NULL, OPT_CONTROL_SOCKET},
+    {"pid-file", required_argument, NULL, OPT_PID_FILE},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -143,7 +149,7 @@ void rc_config_usage(FILE *out) {
           "  --trust-proxy CIDR   a reverse proxy whose Forwarded, X-Forwarded-For and X-Real-IP\n"
           "                       are believed for the client address (logs, per-address\n"
           "                       limits); repeatable (default: none)\n"
-          "  --admin-listen HOST:PORT  also serve GET /metrics and GET /healthz here, with\n"
+          "  --admin-listen HOST:PORT  also serve GET /metrics, /healthz and /readyz here, with\n"
           "                       slots of their own so monitoring answers when the public\n"
           "                       port is full; /metrics, the status page (GET /) and\n"
           "                       $sys. topics then leave the public port (default: none)\n"
@@ -208,11 +214,23 @@ void rc_config_usage(FILE *out) {
           "  --log-level LEVEL    error, warn, info or debug (default info)\n"
           "  --log-format F       text, or json: one JSON object a line (ts, level, shard,\n"
           "                       msg) for log pipelines (default text)\n"
+          "  --drain-seconds S    on SIGTERM: /readyz turns 503, each WebSocket client is told\n"
+          "                       {\"type\":\"reconnect\",\"after_ms\":J} and closed with 1001 at\n"
+          "                       its own time, spread over S seconds; a second SIGTERM or\n"
+          "                       SIGINT stops at once (default %u; 0: close all at once)\n"
+          "  --takeover           replace the ringcast serving the same --listen address:\n"
+          "                       its listening sockets are handed over (no connection is\n"
+          "                       refused or reset) and it drains as on SIGTERM\n"
+          "  --control-socket PATH  Unix socket for --takeover (default: abstract, named after\n"
+          "                       the first --listen address, e.g. @ringcast:127.0.0.1:8080)\n"
+          "  --pid-file PATH      write the process id here once listening (atomically);\n"
+          "                       removed at exit\n"
           "  --help               show this text\n"
           "  --version            show the version\n\n"
           "Routes: GET /ws?topics=a,b,quotes.*[&format=raw][&since=TOPIC:EPOCH:SEQ,...]\n"
           "[&snapshot=1][&policy=conflate], POST /publish/<topic>, POST /publish (batch),\n"
-          "GET /metrics, GET /healthz, GET / (the status page). See docs/protocol.md.\n",
+          "GET /metrics, GET /healthz, GET /readyz, GET / (the status page). See docs/protocol.md;\n"
+          "restarts and draining: docs/operations.md.\n",
           DEFAULT_LISTEN, RC_CONFIG_MAX_JWT_KEYS, DEFAULT_JWT_LEEWAY, sysconf(_SC_NPROCESSORS_ONLN),
           default_max_conns(),
           DEFAULT_MAX_CONNS_PER_IP, DEFAULT_MAX_HANDSHAKES_PER_IP, DEFAULT_CONNECT_RATE_PER_IP,
@@ -220,7 +238,7 @@ void rc_config_usage(FILE *out) {
           (unsigned long long)rc_config_default_max_memory(), (unsigned long long)DEFAULT_MAX_BACKLOG, DEFAULT_MAX_TOPICS,
           DEFAULT_MAX_PATTERNS, (unsigned long long)DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_TTL, DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_COMMANDS,
           DEFAULT_STATS_INTERVAL_MS, DEFAULT_HANDSHAKE_TIMEOUT,
-          DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL);
+          DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL, DEFAULT_DRAIN_SECONDS);
 }
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out) {
@@ -393,6 +411,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
   cfg->ping_interval = DEFAULT_PING_INTERVAL;
   cfg->stats_interval_ms = DEFAULT_STATS_INTERVAL_MS;
   cfg->jwt_leeway = DEFAULT_JWT_LEEWAY;
+  cfg->drain_seconds = DEFAULT_DRAIN_SECONDS;
   unsigned long long v;
   uint64_t sz;
   int opt;
@@ -566,6 +585,22 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
       else cfg->ping_interval = (unsigned)v;
       break;
     }
+    case OPT_DRAIN_SECONDS:
+      if (parse_uint(optarg, 3600, &v) < 0)
+        return bad(err, "--drain-seconds", optarg, "expected seconds from 0 (close at once) to 3600");
+      cfg->drain_seconds = (unsigned)v;
+      break;
+    case OPT_TAKEOVER: cfg->takeover = true; break;
+    case OPT_CONTROL_SOCKET:
+      /* sun_path holds 108 bytes with its terminator. */
+      if (!*optarg || strlen(optarg) > 107)
+        return bad(err, "--control-socket", optarg, "expected a path of 1 to 107 bytes");
+      cfg->control_socket = optarg;
+      break;
+    case OPT_PID_FILE:
+      if (!*optarg) return bad(err, "--pid-file", optarg, "expected a path");
+      cfg->pid_file = optarg;
+      break;
     case OPT_LOG_FORMAT:
       if (rc_log_parse_format(optarg, &cfg->log_format) < 0)
         return bad(err, "--log-format", optarg, "expected text or json");

@@ -73,15 +73,23 @@ async def recv_subscribe_acks(ws, topics, seqs=0, id=NO_ID, timeout=10):
 
 
 class Server:
+    """The binary on a free port (or port=, e.g. to start a --takeover successor
+    on another server's port). Servers stop at once on SIGTERM unless the test
+    passes its own --drain-seconds: stop() and the tests that count on a quick
+    exit predate draining."""
+
     def __init__(self, *args, threads=2, port=None):
-        self.port = port or free_port()
+        self.port = free_port() if port is None else port
         self.log = tempfile.NamedTemporaryFile(prefix="ringcast-", suffix=".log", delete=False)
-        cmd = [BINARY, "--listen", f"127.0.0.1:{self.port}", "--threads", str(threads), "--no-pin", *args]
+        drain = [] if any(a.startswith("--drain-seconds") for a in args) else ["--drain-seconds", "0"]
+        cmd = [BINARY, "--listen", f"127.0.0.1:{self.port}", "--threads", str(threads), "--no-pin", *drain, *args]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
         deadline = time.time() + 15
         while True:
+            # On a shared port another server may answer: ours says in its log
+            # when it listens.
             try:
-                if self.http("GET", "/healthz")[0] == 200:
+                if (port is None or "listening on " in self.log_text()) and self.http("GET", "/healthz")[0] == 200:
                     break
             except OSError:
                 pass

@@ -28,7 +28,7 @@ check "invalid topic exits 2" '"$cli" pub "http://127.0.0.1:$port" "bad topic" x
 check "bad URL exits 2" '"$cli" sub "nope://x" 2>/dev/null; [ $? = 2 ]'
 check "refused upgrade exits 1 with the reason" '"$cli" sub "ws://127.0.0.1:$port/ws?topics=a,b&format=raw" 2>&1 | grep -q "exactly one topic"'
 check "help" '"$cli" --help | grep -q "ringcast-cli sub URL"'
-check "server --help lists every flag" 'for f in --listen --admin-listen --threads --cpus --no-pin --max-conns --max-conns-per-ip --max-handshakes-per-ip --connect-rate-per-ip --max-message --max-queue --max-memory --max-backlog --max-topics --max-command-bytes --max-commands-per-sec --demo-feed --log-level --tls-cert --tls-key --jwt-key --jwt-leeway --jwt-audience --jwt-issuer --jwt-cookie --publish-key-file --allow-origin --trust-proxy; do "$server" --help | grep -q -- "$f" || exit 1; done'
+check "server --help lists every flag" 'for f in --listen --admin-listen --threads --cpus --no-pin --max-conns --max-conns-per-ip --max-handshakes-per-ip --connect-rate-per-ip --max-message --max-queue --max-memory --max-backlog --max-topics --max-command-bytes --max-commands-per-sec --demo-feed --log-level --tls-cert --tls-key --jwt-key --jwt-leeway --jwt-audience --jwt-issuer --jwt-cookie --publish-key-file --allow-origin --trust-proxy --drain-seconds --takeover --control-socket --pid-file; do "$server" --help | grep -q -- "$f" || exit 1; done'
 check "server rejects a bad flag value with status 2" '"$server" --threads x 2>/dev/null; [ $? = 2 ]'
 
 kill -TERM $pid

@@ -23,7 +23,7 @@ const healthy = (port) => new Promise((resolve) => {
 
 async function main() {
   const port = await freePort();
-  const srv = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--threads', '2', '--no-pin', '--echo',
+  const srv = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--threads', '2', '--no-pin', '--drain-seconds', '0', '--echo',
     '--max-message', '17m', '--max-queue', '64m'], { stdio: 'inherit' });
   try {
     for (let i = 0; i < 200 && !(await healthy(port)); i++) await new Promise((r) => setTimeout(r, 50));

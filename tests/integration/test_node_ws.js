@@ -38,7 +38,7 @@ async function waitHealthy(port) {
 
 async function main() {
   const port = await freePort();
-  const srv = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--threads', '3', '--no-pin'], { stdio: 'inherit' });
+  const srv = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--threads', '3', '--no-pin', '--drain-seconds', '0'], { stdio: 'inherit' });
   try {
     await waitHealthy(port);
     const expected = PER_PATH * 2;

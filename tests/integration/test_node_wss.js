@@ -53,7 +53,7 @@ async function main() {
   const cert = makeCert(dir);
   const port = await freePort();
   const srv = spawn(BIN, ['--listen', `127.0.0.1:${port},tls`, '--tls-cert', cert.crt, '--tls-key', cert.key,
-    '--threads', '2', '--no-pin'], { stdio: 'inherit' });
+    '--threads', '2', '--no-pin', '--drain-seconds', '0'], { stdio: 'inherit' });
   const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
   try {
     await waitHealthy(port, cert.ca, agent);

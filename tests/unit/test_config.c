@@ -211,3 +211,36 @@ Test(config, stats_interval) {
   char *junk[] = {"ringcast", "--stats-interval", "1s", NULL};
   cr_assert_eq(run(&c, e, sizeof e, 3, junk), -EINVAL);
 }
+
+Test(config, lifecycle_flags) {
+  struct rc_config c;
+  char e[512] = "";
+  char *none[] = {"ringcast", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 1, none), 0);
+  cr_assert_eq(c.drain_seconds, 30);
+  cr_assert(!c.takeover);
+  cr_assert_null(c.control_socket);
+  cr_assert_null(c.pid_file);
+  char *argv[] = {"ringcast", "--drain-seconds", "0", "--takeover", "--control-socket",
+                  "/run/ringcast/ctl", "--pid-file", "/run/ringcast.pid", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 8, argv), 0, "%s", e);
+  cr_assert_eq(c.drain_seconds, 0);
+  cr_assert(c.takeover);
+  cr_assert_str_eq(c.control_socket, "/run/ringcast/ctl");
+  cr_assert_str_eq(c.pid_file, "/run/ringcast.pid");
+
+  char *bad_drain[] = {"ringcast", "--drain-seconds", "3601", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 3, bad_drain), -EINVAL);
+  cr_assert(strstr(e, "--drain-seconds"), "%s", e);
+  char *neg_drain[] = {"ringcast", "--drain-seconds", "-1", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 3, neg_drain), -EINVAL);
+  char long_path[200];
+  memset(long_path, 'a', sizeof long_path - 1);
+  long_path[sizeof long_path - 1] = '\0';
+  char *bad_ctl[] = {"ringcast", "--control-socket", long_path, NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 3, bad_ctl), -EINVAL);
+  cr_assert(strstr(e, "--control-socket"), "%s", e);
+  char *empty_pid[] = {"ringcast", "--pid-file", "", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 3, empty_pid), -EINVAL);
+  cr_assert(strstr(e, "--pid-file"), "%s", e);
+}

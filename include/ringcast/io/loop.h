@@ -26,19 +26,32 @@
 
 struct rc_loop;
 
+/* One listening socket a loop accepts from. */
+struct rc_loop_socket {
+  const struct rc_listen_addr *addr;
+  /* A listening socket handed over by the server this one replaces (the loop
+   * owns it from rc_loop_create on, even when that fails); -1: open a new one. */
+  int fd;
+  /* The administrative listener (monitoring): its connections have
+   * RC_ADMIN_SLOTS slots of their own, so they are taken even when the public
+   * listeners have filled the table. */
+  bool admin;
+};
+
 struct rc_loop_params {
   unsigned id;
   int cpu;                            /* -1: not pinned */
   unsigned max_conns;
   size_t slot_size;                   /* >= sizeof(struct rc_conn): the layer above's per-connection struct, which starts with one */
   uint64_t max_queue;                 /* bytes waiting behind a send before rc_conn_send refuses */
-  const struct rc_listen_addr *listen;
-  unsigned n_listen;
-  /* An administrative listener (monitoring), or NULL: its connections have
-   * RC_ADMIN_SLOTS slots of their own, so they are taken even when the public
-   * listeners have filled the table. */
-  const struct rc_listen_addr *admin;
+  /* Several per address when a server with more shards handed its sockets over:
+   * every one keeps being accepted from, since closing one would reset the
+   * connections waiting in its queue. */
+  const struct rc_loop_socket *sockets;
+  unsigned n_sockets;                 /* at most RC_LOOP_MAX_SOCKETS */
 };
+
+#define RC_LOOP_MAX_SOCKETS (RC_MAX_SHARDS * (RC_CONFIG_MAX_LISTEN + 1))
 
 struct rc_loop_hooks {
   void *user;
@@ -57,6 +70,8 @@ struct rc_loop_hooks {
   /* The stop was asked: close connections (gracefully). The loop then waits for
    * them up to the grace period before cutting the rest. */
   void (*on_stop)(struct rc_loop *l);
+  /* Optional: rc_loop_drain was called; runs once, in the loop's thread. */
+  void (*on_drain)(struct rc_loop *l);
   /* Optional: in the loop's thread after its last turn, every connection gone:
    * free what the thread itself holds. */
   void (*on_exit)(struct rc_loop *l);
@@ -73,6 +88,31 @@ int rc_loop_start(struct rc_loop *l);
 /* Any thread: asks the loop to stop (hooks.on_stop runs in its thread). */
 void rc_loop_stop(struct rc_loop *l);
 void rc_loop_join(struct rc_loop *l);
+/* Any thread: asks the loop to begin draining (hooks.on_drain runs in its thread). */
+void rc_loop_drain(struct rc_loop *l);
+/* Any thread: the loop stops accepting, cancels its armed accepts, then closes
+ * its listening sockets. Whatever waits in their queues is kept only if another
+ * process holds the same sockets (a takeover): closing the last reference to a
+ * listening socket resets its queue. */
+void rc_loop_release_listeners(struct rc_loop *l);
+/* Any thread: the loop cancels and re-arms its accepts, so each looks at its
+ * socket's queue again. An accept waits on a listening socket exclusively
+ * (the kernel wakes one waiter per connection, IORING_OP_ACCEPT's
+ * poll_exclusive): when another process sharing the socket cancels a request
+ * the kernel had just woken for a connection, that connection stays queued
+ * and no waiter of ours hears of it until the next one arrives. A re-armed
+ * accept checks the queue at once. */
+void rc_loop_repoll_accepts(struct rc_loop *l);
+/* Any thread: whether, after rc_loop_release_listeners, every listening socket
+ * is closed (no connection arrives any more; rc_loop_conn_count then counts
+ * every one still to come to an end). */
+bool rc_loop_listeners_closed(const struct rc_loop *l);
+/* Main thread, while the loop runs and before rc_loop_release_listeners: its
+ * listening sockets (still owned by the loop) and whether each is the
+ * administrative one. Returns how many, at most max. */
+unsigned rc_loop_listeners(const struct rc_loop *l, int *fds, bool *admin, unsigned max);
+/* Any thread: connections open at the end of the loop's last turn. */
+uint32_t rc_loop_conn_count(const struct rc_loop *l);
 /* After join: frees what is left. */
 void rc_loop_destroy(struct rc_loop *l);
 

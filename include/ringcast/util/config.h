@@ -81,6 +81,11 @@ struct rc_config {
   unsigned n_allow_origins;
   const char *trust_proxies[RC_CONFIG_MAX_PROXIES]; /* --trust-proxy CIDR */
   unsigned n_trust_proxies;
+  /* Lifecycle (docs/operations.md, "Stopping" and "Restarts"). */
+  unsigned drain_seconds;    /* --drain-seconds: SIGTERM spreads closes over it; 0: at once */
+  bool takeover;             /* --takeover: take the listening sockets of the running server */
+  const char *control_socket; /* --control-socket PATH; NULL: abstract, named after --listen */
+  const char *pid_file;      /* --pid-file PATH; NULL: none */
 };
 
 /* Fills cfg from argv. Returns 0 to run, 1 when --help or --version was printed
