@@ -6,7 +6,7 @@
 # payload size, the server fresh each time, pinned to CPU 0, ringcast-bench on
 # CPU 1 (as bench/run.sh). Subscribers take the envelope (the default format).
 #
-#   bench/size_sweep.sh [--name NAME] [--sizes "128 1024 4096"] [--conns N] [--rate R]
+#   bench/size_sweep.sh [--name NAME] [--sizes "128 1024 4096"] [--conns N] [--rate R] [--duration S]
 # Writes bench/results/NAME/size-BYTES.json and .txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,7 +4,6 @@ reports is what the cited file holds), on synthetic results whose plan is worked
 out by hand below, and its refusals of bad input (missing or foreign files,
 negative numbers, results without the figures a plan needs)."""
 import json
-import math
 import os
 import shutil
 import subprocess
