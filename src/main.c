@@ -117,6 +117,16 @@ static int take_sockets(const struct rc_config *cfg, const struct rc_handover_na
   char err[256];
   pid_t pid;
   int conn = rc_handover_connect(ctl, &pid, err, sizeof err);
+  if (conn == -ECONNREFUSED || conn == -ENOENT) {
+    /* No ringcast to replace: a first start under a blue/green unit that always
+     * passes --takeover. Start fresh, unless something else holds the address. */
+    if (refuse_if_served(cfg, ctl) < 0) {
+      rc_err("--takeover: %s", err);
+      return conn;
+    }
+    rc_info("--takeover: no ringcast answers on %s; starting fresh", ctl->text);
+    return -EAGAIN;
+  }
   if (conn < 0) {
     rc_err("--takeover: %s", err);
     return conn;
@@ -366,7 +376,8 @@ int main(int argc, char **argv) {
              "give both servers the same --control-socket PATH");
       goto out;
     }
-    if ((taking = take_sockets(&cfg, &ctl, &adopted)) < 0) goto out;
+    if ((taking = take_sockets(&cfg, &ctl, &adopted)) < 0 && taking != -EAGAIN) goto out;
+    if (taking < 0) cfg.takeover = false; /* nothing ran: a fresh start */
   } else if (refuse_if_served(&cfg, has_ctl ? &ctl : NULL) < 0) {
     goto out;
   }

@@ -411,13 +411,24 @@ class Restart(unittest.TestCase):
                 cleanup(a)
 
     def test_takeover_without_a_server(self):
+        # Nothing runs: --takeover starts fresh (a blue/green unit always passes it).
+        a = Server("--takeover", threads=1)
+        try:
+            self.assertEqual(a.http("GET", "/readyz")[0], 200)
+            self.assertEqual(a.stop(), 0)
+            self.assertIn("starting fresh", a.log_text())
+        finally:
+            cleanup(a)
+        # Something that is not a ringcast holds the address: refused, clearly.
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
+            s.listen(1)
             port = s.getsockname()[1]
-        r = subprocess.run([BINARY, "--listen", f"127.0.0.1:{port}", "--takeover", "--threads", "1", "--no-pin"],
-                           capture_output=True, text=True, timeout=TIMEOUT)
+            r = subprocess.run([BINARY, "--listen", f"127.0.0.1:{port}", "--takeover", "--threads", "1", "--no-pin"],
+                               capture_output=True, text=True, timeout=TIMEOUT)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(f"no ringcast answers on the control socket @ringcast:127.0.0.1:{port}", r.stderr)
+        self.assertIn("already served", r.stderr)
 
     def test_unwritable_pid_file(self):
         r = subprocess.run([BINARY, "--listen", "127.0.0.1:0", "--pid-file", "/nonexistent/dir/ringcast.pid",
