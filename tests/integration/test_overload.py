@@ -112,19 +112,33 @@ class PublishFlood(unittest.TestCase):
             watcher = multiprocessing.Process(target=watch_topics, args=(srv.port, topics, child))
             watcher.start()
             self.assertEqual(parent.recv(), "ready")
-            results = {}
+            # Whether the flooders outrun the home shards depends on how the two
+            # cores are shared (a busy CI machine can slow the clients more than
+            # the server): flood again, up to four rounds, until the bound is
+            # reached. Everything accepted in every round must still arrive.
+            ok = refused = 0
+            ws = {"acks": 0, "errors": 0, "samples": []}
+            http_samples = []
+            for _ in range(4):
+                results = {}
 
-            def http(i):
-                results[i] = http_publish_flood(srv.port, 4, topics[i], body=b"z" * 100)
+                def http(i):
+                    results[i] = http_publish_flood(srv.port, 4, topics[i], body=b"z" * 100)
 
-            threads = [threading.Thread(target=http, args=(i,)) for i in range(2)]
-            for t in threads:
-                t.start()
-            ws = ws_publish_flood(srv.port, 4, topics, payload=b'"' + b"x" * 100 + b'"')
-            for t in threads:
-                t.join(30)
-            ok = sum(r["ok"] for r in results.values())
-            refused = sum(r["refused"] for r in results.values())
+                threads = [threading.Thread(target=http, args=(i,)) for i in range(2)]
+                for t in threads:
+                    t.start()
+                w = ws_publish_flood(srv.port, 4, topics, payload=b'"' + b"x" * 100 + b'"')
+                for t in threads:
+                    t.join(30)
+                ws["acks"] += w["acks"]
+                ws["errors"] += w["errors"]
+                ws["samples"] += w["samples"]
+                ok += sum(r["ok"] for r in results.values())
+                refused += sum(r["refused"] for r in results.values())
+                http_samples += sum((r["samples"] for r in results.values()), [])
+                if ws["errors"] + refused > 0:
+                    break
             while srv.http("POST", "/publish/bk.0", body=b"END")[0] != 200:
                 time.sleep(0.1)
             self.assertTrue(parent.poll(60), "the watcher did not see the end")
@@ -135,7 +149,7 @@ class PublishFlood(unittest.TestCase):
             # (A sanitizer's build is too slow to outrun its own home shard.)
             if not SANITIZED:
                 self.assertGreater(ws["errors"] + refused, 0, "the backlog bound was never reached")
-            samples = ws["samples"] + sum((r["samples"] for r in results.values()), [])
+            samples = ws["samples"] + http_samples
             if samples:
                 self.assertIn(b"--max-backlog", samples[0])
             self.assertTrue(got["order_ok"], "a gap or reorder in a topic's seq")
