@@ -117,7 +117,11 @@ static int take_sockets(const struct rc_config *cfg, const struct rc_handover_na
   char err[256];
   pid_t pid;
   int conn = rc_handover_connect(ctl, &pid, err, sizeof err);
-  if (conn == -ECONNREFUSED || conn == -ENOENT) {
+  if (conn == -EPERM)
+    /* Another user holds the name (an abstract name has no permissions): it is
+     * no ringcast of ours, and must not keep a server from starting. */
+    rc_warn("--takeover: %s; treating the address as not served by ringcast", err);
+  if (conn == -ECONNREFUSED || conn == -ENOENT || conn == -EPERM) {
     /* No ringcast to replace: a first start under a blue/green unit that always
      * passes --takeover. Start fresh, unless something else holds the address. */
     if (refuse_if_served(cfg, ctl) < 0) {
@@ -177,6 +181,7 @@ struct lifecycle {
   const struct rc_config *cfg;
   const struct rc_handover_name *ctl;
   int ctl_fd;                /* our control socket; -1: none */
+  int sig_fd;                /* SIGINT and SIGTERM */
   int successor;             /* a successor's connection mid-exchange; -1: none */
   pid_t successor_pid;
   int released_to;           /* the successor's, until our listeners are closed; -1: none */
@@ -212,6 +217,17 @@ static void on_successor(struct lifecycle *lc) {
     rc_warn("control socket: pid %ld asked to take over while pid %ld is doing so; refused",
             (long)pid, (long)lc->successor_pid);
     rc_handover_refuse(conn, "another takeover is in progress");
+    close(conn);
+    return;
+  }
+  /* The exchange is synchronous: a peer of our own user that connects and
+   * says nothing must not hold back a signal. Wait for its hello and for the
+   * signals together; a signal wins and the peer is dropped. */
+  struct pollfd pf[2] = {{.fd = conn, .events = POLLIN}, {.fd = lc->sig_fd, .events = POLLIN}};
+  int ready = poll(pf, 2, RC_HANDOVER_TIMEOUT_MS);
+  if (ready <= 0 || (pf[1].revents & POLLIN) || !(pf[0].revents & (POLLIN | POLLHUP))) {
+    rc_info("control socket: pid %ld sent no hello %s; still serving", (long)pid,
+            ready > 0 ? "before a signal" : "in time");
     close(conn);
     return;
   }
@@ -363,7 +379,7 @@ int main(int argc, char **argv) {
   int status = 1, pid_fd = -1, taking = -1;
   static struct rc_server_adopted adopted;
   struct rc_server *srv = NULL;
-  struct lifecycle lc = {.cfg = &cfg, .ctl = &ctl, .ctl_fd = -1, .successor = -1,
+  struct lifecycle lc = {.cfg = &cfg, .ctl = &ctl, .ctl_fd = -1, .sig_fd = sig_fd, .successor = -1,
                          .released_to = -1, .predecessor = -1};
   /* A pid file that cannot be written fails before any socket is taken. */
   if (cfg.pid_file && (pid_fd = rc_pidfile_prepare(cfg.pid_file, err, sizeof err)) < 0) {

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ringcast/util/log.h"
@@ -148,8 +149,21 @@ int rc_handover_accept(int lfd, pid_t *peer_pid) {
   struct ucred cred = {0};
   int ret = peer_allowed(fd, &cred);
   if (ret < 0) {
-    rc_warn("control socket: refused a connection from pid %ld uid %u: %s", (long)cred.pid,
-            (unsigned)cred.uid, ret == -EPERM ? "not our user nor root" : strerror(-ret));
+    /* Any local user may connect: at most one line a second, so a flood of
+     * refused connections cannot flood the log. */
+    static uint64_t logged_s, suppressed;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if ((uint64_t)ts.tv_sec != logged_s) {
+      rc_warn("control socket: refused a connection from pid %ld uid %u: %s (and %llu more "
+              "refused since the last line)", (long)cred.pid, (unsigned)cred.uid,
+              ret == -EPERM ? "not our user nor root" : strerror(-ret),
+              (unsigned long long)suppressed);
+      logged_s = (uint64_t)ts.tv_sec;
+      suppressed = 0;
+    } else {
+      suppressed++;
+    }
     close(fd);
     return ret;
   }

@@ -22,7 +22,12 @@ int rc_pidfile_prepare(const char *path, char *err, size_t err_size) {
     return -ENAMETOOLONG;
   }
   tmp_name(path, tmp, sizeof tmp);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  /* The name is predictable: whoever can write the directory could have put a
+   * symlink there to have us overwrite its target. Remove whatever is there
+   * (unlink does not follow links) and create the file afresh, following no
+   * link: one planted in between makes the open fail instead. */
+  unlink(tmp);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) {
     int e = errno;
     snprintf(err, err_size, "--pid-file %s: cannot create %s: %s", path, tmp, strerror(e));
@@ -56,8 +61,13 @@ int rc_pidfile_commit(int fd, const char *path, char *err, size_t err_size) {
 }
 
 pid_t rc_pidfile_read(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return 0;
+  FILE *f = fdopen(fd, "r");
+  if (!f) {
+    close(fd);
+    return 0;
+  }
   long pid = 0;
   if (fscanf(f, "%ld", &pid) != 1 || pid <= 0 || pid > INT_MAX) pid = 0;
   fclose(f);

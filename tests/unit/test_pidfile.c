@@ -67,3 +67,33 @@ Test(pidfile, abandoned_leaves_nothing, .init = setup, .fini = teardown) {
   cr_assert_eq(rmdir(dir), 0, "the directory is empty again");
   cr_assert_eq(mkdir(dir, 0700), 0);
 }
+
+/* Review: the temporary name is predictable; a symlink planted there must not
+ * make the server overwrite its target. */
+Test(pidfile, a_planted_symlink_is_not_followed, .init = setup, .fini = teardown) {
+  char path[128], tmp[160], victim[128], err[256];
+  snprintf(path, sizeof path, "%s/rc.pid", dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  snprintf(victim, sizeof victim, "%s/victim", dir);
+  FILE *f = fopen(victim, "w");
+  fputs("keep\n", f);
+  fclose(f);
+  cr_assert_eq(symlink(victim, tmp), 0);
+  int fd = rc_pidfile_prepare(path, err, sizeof err);
+  cr_assert_geq(fd, 0, "%s", err);
+  cr_assert_eq(rc_pidfile_commit(fd, path, err, sizeof err), 0, "%s", err);
+  struct stat st;
+  cr_assert_eq(lstat(path, &st), 0);
+  cr_assert(S_ISREG(st.st_mode), "the pid file is a file of its own, not the planted link");
+  char text[32] = "";
+  f = fopen(victim, "r");
+  cr_assert_not_null(fgets(text, sizeof text, f));
+  fclose(f);
+  cr_assert_str_eq(text, "keep\n", "the link's target is untouched");
+  /* A pid file that is itself a link is not read through. */
+  unlink(path);
+  cr_assert_eq(symlink(victim, path), 0);
+  cr_assert_eq(rc_pidfile_read(path), 0);
+  unlink(path);
+  unlink(victim);
+}
