@@ -29,10 +29,11 @@ void rc_delivery_deliver(void *ctx, struct rc_subscriber *sub, struct rc_topic *
   if ((s->cf || s->policy == RC_SLOW_CONFLATE) && rc_conflate_offer(ss->loop, s, tp, h)) return;
   enum rc_frame_view v =
       s->format == RC_FORMAT_RAW ? RC_MESSAGE_VIEW_RAW : RC_MESSAGE_VIEW_ENVELOPE;
+  bool heartbeat = rc_message_is_heartbeat(h->frame);
   /* A raw stream is payloads only: nothing of the envelope's in-band messages. */
-  if (v == RC_MESSAGE_VIEW_RAW && rc_message_is_heartbeat(h->frame)) return;
+  if (v == RC_MESSAGE_VIEW_RAW && heartbeat) return;
   int ret = s->stream->send(ss->loop, &s->conn, h, v);
-  if (ret == 0 && !rc_message_is_heartbeat(h->frame)) rc_counter_add(&ss->stats.delivered, 1);
+  if (ret == 0 && !heartbeat) rc_counter_add(&ss->stats.delivered, 1);
   if (ret == -ENOBUFS && !rc_conflate_instead_of_close(ss->loop, s, tp, h))
     rc_session_slow_consumer(ss->loop, s, rc_frame_view_len(h->frame, v));
 }

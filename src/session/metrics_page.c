@@ -223,6 +223,15 @@ static uint64_t sum_at(const void *const *of, unsigned n, size_t offset, size_t 
   return rc_counter_sum(of, n, offset + i * sizeof(_Atomic uint64_t));
 }
 
+/* One sample per label value of a counter array in the session stats, from
+ * element `first` (0 when every element is named, 1 when [0] is unused). */
+static void put_by_label(struct out *o, const char *name, const char *label,
+                         const char *const *names, int first, int count,
+                         const void *const *ss, unsigned n, size_t offset) {
+  for (int i = first; i < count; i++)
+    put(o, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label, names[i], sum_at(ss, n, offset, (size_t)i));
+}
+
 /* jemalloc's mallctl, when the binary links jemalloc (the server does; tests
  * and sanitizer builds, which keep their own allocator, do not): a weak
  * reference stays NULL without it, and the jemalloc families are left out. */
@@ -280,25 +289,20 @@ static void render_signals(struct out *o, const struct rc_server *srv, const str
   char labels[64];
 
   put_head(o, "ringcast_connections_active", "gauge", "Connections open now, by what they speak.");
-  for (int k = 0; k < RC_SESSION_KINDS; k++)
-    put(o, "ringcast_connections_active{kind=\"%s\"} %" PRIu64 "\n", rc_session_kind_names[k],
-        sum_at(ss, n, offsetof(struct rc_session_stats, active), (size_t)k));
+  put_by_label(o, "ringcast_connections_active", "kind", rc_session_kind_names, 0, RC_SESSION_KINDS,
+               ss, n, offsetof(struct rc_session_stats, active));
 
   put_head(o, "ringcast_connection_attempts_total", "counter",
            "Connections by how their attempt turned out: accepted (upgraded, or answered below "
            "400 or kept open), refused at accept (--max-conns; per-address limits), or closed "
            "first (handshake_failed, auth_failed).");
-  for (int r = 1; r < RC_SESSION_ATTEMPTS; r++)
-    put(o, "ringcast_connection_attempts_total{result=\"%s\"} %" PRIu64 "\n",
-        rc_session_attempt_names[r],
-        sum_at(ss, n, offsetof(struct rc_session_stats, attempts), (size_t)r));
+  put_by_label(o, "ringcast_connection_attempts_total", "result", rc_session_attempt_names, 1,
+               RC_SESSION_ATTEMPTS, ss, n, offsetof(struct rc_session_stats, attempts));
 
   put_head(o, "ringcast_connections_closed_total", "counter",
            "Connections closed, each once, by the first cause named (the sum is every close).");
-  for (int r = 1; r < RC_SESSION_ENDS; r++)
-    put(o, "ringcast_connections_closed_total{reason=\"%s\"} %" PRIu64 "\n",
-        rc_session_end_names[r],
-        sum_at(ss, n, offsetof(struct rc_session_stats, closed), (size_t)r));
+  put_by_label(o, "ringcast_connections_closed_total", "reason", rc_session_end_names, 1,
+               RC_SESSION_ENDS, ss, n, offsetof(struct rc_session_stats, closed));
 
   put_head(o, "ringcast_connection_duration_seconds", "histogram",
            "How long connections lived, observed at close, by what they spoke then.");
