@@ -1,0 +1,30 @@
+-- SPDX-License-Identifier: MIT
+-- Where a topic stands, for a node that has just subscribed to its channel (or
+-- subscribed again after losing Redis): the epoch, the last seq, and the newest
+-- messages of the history, so the node can fill what it missed and serve
+-- resumes from what Redis remembers. Messages with seq up to the one returned
+-- are here; later ones arrive on the channel, which the node joined first.
+--
+-- KEYS[1]  {T}:meta, KEYS[2]  {T}:log (as redis_publish.lua)
+-- ARGV[1]  the oldest seq wanted (0: none, only the position)
+-- Returns {seq, epoch, {seq1, payload1, seq2, payload2, ...}}, oldest first.
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  -- Fixed now, so every node that asks before the first publish agrees.
+  local t = redis.call('TIME')
+  epoch = string.sub(redis.sha1hex(t[1] .. '.' .. t[2] .. KEYS[1]), 1, 16)
+  redis.call('HSETNX', KEYS[1], 'epoch', epoch)
+  epoch = redis.call('HGET', KEYS[1], 'epoch')
+end
+local from = tonumber(ARGV[1])
+local out = {}
+if from > 0 and from <= seq then
+  local entries = redis.call('XRANGE', KEYS[2], from .. '-0', seq .. '-0')
+  for _, e in ipairs(entries) do
+    local id = e[1]
+    out[#out + 1] = tonumber(string.sub(id, 1, string.find(id, '-', 1, true) - 1))
+    out[#out + 1] = e[2][2]
+  end
+end
+return {seq, epoch, out}
