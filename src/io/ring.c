@@ -43,6 +43,8 @@ int rc_ring_init(struct rc_ring *r, unsigned sq_entries, unsigned cq_entries, ch
       {IORING_OP_ACCEPT, "accept"}, {IORING_OP_RECV, "recv"}, {IORING_OP_SENDMSG, "sendmsg"},
       {IORING_OP_CLOSE, "close"}, {IORING_OP_ASYNC_CANCEL, "async_cancel"},
       {IORING_OP_READ, "read"}, {IORING_OP_SHUTDOWN, "shutdown"},
+      {IORING_OP_CONNECT, "connect"}, {IORING_OP_LINK_TIMEOUT, "link_timeout"},
+      {IORING_OP_FILES_UPDATE, "files_update"},
   };
   for (size_t i = 0; probe && i < sizeof need / sizeof need[0]; i++) {
     if (!io_uring_opcode_supported(probe, need[i].op)) {
@@ -96,9 +98,9 @@ int rc_ring_stash(struct rc_ring *r) {
   return (int)n;
 }
 
-struct io_uring_sqe *rc_ring_get_sqe(struct rc_ring *r) {
-  struct io_uring_sqe *sqe;
-  while (!(sqe = io_uring_get_sqe(&r->ring))) {
+/* Submits until `want` SQEs are free. */
+static void make_room(struct rc_ring *r, unsigned want) {
+  while (io_uring_sq_space_left(&r->ring) < want) {
     int ret = io_uring_submit(&r->ring);
     if (ret >= 0 || ret == -EINTR) continue;
     if (ret == -EBUSY || ret == -EAGAIN) {
@@ -119,7 +121,16 @@ struct io_uring_sqe *rc_ring_get_sqe(struct rc_ring *r) {
     rc_err("io_uring_submit: %s", strerror(-ret));
     abort();
   }
-  return sqe;
+}
+
+struct io_uring_sqe *rc_ring_get_sqe(struct rc_ring *r) {
+  make_room(r, 1);
+  return io_uring_get_sqe(&r->ring);
+}
+
+void rc_ring_get_sqes(struct rc_ring *r, struct io_uring_sqe **out, unsigned n) {
+  make_room(r, n);
+  for (unsigned i = 0; i < n; i++) out[i] = io_uring_get_sqe(&r->ring);
 }
 
 void rc_ring_submit(struct rc_ring *r) {

@@ -22,6 +22,9 @@ enum rc_ring_op {
   RC_RING_OP_MSG_SENT,    /* our MSG_RING, only seen on failure */
   RC_RING_OP_EVENTFD,
   RC_RING_OP_SHUTDOWN,    /* lingering close; the slot stays open until it completes */
+  RC_RING_OP_CONNECT,     /* an outbound connect; idx: its pending-connect entry */
+  RC_RING_OP_CONNECT_TIMEOUT, /* the connect's linked timeout */
+  RC_RING_OP_INSTALL,     /* FILES_UPDATE moving a connected socket into the table */
 };
 
 #define RC_RING_GEN_MASK 0xffffffu
@@ -69,6 +72,10 @@ void rc_ring_exit(struct rc_ring *r);
  * completions move to the stash and the submission is retried. Never NULL: a
  * failure here (out of memory for the stash, a broken ring) aborts. */
 struct io_uring_sqe *rc_ring_get_sqe(struct rc_ring *r);
+/* n SQEs (at most the SQ's size) that reach the kernel in one submission: a
+ * linked chain split by the getter's own submit would lose its link (a linked
+ * timeout submitted alone fails with -EINVAL). Never fails, as rc_ring_get_sqe. */
+void rc_ring_get_sqes(struct rc_ring *r, struct io_uring_sqe **out, unsigned n);
 /* Submits what is prepared now (the loop also submits before it waits). A
  * submission the kernel refuses until the CQ drains is retried after stashing. */
 void rc_ring_submit(struct rc_ring *r);
