@@ -77,7 +77,6 @@ void rc_conn_open(struct rc_conn_core *k, struct rc_conn *c, const struct sockad
     c->peer_family = AF_INET6;
   }
   k->n_conns++;
-  rc_counter_add(&k->stats.conns_accepted, 1);
   rc_counter_add(&k->stats.conns_open, 1);
   arm_recv(k, c);
 }
@@ -430,6 +429,7 @@ static void free_slot(struct rc_conn_core *k, struct rc_conn *c) {
   if (c->send) rc_pool_put(&k->sendops, c->send);
   uint32_t gen = c->gen;
   if (c->admin) k->n_admin--;
+  if (c->outbound) k->n_outbound--;
   memset(c, 0, k->slot_size);
   c->gen = (gen + 1) & RC_RING_GEN_MASK;
   k->n_conns--;

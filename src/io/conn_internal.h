@@ -40,6 +40,7 @@ struct rc_conn_core {
   uint32_t conn_cap;
   uint32_t n_conns;
   uint32_t n_admin;              /* of them, on the administrative listener */
+  uint32_t n_outbound;           /* of them, opened by rc_loop_connect */
   uint64_t max_queue;
   uint64_t now_ms;
   uint64_t now_ns;                  /* the same turn's clock, for send latency */

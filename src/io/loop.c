@@ -161,7 +161,10 @@ static void arm_accept(struct rc_loop *l, unsigned idx) {
 /* An accept is armed only while a slot is sure to be free for it: a connection
  * the kernel cannot place in the table is reset, where one left in the
  * listener's backlog waits (and the spare slots beyond --max-conns answer 503
- * to those over the limit). */
+ * to those over the limit). The table is split three ways: the public
+ * listeners' share, RC_ADMIN_SLOTS when there is an admin listener, and
+ * RC_LINK_SLOTS for outbound connections (rc_loop_connect keeps within them,
+ * counting those still connecting), so no party can take another's slot. */
 static bool accept_room(const struct rc_loop *l, unsigned idx) {
   uint32_t armed = l->accepts_armed, admin_armed = 0;
   for (unsigned i = 0; l->has_admin && i < l->n_accepts; i++)
@@ -169,9 +172,11 @@ static bool accept_room(const struct rc_loop *l, unsigned idx) {
   if (l->listeners[l->accepts[idx].listener].admin)
     return l->core.n_admin + admin_armed < RC_ADMIN_SLOTS &&
            l->core.n_conns + armed < l->core.conn_cap;
-  /* The public listeners leave the admin slots free, whoever holds them now. */
-  uint32_t admin_reserved = l->has_admin ? RC_ADMIN_SLOTS : 0;
-  return (l->core.n_conns - l->core.n_admin) + (armed - admin_armed) + admin_reserved <
+  /* The public listeners leave the admin and link slots free, whoever holds
+   * them now. */
+  uint32_t reserved = (l->has_admin ? RC_ADMIN_SLOTS : 0) + RC_LINK_SLOTS;
+  return (l->core.n_conns - l->core.n_admin - l->core.n_outbound) + (armed - admin_armed) +
+             reserved <
          l->core.conn_cap;
 }
 
@@ -206,12 +211,14 @@ static void on_accept(struct rc_loop *l, unsigned idx, int res) {
       abort();
     }
     rc_conn_open(&l->core, c, &a->addr, a->addr_len);
+    rc_counter_add(&l->core.stats.conns_accepted, 1);
     bool admin = l->listeners[a->listener].admin;
     if (admin) {
       c->admin = 1;
       l->core.n_admin++;
     }
-    bool over = !admin && l->core.n_conns - l->core.n_admin > l->max_conns;
+    bool over =
+        !admin && l->core.n_conns - l->core.n_admin - l->core.n_outbound > l->max_conns;
     if (over) rc_counter_add(&l->core.stats.conns_refused, 1);
     l->hooks.on_accept(l, c, over, admin, l->listeners[a->listener].addr);
   } else if (res == -ECANCELED) {
@@ -623,7 +630,8 @@ int rc_loop_create(const struct rc_loop_params *p, const struct rc_loop_hooks *h
   l->event_fd = -1;
   l->max_conns = p->max_conns;
   l->core.max_queue = p->max_queue;
-  l->core.conn_cap = p->max_conns + RC_CONN_SPARE + (has_admin ? RC_ADMIN_SLOTS : 0);
+  l->core.conn_cap =
+      p->max_conns + RC_CONN_SPARE + (has_admin ? RC_ADMIN_SLOTS : 0) + RC_LINK_SLOTS;
   l->has_admin = has_admin;
   /* Keep slots pointer-aligned whatever the layer above embeds. */
   l->core.slot_size = (p->slot_size + 15) & ~(size_t)15;

@@ -119,7 +119,7 @@ uint64_t rc_config_default_max_memory(void) {
 
 static unsigned default_max_conns(void) {
   unsigned lim = nofile_limit();
-  unsigned reserved = RC_CONN_SPARE + RC_ADMIN_SLOTS;
+  unsigned reserved = RC_CONN_SPARE + RC_ADMIN_SLOTS + RC_LINK_SLOTS;
   return lim > reserved + 16 ? lim - reserved : 16;
 }
 
@@ -477,12 +477,12 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
       unsigned lim = nofile_limit();
       if (parse_uint(optarg, UINT_MAX, &v) < 0 || v == 0)
         return bad(err, "--max-conns", optarg, "expected a positive number");
-      if (v + RC_CONN_SPARE + RC_ADMIN_SLOTS > lim) {
+      if (v + RC_CONN_SPARE + RC_ADMIN_SLOTS + RC_LINK_SLOTS > lim) {
         char want[160];
         snprintf(want, sizeof want,
                  "at most %u per shard here (RLIMIT_NOFILE %u bounds each shard's io_uring "
                  "file table); add --threads for more connections",
-                 lim - RC_CONN_SPARE - RC_ADMIN_SLOTS, lim);
+                 lim - RC_CONN_SPARE - RC_ADMIN_SLOTS - RC_LINK_SLOTS, lim);
         return bad(err, "--max-conns", optarg, want);
       }
       cfg->max_conns = (unsigned)v;

@@ -5,9 +5,9 @@
  * explicit state machine (docs/architecture.md draws it; src/io/conn.c holds every
  * transition):
  *
- *   FREE --accept--> OPEN --close--> DRAINING --all written--> LINGERING
- *                      |                |                          |
- *                      +-----abort------+------abort/EOF/deadline--+--> CANCELLING
+ *   FREE --accept/connect--> OPEN --close--> DRAINING --all written--> LINGERING
+ *                              |                |                          |
+ *                              +-----abort------+------abort/EOF/deadline--+--> CANCELLING
  *   CANCELLING --no operation left--> RELEASING --close completes--> FREE
  *
  * The layer above sees data and timers only while OPEN, and on_close exactly once,
@@ -102,6 +102,7 @@ struct rc_conn {
   uint8_t peer_family;           /* AF_INET or AF_INET6 */
   uint16_t peer_port;            /* host order */
   uint8_t admin : 1;             /* accepted on the administrative listener */
+  uint8_t outbound : 1;          /* opened by rc_loop_connect, not accepted */
   uint8_t corked : 1;            /* while OPEN, queued bytes wait for rc_conn_uncork */
   uint8_t end : 3;               /* enum rc_conn_end */
   uint8_t wants_write;           /* the layer above has bytes for on_writable */

@@ -22,6 +22,10 @@
  * monitoring is accepted when the public listeners have filled the table; kept
  * out of every shard's --max-conns range so the limit does not depend on it. */
 #define RC_ADMIN_SLOTS 16
+/* Slots of every shard's own for the connections it opens (rc_loop_connect: the
+ * Redis link), outside --max-conns like the admin slots, so a full table of
+ * clients never keeps a shard from its link. */
+#define RC_LINK_SLOTS 4
 /* What --max-queue counts for each queued frame beyond its wire bytes: the queue
  * entry, the frame's header and its holder (a 2-byte pong costs ~100 bytes). */
 #define RC_QUEUE_ENTRY_COST 96
