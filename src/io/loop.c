@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The shard loop: set-up inside the pinned thread, accepts into direct
- * descriptors, multishot receives over a provided-buffer ring, dispatch of every
- * completion, the timer wheel, doorbells, and the staged stop. Policy (what runs
- * each turn, what a connection means) comes from the hooks and ops tables. */
+ * descriptors, outbound connects into the same table, multishot receives over a
+ * provided-buffer ring, dispatch of every completion, the timer wheel, doorbells,
+ * and the staged stop. Policy (what runs each turn, what a connection means)
+ * comes from the hooks and ops tables. */
 #include <assert.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdalign.h>
 #include <stddef.h>
@@ -14,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +49,31 @@ struct rc_accept_slot {
   socklen_t addr_len;
   uint16_t listener;
   bool armed;
+};
+
+/* What an outbound connection's entry still waits for (rc_connect_slot.armed). */
+enum {
+  CONNECT_ARMED_CONNECT = 1u << 0,
+  CONNECT_ARMED_TIMEOUT = 1u << 1,
+  CONNECT_ARMED_INSTALL = 1u << 2,
+};
+
+/* An outbound connection until it has a slot in the table (rc_loop_connect).
+ * The kernel reads addr, timeout and installed after the SQE is prepared, so
+ * they live here, not on the caller's stack. */
+struct rc_connect_slot {
+  struct sockaddr_storage addr;
+  socklen_t addr_len;
+  int fd;                           /* the regular socket; -1: the entry is free */
+  int installed;                    /* FILES_UPDATE reads the fd here, writes the slot back */
+  int res;                          /* the connect's result */
+  uint8_t armed;                    /* CONNECT_ARMED_* */
+  bool timed_out;                   /* the linked timeout fired */
+  struct __kernel_timespec timeout;
+  const struct rc_conn_ops *ops;
+  void *layer;
+  rc_connect_done done;
+  void *arg;
 };
 
 struct rc_loop {
@@ -82,6 +111,8 @@ struct rc_loop {
   unsigned accept_backoff_ms;       /* paused after an unexpected accept error; 0: not */
   struct rc_loop_timer accept_retry;
   unsigned max_conns;
+  struct rc_connect_slot connects[RC_LINK_SLOTS];
+  unsigned n_connecting;            /* entries in use: each holds a link slot */
 
   struct io_uring_buf_ring *br;
   uint8_t *bufs;
@@ -171,7 +202,7 @@ static bool accept_room(const struct rc_loop *l, unsigned idx) {
     admin_armed += l->accepts[i].armed && l->listeners[l->accepts[i].listener].admin;
   if (l->listeners[l->accepts[idx].listener].admin)
     return l->core.n_admin + admin_armed < RC_ADMIN_SLOTS &&
-           l->core.n_conns + armed < l->core.conn_cap;
+           l->core.n_conns + l->n_connecting + armed < l->core.conn_cap;
   /* The public listeners leave the admin and link slots free, whoever holds
    * them now. */
   uint32_t reserved = (l->has_admin ? RC_ADMIN_SLOTS : 0) + RC_LINK_SLOTS;
@@ -249,6 +280,159 @@ static void on_accept(struct rc_loop *l, unsigned idx, int res) {
   if (l->stopping || l->released || l->accept_backoff_ms) return;
   if (accept_room(l, idx)) arm_accept(l, idx);
   else l->accepts_full = true; /* a released slot re-arms it */
+}
+
+/* ---- outbound connects ---- */
+
+/* The socket is a regular fd until it is connected, and only then moves into
+ * the direct-descriptor table: TCP_NODELAY cannot be set on a direct descriptor
+ * with liburing 2.3 (no io_uring_prep_cmd_sock; SOCKET_URING_OP_SETSOCKOPT needs
+ * Linux 6.7), and an accepted socket inherits it from its listener where this
+ * one has none. IORING_OP_FILES_UPDATE with IORING_FILE_INDEX_ALLOC (Linux 5.19)
+ * lets the kernel pick the slot, as it does for the accepts: a slot chosen here
+ * could be taken meanwhile by an accept whose completion is not reaped yet.
+ * SOCK_NONBLOCK: should the connect ever run in an io-wq worker, it cannot
+ * block it; io_uring waits for the socket to become writable either way. */
+int rc_loop_connect(struct rc_loop *l, const struct sockaddr *addr, socklen_t len,
+                    unsigned timeout_ms, const struct rc_conn_ops *ops, void *layer,
+                    rc_connect_done done, void *arg) {
+  if (l->stopping) return -ECANCELED;
+  if (!addr || !ops || !done) return -EINVAL;
+  socklen_t need = addr->sa_family == AF_INET    ? (socklen_t)sizeof(struct sockaddr_in)
+                   : addr->sa_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
+                                                 : 0;
+  if (!need) return -EAFNOSUPPORT;
+  if (len < need || len > sizeof(struct sockaddr_storage)) return -EINVAL;
+  if (l->core.n_outbound + l->n_connecting >= RC_LINK_SLOTS) return -ENFILE;
+  unsigned idx = 0;
+  while (l->connects[idx].fd >= 0) idx++; /* one is free: n_connecting < RC_LINK_SLOTS */
+  struct rc_connect_slot *e = &l->connects[idx];
+  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) return -errno;
+  int one = 1;
+  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  *e = (struct rc_connect_slot){.addr_len = len, .fd = fd, .ops = ops, .layer = layer,
+                                .done = done, .arg = arg};
+  memcpy(&e->addr, addr, len);
+  struct io_uring_sqe *sqe[2];
+  rc_ring_get_sqes(&l->core.ring, sqe, timeout_ms ? 2 : 1);
+  io_uring_prep_connect(sqe[0], fd, (struct sockaddr *)&e->addr, e->addr_len);
+  io_uring_sqe_set_data64(sqe[0], rc_ring_ud(RC_RING_OP_CONNECT, 0, idx));
+  e->armed = CONNECT_ARMED_CONNECT;
+  if (timeout_ms) {
+    sqe[0]->flags |= IOSQE_IO_LINK;
+    e->timeout.tv_sec = timeout_ms / 1000;
+    e->timeout.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+    io_uring_prep_link_timeout(sqe[1], &e->timeout, 0);
+    io_uring_sqe_set_data64(sqe[1], rc_ring_ud(RC_RING_OP_CONNECT_TIMEOUT, 0, idx));
+    e->armed |= CONNECT_ARMED_TIMEOUT;
+  }
+  l->n_connecting++;
+  return 0;
+}
+
+static struct rc_connect_slot *connect_of(struct rc_loop *l, uint64_t ud, uint8_t armed) {
+  uint32_t idx = rc_ring_ud_idx(ud);
+  if (idx >= RC_LINK_SLOTS || l->connects[idx].fd < 0 || !(l->connects[idx].armed & armed)) {
+    rc_err("completion for a connect not in flight (entry %u); this is a bug", idx);
+    abort();
+  }
+  l->connects[idx].armed &= (uint8_t)~armed;
+  return &l->connects[idx];
+}
+
+/* The entry is free again before done runs, so done may connect again. */
+static void connect_finish(struct rc_loop *l, struct rc_connect_slot *e, struct rc_conn *c,
+                           int res) {
+  rc_connect_done done = e->done;
+  void *arg = e->arg;
+  close(e->fd); /* the table holds its own reference to a socket it took */
+  e->fd = -1;
+  l->n_connecting--;
+  done(l, c, res, arg);
+}
+
+static void install(struct rc_loop *l, struct rc_connect_slot *e) {
+  struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->core.ring);
+  e->installed = e->fd;
+  io_uring_prep_files_update(sqe, &e->installed, 1, 0);
+  /* The kernel reads the 32-bit offset: all ones asks it to pick a slot. */
+  sqe->off = IORING_FILE_INDEX_ALLOC;
+  io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_INSTALL, 0, (uint32_t)(e - l->connects)));
+  e->armed = CONNECT_ARMED_INSTALL;
+}
+
+/* Once the connect and its timeout have both completed (one batch: the
+ * connect's end disarms the timeout, the timeout's firing cancels the connect). */
+static void connect_progress(struct rc_loop *l, struct rc_connect_slot *e) {
+  if (e->armed) return;
+  int res = e->res;
+  if (res == 0 && !l->stopping) {
+    install(l, e);
+    return;
+  }
+  if (res == 0 || (res == -ECANCELED && !e->timed_out)) res = -ECANCELED;
+  else if (res == -ECANCELED) res = -ETIMEDOUT;
+  connect_finish(l, e, NULL, res);
+}
+
+static void on_connect(struct rc_loop *l, struct rc_connect_slot *e, int res) {
+  e->res = res;
+  connect_progress(l, e);
+}
+
+static void on_connect_timeout(struct rc_loop *l, struct rc_connect_slot *e, int res) {
+  /* -ECANCELED: the connect ended first. -ETIME: it fired and cancelled the
+   * connect; anything else: it fired but could not (the connect's own result
+   * then decides). */
+  if (res != -ECANCELED) e->timed_out = true;
+  connect_progress(l, e);
+}
+
+static void on_install(struct rc_loop *l, struct rc_connect_slot *e, int res) {
+  if (res < 1) {
+    if (res != -ENFILE) rc_warn("installing a connected socket: %s", strerror(res ? -res : EIO));
+    connect_finish(l, e, NULL, res ? res : -EIO);
+    return;
+  }
+  uint32_t slot = (uint32_t)e->installed;
+  struct rc_conn *c = slot < l->core.conn_cap ? rc_conn_at(&l->core, slot) : NULL;
+  if (!c || c->state != RC_CONN_FREE) {
+    rc_err("connect installed into slot %u, %s", slot, c ? "still in use" : "beyond the table");
+    abort();
+  }
+  if (l->stopping) {
+    /* Nothing is armed on the slot yet, so it can go at once; a synchronous
+     * update saves a turn of the stop for this once-per-stop case. */
+    int none = -1;
+    int ret = io_uring_register_files_update(&l->core.ring.ring, slot, &none, 1);
+    if (ret < 0) {
+      rc_warn("closing slot %u: %s", slot, strerror(-ret));
+      rc_counter_add(&l->core.stats.close_errors, 1);
+    }
+    connect_finish(l, e, NULL, -ECANCELED);
+    return;
+  }
+  rc_conn_open(&l->core, c, &e->addr, e->addr_len);
+  c->outbound = 1;
+  l->core.n_outbound++;
+  c->ops = e->ops;
+  c->layer = e->layer;
+  connect_finish(l, e, c, 0);
+}
+
+static void cancel_connects(struct rc_loop *l) {
+  for (unsigned i = 0; i < RC_LINK_SLOTS; i++) {
+    if (!(l->connects[i].armed & CONNECT_ARMED_CONNECT)) continue;
+    struct io_uring_sqe *sqe = rc_ring_get_sqe(&l->core.ring);
+    io_uring_prep_cancel64(sqe, rc_ring_ud(RC_RING_OP_CONNECT, 0, i), 0);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, rc_ring_ud(RC_RING_OP_CANCEL, 0, i));
+  }
 }
 
 /* ---- receives ---- */
@@ -359,6 +543,11 @@ static void dispatch(struct rc_loop *l, const struct io_uring_cqe *cqe) {
   case RC_RING_OP_RECV: on_recv(l, conn_of(l, ud), cqe); break;
   case RC_RING_OP_SEND: rc_conn_send_done(&l->core, conn_of(l, ud), cqe->res); break;
   case RC_RING_OP_SHUTDOWN: rc_conn_shutdown_done(&l->core, conn_of(l, ud)); break;
+  case RC_RING_OP_CONNECT: on_connect(l, connect_of(l, ud, CONNECT_ARMED_CONNECT), cqe->res); break;
+  case RC_RING_OP_CONNECT_TIMEOUT:
+    on_connect_timeout(l, connect_of(l, ud, CONNECT_ARMED_TIMEOUT), cqe->res);
+    break;
+  case RC_RING_OP_INSTALL: on_install(l, connect_of(l, ud, CONNECT_ARMED_INSTALL), cqe->res); break;
   case RC_RING_OP_CLOSE:
     rc_conn_release_done(&l->core, conn_of(l, ud), cqe->res);
     if (l->accepts_full) rearm_accepts(l);
@@ -418,6 +607,7 @@ static void begin_stop(struct rc_loop *l) {
   l->stopping = true;
   l->stop_deadline_ms = l->core.now_ms + STOP_GRACE_MS;
   cancel_accepts(l);
+  cancel_connects(l);
   l->hooks.on_stop(l);
 }
 
@@ -456,7 +646,7 @@ static void cut_one(struct rc_loop *l, struct rc_conn *c, void *arg) {
 static bool stop_progress(struct rc_loop *l) {
   bool accepts_done = true;
   for (unsigned i = 0; i < l->n_accepts; i++) accepts_done &= !l->accepts[i].armed;
-  if (l->core.n_conns == 0 && accepts_done) return true;
+  if (l->core.n_conns == 0 && accepts_done && l->n_connecting == 0) return true;
   if (l->core.now_ms >= l->stop_deadline_ms && !l->cut) {
     rc_warn("%u connections still closing after %d ms; cutting them", l->core.n_conns, STOP_GRACE_MS);
     l->cut = true;
@@ -590,6 +780,10 @@ static void *loop_main(void *arg) {
   l->hooks.on_start(l);
   atomic_store_explicit(&l->started, 1, memory_order_release);
   run(l);
+  /* Only a stop past its deadline leaves a connect behind; the ring's exit
+   * cancels what the kernel still holds of it. */
+  for (unsigned i = 0; i < RC_LINK_SLOTS; i++)
+    if (l->connects[i].fd >= 0) connect_finish(l, &l->connects[i], NULL, -ECANCELED);
   for (uint32_t i = 0; i < l->core.conn_cap && l->core.n_conns; i++) {
     struct rc_conn *c = rc_conn_at(&l->core, i);
     if (c->state != RC_CONN_FREE) rc_conn_discard(l, c);
@@ -632,6 +826,7 @@ int rc_loop_create(const struct rc_loop_params *p, const struct rc_loop_hooks *h
   l->core.max_queue = p->max_queue;
   l->core.conn_cap =
       p->max_conns + RC_CONN_SPARE + (has_admin ? RC_ADMIN_SLOTS : 0) + RC_LINK_SLOTS;
+  for (unsigned i = 0; i < RC_LINK_SLOTS; i++) l->connects[i].fd = -1;
   l->has_admin = has_admin;
   /* Keep slots pointer-aligned whatever the layer above embeds. */
   l->core.slot_size = (p->slot_size + 15) & ~(size_t)15;

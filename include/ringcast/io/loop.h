@@ -136,6 +136,24 @@ void rc_loop_foreach_conn(struct rc_loop *l, void (*fn)(struct rc_loop *, struct
 /* The OPEN connection a token names, or NULL when it has closed since. */
 struct rc_conn *rc_loop_conn_by_token(struct rc_loop *l, uint64_t token);
 
+/* Outcome of rc_loop_connect: when res is 0, c is the connection, OPEN with the
+ * ops and layer given, outbound set and its receive armed (it is the caller's from
+ * here on, like an accepted one); otherwise c is NULL and res a negative errno:
+ * -ECONNREFUSED or another connect error, -ETIMEDOUT after timeout_ms, -ENFILE
+ * when the kernel's table had no slot, -ECANCELED when the loop is stopping. */
+typedef void (*rc_connect_done)(struct rc_loop *l, struct rc_conn *c, int res, void *arg);
+/* Loop thread only: opens a TCP connection to addr (IPv4 or IPv6, copied) with
+ * TCP_NODELAY, into a direct-descriptor slot of this shard like an accepted one,
+ * from RC_LINK_SLOTS slots of its own (outside max_conns, never refused by it;
+ * connections still connecting count). timeout_ms 0: no timeout of ours (the
+ * kernel's SYN retries end it). done runs exactly once, in a later turn (never
+ * inside this call). Returns 0 when started, or a negative errno and done never
+ * runs: -ENFILE (every link slot taken), -EAFNOSUPPORT or -EINVAL (addr),
+ * -ECANCELED (stopping), or socket(2)'s error. */
+int rc_loop_connect(struct rc_loop *l, const struct sockaddr *addr, socklen_t len,
+                    unsigned timeout_ms, const struct rc_conn_ops *ops, void *layer,
+                    rc_connect_done done, void *arg);
+
 /* A timer of the loop's own (not a connection's). */
 struct rc_loop_timer {
   struct rc_timer t;
