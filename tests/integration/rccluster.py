@@ -644,6 +644,13 @@ class Publisher(threading.Thread):
                                      f"within {timeout} s; last refusals {self.refused[-3:]}")
             time.sleep(0.02)
 
+    def wait_done(self, timeout=120):
+        """Waits for a publisher with a limit to have sent them all."""
+        self.join(timeout)
+        if self.error is not None:
+            raise self.error
+        assert not self.is_alive(), f"publisher still running after {timeout} s: {self.counts()}"
+
     def finish(self):
         self.stop_event.set()
         self.join(timeout=30)
@@ -704,6 +711,10 @@ class Stream:
             self.got.append((self.epoch, m["seq"], m.get("data")))
         else:
             self.errors.append(("unexpected frame", m))
+
+    def resume_from(self, epoch, seq):
+        """Positions a new stream where a client resuming with since= stands."""
+        self.epoch, self.last = epoch, seq
 
     def position(self):
         return self.epoch, self.last
