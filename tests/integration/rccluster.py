@@ -73,9 +73,12 @@ class Expect:
     # (case-insensitive); a publish command gets an error reply naming it too.
     DOWN_STATUS = 503
     DOWN_WORD = "redis"
-    # The reason of a gap message caused by losing Redis (a gap the stream
-    # could not fill, or a new epoch after Redis lost its data).
+    # The reason of a gap message caused by losing Redis: a gap in the
+    # topic's run of seqs that Redis' stream could not fill.
     GAP_REASON = "redis"
+    # ... and when Redis lost the topic itself (a new epoch: from 1, to the
+    # new epoch's seq): the reason protocol.md gives a server that forgot.
+    EPOCH_GAP_REASON = "epoch"
 
     # Bounded waits, seconds: a node noticing Redis went or came back (its
     # reconnect backoff included), a channel (un)subscribe reaching Redis, a
@@ -696,6 +699,9 @@ class Stream:
             elif self.last is None:
                 self.errors.append(("gap before the ack", m))
             elif m["epoch"] != self.epoch:
+                # A new run of seqs: the gap names all of it that went before.
+                if m["from"] != 1:
+                    self.errors.append(("new epoch gap not from 1", m))
                 self.epoch, self.last = m["epoch"], m["to"]
             elif m.get("from") != self.last + 1 or m["to"] < self.last:
                 self.errors.append(("gap that does not start at the next seq", m, self.last))
