@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 from rcserver import Server, free_port  # noqa: E402
@@ -196,7 +197,8 @@ class Redis:
 
     @property
     def url(self):
-        auth = f":{self.password}@" if self.password is not None else ""
+        # Percent-escaped: a password may hold ':', '@' or '/'.
+        auth = f":{urllib.parse.quote(self.password, safe='')}@" if self.password is not None else ""
         return f"redis://{auth}127.0.0.1:{self.port}"
 
     @property
@@ -493,15 +495,17 @@ class Cluster:
     crashed (exited other than 0 on SIGTERM) fails a test that was passing, and
     a failing test gets every log's tail on stderr."""
 
-    def __init__(self, n=3, args=(), nginx=False, persist=False, threads=1, max_clients=100):
+    def __init__(self, n=3, args=(), nginx=False, persist=False, threads=1, max_clients=100, password=None,
+                 db=None):
         self.stack = contextlib.ExitStack()
         self.nodes = []
         self.nginx = None
         try:
-            self.redis = Redis(persist=persist)
+            self.redis = Redis(persist=persist, password=password)
             self.stack.callback(self.redis.close)
+            self.url = self.redis.url + (f"/{db}" if db is not None else "")
             for i in range(n):
-                node = Node(f"node{i + 1}", self.redis.url, args, threads=threads)
+                node = Node(f"node{i + 1}", self.url, args, threads=threads)
                 self.nodes.append(node)
             if nginx:
                 self.nginx = Nginx([nd.port for nd in self.nodes], max_clients=max_clients)

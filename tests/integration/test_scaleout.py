@@ -19,7 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rccluster import Cluster, Expect, Publisher, Stream, wait_until  # noqa: E402
+from rccluster import Cluster, Expect, Node, Publisher, Stream, wait_until  # noqa: E402
 
 import websockets  # noqa: E402
 import websockets.exceptions  # noqa: E402
@@ -429,6 +429,43 @@ class ScaleOut(unittest.TestCase):
                 self.assertGreaterEqual(nd.metric(Expect.DISCONNECTS), 1, nd.name)
                 self.assertGreaterEqual(nd.metric(Expect.GAPS), 1, nd.name)
 
+    def test_password_and_database_from_the_url(self):
+        with Cluster(2, args=HISTORY, password="s3cret:@/x", db=3) as c:
+            a, b = c.nodes
+            t = "so.auth"
+            self.assertEqual(c.url, f"redis://:s3cret%3A%40%2Fx@127.0.0.1:{c.redis.port}/3")
+
+            async def run():
+                s = await Sub(b.url(), [t]).open()
+                self.assertEqual(a.publish(t, json.dumps({"n": 0}))[0], 200)
+                await s.read_seq(t, 1)
+                self.assertEqual(s.streams[t].payloads(), [0])
+                await s.close()
+
+            asyncio.run(run())
+            with c.redis.connect() as r:
+                r.call("SELECT", 3)
+                self.assertEqual(r.call("HGET", Expect.meta(t), "seq"), b"1")
+                r.call("SELECT", 0)
+                self.assertEqual(r.call("EXISTS", Expect.meta(t)), 0, "the keys belong in database 3")
+            # A wrong password: the node never counts Redis as up, and refuses
+            # publishes as it does with Redis away (or refuses to start at all).
+            bad_url = f"redis://:wrong@127.0.0.1:{c.redis.port}/3"
+            try:
+                bad = Node("bad", bad_url, HISTORY)
+            except RuntimeError as e:
+                self.assertIn(Expect.DOWN_WORD, str(e).lower())
+                return
+            try:
+                status, body = bad.publish(t, "x")
+                self.assertEqual((status, Expect.DOWN_WORD in body.lower()), (Expect.DOWN_STATUS, True), body)
+                self.assertEqual(bad.metric(Expect.UP), 0)
+                with self.subTest("metrics"):
+                    self.assertEqual(bad.metric(Expect.CONNECTS), 0, "a connection Redis refused (AUTH) is not "
+                                     "a connect")
+            finally:
+                self.assertEqual(bad.stop(), 0)
+
     def test_redis_restart_under_load(self):
         """Redis killed (-9) and restarted twice under a steady load, first with
         its data (appendfsync always: what it acknowledged survives), then
@@ -561,6 +598,25 @@ class ScaleOut(unittest.TestCase):
 
             asyncio.run(run())
             self.assertTrue(a.alive and cc.alive)
+
+            # The killed node back, with no memory of any topic: a client resuming
+            # there is served from Redis' stream, and it publishes again.
+            victim.restart()
+            t = topics[0]
+            epoch, seq = c.redis.meta(t)
+
+            async def back():
+                s = await Sub(victim.url(), [t], since={t: (epoch, 10)}).open()
+                self.assertEqual((s.ack(t)["recovered"], s.ack(t)["seq"]), (True, seq), s.ack(t))
+                self.assertEqual(victim.publish(t, json.dumps({"n": "again"}))[0], 200)
+                await s.read_seq(t, seq + 1)
+                st = s.streams[t]
+                self.assertEqual((st.errors, st.gaps), ([], []))
+                self.assertEqual([q for _, q, _ in st.got], list(range(11, seq + 2)))
+                self.assertEqual(st.payloads()[-1], "again")
+                await s.close()
+
+            asyncio.run(back())
 
 
 async def wait_streams_acked(streams, n=None, timeout=30):
