@@ -254,8 +254,15 @@ class Redis:
                 raise
 
     def kill(self):
-        """kill -9."""
+        """kill -9 (a paused Redis too)."""
         self._reap()
+
+    def pause(self):
+        """SIGSTOP: connections stay open, nothing is answered (nor executed)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
 
     def restart(self, wipe=False):
         self.stop()
@@ -495,7 +502,7 @@ class Cluster:
     crashed (exited other than 0 on SIGTERM) fails a test that was passing, and
     a failing test gets every log's tail on stderr."""
 
-    def __init__(self, n=3, args=(), nginx=False, persist=False, threads=1, max_clients=100, password=None,
+    def __init__(self, n=3, args=(), nginx=False, persist=False, threads=2, max_clients=100, password=None,
                  db=None):
         self.stack = contextlib.ExitStack()
         self.nodes = []

@@ -466,6 +466,60 @@ class ScaleOut(unittest.TestCase):
             finally:
                 self.assertEqual(bad.stop(), 0)
 
+    def test_an_acknowledged_publish_is_never_lost_when_redis_dies_mid_flight(self):
+        """Redis paused (SIGSTOP: the link looks up, nothing is answered), a
+        publish over HTTP and one as a command sent to it, then Redis killed
+        and started again with its data. Each publish may be refused (503, an
+        error reply) or acknowledged, but what was acknowledged must arrive."""
+        with Cluster(2, args=HISTORY, persist=True) as c:
+            a, b = c.nodes
+            t = "so.midflight"
+
+            async def run():
+                on_b = await Sub(b.url(), [t]).open()
+                on_a = await Sub(a.url(), [t]).open()
+                self.assertEqual(a.publish(t, json.dumps({"n": "before"}))[0], 200)
+                await on_b.read_seq(t, 1)
+                c.redis.pause()
+                http_answer = {}
+
+                def post():
+                    http_answer["r"] = a.publish(t, json.dumps({"n": "http"}), timeout=30)
+
+                poster = threading.Thread(target=post)
+                poster.start()
+                await on_a.ws.send(json.dumps({"op": "publish", "topic": t, "id": "cmd", "data": {"n": "cmd"}}))
+                # However long the node takes to send them, an answer may come
+                # only from Redis or from losing it: give both time to be sent.
+                await asyncio.sleep(1)
+                c.redis.kill()
+                c.redis.start()
+                await asyncio.get_running_loop().run_in_executor(None, poster.join, 30)
+                self.assertFalse(poster.is_alive(), "the HTTP publish never got an answer")
+                cmd = await on_a.reply(lambda m: m.get("id") == "cmd", timeout=30)
+                await asyncio.get_running_loop().run_in_executor(None, c.wait_redis_up)
+                status, body = a.publish(t, json.dumps({"n": "after"}))
+                self.assertEqual(status, 200, body)
+                for s in (on_a, on_b):
+                    await s.read_until(lambda: "after" in s.streams[t].payloads(), "the publish after")
+                    got = s.streams[t].payloads()
+                    self.assertEqual(s.streams[t].errors, [])
+                    with self.subTest("POST /publish", node=s.url):
+                        if http_answer["r"][0] == 200:
+                            self.assertIn("http", got, f"POST /publish answered {http_answer['r']} and the "
+                                          "message never came")
+                        else:
+                            self.assertEqual(http_answer["r"][0], Expect.DOWN_STATUS, http_answer)
+                    with self.subTest("publish command", node=s.url):
+                        if cmd["type"] == "ack":
+                            self.assertIn("cmd", got, f"the publish command was acknowledged ({cmd}) and the "
+                                          "message never came")
+                        else:
+                            self.assertEqual((cmd["type"], cmd["op"]), ("error", "publish"), cmd)
+                    await s.close()
+
+            asyncio.run(run())
+
     def test_redis_restart_under_load(self):
         """Redis killed (-9) and restarted twice under a steady load, first with
         its data (appendfsync always: what it acknowledged survives), then
