@@ -1,12 +1,22 @@
 # SPDX-License-Identifier: MIT
-"""Scale-out through Redis (issue 12), against real processes: redis-server, three
+"""Scale-out through Redis (issue 12), against real processes: redis-server,
 ringcast nodes linked to it (--redis, --node-id) and nginx in front of them
-(rccluster.py). Publishes on any node reach subscribers on every node in one
-order with Redis' seqs; a node listens to a topic's channel only while it has
-subscribers of it; a client resumes on another node from Redis' stream; with
-Redis gone publishes are refused and subscribers stay, and when it is back every
-subscriber's stream carries every message or an explicit gap for it; a node
-killed under load loses no message for its clients, who resume elsewhere.
+(rccluster.py). Checked here:
+
+- publishes on any node reach subscribers on every node (and through nginx) in
+  one order, with Redis' seqs and epoch, publishers interleaving;
+- a node subscribes to a topic's channel once, and only while it has local
+  subscribers (PUBSUB NUMSUB, the channel gauge, channel messages received);
+  each node's subscriber count lives in {T}:nodes and a dead node's expires;
+- a client resumes on a node that never had the topic, from Redis' stream;
+- the URL's password (percent-escaped) and database; a wrong password;
+- Redis stopped: publishes refused (503 / an error reply naming Redis),
+  subscribers stay; a fresh Redis: reconnect, a new epoch announced;
+- an acknowledged publish is never lost when Redis dies with it in flight;
+- Redis killed and restarted under load, with and without its data: every
+  stream in order, each missing seq explained by a gap, the counters showing it;
+- a node killed under 1,000 subscribers: its clients resume through nginx on
+  the others and nobody misses or repeats a message; the node comes back.
 
 What the tests expect of names, metrics and refusals is rccluster.Expect."""
 import asyncio
