@@ -8,7 +8,9 @@ ringcast nodes linked to it (--redis, --node-id) and nginx in front of them
 - a node subscribes to a topic's channel once, and only while it has local
   subscribers (PUBSUB NUMSUB, the channel gauge, channel messages received);
   each node's subscriber count lives in {T}:nodes and a dead node's expires;
-- a client resumes on a node that never had the topic, from Redis' stream;
+- a client resumes on a node that never had the topic, or that followed it
+  only from a later seq, from Redis' stream; from before what the stream kept,
+  it gets the explicit history gap;
 - the URL's password (percent-escaped) and database; a wrong password;
 - Redis stopped: publishes refused (503 / an error reply naming Redis),
   subscribers stay; a fresh Redis: reconnect, a new epoch announced;
@@ -438,6 +440,61 @@ class ScaleOut(unittest.TestCase):
             for nd in c.nodes:
                 self.assertGreaterEqual(nd.metric(Expect.DISCONNECTS), 1, nd.name)
                 self.assertGreaterEqual(nd.metric(Expect.GAPS), 1, nd.name)
+
+    def test_resume_from_before_the_node_followed_the_topic(self):
+        # A follows the topic from seq 50 on; a resume there from 10 needs 11 to
+        # 50 from Redis' stream, and 51 on from A's own.
+        with Cluster(2, args=HISTORY) as c:
+            a, b = c.nodes
+            t = "so.older"
+
+            async def run():
+                for i in range(50):
+                    self.assertEqual(b.publish(t, json.dumps({"n": i}))[0], 200)
+                live = await Sub(a.url(), [t]).open()
+                epoch = live.ack(t)["epoch"]
+                self.assertEqual(live.ack(t)["seq"], 50)
+                for i in range(50, 60):
+                    self.assertEqual(b.publish(t, json.dumps({"n": i}))[0], 200)
+                await live.read_seq(t, 60)
+                back = await Sub(a.url(), [t], since={t: (epoch, 10)}).open()
+                self.assertEqual((back.ack(t)["recovered"], back.ack(t)["seq"]), (True, 60), back.ack(t))
+                self.assertEqual(a.publish(t, json.dumps({"n": 60}))[0], 200)
+                await back.read_seq(t, 61)
+                st = back.streams[t]
+                self.assertEqual((st.errors, st.gaps), ([], []))
+                self.assertEqual([(q, d["n"]) for _, q, d in st.got], [(i + 1, i) for i in range(10, 61)])
+                for s in (live, back):
+                    await s.close()
+
+            asyncio.run(run())
+
+    def test_resume_from_before_what_redis_kept_is_an_explicit_gap(self):
+        # --history 5: the stream keeps about 5 (MAXLEN ~ trims whole nodes of
+        # 100 entries), never 300; a resume from 1 is a gap, never a partial replay.
+        with Cluster(2, args=["--history", "5"]) as c:
+            a, b = c.nodes
+            t = "so.trimmed"
+
+            async def run():
+                first = await Sub(a.url(), [t]).open()
+                epoch = first.ack(t)["epoch"]
+                await first.close()
+                for i in range(300):
+                    self.assertEqual(a.publish(t, json.dumps({"n": i}))[0], 200)
+                self.assertLess(c.redis.call("XLEN", Expect.log(t)), 299)
+                back = await Sub(b.url(), [t], since={t: (epoch, 1)}).open()
+                self.assertEqual((back.ack(t)["recovered"], back.ack(t)["seq"]), (False, 300), back.ack(t))
+                self.assertEqual(a.publish(t, json.dumps({"n": 300}))[0], 200)
+                await back.read_seq(t, 301)
+                st = back.streams[t]
+                self.assertEqual(st.errors, [])
+                self.assertEqual(st.gaps, [{"type": "gap", "topic": t, "from": 2, "to": 300, "recovered": False,
+                                            "epoch": epoch, "reason": "history"}])
+                self.assertEqual([q for _, q, _ in st.got], [301], "no partial replay: live next")
+                await back.close()
+
+            asyncio.run(run())
 
     def test_password_and_database_from_the_url(self):
         with Cluster(2, args=HISTORY, password="s3cret:@/x", db=3) as c:
