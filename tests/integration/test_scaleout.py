@@ -14,6 +14,8 @@ ringcast nodes linked to it (--redis, --node-id) and nginx in front of them
 - the URL's password (percent-escaped) and database; a wrong password;
 - Redis stopped: publishes refused (503 / an error reply naming Redis),
   subscribers stay; a fresh Redis: reconnect, a new epoch announced;
+- a node whose channel subscription Redis dropped refills what it missed from
+  the stream, with no gap;
 - an acknowledged publish is never lost when Redis dies with it in flight;
 - Redis killed and restarted under load, with and without its data: every
   stream in order, each missing seq explained by a gap, the counters showing it;
@@ -22,6 +24,7 @@ ringcast nodes linked to it (--redis, --node-id) and nginx in front of them
 
 What the tests expect of names, metrics and refusals is rccluster.Expect."""
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -31,7 +34,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rccluster import Cluster, Expect, Node, Publisher, Stream, wait_until  # noqa: E402
+from rccluster import Cluster, Expect, Node, Publisher, Resp, Stream, script, wait_until  # noqa: E402
 
 import websockets  # noqa: E402
 import websockets.exceptions  # noqa: E402
@@ -532,6 +535,48 @@ class ScaleOut(unittest.TestCase):
                                      "a connect")
             finally:
                 self.assertEqual(bad.stop(), 0)
+
+    def test_a_node_that_lost_its_channel_refills_from_the_stream(self):
+        """Redis stays up but drops every node's subscriber connection, and in
+        the same breath (one pipeline: Redis runs it before any node can
+        reconnect) 50 messages are published through the script, as another
+        node would: every node misses them on the channel and must fill them
+        from the stream when it is back, with no gap."""
+        with Cluster(2, args=HISTORY) as c:
+            t = "so.refill"
+
+            async def run():
+                subs = [await Sub(nd.url(), [t]).open() for nd in c.nodes]
+                for i in range(5):
+                    self.assertEqual(c.nodes[i % 2].publish(t, json.dumps({"n": i}))[0], 200)
+                for s in subs:
+                    await s.read_seq(t, 5)
+                connects = {nd.name: nd.metric(Expect.CONNECTS) for nd in c.nodes}
+                sha = hashlib.sha1(script("publish")).hexdigest()
+                with c.redis.connect() as r:
+                    r.sock.sendall(b"".join(
+                        [Resp.encode(["CLIENT", "KILL", "TYPE", "pubsub"])]
+                        + [Resp.encode(["EVALSHA", sha, 2, Expect.meta(t), Expect.log(t), Expect.channel(t),
+                                        json.dumps({"n": i}), 1000, "PUBLISH"]) for i in range(5, 55)]))
+                    killed = r.reply()
+                    seqs = [r.reply()[0] for _ in range(50)]
+                self.assertGreaterEqual(killed, 2, "each node's subscriber connection")
+                self.assertEqual(seqs, list(range(6, 56)))
+                c.wait_all(lambda nd: nd.metric(Expect.CONNECTS) > connects[nd.name] and nd.metric(Expect.UP) == 1,
+                           "nodes reconnected", Expect.RECONNECT_WAIT)
+                for i in range(55, 60):
+                    self.assertEqual(c.nodes[i % 2].publish(t, json.dumps({"n": i}))[0], 200)
+                for s in subs:
+                    await s.read_seq(t, 60)
+                    st = s.streams[t]
+                    self.assertEqual((st.errors, st.gaps), ([], []))
+                    self.assertEqual(st.payloads(), list(range(60)))
+                    await s.close()
+
+            asyncio.run(run())
+            for nd in c.nodes:
+                self.assertGreaterEqual(nd.metric(Expect.REFILLED), 1, f"{nd.name} filled nothing from the stream")
+                self.assertEqual(nd.metric(Expect.GAPS), 0, nd.name)
 
     def test_an_acknowledged_publish_is_never_lost_when_redis_dies_mid_flight(self):
         """Redis paused (SIGSTOP: the link looks up, nothing is answered), a
