@@ -15,7 +15,7 @@ ringcast nodes linked to it (--redis, --node-id) and nginx in front of them
 - Redis stopped: publishes refused (503 / an error reply naming Redis),
   subscribers stay; a fresh Redis: reconnect, a new epoch announced;
 - a node whose channel subscription Redis dropped refills what it missed from
-  the stream, with no gap;
+  the stream, with no gap, or as an explicit gap what the stream lost;
 - an acknowledged publish is never lost when Redis dies with it in flight;
 - Redis killed and restarted under load, with and without its data: every
   stream in order, each missing seq explained by a gap, the counters showing it;
@@ -577,6 +577,51 @@ class ScaleOut(unittest.TestCase):
             for nd in c.nodes:
                 self.assertGreaterEqual(nd.metric(Expect.REFILLED), 1, f"{nd.name} filled nothing from the stream")
                 self.assertEqual(nd.metric(Expect.GAPS), 0, nd.name)
+
+    def test_what_the_stream_no_longer_holds_is_an_explicit_gap(self):
+        """As above, but the stream keeps only the newest 5 (--history 5, and
+        Redis told to trim exactly): what a node missed and Redis no longer
+        has is announced as a gap, reason Expect.GAP_REASON, in the same epoch."""
+        with Cluster(2, args=["--history", "5"]) as c:
+            t = "so.lost"
+            c.redis.call("CONFIG", "SET", "stream-node-max-entries", 1)  # MAXLEN ~ trims to the entry
+
+            async def run():
+                subs = [await Sub(nd.url(), [t]).open() for nd in c.nodes]
+                epoch = subs[0].ack(t)["epoch"]
+                for i in range(5):
+                    self.assertEqual(c.nodes[i % 2].publish(t, json.dumps({"n": i}))[0], 200)
+                for s in subs:
+                    await s.read_seq(t, 5)
+                connects = {nd.name: nd.metric(Expect.CONNECTS) for nd in c.nodes}
+                sha = hashlib.sha1(script("publish")).hexdigest()
+                with c.redis.connect() as r:
+                    r.sock.sendall(b"".join(
+                        [Resp.encode(["CLIENT", "KILL", "TYPE", "pubsub"])]
+                        + [Resp.encode(["EVALSHA", sha, 2, Expect.meta(t), Expect.log(t), Expect.channel(t),
+                                        json.dumps({"n": i}), 5, "PUBLISH"]) for i in range(5, 55)]))
+                    self.assertGreaterEqual(r.reply(), 2)
+                    self.assertEqual([r.reply()[0] for _ in range(50)], list(range(6, 56)))
+                self.assertLessEqual(c.redis.call("XLEN", Expect.log(t)), 10)
+                c.wait_all(lambda nd: nd.metric(Expect.CONNECTS) > connects[nd.name] and nd.metric(Expect.UP) == 1,
+                           "nodes reconnected", Expect.RECONNECT_WAIT)
+                for i in range(55, 60):
+                    self.assertEqual(c.nodes[i % 2].publish(t, json.dumps({"n": i}))[0], 200)
+                for s in subs:
+                    await s.read_seq(t, 60)
+                    st = s.streams[t]
+                    self.assertEqual(st.errors, [], "every seq received or in a gap, once, in order")
+                    self.assertTrue(st.gaps, "seqs 6 on were missed and the stream lost some: a gap is due")
+                    self.assertEqual({(g["epoch"], g["reason"], g["from"]) for g in st.gaps[:1]},
+                                     {(epoch, Expect.GAP_REASON, 6)}, st.gaps)
+                    self.assertEqual({(g["epoch"], g["reason"]) for g in st.gaps}, {(epoch, Expect.GAP_REASON)})
+                    self.assertEqual(st.payloads()[:5], list(range(5)))
+                    self.assertEqual(st.payloads()[-5:], list(range(55, 60)))
+                    await s.close()
+
+            asyncio.run(run())
+            for nd in c.nodes:
+                self.assertGreaterEqual(nd.metric(Expect.GAPS), 1, nd.name)
 
     def test_an_acknowledged_publish_is_never_lost_when_redis_dies_mid_flight(self):
         """Redis paused (SIGSTOP: the link looks up, nothing is answered), a
