@@ -633,7 +633,7 @@ static void release_progress(struct rc_loop *l) {
   if (closed) rc_debug("released %u listening sockets", closed);
   /* No connection arrives from here on: the count published with the flag is
    * every connection this loop will ever hold. */
-  atomic_store_explicit(&l->open_conns, l->core.n_conns, memory_order_relaxed);
+  atomic_store_explicit(&l->open_conns, l->core.n_conns - l->core.n_outbound, memory_order_relaxed);
   atomic_store_explicit(&l->listeners_closed, 1, memory_order_release);
 }
 
@@ -682,7 +682,7 @@ static void run(struct rc_loop *l) {
     rc_frame_arena_reclaim(&l->arena);
     rc_conn_run_todo(l);
     rc_conn_start_sends(&l->core);
-    atomic_store_explicit(&l->open_conns, l->core.n_conns, memory_order_relaxed);
+    atomic_store_explicit(&l->open_conns, l->core.n_conns - l->core.n_outbound, memory_order_relaxed);
     if (l->core.ring.stashed_total) {
       rc_counter_add(&l->core.stats.cqe_stashed, l->core.ring.stashed_total);
       l->core.ring.stashed_total = 0;

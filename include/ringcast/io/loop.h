@@ -111,7 +111,8 @@ bool rc_loop_listeners_closed(const struct rc_loop *l);
  * listening sockets (still owned by the loop) and whether each is the
  * administrative one. Returns how many, at most max. */
 unsigned rc_loop_listeners(const struct rc_loop *l, int *fds, bool *admin, unsigned max);
-/* Any thread: connections open at the end of the loop's last turn. */
+/* Any thread: connections open at the end of the loop's last turn, but those it
+ * opened itself (rc_loop_connect): what a drain waits for is its clients. */
 uint32_t rc_loop_conn_count(const struct rc_loop *l);
 /* After join: frees what is left. */
 void rc_loop_destroy(struct rc_loop *l);
