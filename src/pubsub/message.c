@@ -87,3 +87,17 @@ struct rc_frame *rc_message_encode_heartbeat(uint16_t owner, const char *topic, 
   if (f) f->tag = seq | RC_MESSAGE_HEARTBEAT;
   return f;
 }
+
+struct rc_frame *rc_message_encode_gap(uint16_t owner, const char *topic, size_t topic_len,
+                                       uint64_t from, uint64_t to, uint64_t epoch,
+                                       const char *reason) {
+  char text[RC_TOPIC_NAME_MAX + 192];
+  int n = snprintf(text, sizeof text,
+                   "{\"type\":\"gap\",\"topic\":\"%.*s\",\"from\":%" PRIu64 ",\"to\":%" PRIu64
+                   ",\"recovered\":false,\"epoch\":\"%016" PRIx64 "\",\"reason\":\"%s\"}",
+                   (int)topic_len, topic, from, to, epoch, reason);
+  if (n < 0 || (size_t)n >= sizeof text) return NULL;
+  struct rc_frame *f = rc_frame_create_ws(owner, RC_WS_OP_TEXT, text, (size_t)n);
+  if (f) f->tag = to | RC_MESSAGE_HEARTBEAT;
+  return f;
+}

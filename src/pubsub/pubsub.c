@@ -7,6 +7,7 @@
 #include "ringcast/pubsub/pubsub.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,7 @@ struct join {
   uint64_t since_epoch, since_seq;
   uint64_t max_replay_bytes;
   struct rc_join_result res;
+  struct join *next_wait;      /* in its topic's list while the home syncs it (scale-out) */
   struct rc_frame **frames;    /* nframes of them; NULL once handed over */
   uint32_t nframes;
   uint16_t note_len;
@@ -129,6 +131,7 @@ struct rc_pubsub {
   struct rc_topic_table *topics;
   struct rc_pubsub_limits lim;
   unsigned nshards;
+  bool remote;           /* scale-out: a sequencer elsewhere numbers the topics */
   struct rc_pubsub_shard *shards[RC_MAX_SHARDS];
   /* Every pattern with a group on some shard; the value slot holds the mask of
    * those shards (a uint64_t in the pointer). Under pat_lock, which is taken
@@ -143,7 +146,14 @@ struct rc_pubsub {
 
 _Static_assert(sizeof(void *) >= sizeof(uint64_t), "a shard mask fits a pattern's value slot");
 
+/* Whether a sequencer elsewhere numbers tp: every topic with --redis, but the
+ * server's own '$' topics, which describe this node alone. */
+static bool remote_topic(const struct rc_pubsub *ps, const struct rc_topic *tp) {
+  return ps->remote && !rc_topic_name_is_reserved(tp->name, tp->name_len);
+}
+
 static bool tracking(const struct rc_pubsub *ps) {
+  if (ps->remote) return true; /* the tick lets go of topics no subscriber follows */
   return ps->lim.history.msgs || ps->lim.history.heartbeat_s;
 }
 
@@ -254,6 +264,7 @@ int rc_pubsub_shard_create(struct rc_pubsub *ps, unsigned id, struct rc_frame_ar
   pss->ps = ps;
   pss->arena = arena;
   pss->cb = *cb;
+  if (cb->remote_publish) ps->remote = true;
   pss->groups = rc_pattern_index_create();
   if (!pss->groups) {
     free(pss);
@@ -443,12 +454,11 @@ static void fan_out(struct rc_pubsub_shard *pss, struct rc_topic *tp, struct rc_
  * admitted, i.e. already accepted and charged for) -ENOBUFS when the encoded
  * message does not fit the memory budget. accepted_ns: when the publish was
  * accepted, on whichever shard took it. */
-static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
-                            const uint8_t *payload, size_t len, bool admitted,
-                            uint64_t accepted_ns) {
+static int64_t stamp(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t seq,
+                     const uint8_t *payload, size_t len, bool admitted, uint64_t accepted_ns) {
   enum rc_payload_class cls = rc_message_classify(payload, len);
   struct rc_frame *f =
-      rc_message_encode((uint16_t)pss->id, tp->name, tp->name_len, tp->seq + 1, payload, len, cls);
+      rc_message_encode((uint16_t)pss->id, tp->name, tp->name_len, seq, payload, len, cls);
   if (!f) {
     rc_err("out of memory encoding a message for %s; not published", tp->name);
     rc_counter_add(&pss->stats.publish_failed, 1);
@@ -459,7 +469,7 @@ static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
     rc_counter_add(&pss->stats.refused_memory, 1);
     return -ENOBUFS;
   }
-  uint64_t seq = ++tp->seq;
+  tp->seq = seq;
   rc_counter_add(&pss->stats.published, 1);
   rc_hist_observe(&pss->stats.message_size, &rc_hist_size_bytes, len);
   f->stamp_ns = accepted_ns; /* before any other shard can see f */
@@ -481,6 +491,12 @@ static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
   }
   fan_out(pss, tp, f, others);
   return (int64_t)seq;
+}
+
+static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
+                            const uint8_t *payload, size_t len, bool admitted,
+                            uint64_t accepted_ns) {
+  return stamp(pss, tp, tp->seq + 1, payload, len, admitted, accepted_ns);
 }
 
 static size_t pubreq_size(size_t len, size_t note_len) {
@@ -547,7 +563,10 @@ int64_t rc_pubsub_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
                           const uint8_t *payload, size_t len,
                           const struct rc_publish_origin *origin) {
   if ((origin && origin->note_len > RC_PUBSUB_NOTE_MAX) || len > UINT32_MAX - 4096) return -EINVAL;
-  if (tp->home == pss->id) return home_publish(pss, tp, payload, len, false, pss->now_ns);
+  /* With a sequencer, even the home's own publishes queue: the request is the
+   * ticket that waits for the sequencer's answer. */
+  if (tp->home == pss->id && !remote_topic(pss->ps, tp))
+    return home_publish(pss, tp, payload, len, false, pss->now_ns);
   return forward(pss, tp, payload, len, origin, false);
 }
 
@@ -565,7 +584,7 @@ ssize_t rc_pubsub_publish_many(struct rc_pubsub_shard *pss, const struct rc_publ
   for (size_t i = 0; i < n; i++) {
     if (items[i].len > UINT32_MAX - 4096) return -EINVAL;
     unsigned home = items[i].topic->home;
-    if (home == pss->id) {
+    if (home == pss->id && !remote_topic(pss->ps, items[i].topic)) {
       local += local_estimate(&items[i]);
     } else {
       per_shard[home] += pubreq_size(items[i].len, 0);
@@ -591,7 +610,7 @@ ssize_t rc_pubsub_publish_many(struct rc_pubsub_shard *pss, const struct rc_publ
   size_t done = 0;
   for (; done < n; done++) {
     const struct rc_publish_item *it = &items[done];
-    int64_t r = it->topic->home == pss->id
+    int64_t r = it->topic->home == pss->id && !remote_topic(pss->ps, it->topic)
                     ? home_publish(pss, it->topic, it->payload, it->len, true, pss->now_ns)
                     : forward(pss, it->topic, it->payload, it->len, NULL, true);
     if (r < 0) break;
@@ -600,7 +619,7 @@ ssize_t rc_pubsub_publish_many(struct rc_pubsub_shard *pss, const struct rc_publ
    * what the publishes never made take (after an allocation failure). */
   rc_budget_release(pss->ps->lim.budget, local);
   for (size_t i = done + 1; i < n; i++) {
-    if (items[i].topic->home == pss->id) continue;
+    if (items[i].topic->home == pss->id && !remote_topic(pss->ps, items[i].topic)) continue;
     size_t sz = pubreq_size(items[i].len, 0);
     backlog_give(pss, items[i].topic->home, sz);
     rc_budget_release(pss->ps->lim.budget, sz);
@@ -744,8 +763,7 @@ static void joined(struct rc_pubsub_shard *pss, struct join *j) {
 
 /* On the home shard: answered here, then live. A subscriber on this same
  * shard goes live in the same step, before any later publish is stamped. */
-static void home_join(struct rc_pubsub_shard *pss, struct join *j) {
-  if (tracking(pss->ps)) track(pss, j->topic);
+static void answer_join(struct rc_pubsub_shard *pss, struct join *j) {
   answer(pss, j);
   rc_counter_add(&pss->stats.joins, 1);
   if (j->shard == pss->id) {
@@ -756,6 +774,134 @@ static void home_join(struct rc_pubsub_shard *pss, struct join *j) {
   if (pss->out[j->shard]) push_batch(pss, j->shard);
   j->item.kind = INBOX_JOINED;
   push(pss, j->shard, &j->item);
+}
+
+static void home_join(struct rc_pubsub_shard *pss, struct join *j) {
+  struct rc_topic *tp = j->topic;
+  if (tracking(pss->ps)) track(pss, tp);
+  if (remote_topic(pss->ps, tp) && tp->remote != RC_TOPIC_REMOTE_LIVE) {
+    /* Its seq and history are the sequencer's: answered once they are known. */
+    j->next_wait = tp->waiting;
+    tp->waiting = j;
+    if (tp->remote == RC_TOPIC_REMOTE_NONE) {
+      tp->remote = RC_TOPIC_REMOTE_SYNCING;
+      pss->cb.remote_interest(pss->cb.ctx, tp, true);
+    }
+    return;
+  }
+  answer_join(pss, j);
+}
+
+/* ---- scale-out: a sequencer elsewhere (pubsub.h, remote_*) ---- */
+
+void rc_pubsub_remote_done(struct rc_pubsub_shard *pss, uint64_t ticket, int64_t res) {
+  struct pubreq *r = (struct pubreq *)(uintptr_t)ticket;
+  if (res <= 0) rc_counter_add(&pss->stats.publish_failed, 1);
+  if (r->has_origin) send_result(pss, r, res);
+  atomic_fetch_sub_explicit(&pss->backlog, r->charge, memory_order_relaxed);
+  rc_budget_release(pss->ps->lim.budget, r->charge);
+  rc_topic_release(pss->ps->topics, r->topic);
+  free(r);
+}
+
+/* Tells tp's subscribers here and on other shards, in order with its messages,
+ * that from..to will not come. */
+static void announce_gap(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t from,
+                         uint64_t to, const char *reason) {
+  rc_counter_add(&pss->stats.remote_gaps, 1);
+  if (from > to)
+    rc_warn("topic %s: its sequence restarted under a new epoch (%s: the sequencer lost its data); "
+            "subscribers are told", tp->name, reason);
+  else
+    rc_warn("topic %s: messages %" PRIu64 " to %" PRIu64 " are lost (%s); subscribers are told",
+            tp->name, from, to, reason);
+  struct rc_frame *f = rc_message_encode_gap((uint16_t)pss->id, tp->name, tp->name_len, from, to,
+                                             tp->epoch, reason);
+  if (!f) {
+    rc_err("out of memory announcing a gap on %s; its subscribers see it in the seqs only", tp->name);
+    return;
+  }
+  rc_frame_charge(f, pss->ps->lim.budget, true);
+  uint64_t others = fanout_mask(tp) & ~(1ull << pss->id);
+  atomic_store_explicit(&f->shard_refs, 1u + (uint32_t)__builtin_popcountll(others),
+                        memory_order_relaxed);
+  fan_out(pss, tp, f, others);
+}
+
+void rc_pubsub_remote_synced(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t epoch,
+                             uint64_t seq, const struct rc_remote_entry *e, size_t n) {
+  struct rc_history_ctx cx = history_ctx(pss);
+  bool live = tp->remote == RC_TOPIC_REMOTE_LIVE; /* subscribers are following it */
+  const char *reason = "redis";
+  bool told = true;
+  if (tp->epoch != epoch || !live) {
+    /* What history holds belongs to another run of seqs, or to a time the home
+     * did not follow the topic: the sequencer's history replaces it. */
+    if (live && tp->epoch != epoch) {
+      rc_counter_add(&pss->stats.remote_epochs, 1);
+      reason = "epoch";
+      told = false;
+    }
+    rc_history_clear(&tp->history, &cx);
+    tp->epoch = epoch;
+    tp->seq = 0;
+  }
+  if (!live) tp->seq = n ? e[0].seq - 1 : seq; /* nobody to tell: start where it stands */
+  for (size_t i = 0; i < n; i++) {
+    if (e[i].seq <= tp->seq) continue;
+    if (e[i].seq > tp->seq + 1) {
+      announce_gap(pss, tp, tp->seq + 1, e[i].seq - 1, reason);
+      told = true;
+      tp->seq = e[i].seq - 1;
+    }
+    if (!told) {
+      announce_gap(pss, tp, 1, 0, reason); /* nothing of the new run is missed */
+      told = true;
+    }
+    if (stamp(pss, tp, e[i].seq, e[i].payload, e[i].len, true, pss->now_ns) < 0) {
+      announce_gap(pss, tp, e[i].seq, e[i].seq, "memory");
+      tp->seq = e[i].seq;
+    } else if (live) {
+      rc_counter_add(&pss->stats.remote_refilled, 1);
+    }
+  }
+  if (seq > tp->seq) {
+    if (live) announce_gap(pss, tp, tp->seq + 1, seq, reason);
+    told = true;
+    tp->seq = seq;
+  }
+  if (!told) announce_gap(pss, tp, 1, 0, reason);
+  tp->remote = RC_TOPIC_REMOTE_LIVE;
+  struct join *j = tp->waiting;
+  tp->waiting = NULL;
+  while (j) {
+    struct join *next = j->next_wait;
+    answer_join(pss, j);
+    j = next;
+  }
+}
+
+int rc_pubsub_remote_message(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t epoch,
+                             uint64_t seq, const uint8_t *payload, size_t len) {
+  if (tp->remote != RC_TOPIC_REMOTE_LIVE) return -ENOENT;
+  if (epoch != tp->epoch) return -ESTALE;
+  if (seq <= tp->seq) {
+    rc_counter_add(&pss->stats.remote_duplicates, 1);
+    return 1;
+  }
+  if (seq != tp->seq + 1) return -ERANGE;
+  int64_t r = stamp(pss, tp, seq, payload, len, true, pss->now_ns);
+  return r < 0 ? (int)r : 0;
+}
+
+/* No subscriber of tp is left on this node: the sequencer is told, and what the
+ * home kept goes (it would miss what comes next; a new subscriber syncs again). */
+static void remote_forget(struct rc_pubsub_shard *pss, struct rc_topic *tp) {
+  struct rc_history_ctx cx = history_ctx(pss);
+  pss->cb.remote_interest(pss->cb.ctx, tp, false);
+  tp->remote = RC_TOPIC_REMOTE_NONE;
+  rc_history_clear(&tp->history, &cx);
+  tp->seq = 0;
 }
 
 /* ---- heartbeats and aging ---- */
@@ -793,7 +939,10 @@ void rc_pubsub_tick(struct rc_pubsub_shard *pss) {
     rc_history_expire(&tp->history, pss->now_s, &hl, &cx);
     uint64_t interest = atomic_load_explicit(&tp->interest, memory_order_relaxed) |
                         atomic_load_explicit(&tp->pattern_interest, memory_order_relaxed);
-    if (hb && interest && pss->now_s - tp->last_s >= hb) heartbeat(pss, tp, interest);
+    if (hb && interest && pss->now_s - tp->last_s >= hb && tp->remote != RC_TOPIC_REMOTE_SYNCING)
+      heartbeat(pss, tp, interest);
+    if (pss->ps->remote && !interest && tp->remote != RC_TOPIC_REMOTE_NONE && !tp->waiting)
+      remote_forget(pss, tp);
     /* A topic nobody follows and nothing remembers is let go (a pending
      * subscriber's join holds a reference of its own and tracks it again). */
     if (!interest && !tp->history) untrack(pss, tp);
@@ -841,6 +990,14 @@ bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work, size_t max_
     switch (it->kind) {
     case INBOX_PUBLISH: {
       struct pubreq *r = (struct pubreq *)it;
+      if (remote_topic(pss->ps, r->topic)) {
+        /* Kept, with its charges, until the sequencer answers: what waits for
+         * Redis is bounded by --max-backlog like what waits for this shard. */
+        int ret = pss->cb.remote_publish(pss->cb.ctx, r->topic, r->data, r->len, (uint64_t)(uintptr_t)r);
+        if (ret < 0) rc_pubsub_remote_done(pss, (uint64_t)(uintptr_t)r, ret);
+        work++;
+        break;
+      }
       bytes += local_bytes(pss, r->topic, r->len);
       /* Accepted when it was queued: it is published whatever the budget says
        * now, and its charge moves to the encoded message. */
@@ -1216,6 +1373,13 @@ static void drop_batch(struct rc_pubsub *ps, struct batch *b) {
 
 void rc_pubsub_shard_destroy(struct rc_pubsub_shard *pss) {
   if (!pss) return;
+  for (struct rc_topic *tp = pss->tracked_head; tp; tp = tp->tracked_next) {
+    while (tp->waiting) {
+      struct join *j = tp->waiting;
+      tp->waiting = j->next_wait;
+      join_free(pss, j);
+    }
+  }
   while (pss->tracked_head) untrack(pss, pss->tracked_head);
   for (unsigned d = 0; d < RC_MAX_SHARDS; d++)
     if (pss->out[d]) drop_batch(pss->ps, pss->out[d]);

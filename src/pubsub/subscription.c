@@ -130,6 +130,7 @@ int rc_subscription_add(unsigned shard, struct rc_subscriber *s, struct rc_topic
   if (join) l->pending++;
   else idx = refs_put(l->v, &l->n, s, s->n);
   if (first) interest_gained(tp, shard);
+  atomic_fetch_add_explicit(&tp->nsubs, 1, memory_order_relaxed);
   s->v[s->n++] = (struct rc_subscription){.topic = tp, .list_idx = idx, .join = join, .pattern = false};
   return first;
 }
@@ -180,6 +181,7 @@ bool rc_subscription_remove_pattern(unsigned shard, struct rc_subscriber *s, uin
 static bool remove_from_topic(unsigned shard, const struct rc_subscription *g0) {
   struct rc_subscription gone = *g0;
   struct rc_sublist *l = &gone.topic->local[shard];
+  atomic_fetch_sub_explicit(&gone.topic->nsubs, 1, memory_order_relaxed);
   if (gone.join) {
     l->pending--;
   } else if (gone.parked) {

@@ -44,4 +44,13 @@ struct rc_frame *rc_message_encode(uint16_t owner, const char *topic, size_t top
 struct rc_frame *rc_message_encode_heartbeat(uint16_t owner, const char *topic, size_t topic_len,
                                              uint64_t seq);
 
+/* A hole in a live stream that the server could not fill (scale-out: Redis
+ * lost or trimmed what was missed): {"type":"gap","topic":..,"from":..,"to":..,
+ * "recovered":false,"epoch":..,"reason":..} in a text frame (no raw view),
+ * tagged like a heartbeat with seq `to`, so it travels in order with the
+ * messages and is never taken for one. NULL on ENOMEM. */
+struct rc_frame *rc_message_encode_gap(uint16_t owner, const char *topic, size_t topic_len,
+                                       uint64_t from, uint64_t to, uint64_t epoch,
+                                       const char *reason);
+
 #endif

@@ -115,6 +115,18 @@ struct rc_pubsub_callbacks {
    * Called after this shard's pushes; the callee orders its check of whether they
    * sleep after them. */
   void (*wake)(void *ctx, uint64_t mask);
+  /* Scale-out (both NULL: this node numbers its topics itself). With them, a
+   * home shard stamps nothing on its own: each publish goes to remote_publish
+   * (0, or a negative errno: it fails now with that) and its outcome comes back
+   * through rc_pubsub_remote_done(ticket); messages are stamped as the
+   * sequencer hands them back (rc_pubsub_remote_message), in its order and
+   * numbering. A subscription to a topic the home does not follow waits: the
+   * home calls remote_interest(tp, true) and answers it once the remote calls
+   * rc_pubsub_remote_synced; remote_interest(tp, false) once no subscriber of
+   * tp is left on this node (the home then forgets tp's history). */
+  int (*remote_publish)(void *ctx, struct rc_topic *tp, const uint8_t *payload, size_t len,
+                        uint64_t ticket);
+  void (*remote_interest)(void *ctx, struct rc_topic *tp, bool on);
 };
 
 struct rc_pubsub_stats {
@@ -134,6 +146,13 @@ struct rc_pubsub_stats {
   _Atomic uint64_t patterns_refused;  /* wildcard subscriptions refused here by a limit */
   _Atomic uint64_t pattern_scans;     /* topic-table scans for wildcards (new groups, sweeps) */
   struct rc_hist message_size;        /* payload bytes of publishes stamped here (size scale) */
+  /* Scale-out, as home shard: messages the sequencer handed back twice (dropped),
+   * messages filled from its history after a hole, and holes it could not fill
+   * (each announced to subscribers as a gap). */
+  _Atomic uint64_t remote_duplicates;
+  _Atomic uint64_t remote_refilled;
+  _Atomic uint64_t remote_gaps;
+  _Atomic uint64_t remote_epochs;     /* the sequencer's epoch changed under live subscribers */
   /* The inbox: items this shard pushed to each shard's inbox, and items it took
    * from its own, each written by one thread only, so a shard's depth is the
    * sum of every shard's pushed[it] less its popped (rc_pubsub_inbox_depth). */
@@ -240,6 +259,29 @@ int rc_pubsub_unsubscribe_pattern(struct rc_pubsub_shard *pss, struct rc_subscri
                                   const char *p, size_t len);
 /* Any thread: distinct patterns subscribed now, all shards together. */
 size_t rc_pubsub_pattern_count(struct rc_pubsub *ps);
+/* Scale-out (cb->remote_*), all on tp's home shard. A publish handed to
+ * remote_publish ended: res is its seq (> 0) or a negative errno. */
+void rc_pubsub_remote_done(struct rc_pubsub_shard *pss, uint64_t ticket, int64_t res);
+/* One message of the sequencer's history. */
+struct rc_remote_entry {
+  uint64_t seq;
+  const uint8_t *payload;
+  size_t len;
+};
+/* Where tp stands at the sequencer (epoch, last seq) with the newest messages of
+ * its history, oldest first (entries up to seq): after remote_interest(tp, true),
+ * or again whenever the remote lost messages (its link went down, a hole). The
+ * home fills what it misses from the entries, announces as a gap what they do
+ * not cover to subscribers already live, then answers waiting subscriptions. */
+void rc_pubsub_remote_synced(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t epoch,
+                             uint64_t seq, const struct rc_remote_entry *e, size_t n);
+/* A live message from the sequencer: 0 stamped and delivered; 1 a duplicate
+ * (dropped); -ERANGE it is ahead of the next one expected (the remote fills the
+ * hole through rc_pubsub_remote_synced, then hands it again); -ESTALE another
+ * epoch (likewise); -ENOENT tp is not followed (dropped); -ENOMEM. */
+int rc_pubsub_remote_message(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t epoch,
+                             uint64_t seq, const uint8_t *payload, size_t len);
+
 /* Handles the shard's inbox (publishes to stamp, batches to deliver, results to
  * report) up to about max_work units (a publish or result is one, a batch one per
  * message) and max_bytes of messages for local subscribers, so a flooded inbox is

@@ -59,6 +59,13 @@ _Static_assert(sizeof(struct rc_sublist) <= 64, "a topic holds one of these per 
 
 struct rc_history;
 
+/* A home shard's knowledge of a topic numbered by a remote sequencer. */
+enum rc_topic_remote {
+  RC_TOPIC_REMOTE_NONE = 0,  /* not following: no subscriber here wants it */
+  RC_TOPIC_REMOTE_SYNCING,   /* interest told; waiting for where it stands */
+  RC_TOPIC_REMOTE_LIVE,      /* seq and history follow the sequencer's */
+};
+
 struct rc_topic {
   struct rc_topic *next;   /* in its partition's bucket (partition lock) */
   uint64_t hash;
@@ -77,12 +84,21 @@ struct rc_topic {
    * is visible by whoever creates it, or later by shard s; cleared by shard s.
    * The home fans out to interest | pattern_interest. */
   _Atomic uint64_t pattern_interest;
+  /* Exact subscriptions of this node, every shard's, pending ones too: each
+   * shard adds and takes its own (subscribing is rare next to messages); read
+   * by the home for the scale-out's per-node counts. */
+  _Atomic uint32_t nsubs;
   /* Home shard only. */
   uint64_t seq;
   struct rc_history *history;  /* NULL: none kept */
   struct rc_topic *tracked_prev, *tracked_next; /* in the home's list of topics it tracks */
   uint32_t last_s;         /* last message or heartbeat, home's clock (s) */
   bool tracked;
+  /* Scale-out (pubsub.h, remote_*): where the home stands with the sequencer,
+   * the subscriptions waiting for it, and the remote's own state for the topic. */
+  uint8_t remote;          /* enum rc_topic_remote */
+  void *waiting;           /* joins answered once synced (pub/sub's) */
+  void *remote_data;       /* the remote's (the Redis link's channel) */
   struct rc_sublist local[]; /* one per shard; local[s] touched only by shard s */
 };
 

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/* Pub/sub with a sequencer elsewhere (the scale-out's Redis, pubsub.h remote_*),
+ * two shards driven in turn from one thread and a fake sequencer: publishes
+ * become tickets, subscriptions wait for the topic's position, messages are
+ * stamped with the sequencer's seqs (duplicates dropped, holes and new epochs
+ * refused until a sync fills or announces them), and a topic no subscriber
+ * follows any more is let go. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "ringcast/pubsub/message.h"
+#include "ringcast/pubsub/pubsub.h"
+#include "ringcast/util/counter.h"
+
+#define SHARDS 2
+#define EPOCH 0x1234abcd5678ef01ull
+
+static struct rc_frame_arena ar[SHARDS];
+static struct rc_frame_arena *const all[SHARDS] = {&ar[0], &ar[1]};
+static struct rc_pubsub *ps;
+static struct rc_pubsub_shard *sh[SHARDS];
+static struct rc_subscriber sub;
+static struct rc_join_result last_join;
+static unsigned njoined;
+/* What the subscriber got, in order: seq of a message, or 1000000 + `to` of a gap. */
+static uint64_t got[64];
+static char last_gap[256];
+static unsigned ngot;
+static struct rc_publish_result last_result;
+static unsigned nresults;
+static int64_t result_sum; /* seqs and errors of every result, added */
+/* The fake sequencer. */
+static uint64_t tickets[16];
+static unsigned ntickets;
+static int interest_calls[2]; /* [on] */
+static int refuse_publish;
+
+static struct rc_subscriber *resolve(void *ctx, uint64_t token) {
+  (void)ctx;
+  return token == 1 ? &sub : NULL;
+}
+static bool joined(void *ctx, struct rc_subscriber *s, const struct rc_join_result *r) {
+  (void)ctx, (void)s;
+  last_join = *r;
+  njoined++;
+  return true;
+}
+static void deliver(void *ctx, struct rc_subscriber *s, struct rc_topic *tp, struct rc_hold *h) {
+  (void)ctx, (void)s, (void)tp;
+  if (ngot >= 64) return;
+  if (rc_message_is_heartbeat(h->frame)) {
+    size_t n = h->frame->len < sizeof last_gap ? h->frame->len : sizeof last_gap - 1;
+    memcpy(last_gap, h->frame->data, n);
+    last_gap[n] = 0;
+    got[ngot++] = 1000000 + rc_message_seq(h->frame);
+  } else {
+    got[ngot++] = rc_message_seq(h->frame);
+  }
+}
+static void published(void *ctx, const struct rc_publish_result *r) {
+  (void)ctx;
+  last_result = *r;
+  nresults++;
+  result_sum += r->err ? r->err : (int64_t)r->seq;
+}
+static void wake(void *ctx, uint64_t mask) { (void)ctx, (void)mask; }
+static int remote_publish(void *ctx, struct rc_topic *tp, const uint8_t *p, size_t len,
+                          uint64_t ticket) {
+  (void)ctx, (void)tp, (void)p, (void)len;
+  if (refuse_publish) return -ENOTCONN;
+  tickets[ntickets++] = ticket;
+  return 0;
+}
+static void remote_interest(void *ctx, struct rc_topic *tp, bool on) {
+  (void)ctx, (void)tp;
+  interest_calls[on]++;
+}
+
+static void setup(void) {
+  struct rc_pubsub_limits lim = {.history = {.msgs = 10}};
+  ps = rc_pubsub_create(SHARDS, 64, &lim);
+  cr_assert_not_null(ps);
+  static const struct rc_pubsub_callbacks cb = {.resolve = resolve, .joined = joined,
+                                                .deliver = deliver, .published = published,
+                                                .wake = wake, .remote_publish = remote_publish,
+                                                .remote_interest = remote_interest};
+  for (unsigned i = 0; i < SHARDS; i++) {
+    rc_frame_arena_init(&ar[i], i, all);
+    cr_assert_eq(rc_pubsub_shard_create(ps, i, &ar[i], &cb, &sh[i]), 0);
+  }
+  memset(&sub, 0, sizeof sub);
+  ngot = njoined = nresults = ntickets = 0;
+  result_sum = 0;
+  interest_calls[0] = interest_calls[1] = 0;
+  refuse_publish = 0;
+}
+
+static void turn(unsigned s) {
+  rc_pubsub_drain(sh[s], 1024, 1 << 20);
+  rc_pubsub_flush(sh[s]);
+}
+
+static void turns(void) {
+  for (int k = 0; k < 3; k++)
+    for (unsigned i = 0; i < SHARDS; i++) turn(i);
+}
+
+static void teardown(void) {
+  rc_pubsub_unsubscribe_all(sh[0], &sub);
+  turns();
+  for (unsigned i = 0; i < SHARDS; i++) rc_pubsub_shard_destroy(sh[i]);
+  rc_pubsub_destroy(ps);
+  for (unsigned i = 0; i < SHARDS; i++) rc_frame_arena_fini(&ar[i]);
+}
+
+static struct rc_topic *topic_homed_on_1(void) {
+  char name[16];
+  for (int i = 0;; i++) {
+    snprintf(name, sizeof name, "t%d", i);
+    struct rc_topic *tp;
+    cr_assert_eq(rc_topic_acquire(rc_pubsub_topics(ps), name, strlen(name), true, &tp), 0);
+    if (tp->home == 1) return tp;
+    rc_topic_release(rc_pubsub_topics(ps), tp);
+  }
+}
+
+static const struct rc_pubsub_stats *stats(unsigned s) { return rc_pubsub_shard_stats(ps, s); }
+
+static struct rc_remote_entry entry(uint64_t seq) {
+  return (struct rc_remote_entry){seq, (const uint8_t *)"{}", 2};
+}
+
+/* Subscribes on shard 0 and syncs the topic at (EPOCH, seq) with entries
+ * first..seq. */
+static void follow(struct rc_topic *tp, const struct rc_join_request *req, uint64_t first,
+                   uint64_t seq) {
+  cr_assert_eq(rc_pubsub_subscribe(sh[0], &sub, tp, 8, req), 0);
+  turns();
+  cr_assert_eq(njoined, 0, "the subscription waits for the sequencer");
+  cr_assert_eq(interest_calls[1], 1, "the home told the sequencer once");
+  cr_assert_eq(tp->remote, RC_TOPIC_REMOTE_SYNCING);
+  struct rc_remote_entry e[16];
+  size_t n = 0;
+  for (uint64_t q = first; first && q <= seq; q++) e[n++] = entry(q);
+  rc_pubsub_remote_synced(sh[1], tp, EPOCH, seq, e, n);
+  turns();
+  cr_assert_eq(njoined, 1);
+  cr_assert(last_join.live);
+}
+
+Test(pubsub_remote, publishes_are_tickets_answered_by_the_sequencer, .init = setup, .fini = teardown) {
+  struct rc_topic *tp = topic_homed_on_1();
+  struct rc_publish_origin o = {.token = 9};
+  /* Even on the home shard a publish waits for the sequencer. */
+  cr_assert_eq(rc_pubsub_publish(sh[1], tp, (const uint8_t *)"a", 1, &o), 0);
+  cr_assert_eq(rc_pubsub_publish(sh[0], tp, (const uint8_t *)"b", 1, &o), 0);
+  turns();
+  cr_assert_eq(ntickets, 2);
+  cr_assert_gt(rc_pubsub_backlog(ps, 1), 0, "what waits for Redis holds the home's backlog");
+  cr_assert_eq(rc_counter_get(&stats(1)->published), 0, "nothing stamped before Redis says");
+  rc_pubsub_remote_done(sh[1], tickets[0], 41);
+  rc_pubsub_remote_done(sh[1], tickets[1], -ECONNRESET);
+  turns();
+  cr_assert_eq(nresults, 2);
+  cr_assert_eq(result_sum, 41 - ECONNRESET, "seq 41 to one, the error to the other");
+  cr_assert_eq(rc_pubsub_backlog(ps, 1), 0, "the backlog comes back with the answers");
+  cr_assert_eq(rc_counter_get(&stats(1)->publish_failed), 1);
+  rc_topic_release(rc_pubsub_topics(ps), tp);
+}
+
+Test(pubsub_remote, a_refused_publish_fails_at_once, .init = setup, .fini = teardown) {
+  struct rc_topic *tp = topic_homed_on_1();
+  refuse_publish = 1;
+  struct rc_publish_origin o = {.token = 9};
+  cr_assert_eq(rc_pubsub_publish(sh[0], tp, (const uint8_t *)"a", 1, &o), 0);
+  turns();
+  cr_assert_eq(nresults, 1);
+  cr_assert_eq(last_result.err, -ENOTCONN);
+  rc_topic_release(rc_pubsub_topics(ps), tp);
+}
+
+Test(pubsub_remote, a_join_starts_at_the_sequencers_position_and_resumes_from_its_history,
+     .init = setup, .fini = teardown) {
+  struct rc_topic *tp = topic_homed_on_1();
+  follow(tp, &(struct rc_join_request){.token = 1, .has_since = true, .since_epoch = EPOCH,
+                                       .since_seq = 3},
+         2, 6);
+  cr_assert_eq(last_join.seq, 6);
+  cr_assert_eq(last_join.epoch, EPOCH);
+  cr_assert_eq(last_join.outcome, RC_JOIN_RECOVERED, "4..6 came with the sync");
+  cr_assert_eq(ngot, 3);
+  cr_assert_eq(got[0], 4);
+  cr_assert_eq(got[2], 6);
+  rc_topic_release(rc_pubsub_topics(ps), tp);
+}
+
+Test(pubsub_remote, live_messages_duplicates_holes_and_epochs, .init = setup, .fini = teardown) {
+  struct rc_topic *tp = topic_homed_on_1();
+  follow(tp, &(struct rc_join_request){.token = 1}, 0, 6);
+  cr_assert_eq(last_join.seq, 6);
+  const uint8_t *p = (const uint8_t *)"1";
+  cr_assert_eq(rc_pubsub_remote_message(sh[1], tp, EPOCH, 7, p, 1), 0);
+  cr_assert_eq(rc_pubsub_remote_message(sh[1], tp, EPOCH, 7, p, 1), 1, "a duplicate");
+  cr_assert_eq(rc_pubsub_remote_message(sh[1], tp, EPOCH, 9, p, 1), -ERANGE, "8 is missing");
+  cr_assert_eq(rc_pubsub_remote_message(sh[1], tp, EPOCH + 2, 8, p, 1), -ESTALE);
+  turns();
+  cr_assert_eq(ngot, 1);
+  cr_assert_eq(got[0], 7);
+  cr_assert_eq(rc_counter_get(&stats(1)->remote_duplicates), 1);
+
+  /* The sync after the hole: 8 is in Redis' history, so is 10; 9 is not. */
+  struct rc_remote_entry e[] = {entry(8), entry(10)};
+  rc_pubsub_remote_synced(sh[1], tp, EPOCH, 10, e, 2);
+  turns();
+  cr_assert_eq(ngot, 4);
+  cr_assert_eq(got[1], 8, "filled");
+  cr_assert_eq(got[2], 1000000 + 9, "9 announced as a gap, in order");
+  cr_assert(strstr(last_gap, "\"from\":9,\"to\":9") && strstr(last_gap, "\"reason\":\"redis\""), "%s", last_gap);
+  cr_assert_eq(got[3], 10);
+  cr_assert_eq(rc_counter_get(&stats(1)->remote_refilled), 2);
+  cr_assert_eq(rc_counter_get(&stats(1)->remote_gaps), 1);
+
+  /* Redis lost its data: a new epoch, told before its first message. */
+  struct rc_remote_entry e2[] = {entry(1), entry(2)};
+  rc_pubsub_remote_synced(sh[1], tp, EPOCH + 2, 2, e2, 2);
+  turns();
+  cr_assert_eq(ngot, 7);
+  cr_assert_eq(got[4], 1000000 + 0, "the epoch notice comes first");
+  cr_assert(strstr(last_gap, "\"reason\":\"epoch\""), "%s", last_gap);
+  cr_assert_eq(got[5], 1);
+  cr_assert_eq(got[6], 2);
+  cr_assert_eq(tp->epoch, EPOCH + 2);
+  cr_assert_eq(rc_counter_get(&stats(1)->remote_epochs), 1);
+  rc_topic_release(rc_pubsub_topics(ps), tp);
+}
+
+Test(pubsub_remote, a_topic_nobody_follows_is_let_go, .init = setup, .fini = teardown) {
+  struct rc_topic *tp = topic_homed_on_1();
+  follow(tp, &(struct rc_join_request){.token = 1}, 1, 3);
+  cr_assert_eq(rc_pubsub_unsubscribe(sh[0], &sub, tp), 0);
+  turns();
+  rc_pubsub_tick(sh[1]);
+  cr_assert_eq(interest_calls[0], 1, "the sequencer is told");
+  cr_assert_eq(tp->remote, RC_TOPIC_REMOTE_NONE);
+  cr_assert_null(tp->history, "what it kept would go stale");
+  cr_assert_eq(rc_pubsub_remote_message(sh[1], tp, EPOCH, 4, (const uint8_t *)"x", 1), -ENOENT);
+  rc_topic_release(rc_pubsub_topics(ps), tp);
+}
+
+Test(pubsub_remote, the_servers_own_topics_stay_local, .init = setup, .fini = teardown) {
+  struct rc_topic *tp;
+  cr_assert_eq(rc_topic_acquire(rc_pubsub_topics(ps), "$sys.x", 6, true, &tp), 0);
+  unsigned home = tp->home;
+  cr_assert_gt(rc_pubsub_publish(sh[home], tp, (const uint8_t *)"a", 1, NULL), 0,
+               "stamped at once, not sent to Redis");
+  cr_assert_eq(ntickets, 0);
+  rc_topic_release(rc_pubsub_topics(ps), tp);
+}
