@@ -37,7 +37,7 @@ if [ "${RC_QUICK:-0}" != 1 ]; then
   scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DRC_TSAN=ON -DRC_WERROR=ON
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     run_ctest build-tsan -L threads
-  TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan -R 'integration_(fanout|shutdown|history)$'
+  TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan -R 'integration_(fanout|shutdown|history|scaleout)$'
   CC=clang-14 scripts/build.sh build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRC_FUZZ=ON \
     -DRC_FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
   run_ctest build-fuzz -j "$jobs"

@@ -143,6 +143,7 @@ struct lag {
 };
 
 static void count_lagging(struct rc_loop *l, struct rc_conn *c, void *arg) {
+  if (c->outbound) return; /* the Redis link's, not a client */
   (void)l;
   struct rc_session *s = rc_session_of(c);
   struct lag *m = arg;

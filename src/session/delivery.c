@@ -89,8 +89,14 @@ void rc_delivery_published(void *ctx, const struct rc_publish_result *r) {
     rc_counter_add(&ss->stats.acks_lost, 1); /* the publisher left before its ack */
     return;
   }
-  rc_delivery_ack_publish(ss->loop, rc_session_of(c), r->topic,
-                          r->err ? r->err : (int64_t)r->seq, r->note, r->note_len);
+  struct rc_session *s = rc_session_of(c);
+  if (s->kind == RC_SESSION_HTTP) {
+    /* A POST /publish through Redis (request.c) waits for this. */
+    if (s->awaiting) ss->publish_answered(ss->loop, s, r);
+    return;
+  }
+  rc_delivery_ack_publish(ss->loop, s, r->topic, r->err ? r->err : (int64_t)r->seq, r->note,
+                          r->note_len);
 }
 
 struct rc_subscriber *rc_delivery_resolve(void *ctx, uint64_t token) {

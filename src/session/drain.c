@@ -59,6 +59,7 @@ static void drain_close(struct rc_loop *l, struct rc_session *s, bool window_end
 }
 
 static void close_left(struct rc_loop *l, struct rc_conn *c, void *arg) {
+  if (c->outbound) return; /* the Redis link's, not a client */
   (void)arg;
   drain_close(l, rc_session_of(c), true);
 }
@@ -86,12 +87,14 @@ struct collect {
 };
 
 static void collect_one(struct rc_loop *l, struct rc_conn *c, void *arg) {
+  if (c->outbound) return; /* the Redis link's, not a client */
   struct collect *co = arg;
   if (!rc_conn_is_open(c) || co->d->n >= co->cap) return;
   co->d->tokens[co->d->n++] = rc_conn_token(l, c);
 }
 
 static void count_one(struct rc_loop *l, struct rc_conn *c, void *arg) {
+  if (c->outbound) return; /* the Redis link's, not a client */
   (void)l;
   *(uint32_t *)arg += rc_conn_is_open(c);
 }

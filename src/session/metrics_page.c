@@ -14,6 +14,7 @@
 #include "ringcast/stream/tls.h"
 #include "ringcast/util/counter.h"
 #include "metrics_page.h"
+#include "redis_link.h"
 
 struct out {
   char *p;
@@ -377,6 +378,65 @@ static void render_signals(struct out *o, const struct rc_server *srv, const str
   render_memory(o, src, n);
 }
 
+/* The scale-out's link (--redis): one set of connections per shard, summed. */
+static void render_redis(struct out *o, const struct rc_server *srv, const struct sources *src) {
+  static const struct {
+    const char *name, *type, *help;
+    size_t off;
+  } link[] = {
+#define RL(field, name, type, help) {name, type, help, offsetof(struct rc_redis_link_stats, field)}
+      RL(connects, "ringcast_redis_connects_total", "counter", "Times a shard's link to Redis came up."),
+      RL(disconnects, "ringcast_redis_disconnects_total", "counter",
+         "Times a shard's link to Redis went down or could not connect (each is logged)."),
+      RL(messages, "ringcast_redis_messages_total", "counter",
+         "Channel messages received from Redis: one per message per node that follows its topic."),
+      RL(syncs, "ringcast_redis_syncs_total", "counter",
+         "Topic positions asked of Redis: a topic followed, a hole seen, a reconnect."),
+      RL(channels, "ringcast_redis_channels", "gauge", "Redis channels this node subscribes to now."),
+      RL(buffer_overflows, "ringcast_redis_held_overflows_total", "counter",
+         "Live messages dropped while their topic synced (past the bound); refilled by a second sync."),
+      RL(foreign, "ringcast_redis_foreign_total", "counter",
+         "Messages on ringcast's channels not in its epoch:seq:payload form (another publisher); dropped."),
+#undef RL
+  };
+  const void *of[RC_MAX_SHARDS];
+  uint64_t up = 1;
+  for (unsigned s = 0; s < srv->nshards; s++) {
+    of[s] = rc_redis_link_stats(srv->shards[s]->redis);
+    up &= rc_counter_get(&rc_redis_link_stats(srv->shards[s]->redis)->up); /* another shard's */
+  }
+  put(o, "# HELP ringcast_redis_up 1 when every shard's link to Redis (--redis) is up.\n"
+         "# TYPE ringcast_redis_up gauge\nringcast_redis_up %" PRIu64 "\n", up);
+  for (size_t i = 0; i < sizeof link / sizeof link[0]; i++)
+    put(o, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", link[i].name, link[i].help, link[i].name,
+        link[i].type, link[i].name, rc_counter_sum(of, srv->nshards, link[i].off));
+  put(o, "# HELP ringcast_redis_publishes_total Publishes through Redis by result: ok, error "
+         "(refused by Redis or lost with its connection), refused (the link was down).\n"
+         "# TYPE ringcast_redis_publishes_total counter\n"
+         "ringcast_redis_publishes_total{result=\"ok\"} %" PRIu64 "\n"
+         "ringcast_redis_publishes_total{result=\"error\"} %" PRIu64 "\n"
+         "ringcast_redis_publishes_total{result=\"refused\"} %" PRIu64 "\n",
+      rc_counter_sum(of, srv->nshards, offsetof(struct rc_redis_link_stats, publishes_ok)),
+      rc_counter_sum(of, srv->nshards, offsetof(struct rc_redis_link_stats, publishes_error)),
+      rc_counter_sum(of, srv->nshards, offsetof(struct rc_redis_link_stats, publishes_refused)));
+  static const struct {
+    const char *name, *help;
+    size_t off;
+  } seq[] = {
+      {"ringcast_redis_duplicates_total", "Messages Redis handed a home shard again (dropped by seq).",
+       offsetof(struct rc_pubsub_stats, remote_duplicates)},
+      {"ringcast_redis_refilled_total", "Messages missed live and filled from Redis' stream.",
+       offsetof(struct rc_pubsub_stats, remote_refilled)},
+      {"ringcast_redis_gaps_total", "Holes Redis could not fill, each announced to subscribers as a gap message.",
+       offsetof(struct rc_pubsub_stats, remote_gaps)},
+      {"ringcast_redis_epochs_total", "Times Redis' epoch of a followed topic changed (it lost its data).",
+       offsetof(struct rc_pubsub_stats, remote_epochs)},
+  };
+  for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++)
+    put(o, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", seq[i].name, seq[i].help, seq[i].name,
+        seq[i].name, rc_counter_sum(src->of[PUBSUB], srv->nshards, seq[i].off));
+}
+
 long rc_metrics_page_render(const struct rc_server *srv, char **out_p) {
   struct out o = {.cap = 8192};
   o.p = malloc(o.cap);
@@ -465,6 +525,7 @@ long rc_metrics_page_render(const struct rc_server *srv, char **out_p) {
   put(&o, "# HELP ringcast_shards Shards running.\n# TYPE ringcast_shards gauge\nringcast_shards %u\n",
       srv->nshards);
   render_signals(&o, srv, &src);
+  if (srv->cfg->has_redis) render_redis(&o, srv, &src);
   if (o.err) {
     free(o.p);
     return o.err;

@@ -7,6 +7,9 @@
 --
 -- KEYS[1]  {T}:meta, KEYS[2]  {T}:log (as redis_publish.lua)
 -- ARGV[1]  the oldest seq wanted (0: none, only the position)
+-- ARGV[2]  at most this many, the newest (absent: no bound; 0: none)
+-- ARGV[3]  the asking node's last seq of the topic, ARGV[4] its epoch (absent:
+--          it does not follow the topic yet)
 -- Returns {seq, epoch, {seq1, payload1, seq2, payload2, ...}}, oldest first.
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -17,9 +20,21 @@ if not epoch then
   redis.call('HSETNX', KEYS[1], 'epoch', epoch)
   epoch = redis.call('HGET', KEYS[1], 'epoch')
 end
+-- A node that follows the topic says where it is (ARGV[3], ARGV[4]). Past
+-- Redis' seq in Redis' own epoch means Redis came back from an older copy of
+-- its data: the seqs it would give next were given to other messages already.
+-- A new epoch makes every subscriber start counting again, told.
+local known = tonumber(ARGV[3] or '0')
+if ARGV[4] == epoch and known > seq then
+  local t = redis.call('TIME')
+  epoch = string.sub(redis.sha1hex(t[1] .. '.' .. t[2] .. KEYS[1] .. ':' .. known), 1, 16)
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
 local from = tonumber(ARGV[1])
+local count = tonumber(ARGV[2] or '-1')
+if from > 0 and count >= 0 and from < seq - count + 1 then from = seq - count + 1 end
 local out = {}
-if from > 0 and from <= seq then
+if from > 0 and from <= seq and count ~= 0 then
   local entries = redis.call('XRANGE', KEYS[2], from .. '-0', seq .. '-0')
   for _, e in ipairs(entries) do
     local id = e[1]

@@ -3,6 +3,7 @@
  * and batch), GET /metrics, GET /healthz, GET /readyz and the status page, keep-alive and
  * pipelining. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "delivery.h"
 #include "drain.h"
 #include "request.h"
+#include "redis_link.h"
 #include "metrics_page.h"
 #include "status_page.h"
 #include "websocket.h"
@@ -475,6 +477,9 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
                          ss->srv->cfg->max_patterns
                              ? "the server's limit of distinct wildcard patterns (--max-patterns) "
                                "is reached at '%.*s'"
+                         : ss->srv->cfg->has_redis
+                             ? "wildcards are not shared between --redis nodes yet: '%.*s'; "
+                               "subscribe to exact topics"
                              : "wildcards are off on this server (--max-patterns 0): '%.*s'",
                          (int)pats[i].len, pats[i].p);
       else
@@ -537,14 +542,26 @@ static void route_publish_one(struct rc_loop *l, struct rc_session *s, const str
   bool may = allowed(l, s, &auth, RC_JWT_PUB, name, name_len, close_after);
   rc_auth_clear(&auth);
   if (!may) return;
+  if (ss->redis && !rc_redis_link_admit(ss->redis)) {
+    rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "%s",
+                     rc_session_publish_refusal(-ENOTCONN));
+    return;
+  }
   struct rc_topic *tp;
   int ret = rc_topic_acquire(ss->topics, name, name_len, true, &tp);
   if (ret < 0) {
     bad_topic(l, s, ret, close_after, name, name_len);
     return;
   }
-  int64_t seq = rc_pubsub_publish(ss->ps, tp, body, len, NULL);
+  /* Through Redis, 200 waits for Redis' seq: a message answered 200 is in
+   * Redis' history, whatever happens to a connection afterwards. */
+  struct rc_publish_origin origin = {.token = rc_conn_token(l, &s->conn)};
+  int64_t seq = rc_pubsub_publish(ss->ps, tp, body, len, ss->redis ? &origin : NULL);
   rc_topic_release(ss->topics, tp);
+  if (seq == 0 && ss->redis) {
+    s->awaiting = close_after ? RC_AWAIT_CLOSE : RC_AWAIT_KEEP;
+    return;
+  }
   if (seq < 0) {
     rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "%s",
                      rc_session_publish_refusal((int)seq));
@@ -552,6 +569,23 @@ static void route_publish_one(struct rc_loop *l, struct rc_session *s, const str
   }
   static const char ok[] = "{\"ok\":true,\"published\":1}\n";
   rc_request_respond(l, s, 200, "application/json", NULL, ok, sizeof ok - 1, close_after);
+}
+
+void rc_request_publish_answered(struct rc_loop *l, struct rc_session *s,
+                                 const struct rc_publish_result *r) {
+  bool close_after = s->awaiting == RC_AWAIT_CLOSE;
+  s->awaiting = RC_AWAIT_NONE;
+  if (r->err) {
+    rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "%s",
+                     rc_session_publish_refusal(r->err));
+  } else {
+    char ok[96];
+    int n = snprintf(ok, sizeof ok, "{\"ok\":true,\"published\":1,\"seq\":%" PRIu64 "}\n", r->seq);
+    rc_request_respond(l, s, 200, "application/json", NULL, ok, (size_t)n, close_after);
+  }
+  /* Requests that came behind it meanwhile are served now. */
+  static uint8_t none;
+  if (rc_conn_is_open(&s->conn) && s->kind == RC_SESSION_HTTP && s->rx) rc_request_on_data(l, s, &none, 0);
 }
 
 static void route_publish_batch(struct rc_loop *l, struct rc_session *s,
@@ -564,6 +598,12 @@ static void route_publish_batch(struct rc_loop *l, struct rc_session *s,
   ssize_t r;
   struct rc_auth auth;
   if (!authenticate(l, s, req, &auth)) return;
+  if (ss->redis && !rc_redis_link_admit(ss->redis)) {
+    rc_auth_clear(&auth);
+    rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "%s; nothing was published",
+                     rc_session_publish_refusal(-ENOTCONN));
+    return;
+  }
   /* Validate everything first: a bad record publishes nothing, and creates no topic. */
   while ((r = rc_publish_batch_next(body, len, pos, ss->max_message, &rec, err, sizeof err)) > 0) {
     if (!rc_topic_name_is_valid(rec.topic, rec.topic_len)) {
@@ -992,7 +1032,7 @@ void rc_request_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, siz
     len = rx->in.len;
   }
   size_t pos = 0;
-  while (pos < len && s->kind == RC_SESSION_HTTP) {
+  while (pos < len && s->kind == RC_SESSION_HTTP && !s->awaiting) {
     ssize_t r = handle_request(l, s, rx, buf + pos, len - pos);
     if (r < 0) {
       rc_session_rx_settle(l, s, rx); /* closing: keeps nothing */

@@ -12,6 +12,10 @@
 
 /* Consumes bytes received on an HTTP connection. */
 void rc_request_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, size_t n);
+/* With --redis: Redis answered the POST /publish that s awaits (the 200 with
+ * its seq, or a 503 that says why); what came behind it is served next. */
+void rc_request_publish_answered(struct rc_loop *l, struct rc_session *s,
+                                 const struct rc_publish_result *r);
 /* Sends a plain HTTP response and closes after it when close_after. */
 void rc_request_respond(struct rc_loop *l, struct rc_session *s, int status,
                         const char *content_type, const char *extra_headers, const void *body,

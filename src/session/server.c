@@ -2,8 +2,10 @@
 /* Wiring: one pub/sub engine, one loop and session context per shard, and the
  * hooks through which the loop drives pub/sub (drain and flush each turn, the
  * sleep check) and pub/sub wakes other loops. */
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include "delivery.h"
 #include "drain.h"
 #include "request.h"
+#include "redis_link.h"
 #include "session.h"
 #include "stats_feed.h"
 #include "websocket.h"
@@ -128,6 +131,7 @@ struct census {
 };
 
 static void census_one(struct rc_loop *l, struct rc_conn *c, void *arg) {
+  if (c->outbound) return; /* the Redis link's, not a client */
   (void)l;
   struct census *cs = arg;
   /* A closing connection's stream state may be gone already; what it has left
@@ -170,7 +174,7 @@ static void on_start(struct rc_loop *l) {
   ss->census_timer.fn = census_tick;
   rc_loop_timer_set(l, &ss->census_timer, rc_loop_now_ms(l) + 1000);
   /* Wildcards need the tick too: it lets go of pins of patterns gone. */
-  if (cfg->history || cfg->topic_heartbeat || cfg->max_patterns) {
+  if (cfg->history || cfg->topic_heartbeat || cfg->max_patterns || ss->redis) {
     ss->pubsub_timer.fn = pubsub_tick;
     rc_loop_timer_set(l, &ss->pubsub_timer, rc_loop_now_ms(l) + 1000);
   }
@@ -188,6 +192,7 @@ static void on_start(struct rc_loop *l) {
       rc_warn("$sys.stats: out of memory; running without the stats feed");
     }
   }
+  if (ss->redis) rc_redis_link_start(ss->redis, l);
   if (!ss->demo_feed) return;
   ss->demo = rc_demo_feed_create(ss->topics, rc_loop_now_ms(l), 42);
   if (!ss->demo) {
@@ -263,11 +268,13 @@ static void on_turn(struct rc_loop *l) {
   rc_pubsub_drain(ss->ps, DRAIN_SLICE, ss->max_queue / 4);
   rc_pubsub_flush(ss->ps);
   rc_conflate_flush(l);
+  if (ss->redis) rc_redis_link_flush(ss->redis); /* this turn's publishes, pipelined */
 }
 
 static bool has_work(struct rc_loop *l) { return rc_pubsub_has_work(rc_session_shard_of(l)->ps); }
 
 static void stop_one(struct rc_loop *l, struct rc_conn *c, void *arg) {
+  if (c->outbound) return; /* the Redis link's, not a client */
   (void)arg;
   if (!rc_conn_is_open(c)) return;
   struct rc_session *s = rc_session_of(c);
@@ -283,6 +290,7 @@ static void on_stop(struct rc_loop *l) {
   if (ss->adm && ss->id == 0) rc_loop_timer_cancel(l, &ss->sweep_timer);
   if (ss->pubsub_timer.fn) rc_loop_timer_cancel(l, &ss->pubsub_timer);
   rc_loop_timer_cancel(l, &ss->census_timer);
+  if (ss->redis) rc_redis_link_stop(ss->redis);
   rc_drain_stop(l);
   rc_loop_foreach_conn(l, stop_one, NULL);
 }
@@ -297,6 +305,15 @@ static void on_exit_thread(struct rc_loop *l) {
 static void wake(void *ctx, uint64_t mask) {
   struct rc_session_shard *ss = ctx;
   rc_loop_wake(ss->loop, mask);
+}
+
+static int remote_publish(void *ctx, struct rc_topic *tp, const uint8_t *payload, size_t len,
+                          uint64_t ticket) {
+  return rc_redis_link_publish(((struct rc_session_shard *)ctx)->redis, tp, payload, len, ticket);
+}
+
+static void remote_interest(void *ctx, struct rc_topic *tp, bool on) {
+  rc_redis_link_interest(((struct rc_session_shard *)ctx)->redis, tp, on);
 }
 
 static const struct rc_loop_hooks hooks = {
@@ -360,6 +377,7 @@ static int create_shard(struct rc_server *srv, unsigned i, const struct rc_serve
   ss->srv = srv;
   ss->topics = rc_pubsub_topics(srv->pubsub);
   ss->budget = &srv->budget;
+  ss->publish_answered = rc_request_publish_answered;
   ss->adm = rc_admission_enabled(srv->admission) ? srv->admission : NULL;
   ss->access = srv->access;
   ss->max_message = cfg->max_message;
@@ -446,6 +464,23 @@ int rc_server_create(const struct rc_config *cfg, const struct rc_server_adopted
   }
   for (unsigned i = 0; i < srv->nshards; i++)
     if ((ret = create_shard(srv, i, adopted, taken)) < 0) goto fail;
+  /* A node's name in Redis' counts: the host's name and port unless given. */
+  static char node_id[128]; /* main thread, once */
+  if (!cfg->node_id) {
+    char host[64] = "ringcast";
+    gethostname(host, sizeof host - 1);
+    const struct sockaddr_storage *a = &cfg->listen[0].addr;
+    unsigned port = ntohs(a->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)a)->sin6_port
+                                                   : ((const struct sockaddr_in *)a)->sin_port);
+    snprintf(node_id, sizeof node_id, "%s:%u", host, port);
+  }
+  struct rc_redis_link_config rcfg = {.url = &cfg->redis, .history = cfg->history,
+                                      .node_id = cfg->node_id ? cfg->node_id : node_id};
+  if (cfg->has_redis && (ret = rc_redis_link_resolve(&cfg->redis, &rcfg.addr, &rcfg.addr_len)) < 0) {
+    close_untaken(adopted, taken);
+    rc_server_destroy(srv);
+    return ret;
+  }
   for (unsigned i = 0; i < srv->nshards; i++) {
     rc_loop_set_peers(srv->loops[i], srv->loops, srv->nshards);
     struct rc_pubsub_callbacks cb = {
@@ -455,11 +490,16 @@ int rc_server_create(const struct rc_config *cfg, const struct rc_server_adopted
         .joined = rc_delivery_joined,
         .published = rc_delivery_published,
         .wake = wake,
+        .remote_publish = cfg->has_redis ? remote_publish : NULL,
+        .remote_interest = cfg->has_redis ? remote_interest : NULL,
     };
     struct rc_pubsub_shard *ps;
     if ((ret = rc_pubsub_shard_create(srv->pubsub, i, rc_loop_arena(srv->loops[i]), &cb, &ps)) < 0)
       goto fail;
     srv->shards[i]->ps = ps;
+    ret = -ENOMEM;
+    if (cfg->has_redis && !(srv->shards[i]->redis = rc_redis_link_create(&rcfg, ps, rc_pubsub_topics(srv->pubsub))))
+      goto fail;
   }
   *out = srv;
   return 0;
@@ -532,6 +572,8 @@ void rc_server_destroy(struct rc_server *srv) {
   if (!srv) return;
   /* Pub/sub first: it frees what its queues still hold; the loops' arenas then
    * take back every frame returned to them. */
+  for (unsigned i = 0; i < srv->nshards; i++)
+    if (srv->shards[i]) rc_redis_link_destroy(srv->shards[i]->redis); /* it holds publishes and topics */
   for (unsigned i = 0; i < srv->nshards; i++)
     if (srv->shards[i] && srv->shards[i]->ps) rc_pubsub_shard_destroy(srv->shards[i]->ps);
   for (unsigned i = 0; i < srv->nshards; i++) {

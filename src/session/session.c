@@ -273,6 +273,13 @@ const char *rc_session_publish_refusal(int err) {
     return "the server is over its memory budget (--max-memory); message not published, retry "
            "later";
   case -ENOMEM: return "out of memory; message not published";
+  case -ENOTCONN:
+    return "Redis (--redis) is unreachable; message not published, retry later";
+  case -ECONNRESET:
+    return "the connection to Redis was lost with this message on its way; it may or may not "
+           "have been published (a resumed subscription shows which)";
+  case -EIO: return "Redis refused the publish (the server log says why); message not published";
+  case -ESHUTDOWN: return "the server is stopping; message not published";
   default: return "message not published";
   }
 }

@@ -105,6 +105,8 @@ struct rc_session_rx {
   uint8_t ctl_op;            /* opcode of the control frame in progress; 0: none */
 };
 
+enum { RC_AWAIT_NONE = 0, RC_AWAIT_KEEP, RC_AWAIT_CLOSE };
+
 /* One connection's session; the io layer's slot is its first member. */
 struct rc_session {
   struct rc_conn conn;
@@ -123,6 +125,9 @@ struct rc_session {
   uint8_t proxy_addr[16];
   uint8_t end;               /* enum rc_session_end: the first cause named */
   uint8_t attempt;           /* enum rc_session_attempt, once decided */
+  /* HTTP with --redis: a POST /publish waits for Redis' answer (what follows
+   * it on the connection waits too); RC_AWAIT_CLOSE: then close. */
+  uint8_t awaiting;
   struct rc_session_rx *rx;  /* NULL while nothing is incomplete */
   /* Loop-clock marks in 10 ms ticks, compared modulo 2^32. */
   uint32_t rx_tick;          /* last bytes received */
@@ -182,6 +187,8 @@ struct rc_drain_state {
 
 /* One shard's session context: settings copied from the configuration, the
  * shard's loop and pub/sub half. */
+struct rc_redis_link;
+
 struct rc_session_shard {
   unsigned id;
   struct rc_server *srv;
@@ -196,6 +203,11 @@ struct rc_session_shard {
   struct rc_admission *adm;  /* per-address limits; NULL when all are off */
   struct rc_access *access;  /* the server's access control */
   struct rc_tls_shard *tls;  /* this shard's TLS stream; NULL without --tls-cert */
+  struct rc_redis_link *redis; /* --redis: this shard's link (redis_link.h); NULL without */
+  /* request.c's answer to an HTTP publish that waited for Redis, reached from
+   * delivery.c without the two including each other. */
+  void (*publish_answered)(struct rc_loop *l, struct rc_session *s,
+                           const struct rc_publish_result *r);
   struct rc_loop_timer sweep_timer;
   struct rc_loop_timer pubsub_timer; /* history ages and heartbeats, once a second */
   struct rc_loop_timer census_timer; /* queue and pool gauges, once a second */

@@ -40,7 +40,7 @@ enum {
   OPT_TLS_KEY, OPT_JWT_KEY, OPT_JWT_LEEWAY, OPT_JWT_AUDIENCE, OPT_JWT_ISSUER, OPT_JWT_COOKIE,
   OPT_PUBLISH_KEY_FILE, OPT_ALLOW_ORIGIN, OPT_TRUST_PROXY, OPT_HISTORY, OPT_HISTORY_BYTES,
   OPT_HISTORY_TTL, OPT_TOPIC_HEARTBEAT, OPT_SLOW_POLICY, OPT_LOG_FORMAT, OPT_STATS_INTERVAL,
-  OPT_DRAIN_SECONDS, OPT_TAKEOVER, OPT_CONTROL_SOCKET, OPT_PID_FILE,
+  OPT_DRAIN_SECONDS, OPT_TAKEOVER, OPT_CONTROL_SOCKET, OPT_PID_FILE, OPT_REDIS, OPT_NODE_ID,
 };
 #define DEFAULT_STATS_INTERVAL_MS 1000u
 #define DEFAULT_HISTORY_BYTES (1ull << 20)
@@ -93,6 +93,8 @@ static const struct option long_opts[] = {
     {"takeover", no_argument, NULL, OPT_TAKEOVER},
     {"control-socket", required_argument, NULL, OPT_CONTROL_SOCKET},
     {"pid-file", required_argument, NULL, OPT_PID_FILE},
+    {"redis", required_argument, NULL, OPT_REDIS},
+    {"node-id", required_argument, NULL, OPT_NODE_ID},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -226,6 +228,12 @@ void rc_config_usage(FILE *out) {
           "                       the first --listen address, e.g. @ringcast:127.0.0.1:8080)\n"
           "  --pid-file PATH      write the process id here once listening (atomically);\n"
           "                       removed at exit\n"
+          "  --redis URL          share topics with other nodes through Redis:\n"
+          "                       redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; publishes get\n"
+          "                       their seq from Redis, every node delivers them in one order,\n"
+          "                       resumes are served from Redis' history (default: none, one node)\n"
+          "  --node-id NAME       this node's name in Redis' subscriber counts (default: the\n"
+          "                       first --listen address)\n"
           "  --help               show this text\n"
           "  --version            show the version\n\n"
           "Routes: GET /ws?topics=a,b,quotes.*[&format=raw][&since=TOPIC:EPOCH:SEQ,...]\n"
@@ -389,6 +397,7 @@ static int bad(FILE *err, const char *flag, const char *value, const char *want)
 
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FILE *err) {
   memset(cfg, 0, sizeof *cfg);
+  bool patterns_set = false;
   long online = sysconf(_SC_NPROCESSORS_ONLN);
   cfg->threads = online > 0 ? (unsigned)(online > RC_MAX_SHARDS ? RC_MAX_SHARDS : online) : 1;
   cfg->pin = true;
@@ -540,6 +549,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
       if (parse_uint(optarg, 1u << 20, &v) < 0)
         return bad(err, "--max-patterns", optarg, "expected 0 (no wildcards) to 1048576");
       cfg->max_patterns = (uint32_t)v;
+      patterns_set = true;
       break;
     case OPT_HISTORY:
       if (parse_uint(optarg, 1u << 24, &v) < 0)
@@ -602,6 +612,18 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
       if (!*optarg) return bad(err, "--pid-file", optarg, "expected a path");
       cfg->pid_file = optarg;
       break;
+    case OPT_REDIS: {
+      const char *why;
+      if (rc_redis_url_parse(optarg, &cfg->redis, &why) < 0) return bad(err, "--redis", optarg, why);
+      cfg->has_redis = true;
+      break;
+    }
+    case OPT_NODE_ID:
+      /* It is a field name in Redis and a label in logs: printable, no spaces. */
+      if (!*optarg || strlen(optarg) > 64 || strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") != strlen(optarg))
+        return bad(err, "--node-id", optarg, "expected 1 to 64 of A-Z a-z 0-9 . _ : -");
+      cfg->node_id = optarg;
+      break;
     case OPT_LOG_FORMAT:
       if (rc_log_parse_format(optarg, &cfg->log_format) < 0)
         return bad(err, "--log-format", optarg, "expected text or json");
@@ -632,6 +654,16 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
     return -EINVAL;
   }
   if (cfg->max_backlog > cfg->max_memory) cfg->max_backlog = cfg->max_memory;
+  if (cfg->has_redis && cfg->max_patterns) {
+    /* A node follows a topic's channel for its exact subscribers only. */
+    if (patterns_set) {
+      fprintf(err, "ringcast: --max-patterns %u with --redis: wildcard subscriptions are not shared "
+                   "through Redis yet; leave --max-patterns out (or 0) with --redis\n",
+              cfg->max_patterns);
+      return -EINVAL;
+    }
+    cfg->max_patterns = 0;
+  }
   if (cfg->n_listen == 0) rc_config_parse_listen(DEFAULT_LISTEN, &cfg->listen[cfg->n_listen++]);
   if (check_tls(cfg, err) < 0) return -EINVAL;
   if (cfg->n_cpus && cfg->n_cpus < cfg->threads) {

@@ -111,6 +111,8 @@ Test(config, bad_values_name_the_flag) {
       {"--history-bytes", "3x", "--history-bytes"}, {"--history-ttl", "1.5", "--history-ttl"},
       {"--topic-heartbeat", "soon", "--topic-heartbeat"},
       {"--slow-policy", "drop", "--slow-policy"}, {"--log-format", "yaml", "--log-format"},
+      {"--redis", "localhost:6379", "--redis"}, {"--redis", "rediss://h", "--redis"},
+      {"--node-id", "a b", "--node-id"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct rc_config c;
@@ -243,4 +245,21 @@ Test(config, lifecycle_flags) {
   char *empty_pid[] = {"ringcast", "--pid-file", "", NULL};
   cr_assert_eq(run(&c, e, sizeof e, 3, empty_pid), -EINVAL);
   cr_assert(strstr(e, "--pid-file"), "%s", e);
+}
+
+Test(config, redis_scale_out) {
+  struct rc_config c;
+  char e[512] = "";
+  char *argv[] = {"ringcast", "--redis", "redis://:pw@10.0.0.5:6380/1", "--node-id", "node-a", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 5, argv), 0, "%s", e);
+  cr_assert(c.has_redis);
+  cr_assert_str_eq(c.redis.host, "10.0.0.5");
+  cr_assert_eq(c.redis.port, 6380);
+  cr_assert_eq(c.redis.db, 1);
+  cr_assert_str_eq(c.node_id, "node-a");
+  cr_assert_eq(c.max_patterns, 0, "wildcards are not shared through Redis: off by default with it");
+  char *argv2[] = {"ringcast", "--redis", "redis://h", "--max-patterns", "10", NULL};
+  cr_assert_eq(run(&c, e, sizeof e, 5, argv2), -EINVAL);
+  cr_assert_not_null(strstr(e, "--max-patterns"), "%s", e);
+  cr_assert_not_null(strstr(e, "--redis"), "%s", e);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "ringcast/proto/redis_url.h"
 #include "ringcast/util/log.h"
 
 #define RC_MAX_SHARDS 64
@@ -90,6 +91,10 @@ struct rc_config {
   bool takeover;             /* --takeover: take the listening sockets of the running server */
   const char *control_socket; /* --control-socket PATH; NULL: abstract, named after --listen */
   const char *pid_file;      /* --pid-file PATH; NULL: none */
+  /* Scale-out (docs/deploy/redis.md): topics shared with other nodes through Redis. */
+  bool has_redis;            /* --redis given */
+  struct rc_redis_url redis;
+  const char *node_id;       /* --node-id: this node's name in Redis; NULL: HOST:PORT of --listen */
 };
 
 /* Fills cfg from argv. Returns 0 to run, 1 when --help or --version was printed

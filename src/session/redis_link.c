@@ -1,0 +1,799 @@
+/* SPDX-License-Identifier: MIT */
+/* The Redis link of one shard: connections, RESP through hiredis, the replies
+ * expected in order on the command connection, and each followed topic's
+ * channel from SUBSCRIBE through its sync to live. */
+#include "redis_link.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hash.h>
+
+#include "ringcast/proto/position.h"
+#include "ringcast/util/bytebuf.h"
+#include "ringcast/util/counter.h"
+#include "ringcast/util/log.h"
+
+extern const unsigned char rc_redis_publish_lua[], rc_redis_sync_lua[], rc_redis_count_lua[];
+extern const size_t rc_redis_publish_lua_len, rc_redis_sync_lua_len, rc_redis_count_lua_len;
+
+#define CONNECT_TIMEOUT_MS 2000
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+/* A connection's unsent commands: publishes are bounded by --max-backlog
+ * before they get here; this bounds the rest (syncs, subscriptions). */
+#define OUT_MAX (1u << 30)
+/* Live messages held for a topic while its sync is on its way (one round trip
+ * normally). Past either bound they are dropped and the topic is synced again
+ * afterwards, which fills them from Redis' stream. */
+#define HELD_MAX_MSGS 4096
+#define HELD_MAX_BYTES (8u << 20)
+/* Per-node subscriber counts in Redis (redis_count.lua): a change goes out
+ * within a second, an unchanged count is renewed every few, and a node that
+ * stops renewing (dead) drops out after COUNT_TTL_MS. */
+#define COUNT_CHECK_MS 1000
+#define COUNT_RENEW_MS 3000
+#define COUNT_TTL_MS 10000
+
+enum { CMD = 0, SUB = 1 };
+enum { SCRIPT_PUBLISH = 0, SCRIPT_SYNC, SCRIPT_COUNT, SCRIPT_NR };
+
+/* What a reply on the command connection answers, in the order sent. */
+enum reply_kind {
+  R_CHECK = 1,   /* AUTH, SELECT, SCRIPT LOAD: an error takes the link down */
+  R_PUBLISH,     /* p: pub/sub's ticket */
+  R_SYNC,        /* p: the topic (a reference); gen: the sync it answers */
+  R_COUNT,       /* a subscriber count written: an error is logged, nothing more */
+};
+
+struct pending {
+  uint8_t kind;
+  uint32_t gen;
+  void *p;
+};
+
+enum chan_state {
+  CH_IDLE = 0,       /* the link is down: subscribed once it is up */
+  CH_SUBSCRIBING,    /* SUBSCRIBE sent */
+  CH_SYNCING,        /* subscribed; the sync script's answer awaited */
+  CH_LIVE,
+};
+
+/* A live message that came while its topic synced. */
+struct held {
+  struct held *next;
+  uint64_t epoch, seq;
+  uint32_t len;
+  uint8_t data[];
+};
+
+/* A followed topic (tp->remote_data on its home shard). */
+struct chan {
+  struct rc_topic *tp;          /* a reference */
+  struct chan *prev, *next;
+  uint8_t state;                /* enum chan_state */
+  bool overflow;                /* held messages were dropped: sync again */
+  uint32_t gen;
+  struct held *head, *tail;
+  uint32_t nheld;
+  uint64_t held_bytes;
+  uint32_t counted;             /* the count Redis has from this node; UINT32_MAX: none */
+  uint64_t count_due_ms;        /* when it is renewed */
+};
+
+struct side {
+  struct rc_redis_link *k;
+  struct rc_conn *c;            /* NULL while not connected */
+  bool connecting;
+  redisReader *rd;
+  struct rc_bytebuf out;        /* commands of this turn */
+};
+
+struct rc_redis_link {
+  struct rc_redis_link_config cfg;
+  struct rc_loop *l;
+  struct rc_pubsub_shard *ps;
+  struct rc_topic_table *topics;
+  struct side side[2];
+  struct pending *fifo;         /* replies expected on CMD, a ring */
+  uint32_t fifo_cap, fifo_head, fifo_n;
+  struct chan *chans;
+  uint32_t gen;
+  bool up, stopped, down_logged;
+  bool ready;                   /* up, and Redis accepted the set-up (AUTH, SELECT, scripts) */
+  unsigned setup_pending;       /* set-up answers still to come */
+  unsigned backoff_ms;
+  struct rc_loop_timer retry;
+  struct rc_loop_timer count_timer;
+  bool count_error_logged, foreign_logged;
+  char sha[SCRIPT_NR][41];
+  struct rc_redis_link_stats stats;
+};
+
+static const struct rc_conn_ops link_ops;
+
+/* ---- set-up ---- */
+
+int rc_redis_link_resolve(const struct rc_redis_url *url, struct sockaddr_storage *addr,
+                          socklen_t *len) {
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+  char port[8];
+  snprintf(port, sizeof port, "%u", url->port);
+  int ret = getaddrinfo(url->host, port, &hints, &res);
+  if (ret != 0 || !res) {
+    rc_err("--redis: cannot resolve '%s': %s", url->host, gai_strerror(ret));
+    return -EINVAL;
+  }
+  memcpy(addr, res->ai_addr, res->ai_addrlen);
+  *len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return 0;
+}
+
+static void sha1_hex(const unsigned char *p, size_t n, char out[41]) {
+  unsigned char d[WC_SHA_DIGEST_SIZE];
+  wc_ShaHash(p, (word32)n, d);
+  for (int i = 0; i < WC_SHA_DIGEST_SIZE; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+struct rc_redis_link *rc_redis_link_create(const struct rc_redis_link_config *cfg,
+                                           struct rc_pubsub_shard *ps,
+                                           struct rc_topic_table *topics) {
+  struct rc_redis_link *k = calloc(1, sizeof *k);
+  if (!k) return NULL;
+  k->cfg = *cfg;
+  k->ps = ps;
+  k->topics = topics;
+  k->backoff_ms = BACKOFF_MIN_MS;
+  for (int i = 0; i < 2; i++) k->side[i].k = k;
+  /* EVALSHA names a script by its SHA-1: known here, so publishes pipeline
+   * behind the SCRIPT LOADs of a new connection without waiting for them. */
+  sha1_hex(rc_redis_publish_lua, rc_redis_publish_lua_len, k->sha[SCRIPT_PUBLISH]);
+  sha1_hex(rc_redis_sync_lua, rc_redis_sync_lua_len, k->sha[SCRIPT_SYNC]);
+  sha1_hex(rc_redis_count_lua, rc_redis_count_lua_len, k->sha[SCRIPT_COUNT]);
+  return k;
+}
+
+bool rc_redis_link_is_up(const struct rc_redis_link *k) { return k->up; }
+
+bool rc_redis_link_admit(struct rc_redis_link *k) {
+  if (!k->up) rc_counter_add(&k->stats.publishes_refused, 1);
+  return k->up;
+}
+const struct rc_redis_link_stats *rc_redis_link_stats(const struct rc_redis_link *k) {
+  return &k->stats;
+}
+
+/* ---- commands ---- */
+
+static int command(struct rc_redis_link *k, int side, int argc, const char **argv,
+                   const size_t *argvlen) {
+  char *cmd;
+  int n = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+  if (n < 0) return -ENOMEM;
+  int ret = rc_bytebuf_append(&k->side[side].out, cmd, (size_t)n, OUT_MAX);
+  redisFreeCommand(cmd);
+  return ret;
+}
+
+static int expect(struct rc_redis_link *k, uint8_t kind, void *p, uint32_t gen) {
+  if (k->fifo_n == k->fifo_cap) {
+    uint32_t cap = k->fifo_cap ? k->fifo_cap * 2 : 256;
+    struct pending *v = malloc(cap * sizeof *v);
+    if (!v) return -ENOMEM;
+    for (uint32_t i = 0; i < k->fifo_n; i++) v[i] = k->fifo[(k->fifo_head + i) % k->fifo_cap];
+    free(k->fifo);
+    k->fifo = v;
+    k->fifo_cap = cap;
+    k->fifo_head = 0;
+  }
+  k->fifo[(k->fifo_head + k->fifo_n++) % k->fifo_cap] = (struct pending){kind, gen, p};
+  return 0;
+}
+
+static bool pop_expected(struct rc_redis_link *k, struct pending *out) {
+  if (!k->fifo_n) return false;
+  *out = k->fifo[k->fifo_head];
+  k->fifo_head = (k->fifo_head + 1) % k->fifo_cap;
+  k->fifo_n--;
+  return true;
+}
+
+/* A command whose reply only has to be no error. */
+static void command_checked(struct rc_redis_link *k, int argc, const char **argv,
+                            const size_t *argvlen) {
+  if (expect(k, R_CHECK, NULL, 0) < 0 || command(k, CMD, argc, argv, argvlen) < 0) {
+    rc_err("redis: out of memory queueing a command");
+    return;
+  }
+  k->setup_pending++;
+}
+
+/* "rc:{T}" and the keys "rc:{T}:meta", "rc:{T}:log": the hash tag keeps a
+ * topic's keys and channel in one Redis Cluster slot. */
+#define NAME_MAX_LEN (RC_TOPIC_NAME_MAX + 16)
+static size_t topic_key(char *out, const struct rc_topic *tp, const char *suffix) {
+  return (size_t)snprintf(out, NAME_MAX_LEN, "rc:{%s}%s", tp->name, suffix);
+}
+
+static void subscribe(struct rc_redis_link *k, struct chan *ch, const char *verb) {
+  char name[NAME_MAX_LEN];
+  const char *argv[2] = {verb, name};
+  size_t argvlen[2] = {strlen(verb), topic_key(name, ch->tp, "")};
+  if (command(k, SUB, 2, argv, argvlen) < 0) rc_err("redis: out of memory subscribing to %s", name);
+}
+
+static void start_sync(struct rc_redis_link *k, struct chan *ch) {
+  struct rc_topic *tp = ch->tp;
+  ch->state = CH_SYNCING;
+  ch->gen = ++k->gen;
+  rc_counter_add(&k->stats.syncs, 1);
+  char meta[NAME_MAX_LEN], log[NAME_MAX_LEN], from[24], count[16], known[24];
+  char epoch[RC_EPOCH_TEXT_LEN + 1];
+  /* A topic followed already needs what came after its last message, and
+   * tells where it is (Redis may have come back older); a new one, the newest
+   * --history messages. */
+  bool live = tp->remote == RC_TOPIC_REMOTE_LIVE;
+  rc_epoch_format(tp->epoch, epoch);
+  const char *argv[9] = {"EVALSHA", k->sha[SCRIPT_SYNC], "2", meta, log, from, count, known, epoch};
+  size_t argvlen[9] = {7, 40, 1, topic_key(meta, tp, ":meta"), topic_key(log, tp, ":log"),
+                       (size_t)snprintf(from, sizeof from, "%" PRIu64, live ? tp->seq + 1 : 1),
+                       (size_t)snprintf(count, sizeof count, "%" PRIu32, k->cfg.history),
+                       (size_t)snprintf(known, sizeof known, "%" PRIu64, live ? tp->seq : 0),
+                       RC_EPOCH_TEXT_LEN};
+  rc_topic_ref(k->topics, tp); /* the reply's */
+  if (expect(k, R_SYNC, tp, ch->gen) < 0 || command(k, CMD, live ? 9 : 7, argv, argvlen) < 0) {
+    rc_err("redis: out of memory syncing %s", tp->name);
+  }
+}
+
+/* This node's count of tp's subscribers, for GET /topics across nodes. */
+static void write_count(struct rc_redis_link *k, struct chan *ch, uint32_t n) {
+  char key[NAME_MAX_LEN], num[16], ttl[16];
+  const char *node = k->cfg.node_id;
+  const char *argv[7] = {"EVALSHA", k->sha[SCRIPT_COUNT], "1", key, node, num, ttl};
+  size_t argvlen[7] = {7, 40, 1, topic_key(key, ch->tp, ":nodes"), strlen(node),
+                       (size_t)snprintf(num, sizeof num, "%" PRIu32, n),
+                       (size_t)snprintf(ttl, sizeof ttl, "%u", COUNT_TTL_MS)};
+  if (expect(k, R_COUNT, NULL, 0) < 0 || command(k, CMD, 7, argv, argvlen) < 0) return;
+  ch->counted = n;
+  ch->count_due_ms = rc_loop_now_ms(k->l) + COUNT_RENEW_MS;
+}
+
+static void count_fired(struct rc_loop *l, struct rc_loop_timer *lt) {
+  struct rc_redis_link *k = (struct rc_redis_link *)((char *)lt - offsetof(struct rc_redis_link, count_timer));
+  if (k->stopped) return;
+  uint64_t now = rc_loop_now_ms(l);
+  if (k->up) {
+    for (struct chan *ch = k->chans; ch; ch = ch->next) {
+      uint32_t n = atomic_load_explicit(&ch->tp->nsubs, memory_order_relaxed);
+      if (n != ch->counted || now >= ch->count_due_ms) write_count(k, ch, n);
+    }
+  }
+  rc_loop_timer_set(l, &k->count_timer, now + COUNT_CHECK_MS);
+}
+
+/* ---- channels ---- */
+
+static void drop_held(struct chan *ch) {
+  while (ch->head) {
+    struct held *h = ch->head;
+    ch->head = h->next;
+    free(h);
+  }
+  ch->tail = NULL;
+  ch->nheld = 0;
+  ch->held_bytes = 0;
+}
+
+static void hold(struct rc_redis_link *k, struct chan *ch, uint64_t epoch, uint64_t seq,
+                 const uint8_t *p, size_t n) {
+  if (ch->overflow) return;
+  struct held *h = NULL;
+  if (ch->nheld < HELD_MAX_MSGS && ch->held_bytes + n <= HELD_MAX_BYTES)
+    h = malloc(sizeof *h + n);
+  if (!h) {
+    /* The sync after this one fills it from the stream (or says it cannot). */
+    rc_counter_add(&k->stats.buffer_overflows, 1);
+    ch->overflow = true;
+    drop_held(ch);
+    return;
+  }
+  *h = (struct held){.epoch = epoch, .seq = seq, .len = (uint32_t)n};
+  memcpy(h->data, p, n);
+  if (ch->tail) ch->tail->next = h;
+  else ch->head = h;
+  ch->tail = h;
+  ch->nheld++;
+  ch->held_bytes += n;
+}
+
+/* Hands tp a live message; a hole or a new epoch syncs the topic again,
+ * holding the message for after. */
+static void deliver(struct rc_redis_link *k, struct chan *ch, uint64_t epoch, uint64_t seq,
+                    const uint8_t *p, size_t n) {
+  int r = rc_pubsub_remote_message(k->ps, ch->tp, epoch, seq, p, n);
+  if (r == -ERANGE || r == -ESTALE || r == -ENOMEM) {
+    hold(k, ch, epoch, seq, p, n);
+    start_sync(k, ch);
+  }
+}
+
+static void release_held(struct rc_redis_link *k, struct chan *ch) {
+  while (ch->head && ch->state == CH_LIVE) {
+    struct held *h = ch->head;
+    ch->head = h->next;
+    if (!ch->head) ch->tail = NULL;
+    ch->nheld--;
+    ch->held_bytes -= h->len;
+    deliver(k, ch, h->epoch, h->seq, h->data, h->len);
+    free(h);
+  }
+}
+
+static struct chan *chan_of(struct rc_redis_link *k, const char *name, size_t len,
+                            struct rc_topic **tp_ref) {
+  /* "rc:{T}" */
+  if (len < 6 || memcmp(name, "rc:{", 4) != 0 || name[len - 1] != '}') return NULL;
+  struct rc_topic *tp;
+  if (rc_topic_acquire(k->topics, name + 4, len - 5, false, &tp) < 0) return NULL;
+  *tp_ref = tp;
+  return tp->remote_data;
+}
+
+void rc_redis_link_interest(struct rc_redis_link *k, struct rc_topic *tp, bool on) {
+  struct chan *ch = tp->remote_data;
+  if (on) {
+    if (ch) return;
+    ch = calloc(1, sizeof *ch);
+    if (!ch) {
+      /* The subscription waits; the next join asks again. */
+      rc_err("redis: out of memory following %s; its subscribers wait", tp->name);
+      return;
+    }
+    rc_topic_ref(k->topics, tp);
+    ch->tp = tp;
+    ch->counted = UINT32_MAX;
+    ch->next = k->chans;
+    if (k->chans) k->chans->prev = ch;
+    k->chans = ch;
+    tp->remote_data = ch;
+    if (k->up) {
+      ch->state = CH_SUBSCRIBING;
+      subscribe(k, ch, "SUBSCRIBE");
+    }
+    return;
+  }
+  if (!ch) return;
+  if (k->up && ch->state != CH_IDLE) subscribe(k, ch, "UNSUBSCRIBE");
+  if (k->up && ch->counted && ch->counted != UINT32_MAX) write_count(k, ch, 0);
+  drop_held(ch);
+  if (ch->prev) ch->prev->next = ch->next;
+  else k->chans = ch->next;
+  if (ch->next) ch->next->prev = ch->prev;
+  tp->remote_data = NULL;
+  rc_topic_release(k->topics, tp);
+  free(ch);
+}
+
+/* ---- up and down ---- */
+
+static void retry_fired(struct rc_loop *l, struct rc_loop_timer *lt);
+
+static void detach(struct rc_redis_link *k, struct side *s) {
+  if (s->c) {
+    s->c->layer = NULL; /* its on_close has nothing left to tell */
+    rc_conn_abort(k->l, s->c);
+    s->c = NULL;
+  }
+  if (s->rd) redisReaderFree(s->rd);
+  s->rd = NULL;
+  rc_bytebuf_free(&s->out);
+}
+
+/* Fails what is in flight, forgets subscriptions, and tries again later. */
+static void link_down(struct rc_redis_link *k, const char *why) {
+  if (!k->stopped && (k->up || !k->down_logged)) {
+    rc_warn("redis %s:%u: %s; publishes fail until it is back, subscribers stay connected",
+            k->cfg.url->host, k->cfg.url->port, why);
+    k->down_logged = true;
+  }
+  if (k->ready) rc_counter_add(&k->stats.disconnects, 1);
+  k->up = k->ready = false;
+  k->setup_pending = 0;
+  atomic_store_explicit(&k->stats.up, 0, memory_order_relaxed);
+  atomic_store_explicit(&k->stats.channels, 0, memory_order_relaxed);
+  struct pending p;
+  while (pop_expected(k, &p)) {
+    if (p.kind == R_PUBLISH) {
+      rc_counter_add(&k->stats.publishes_error, 1);
+      rc_pubsub_remote_done(k->ps, (uint64_t)(uintptr_t)p.p, -ECONNRESET);
+    } else if (p.kind == R_SYNC) {
+      rc_topic_release(k->topics, p.p);
+    }
+  }
+  for (struct chan *ch = k->chans; ch; ch = ch->next) {
+    ch->state = CH_IDLE;
+    ch->overflow = false;
+    drop_held(ch);
+  }
+  for (int i = 0; i < 2; i++) detach(k, &k->side[i]);
+  if (k->stopped) return;
+  rc_loop_timer_set(k->l, &k->retry, rc_loop_now_ms(k->l) + k->backoff_ms);
+  k->backoff_ms = k->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : k->backoff_ms * 2;
+}
+
+static void link_up(struct rc_redis_link *k) {
+  const struct rc_redis_url *u = k->cfg.url;
+  for (int i = 0; i < 2; i++) {
+    if (!u->password[0]) break;
+    const char *argv[3] = {"AUTH", u->user, u->password};
+    size_t argvlen[3] = {4, strlen(u->user), strlen(u->password)};
+    int argc = u->user[0] ? 3 : 2;
+    if (!u->user[0]) {
+      argv[1] = u->password;
+      argvlen[1] = argvlen[2];
+    }
+    if (i == CMD) command_checked(k, argc, argv, argvlen);
+    else command(k, SUB, argc, argv, argvlen); /* its answer comes before any subscription's */
+  }
+  if (u->db) {
+    char db[16];
+    const char *argv[2] = {"SELECT", db};
+    size_t argvlen[2] = {6, (size_t)snprintf(db, sizeof db, "%" PRIu32, u->db)};
+    command_checked(k, 2, argv, argvlen);
+  }
+  static const unsigned char *const bodies[SCRIPT_NR] = {rc_redis_publish_lua, rc_redis_sync_lua,
+                                                        rc_redis_count_lua};
+  const size_t lens[SCRIPT_NR] = {rc_redis_publish_lua_len, rc_redis_sync_lua_len,
+                                  rc_redis_count_lua_len};
+  for (int i = 0; i < SCRIPT_NR; i++) {
+    const char *argv[3] = {"SCRIPT", "LOAD", (const char *)bodies[i]};
+    size_t argvlen[3] = {6, 4, lens[i]};
+    command_checked(k, 3, argv, argvlen);
+  }
+  /* Commands pipeline behind the set-up from now on; the link counts as
+   * connected once Redis has accepted it (a wrong password is no connect). */
+  k->up = true;
+  for (struct chan *ch = k->chans; ch; ch = ch->next) {
+    ch->state = CH_SUBSCRIBING;
+    ch->counted = UINT32_MAX; /* Redis may have lost it: written again */
+    subscribe(k, ch, "SUBSCRIBE");
+  }
+}
+
+static void connected(struct rc_loop *l, struct rc_conn *c, int res, void *arg) {
+  struct side *s = arg;
+  struct rc_redis_link *k = s->k;
+  s->connecting = false;
+  if (k->stopped) {
+    if (c) rc_conn_abort(l, c);
+    return;
+  }
+  if (res < 0) {
+    char why[96];
+    snprintf(why, sizeof why, "cannot connect: %s", strerror(-res));
+    link_down(k, why);
+    return;
+  }
+  s->c = c;
+  s->rd = redisReaderCreate();
+  if (!s->rd) {
+    link_down(k, "out of memory");
+    return;
+  }
+  if (k->side[CMD].c && k->side[SUB].c) link_up(k);
+}
+
+static void connect_side(struct rc_redis_link *k, struct side *s) {
+  if (s->c || s->connecting) return;
+  int ret = rc_loop_connect(k->l, (const struct sockaddr *)&k->cfg.addr, k->cfg.addr_len,
+                            CONNECT_TIMEOUT_MS, &link_ops, s, connected, s);
+  if (ret < 0) {
+    char why[96];
+    snprintf(why, sizeof why, "cannot connect: %s", strerror(-ret));
+    link_down(k, why);
+    return;
+  }
+  s->connecting = true;
+}
+
+static void retry_fired(struct rc_loop *l, struct rc_loop_timer *lt) {
+  (void)l;
+  struct rc_redis_link *k = (struct rc_redis_link *)((char *)lt - offsetof(struct rc_redis_link, retry));
+  if (k->stopped) return;
+  connect_side(k, &k->side[CMD]);
+  /* A connect that failed at once has scheduled the next try already. */
+  if (k->side[CMD].connecting || k->side[CMD].c) connect_side(k, &k->side[SUB]);
+}
+
+void rc_redis_link_start(struct rc_redis_link *k, struct rc_loop *l) {
+  k->l = l;
+  k->retry.fn = retry_fired;
+  k->count_timer.fn = count_fired;
+  rc_loop_timer_set(l, &k->count_timer, rc_loop_now_ms(l) + COUNT_CHECK_MS);
+  retry_fired(l, &k->retry);
+}
+
+void rc_redis_link_flush(struct rc_redis_link *k) {
+  for (int i = 0; i < 2; i++) {
+    struct side *s = &k->side[i];
+    if (!s->out.len || !s->c) continue;
+    struct rc_frame *f = rc_frame_create((uint16_t)rc_loop_id(k->l), s->out.len);
+    if (!f) {
+      link_down(k, "out of memory sending to Redis");
+      return;
+    }
+    memcpy(f->data, s->out.p, s->out.len);
+    /* What waits here is bounded before it gets here (--max-backlog), not by a
+     * client's --max-queue. */
+    if (rc_conn_push_frame(k->l, s->c, f) < 0) {
+      link_down(k, "sending to Redis failed");
+      return;
+    }
+    if (s->out.cap > (1u << 20)) rc_bytebuf_free(&s->out); /* memory comes back after a burst */
+    else s->out.len = 0;
+  }
+}
+
+void rc_redis_link_stop(struct rc_redis_link *k) {
+  if (k->stopped) return;
+  k->stopped = true;
+  if (k->l) {
+    rc_loop_timer_cancel(k->l, &k->retry);
+    rc_loop_timer_cancel(k->l, &k->count_timer);
+  }
+  if (k->up) rc_info("redis: closing the link (server stopping)");
+  bool was_up = k->ready;
+  link_down(k, "server stopping");
+  if (was_up) {
+    /* Not a failure of Redis: undo the count. */
+    atomic_fetch_sub_explicit(&k->stats.disconnects, 1, memory_order_relaxed);
+  }
+}
+
+void rc_redis_link_destroy(struct rc_redis_link *k) {
+  if (!k) return;
+  k->stopped = true;
+  struct pending p;
+  while (pop_expected(k, &p)) {
+    if (p.kind == R_PUBLISH) rc_pubsub_remote_done(k->ps, (uint64_t)(uintptr_t)p.p, -ECONNRESET);
+    else if (p.kind == R_SYNC) rc_topic_release(k->topics, p.p);
+  }
+  while (k->chans) rc_redis_link_interest(k, k->chans->tp, false);
+  for (int i = 0; i < 2; i++) {
+    if (k->side[i].rd) redisReaderFree(k->side[i].rd);
+    rc_bytebuf_free(&k->side[i].out);
+  }
+  free(k->fifo);
+  free(k);
+}
+
+/* ---- publishes ---- */
+
+int rc_redis_link_publish(struct rc_redis_link *k, struct rc_topic *tp, const uint8_t *payload,
+                          size_t len, uint64_t ticket) {
+  if (k->stopped) return -ESHUTDOWN;
+  if (!k->up) {
+    rc_counter_add(&k->stats.publishes_refused, 1);
+    return -ENOTCONN;
+  }
+  char meta[NAME_MAX_LEN], log[NAME_MAX_LEN], chan[NAME_MAX_LEN], keep[16];
+  const char *argv[9] = {"EVALSHA", k->sha[SCRIPT_PUBLISH], "2", meta, log, chan,
+                         (const char *)payload, keep, "PUBLISH"};
+  size_t argvlen[9] = {7, 40, 1, topic_key(meta, tp, ":meta"), topic_key(log, tp, ":log"),
+                       topic_key(chan, tp, ""), len,
+                       (size_t)snprintf(keep, sizeof keep, "%" PRIu32, k->cfg.history), 7};
+  if (expect(k, R_PUBLISH, (void *)(uintptr_t)ticket, 0) < 0) return -ENOMEM;
+  if (command(k, CMD, 9, argv, argvlen) < 0) {
+    k->fifo_n--; /* the one just expected */
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+/* ---- replies ---- */
+
+static bool parse_epoch(const redisReply *r, uint64_t *out) {
+  return r && r->type == REDIS_REPLY_STRING && rc_epoch_parse(r->str, r->len, out);
+}
+
+/* "<epoch>:<seq>:<payload>" */
+static bool parse_message(const char *p, size_t n, uint64_t *epoch, uint64_t *seq,
+                          const uint8_t **payload, size_t *len) {
+  if (n < RC_EPOCH_TEXT_LEN + 3 || p[RC_EPOCH_TEXT_LEN] != ':') return false;
+  if (!rc_epoch_parse(p, RC_EPOCH_TEXT_LEN, epoch)) return false;
+  size_t i = RC_EPOCH_TEXT_LEN + 1;
+  uint64_t v = 0;
+  size_t digits = 0;
+  while (i < n && p[i] >= '0' && p[i] <= '9' && digits < 19) {
+    v = v * 10 + (uint64_t)(p[i++] - '0');
+    digits++;
+  }
+  if (!digits || i >= n || p[i] != ':' || v == 0) return false;
+  *seq = v;
+  *payload = (const uint8_t *)p + i + 1;
+  *len = n - i - 1;
+  return true;
+}
+
+static void synced(struct rc_redis_link *k, struct rc_topic *tp, uint32_t gen, redisReply *r) {
+  struct chan *ch = tp->remote_data;
+  if (!ch || ch->state != CH_SYNCING || ch->gen != gen) return; /* a newer sync, or not followed */
+  uint64_t epoch;
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+      !parse_epoch(r->element[1], &epoch) || r->element[2]->type != REDIS_REPLY_ARRAY ||
+      r->element[2]->elements % 2) {
+    rc_err("redis: unexpected answer syncing %s%s%s", tp->name,
+           r->type == REDIS_REPLY_ERROR ? ": " : "", r->type == REDIS_REPLY_ERROR ? r->str : "");
+    link_down(k, "a sync failed");
+    return;
+  }
+  size_t n = r->element[2]->elements / 2;
+  struct rc_remote_entry *e = n ? malloc(n * sizeof *e) : NULL;
+  if (n && !e) {
+    link_down(k, "out of memory syncing");
+    return;
+  }
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    const redisReply *s = r->element[2]->element[2 * i], *p = r->element[2]->element[2 * i + 1];
+    if (s->type != REDIS_REPLY_INTEGER || s->integer <= 0 || p->type != REDIS_REPLY_STRING) continue;
+    e[m++] = (struct rc_remote_entry){(uint64_t)s->integer, (const uint8_t *)p->str, p->len};
+  }
+  rc_pubsub_remote_synced(k->ps, tp, epoch, (uint64_t)r->element[0]->integer, e, m);
+  free(e);
+  ch->state = CH_LIVE;
+  bool again = ch->overflow;
+  ch->overflow = false;
+  release_held(k, ch);
+  if (again && ch->state == CH_LIVE) start_sync(k, ch);
+}
+
+static void on_command_reply(struct rc_redis_link *k, redisReply *r) {
+  struct pending p;
+  if (!pop_expected(k, &p)) {
+    link_down(k, "an answer from Redis that nothing asked for");
+    return;
+  }
+  switch (p.kind) {
+  case R_CHECK:
+    if (r->type == REDIS_REPLY_ERROR) {
+      rc_err("redis: set-up command refused: %s", r->str);
+      link_down(k, "Redis refused the link's set-up (AUTH, SELECT or SCRIPT LOAD)");
+      break;
+    }
+    if (k->setup_pending && --k->setup_pending == 0 && !k->ready) {
+      k->ready = true;
+      k->down_logged = false;
+      k->backoff_ms = BACKOFF_MIN_MS;
+      rc_counter_add(&k->stats.connects, 1);
+      atomic_store_explicit(&k->stats.up, 1, memory_order_relaxed);
+      rc_info("redis %s:%u: connected; following %s", k->cfg.url->host, k->cfg.url->port,
+              k->chans ? "its topics again (each is synced: refilled or a gap announced)"
+                       : "no topic yet");
+    }
+    break;
+  case R_PUBLISH: {
+    uint64_t ticket = (uint64_t)(uintptr_t)p.p;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer > 0) {
+      rc_counter_add(&k->stats.publishes_ok, 1);
+      rc_pubsub_remote_done(k->ps, ticket, r->element[0]->integer);
+      break;
+    }
+    rc_counter_add(&k->stats.publishes_error, 1);
+    rc_warn("redis: a publish was refused: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
+    rc_pubsub_remote_done(k->ps, ticket, -EIO);
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+      /* Someone flushed the scripts (SCRIPT FLUSH, a failover): load them again. */
+      const char *argv[3] = {"SCRIPT", "LOAD", (const char *)rc_redis_publish_lua};
+      size_t argvlen[3] = {6, 4, rc_redis_publish_lua_len};
+      command_checked(k, 3, argv, argvlen);
+    }
+    break;
+  }
+  case R_SYNC:
+    synced(k, p.p, p.gen, r);
+    rc_topic_release(k->topics, p.p);
+    break;
+  case R_COUNT:
+    if (r->type == REDIS_REPLY_ERROR && !k->count_error_logged) {
+      rc_warn("redis: writing a subscriber count failed: %s (logged once)", r->str);
+      k->count_error_logged = true;
+    }
+    break;
+  }
+}
+
+static void on_subscriber_reply(struct rc_redis_link *k, redisReply *r) {
+  if (r->type == REDIS_REPLY_STATUS) return; /* AUTH's OK */
+  if (r->type == REDIS_REPLY_ERROR) {
+    rc_err("redis: the subscriber connection was refused: %s", r->str);
+    link_down(k, "Redis refused the subscriber connection");
+    return;
+  }
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING ||
+      r->element[1]->type != REDIS_REPLY_STRING) {
+    link_down(k, "an unexpected message on the subscriber connection");
+    return;
+  }
+  const char *kind = r->element[0]->str;
+  const redisReply *name = r->element[1];
+  struct rc_topic *tp = NULL;
+  struct chan *ch = chan_of(k, name->str, name->len, &tp);
+  if (strcmp(kind, "message") == 0) {
+    rc_counter_add(&k->stats.messages, 1);
+    uint64_t epoch, seq;
+    const uint8_t *payload;
+    size_t len;
+    const redisReply *d = r->element[2];
+    if (ch && d->type == REDIS_REPLY_STRING &&
+        parse_message(d->str, d->len, &epoch, &seq, &payload, &len)) {
+      if (ch->state == CH_LIVE) deliver(k, ch, epoch, seq, payload, len);
+      else if (ch->state == CH_SUBSCRIBING || ch->state == CH_SYNCING) hold(k, ch, epoch, seq, payload, len);
+    } else if (ch) {
+      /* Someone else publishes on our channel: counted, said once. */
+      rc_counter_add(&k->stats.foreign, 1);
+      if (!k->foreign_logged)
+        rc_warn("redis: a message on %.*s is not ringcast's (epoch:seq:payload); dropped, "
+                "and others like it without a word (ringcast_redis_foreign_total)",
+                (int)(name->len > 140 ? 140 : name->len), name->str);
+      k->foreign_logged = true;
+    }
+  } else if (strcmp(kind, "subscribe") == 0 || strcmp(kind, "unsubscribe") == 0) {
+    if (r->element[2]->type == REDIS_REPLY_INTEGER)
+      atomic_store_explicit(&k->stats.channels, (uint64_t)r->element[2]->integer, memory_order_relaxed);
+    if (kind[0] == 's' && ch && ch->state == CH_SUBSCRIBING) start_sync(k, ch);
+  }
+  if (tp) rc_topic_release(k->topics, tp);
+}
+
+static void on_data(struct rc_loop *l, struct rc_conn *c, uint8_t *p, size_t n) {
+  (void)l;
+  struct side *s = c->layer;
+  if (!s) return;
+  struct rc_redis_link *k = s->k;
+  if (redisReaderFeed(s->rd, (const char *)p, n) != REDIS_OK) {
+    link_down(k, "out of memory reading from Redis");
+    return;
+  }
+  for (;;) {
+    void *reply = NULL;
+    if (redisReaderGetReply(s->rd, &reply) != REDIS_OK) {
+      char why[160];
+      snprintf(why, sizeof why, "bad RESP from Redis: %s", s->rd->errstr);
+      link_down(k, why);
+      return;
+    }
+    if (!reply) return;
+    if (s == &k->side[CMD]) on_command_reply(k, reply);
+    else on_subscriber_reply(k, reply);
+    freeReplyObject(reply);
+    if (!s->rd) return; /* the link went down meanwhile */
+  }
+}
+
+static void on_timer(struct rc_loop *l, struct rc_conn *c) {
+  (void)l;
+  (void)c;
+}
+
+static void on_close(struct rc_loop *l, struct rc_conn *c) {
+  (void)l;
+  struct side *s = c->layer;
+  if (!s) return; /* detached by link_down */
+  s->c = NULL;
+  link_down(s->k, c->end == RC_CONN_END_EOF ? "Redis closed the connection" : "the connection to Redis failed");
+}
+
+static const struct rc_conn_ops link_ops = {
+    .on_data = on_data,
+    .on_timer = on_timer,
+    .on_close = on_close,
+};

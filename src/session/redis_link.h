@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/* A shard's link to Redis for the scale-out (--redis; docs/deploy/redis.md): two
+ * TCP connections driven by the shard's own ring, one for commands (pipelined
+ * publishes through the publish script, syncs, subscriber counts) and one in
+ * subscribed mode for the channels of the topics this shard is home of. RESP
+ * is hiredis' reader and formatter; the bytes move through rc_conn like a
+ * client's.
+ *
+ * It is pub/sub's sequencer (pubsub.h, remote_*): a topic's channel is
+ * subscribed while this node has subscribers of it, so a message crosses Redis
+ * once per interested node; its seq, epoch and history are Redis'. When Redis
+ * goes, publishes fail with a reason, subscribers stay, and once it is back
+ * every followed topic is synced again: the hole is refilled from Redis'
+ * stream or announced as a gap. Shard thread only. */
+#ifndef RINGCAST_SESSION_REDIS_LINK_H
+#define RINGCAST_SESSION_REDIS_LINK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "ringcast/io/loop.h"
+#include "ringcast/proto/redis_url.h"
+#include "ringcast/pubsub/pubsub.h"
+#include "ringcast/pubsub/topic.h"
+
+/* Counters (written by the shard, read by any thread). */
+struct rc_redis_link_stats {
+  _Atomic uint64_t up;              /* 1 while both connections are open */
+  _Atomic uint64_t connects;        /* the link came up */
+  _Atomic uint64_t disconnects;     /* it went down (or a connect failed) */
+  _Atomic uint64_t publishes_ok;
+  _Atomic uint64_t publishes_error; /* refused by Redis, or lost with the connection */
+  _Atomic uint64_t publishes_refused; /* not sent: the link was down */
+  _Atomic uint64_t messages;        /* channel messages received */
+  _Atomic uint64_t syncs;           /* topic positions asked for (first follow, holes, reconnects) */
+  _Atomic uint64_t channels;        /* channels subscribed now */
+  _Atomic uint64_t buffer_overflows; /* messages held during a sync past the bound: synced again */
+  _Atomic uint64_t foreign;         /* channel messages not in ringcast's form (dropped) */
+};
+
+struct rc_redis_link_config {
+  const struct rc_redis_url *url;
+  struct sockaddr_storage addr;     /* resolved by the main thread */
+  socklen_t addr_len;
+  uint32_t history;                 /* --history: what Redis' stream of a topic keeps */
+  const char *node_id;
+};
+
+struct rc_redis_link;
+
+/* Main thread: resolves url's host (blocking, once at start-up). 0 or -EINVAL
+ * after logging why. */
+int rc_redis_link_resolve(const struct rc_redis_url *url, struct sockaddr_storage *addr,
+                          socklen_t *len);
+/* Main thread, before the shard runs. NULL on ENOMEM. */
+struct rc_redis_link *rc_redis_link_create(const struct rc_redis_link_config *cfg,
+                                           struct rc_pubsub_shard *ps,
+                                           struct rc_topic_table *topics);
+/* Shard thread: connects (on_start), sends what this turn queued (end of
+ * each turn), closes and fails what is in flight (on_stop), frees (on_exit). */
+void rc_redis_link_start(struct rc_redis_link *k, struct rc_loop *l);
+void rc_redis_link_flush(struct rc_redis_link *k);
+void rc_redis_link_stop(struct rc_redis_link *k);
+void rc_redis_link_destroy(struct rc_redis_link *k);
+bool rc_redis_link_is_up(const struct rc_redis_link *k);
+/* A publish about to be accepted on this shard: whether the link is up (the
+ * refusal counted when not), so an HTTP publisher hears 503 now rather than a
+ * 200 for a message that cannot reach Redis. */
+bool rc_redis_link_admit(struct rc_redis_link *k);
+const struct rc_redis_link_stats *rc_redis_link_stats(const struct rc_redis_link *k);
+
+/* pub/sub's remote_publish and remote_interest (pubsub.h). */
+int rc_redis_link_publish(struct rc_redis_link *k, struct rc_topic *tp, const uint8_t *payload,
+                          size_t len, uint64_t ticket);
+void rc_redis_link_interest(struct rc_redis_link *k, struct rc_topic *tp, bool on);
+
+#endif
