@@ -49,12 +49,19 @@ enum reply_kind {
   R_PUBLISH,     /* p: pub/sub's ticket */
   R_SYNC,        /* p: the topic (a reference); gen: the sync it answers */
   R_COUNT,       /* a subscriber count written: an error is logged, nothing more */
+  R_COUNT_READ,  /* p: struct count_ask (GET /topics/<name>) */
 };
 
 struct pending {
   uint8_t kind;
   uint32_t gen;
   void *p;
+};
+
+/* A GET /topics/<name> waiting for Redis. */
+struct count_ask {
+  uint64_t token;
+  char topic[RC_TOPIC_NAME_MAX + 1];
 };
 
 enum chan_state {
@@ -415,6 +422,10 @@ static void link_down(struct rc_redis_link *k, const char *why) {
       rc_pubsub_remote_done(k->ps, (uint64_t)(uintptr_t)p.p, -ECONNRESET);
     } else if (p.kind == R_SYNC) {
       rc_topic_release(k->topics, p.p);
+    } else if (p.kind == R_COUNT_READ) {
+      struct count_ask *a = p.p;
+      k->cfg.counted(k->l, a->token, &(struct rc_redis_count){.topic = a->topic, .err = -ECONNRESET});
+      free(a);
     }
   }
   for (struct chan *ch = k->chans; ch; ch = ch->next) {
@@ -564,6 +575,7 @@ void rc_redis_link_destroy(struct rc_redis_link *k) {
   while (pop_expected(k, &p)) {
     if (p.kind == R_PUBLISH) rc_pubsub_remote_done(k->ps, (uint64_t)(uintptr_t)p.p, -ECONNRESET);
     else if (p.kind == R_SYNC) rc_topic_release(k->topics, p.p);
+    else if (p.kind == R_COUNT_READ) free(p.p); /* the loop is gone: nobody to answer */
   }
   while (k->chans) rc_redis_link_interest(k, k->chans->tp, false);
   for (int i = 0; i < 2; i++) {
@@ -595,6 +607,49 @@ int rc_redis_link_publish(struct rc_redis_link *k, struct rc_topic *tp, const ui
     return -ENOMEM;
   }
   return 0;
+}
+
+int rc_redis_link_read_count(struct rc_redis_link *k, const char *topic, size_t len, uint64_t token) {
+  if (!k->ready) return -ENOTCONN;
+  char key[NAME_MAX_LEN];
+  const char *argv[7] = {"EVALSHA", k->sha[SCRIPT_COUNT], "1", key, "", "0", "0"};
+  size_t argvlen[7] = {7, 40, 1, (size_t)snprintf(key, sizeof key, "rc:{%.*s}:nodes", (int)len, topic),
+                       0, 1, 1};
+  struct count_ask *a = malloc(sizeof *a);
+  if (!a || len > RC_TOPIC_NAME_MAX || expect(k, R_COUNT_READ, a, 0) < 0) {
+    free(a);
+    return -ENOMEM;
+  }
+  a->token = token;
+  memcpy(a->topic, topic, len);
+  a->topic[len] = 0;
+  if (command(k, CMD, 7, argv, argvlen) < 0) {
+    k->fifo_n--;
+    free(a);
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+static void count_read(struct rc_redis_link *k, struct count_ask *a, const redisReply *r) {
+  struct rc_redis_count c = {.topic = a->topic};
+  uint64_t token = a->token;
+  if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_INTEGER) {
+    c.err = -EIO;
+    rc_warn("redis: reading subscriber counts failed: %s",
+            r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
+  } else {
+    c.total = (uint64_t)r->element[0]->integer;
+    for (size_t i = 1; i + 1 < r->elements && c.n < RC_REDIS_COUNT_NODES; i += 2) {
+      const redisReply *name = r->element[i], *n = r->element[i + 1];
+      if (name->type != REDIS_REPLY_STRING || n->type != REDIS_REPLY_INTEGER) continue;
+      c.node[c.n] = name->str;
+      c.node_len[c.n] = name->len;
+      c.count[c.n++] = (uint64_t)n->integer;
+    }
+  }
+  k->cfg.counted(k->l, token, &c);
+  free(a);
 }
 
 /* ---- replies ---- */
@@ -701,6 +756,9 @@ static void on_command_reply(struct rc_redis_link *k, redisReply *r) {
   case R_SYNC:
     synced(k, p.p, p.gen, r);
     rc_topic_release(k->topics, p.p);
+    break;
+  case R_COUNT_READ:
+    count_read(k, p.p, r);
     break;
   case R_COUNT:
     if (r->type == REDIS_REPLY_ERROR && !k->count_error_logged) {

@@ -41,12 +41,26 @@ struct rc_redis_link_stats {
   _Atomic uint64_t foreign;         /* channel messages not in ringcast's form (dropped) */
 };
 
+/* A topic's subscribers across nodes, as Redis counts them (redis_count.lua). */
+#define RC_REDIS_COUNT_NODES 64
+struct rc_redis_count {
+  const char *topic;                /* the name asked about */
+  int err;                          /* 0, or why there is no answer (-ENOTCONN, -ECONNRESET, -EIO) */
+  uint64_t total;                   /* every live node's count */
+  unsigned n;                       /* nodes listed (at most RC_REDIS_COUNT_NODES; total counts all) */
+  const char *node[RC_REDIS_COUNT_NODES];
+  size_t node_len[RC_REDIS_COUNT_NODES];
+  uint64_t count[RC_REDIS_COUNT_NODES];
+};
+
 struct rc_redis_link_config {
   const struct rc_redis_url *url;
   struct sockaddr_storage addr;     /* resolved by the main thread */
   socklen_t addr_len;
   uint32_t history;                 /* --history: what Redis' stream of a topic keeps */
   const char *node_id;
+  /* The answer to rc_redis_link_read_count, on the shard that asked. */
+  void (*counted)(struct rc_loop *l, uint64_t token, const struct rc_redis_count *c);
 };
 
 struct rc_redis_link;
@@ -76,5 +90,9 @@ const struct rc_redis_link_stats *rc_redis_link_stats(const struct rc_redis_link
 int rc_redis_link_publish(struct rc_redis_link *k, struct rc_topic *tp, const uint8_t *payload,
                           size_t len, uint64_t ticket);
 void rc_redis_link_interest(struct rc_redis_link *k, struct rc_topic *tp, bool on);
+/* Asks Redis for the topic's subscriber counts on every node; cfg->counted
+ * gets the answer with token (also when the link fails first). 0, -ENOTCONN
+ * (the link is down: no answer follows) or -ENOMEM. */
+int rc_redis_link_read_count(struct rc_redis_link *k, const char *topic, size_t len, uint64_t token);
 
 #endif

@@ -588,6 +588,75 @@ void rc_request_publish_answered(struct rc_loop *l, struct rc_session *s,
   if (rc_conn_is_open(&s->conn) && s->kind == RC_SESSION_HTTP && s->rx) rc_request_on_data(l, s, &none, 0);
 }
 
+static void respond_count(struct rc_loop *l, struct rc_session *s, const char *topic,
+                          const struct rc_redis_count *c, uint64_t local, bool close_after) {
+  char body[RC_TOPIC_NAME_MAX + 96 + RC_REDIS_COUNT_NODES * 96];
+  size_t n = (size_t)snprintf(body, sizeof body, "{\"topic\":\"%s\",\"subscribers\":%" PRIu64, topic,
+                              c ? c->total : local);
+  if (c) {
+    n += (size_t)snprintf(body + n, sizeof body - n, ",\"nodes\":{");
+    for (unsigned i = 0, shown = 0; i < c->n; i++) {
+      /* Node names are --node-id's characters; anything else in Redis is not ours. */
+      size_t len = c->node_len[i];
+      if (!len || len > 64 || strspn(c->node[i], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") < len)
+        continue;
+      n += (size_t)snprintf(body + n, sizeof body - n, "%s\"%.*s\":%" PRIu64, shown++ ? "," : "",
+                            (int)len, c->node[i], c->count[i]);
+    }
+    n += (size_t)snprintf(body + n, sizeof body - n, "}");
+  }
+  n += (size_t)snprintf(body + n, sizeof body - n, "}\n");
+  rc_request_respond(l, s, 200, "application/json", NULL, body, n, close_after);
+}
+
+/* GET /topics/<name>: its subscribers, on every node with --redis (Redis keeps
+ * each node's count with an expiry, so a dead node's drop out), here without. */
+static void route_topic_count(struct rc_loop *l, struct rc_session *s, const char *name,
+                              size_t len, bool close_after) {
+  struct rc_session_shard *ss = rc_session_shard_of(l);
+  if (!rc_topic_name_is_valid(name, len)) {
+    rc_request_error(l, s, 400, close_after, NULL,
+                     "invalid topic name: 1 to %d of [A-Za-z0-9._:/@-], '$' allowed first",
+                     RC_TOPIC_NAME_MAX);
+    return;
+  }
+  char topic[RC_TOPIC_NAME_MAX + 1];
+  memcpy(topic, name, len);
+  topic[len] = 0;
+  if (!ss->redis || rc_topic_name_is_reserved(name, len)) {
+    struct rc_topic *tp;
+    uint64_t local = 0;
+    if (rc_topic_acquire(ss->topics, name, len, false, &tp) == 0) {
+      local = atomic_load_explicit(&tp->nsubs, memory_order_relaxed);
+      rc_topic_release(ss->topics, tp);
+    }
+    respond_count(l, s, topic, NULL, local, close_after);
+    return;
+  }
+  int ret = rc_redis_link_read_count(ss->redis, name, len, rc_conn_token(l, &s->conn));
+  if (ret < 0) {
+    rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "%s",
+                     ret == -ENOTCONN ? "Redis (--redis) is unreachable; counts across nodes are "
+                                        "not available, retry later"
+                                      : "out of memory");
+    return;
+  }
+  s->awaiting = close_after ? RC_AWAIT_CLOSE : RC_AWAIT_KEEP;
+}
+
+void rc_request_count_answered(struct rc_loop *l, struct rc_session *s, const struct rc_redis_count *c) {
+  bool close_after = s->awaiting == RC_AWAIT_CLOSE;
+  s->awaiting = RC_AWAIT_NONE;
+  if (c->err)
+    rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "%s",
+                     c->err == -EIO ? "Redis refused to read the counts (the server log says why)"
+                                    : "the connection to Redis was lost; retry");
+  else
+    respond_count(l, s, c->topic, c, 0, close_after);
+  static uint8_t none;
+  if (rc_conn_is_open(&s->conn) && s->kind == RC_SESSION_HTTP && s->rx) rc_request_on_data(l, s, &none, 0);
+}
+
 static void route_publish_batch(struct rc_loop *l, struct rc_session *s,
                                 const struct rc_http_request *req, const uint8_t *body, size_t len,
                                 bool close_after) {
@@ -950,8 +1019,9 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
   bool page = path_is(&r, "/");
   /* The status page's socket is monitoring too: on the admin address /ws takes
    * the server's own '$' topics only (route_upgrade). */
+  bool is_topics = r.path_len > 8 && memcmp(r.path, "/topics/", 8) == 0;
   bool monitoring = path_is(&r, "/healthz") || path_is(&r, "/readyz") || path_is(&r, "/metrics") ||
-                    page || path_is(&r, "/ws");
+                    page || path_is(&r, "/ws") || is_topics;
   if (!s->admin && !rc_session_take_tokens(l, s, 1)) {
     rc_request_error(l, s, 429, true, "Retry-After: 1\r\n",
                      "more than --max-commands-per-sec %u requests a second on one connection",
@@ -959,11 +1029,11 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
   } else if (s->admin && !monitoring) {
     /* The administrative listener serves monitoring only. */
     rc_request_error(l, s, 404, close_after, NULL,
-                     "the --admin-listen address serves GET /metrics, /healthz, /readyz, the status "
-                     "page (GET /) and its /ws?topics=$sys.stats only");
-  } else if (!s->admin && ss->admin_only_metrics && (path_is(&r, "/metrics") || page)) {
+                     "the --admin-listen address serves GET /metrics, /healthz, /readyz, /topics/<name>, "
+                     "the status page (GET /) and its /ws?topics=$sys.stats only");
+  } else if (!s->admin && ss->admin_only_metrics && (path_is(&r, "/metrics") || page || is_topics)) {
     rc_request_error(l, s, 404, close_after, NULL, "%s is served on the --admin-listen address",
-                     page ? "the status page (GET /)" : "/metrics");
+                     page ? "the status page (GET /)" : is_topics ? "/topics/<name>" : "/metrics");
   } else if (page && (get || head)) {
     route_status_page(l, s, head, close_after);
   } else if ((path_is(&r, "/ws") || echo) && get && phase == RC_SERVER_DRAINING) {
@@ -992,6 +1062,8 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
                        open ? sizeof open_text - 1 : sizeof closed_text - 1, close_after);
   } else if (path_is(&r, "/metrics") && get) {
     route_metrics(l, s, close_after);
+  } else if (is_topics && get) {
+    route_topic_count(l, s, r.path + 8, r.path_len - 8, close_after);
   } else if (is_publish && rc_http_is_method(&r, "POST")) {
     if (r.path_len == 8) route_publish_batch(l, s, &r, body, body_len, close_after);
     else route_publish_one(l, s, &r, r.path + 9, r.path_len - 9, body, body_len, close_after);
@@ -1003,10 +1075,12 @@ static ssize_t handle_request(struct rc_loop *l, struct rc_session *s, struct rc
                      (int)r.path_len, r.path);
   } else if (is_publish) {
     rc_request_error(l, s, 405, close_after, "Allow: POST\r\n", "/publish only allows POST");
+  } else if (is_topics) {
+    rc_request_error(l, s, 405, close_after, "Allow: GET\r\n", "/topics/<name> only allows GET");
   } else {
     rc_request_error(l, s, 404, close_after, NULL,
                      "no route for %.*s %.*s; routes: GET /ws, POST /publish/<topic>, "
-                     "POST /publish, GET /metrics, GET /healthz, GET /readyz, GET / (status page)",
+                     "POST /publish, GET /topics/<name>, GET /metrics, GET /healthz, GET /readyz, GET / (status page)",
                      (int)r.method_len, r.method, (int)(r.path_len > 200 ? 200 : r.path_len), r.path);
   }
   if (!rc_conn_is_open(&s->conn)) return -1;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "redis_link.h"
 #include "session.h"
 
 /* Consumes bytes received on an HTTP connection. */
@@ -16,6 +17,8 @@ void rc_request_on_data(struct rc_loop *l, struct rc_session *s, uint8_t *p, siz
  * its seq, or a 503 that says why); what came behind it is served next. */
 void rc_request_publish_answered(struct rc_loop *l, struct rc_session *s,
                                  const struct rc_publish_result *r);
+/* With --redis: Redis answered the GET /topics/<name> that s awaits. */
+void rc_request_count_answered(struct rc_loop *l, struct rc_session *s, const struct rc_redis_count *c);
 /* Sends a plain HTTP response and closes after it when close_after. */
 void rc_request_respond(struct rc_loop *l, struct rc_session *s, int status,
                         const char *content_type, const char *extra_headers, const void *body,

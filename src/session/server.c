@@ -307,6 +307,15 @@ static void wake(void *ctx, uint64_t mask) {
   rc_loop_wake(ss->loop, mask);
 }
 
+/* A GET /topics/<name> answered by Redis: to the connection that asked, if it
+ * is still there and waiting. */
+static void topic_counted(struct rc_loop *l, uint64_t token, const struct rc_redis_count *c) {
+  struct rc_conn *conn = rc_loop_conn_by_token(l, token);
+  if (!conn) return;
+  struct rc_session *s = rc_session_of(conn);
+  if (s->kind == RC_SESSION_HTTP && s->awaiting) rc_request_count_answered(l, s, c);
+}
+
 static int remote_publish(void *ctx, struct rc_topic *tp, const uint8_t *payload, size_t len,
                           uint64_t ticket) {
   return rc_redis_link_publish(((struct rc_session_shard *)ctx)->redis, tp, payload, len, ticket);
@@ -475,7 +484,8 @@ int rc_server_create(const struct rc_config *cfg, const struct rc_server_adopted
     snprintf(node_id, sizeof node_id, "%s:%u", host, port);
   }
   struct rc_redis_link_config rcfg = {.url = &cfg->redis, .history = cfg->history,
-                                      .node_id = cfg->node_id ? cfg->node_id : node_id};
+                                      .node_id = cfg->node_id ? cfg->node_id : node_id,
+                                      .counted = topic_counted};
   if (cfg->has_redis && (ret = rc_redis_link_resolve(&cfg->redis, &rcfg.addr, &rcfg.addr_len)) < 0) {
     close_untaken(adopted, taken);
     rc_server_destroy(srv);
