@@ -578,7 +578,8 @@ static size_t local_estimate(const struct rc_publish_item *it) {
 }
 
 ssize_t rc_pubsub_publish_many(struct rc_pubsub_shard *pss, const struct rc_publish_item *items,
-                               size_t n) {
+                               size_t n, const struct rc_publish_origin *origin) {
+  if (origin && origin->note_len) return -EINVAL; /* sized without one */
   uint64_t per_shard[RC_MAX_SHARDS] = {0};
   size_t total = 0, local = 0;
   for (size_t i = 0; i < n; i++) {
@@ -612,7 +613,7 @@ ssize_t rc_pubsub_publish_many(struct rc_pubsub_shard *pss, const struct rc_publ
     const struct rc_publish_item *it = &items[done];
     int64_t r = it->topic->home == pss->id && !remote_topic(pss->ps, it->topic)
                     ? home_publish(pss, it->topic, it->payload, it->len, true, pss->now_ns)
-                    : forward(pss, it->topic, it->payload, it->len, NULL, true);
+                    : forward(pss, it->topic, it->payload, it->len, origin, true);
     if (r < 0) break;
   }
   /* Local messages now carry their own charge; the estimate goes back, as does

@@ -574,6 +574,23 @@ static void route_publish_one(struct rc_loop *l, struct rc_session *s, const str
 void rc_request_publish_answered(struct rc_loop *l, struct rc_session *s,
                                  const struct rc_publish_result *r) {
   bool close_after = s->awaiting == RC_AWAIT_CLOSE;
+  if (s->await_left) {
+    /* A batch: answered once every message is. */
+    if (r->err && !s->await_failed++) s->await_err = (int16_t)r->err;
+    if (--s->await_left) return;
+    s->awaiting = RC_AWAIT_NONE;
+    if (s->await_failed)
+      rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n",
+                       "%" PRIu32 " of the batch's %" PRIu32 " messages were not published (the first: "
+                       "%s); the others were", s->await_failed, s->await_total,
+                       rc_session_publish_refusal(s->await_err));
+    else {
+      char ok[64];
+      int n = snprintf(ok, sizeof ok, "{\"ok\":true,\"published\":%" PRIu32 "}\n", s->await_total);
+      rc_request_respond(l, s, 200, "application/json", NULL, ok, (size_t)n, close_after);
+    }
+    goto next;
+  }
   s->awaiting = RC_AWAIT_NONE;
   if (r->err) {
     rc_request_error(l, s, 503, close_after, "Retry-After: 1\r\n", "%s",
@@ -583,6 +600,7 @@ void rc_request_publish_answered(struct rc_loop *l, struct rc_session *s,
     int n = snprintf(ok, sizeof ok, "{\"ok\":true,\"published\":1,\"seq\":%" PRIu64 "}\n", r->seq);
     rc_request_respond(l, s, 200, "application/json", NULL, ok, (size_t)n, close_after);
   }
+next:
   /* Requests that came behind it meanwhile are served now. */
   static uint8_t none;
   if (rc_conn_is_open(&s->conn) && s->kind == RC_SESSION_HTTP && s->rx) rc_request_on_data(l, s, &none, 0);
@@ -728,7 +746,9 @@ static void route_publish_batch(struct rc_loop *l, struct rc_session *s,
     items[n++] = (struct rc_publish_item){.topic = tp, .payload = rec.payload, .len = rec.payload_len};
     pos += (size_t)r;
   }
-  ssize_t done = n == count ? rc_pubsub_publish_many(ss->ps, items, n) : 0;
+  /* Through Redis the batch is answered once Redis answered every message. */
+  struct rc_publish_origin origin = {.token = rc_conn_token(l, &s->conn)};
+  ssize_t done = n == count ? rc_pubsub_publish_many(ss->ps, items, n, ss->redis ? &origin : NULL) : 0;
   for (size_t i = 0; i < n; i++) rc_topic_release(ss->topics, items[i].topic);
   free(items);
   if (n < count) {
@@ -745,6 +765,13 @@ static void route_publish_batch(struct rc_loop *l, struct rc_session *s,
     rc_request_error(l, s, 503, close_after, NULL,
                      "out of memory after %zd of %zu messages; the first %zd were published", done,
                      count, done);
+    return;
+  }
+  if (ss->redis) {
+    s->awaiting = close_after ? RC_AWAIT_CLOSE : RC_AWAIT_KEEP;
+    s->await_left = s->await_total = (uint32_t)done;
+    s->await_failed = 0;
+    s->await_err = 0;
     return;
   }
   char resp[64];

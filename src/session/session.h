@@ -128,6 +128,10 @@ struct rc_session {
   /* HTTP with --redis: a POST /publish waits for Redis' answer (what follows
    * it on the connection waits too); RC_AWAIT_CLOSE: then close. */
   uint8_t awaiting;
+  uint32_t await_left;       /* a batch's messages whose answer is still to come */
+  uint32_t await_failed;     /* and of those answered, the ones that failed */
+  uint32_t await_total;      /* the batch's messages */
+  int16_t await_err;         /* the first failure's errno (negative) */
   struct rc_session_rx *rx;  /* NULL while nothing is incomplete */
   /* Loop-clock marks in 10 ms ticks, compared modulo 2^32. */
   uint32_t rx_tick;          /* last bytes received */

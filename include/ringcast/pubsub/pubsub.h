@@ -219,9 +219,11 @@ int64_t rc_pubsub_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
                           const struct rc_publish_origin *origin);
 /* Publishes n messages, in order, all or none as far as the limits go: returns
  * n, or -EAGAIN / -ENOBUFS with nothing published. Only an allocation failure
- * part-way stops it after the first k: k (> 0), or -ENOMEM when k is 0. */
+ * part-way stops it after the first k: k (> 0), or -ENOMEM when k is 0. With
+ * an origin (without a note), each forwarded message's outcome comes back
+ * through cb->published (with a sequencer: every one of them). */
 ssize_t rc_pubsub_publish_many(struct rc_pubsub_shard *pss, const struct rc_publish_item *items,
-                               size_t n);
+                               size_t n, const struct rc_publish_origin *origin);
 /* Subscribes s to tp, pending until the topic's home shard answers: then
  * cb->joined says where it starts (its seq and epoch, the resume's outcome),
  * any replayed messages follow through cb->deliver, then the live ones, with

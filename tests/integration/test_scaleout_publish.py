@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: MIT
+"""HTTP publishes through Redis (--redis): POST /publish/<topic> is answered once
+Redis answered, with the message's seq; the batch form once Redis answered every
+message; requests pipelined behind a publish wait for it and are answered in
+order; with Redis away both get 503 naming Redis and nothing is published."""
+import asyncio
+import json
+import os
+import socket
+import sys
+import unittest
+
+import websockets
+
+sys.path.insert(0, os.path.dirname(__file__))
+from rccluster import Cluster  # noqa: E402
+
+
+def raw_requests(port, data, n, timeout=10):
+    """Sends data (several pipelined requests) and reads n responses: [(status, body)]."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        buf, out = b"", []
+        while len(out) < n:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\r\n\r\n" in buf:
+                head, rest = buf.split(b"\r\n\r\n", 1)
+                length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+                if len(rest) < length:
+                    break
+                out.append((int(head.split(b" ")[1]), rest[:length].decode()))
+                buf = rest[length:]
+        return out
+
+
+def post(topic, body, close=False):
+    b = body.encode()
+    return (f"POST /publish/{topic} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(b)}\r\n"
+            + ("Connection: close\r\n" if close else "") + "\r\n").encode() + b
+
+
+def batch(records):
+    body = b"".join(f"{t} {len(p)}\n".encode() + p.encode() + b"\n" for t, p in records)
+    return f"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+class PublishThroughRedis(unittest.TestCase):
+    def test_answers_wait_for_redis(self):
+        with Cluster(2) as c:
+            a, b = c.nodes
+
+            async def run():
+                ws = await websockets.connect(f"ws://127.0.0.1:{b.port}/ws?topics=p.one,p.two")
+                acks = [json.loads(await ws.recv()) for _ in range(2)]
+                self.assertEqual({x["topic"] for x in acks}, {"p.one", "p.two"})
+                # Three single publishes and a batch, pipelined on one connection,
+                # then a health check: answered in order, each with Redis' seq.
+                data = (post("p.one", "s1") + post("p.one", "s2") + post("p.two", "s3")
+                        + batch([("p.one", "b1"), ("p.two", "b2"), ("p.one", "b3")])
+                        + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                got = raw_requests(a.port, data, 5)
+                self.assertEqual([st for st, _ in got], [200] * 5, got)
+                self.assertEqual([json.loads(bd).get("seq") for _, bd in got[:3]], [1, 2, 1])
+                self.assertEqual(json.loads(got[3][1]), {"ok": True, "published": 3})
+                self.assertTrue(got[4][1].startswith("ok"), got[4])
+                msgs = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(6)]
+                by_topic = {}
+                for m in msgs:
+                    by_topic.setdefault(m["topic"], []).append((m["seq"], m["data"]))
+                self.assertEqual(by_topic, {"p.one": [(1, "s1"), (2, "s2"), (3, "b1"), (4, "b3")],
+                                            "p.two": [(1, "s3"), (2, "b2")]})
+                await ws.close()
+
+            asyncio.run(run())
+            c.redis.stop()
+            c.wait_redis_up(False)
+            for data in (post("p.one", "down"), batch([("p.one", "down")])):
+                (status, body), = raw_requests(a.port, data, 1)
+                self.assertEqual(status, 503, body)
+                self.assertIn("redis", body.lower())
+
+
+if __name__ == "__main__":
+    unittest.main()
