@@ -51,8 +51,11 @@ class Scripts:
                                  Expect.channel(topic), payload, keep, command)
         return seq, epoch
 
-    def sync(self, topic, since):
-        seq, epoch, flat = self.r.call("EVALSHA", self.sha["sync"], 2, Expect.meta(topic), Expect.log(topic), since)
+    def sync(self, topic, since, *more):
+        """more: ARGV[2..] as the script documents them (at most this many, the
+        asking node's last seq and epoch)."""
+        seq, epoch, flat = self.r.call("EVALSHA", self.sha["sync"], 2, Expect.meta(topic), Expect.log(topic), since,
+                                       *more)
         return seq, epoch, [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     def count(self, topic, node, n, ttl_ms):
@@ -201,6 +204,34 @@ class RedisScripts(unittest.TestCase):
         seqs = [s for s, _ in entries]
         self.assertGreater(seqs[0], 1)
         self.assertEqual(seqs, list(range(seqs[0], 301)))
+
+    def test_sync_returns_at_most_the_newest_asked_for(self):
+        _, epoch = self.s.publish("sc.bound", b"p1")
+        for i in range(2, 21):
+            self.s.publish("sc.bound", b"p%d" % i)
+        self.assertEqual(self.s.sync("sc.bound", 1, 5), (20, epoch, [(i, b"p%d" % i) for i in range(16, 21)]))
+        self.assertEqual(self.s.sync("sc.bound", 18, 5), (20, epoch, [(i, b"p%d" % i) for i in range(18, 21)]))
+        self.assertEqual(self.s.sync("sc.bound", 1, 0), (20, epoch, []))
+        self.assertEqual(self.s.sync("sc.bound", 1, 100)[2], [(i, b"p%d" % i) for i in range(1, 21)])
+
+    def test_sync_draws_a_new_epoch_when_a_node_is_ahead_of_redis(self):
+        # Redis back from an older copy of its data: a node that delivered seq 30
+        # of this epoch finds Redis at 20. Reusing 21..30 would give two messages
+        # one seq: the epoch changes instead, once, and publishes follow it.
+        _, epoch = self.s.publish("sc.behind", "x")
+        for _ in range(19):
+            self.s.publish("sc.behind", "x")
+        self.assertEqual(self.s.sync("sc.behind", 0, 10, 20, epoch)[:2], (20, epoch))  # level: nothing
+        self.assertEqual(self.s.sync("sc.behind", 0, 10, 15, epoch)[:2], (20, epoch))  # behind: nothing
+        self.assertEqual(self.s.sync("sc.behind", 0, 10, 30, b"0123456789abcdef")[:2], (20, epoch))  # another run
+        seq, renewed, _ = self.s.sync("sc.behind", 0, 10, 30, epoch)
+        self.assertEqual(seq, 20)
+        self.assertNotEqual(renewed, epoch)
+        self.assertRegex(renewed, EPOCH)
+        # Every node asking after that sees the new epoch; the next publish is in it.
+        self.assertEqual(self.s.sync("sc.behind", 0, 10, 30, epoch)[:2], (20, renewed))
+        self.assertEqual(self.s.sync("sc.behind", 0)[:2], (20, renewed))
+        self.assertEqual(self.s.publish("sc.behind", "y"), (21, renewed))
 
     def test_sync_fixes_the_epoch_of_a_new_topic_once(self):
         # Two nodes syncing a topic nobody published to yet agree on its epoch,
