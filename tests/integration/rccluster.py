@@ -69,6 +69,7 @@ class Expect:
     REFILLED = "ringcast_redis_refilled_total"  # messages filled from the stream
     GAPS = "ringcast_redis_gaps_total"  # explicit gap messages
     CHANNELS = "ringcast_redis_channels"  # gauge: channels subscribed
+    EPOCHS = "ringcast_redis_epochs_total"  # new epochs met (Redis lost or rolled back a topic)
 
     # A publish while Redis is away: this HTTP status, a body naming Redis
     # (case-insensitive); a publish command gets an error reply naming it too.
@@ -179,8 +180,9 @@ def script(name):
 class Redis:
     """Debian's redis-server on 127.0.0.1, a free port, a temp dir. persist=True
     keeps data across a restart (append-only file, fsync'd before every reply:
-    what Redis acknowledged survives kill -9); by default nothing is kept, so a
-    restart is a Redis that lost everything."""
+    what Redis acknowledged survives kill -9); persist="snapshot" keeps only
+    what the last SAVE wrote (a restart goes back to it); by default nothing is
+    kept, so a restart is a Redis that lost everything."""
 
     def __init__(self, persist=False, password=None, port=None):
         self.port = free_port() if port is None else port
@@ -216,7 +218,9 @@ class Redis:
                     shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
         args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
                 "--logfile", self.log_path, "--daemonize", "no", "--save", ""]
-        if self.persist:
+        if self.persist == "snapshot":
+            args += ["--appendonly", "no", "--dbfilename", "dump.rdb"]
+        elif self.persist:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             args += ["--appendonly", "no"]
