@@ -266,11 +266,15 @@ class ScaleOut(unittest.TestCase):
             self.assertEqual(c.redis.numsub(chan), 0)
 
             async def run():
-                on_a = [await Sub(a.url(), [t]).open() for _ in range(2)]
+                # Six on A (spread over its shards: SO_REUSEPORT hashes each
+                # connection to one), one on B.
+                on_a = [await Sub(a.url(), [t]).open() for _ in range(6)]
                 on_b = await Sub(b.url(), [t]).open()
+                shards_a = [v for k, v in a.metrics().items()
+                            if k.startswith("ringcast_shard_connections_open{")]
                 # Two nodes with subscribers: two channel subscriptions, one per
-                # node however many subscribers it has.
-                interest(2, "A with two subscribers, B with one")
+                # node however many subscribers (and shards with some) it has.
+                interest(2, f"A with six subscribers (connections per shard {shards_a}), B with one")
                 self.assertEqual([nd.metric(Expect.CHANNELS) for nd in c.nodes], [1, 1, 0])
                 before = {nd.name: nd.metric(Expect.MESSAGES) for nd in (a, b)}
                 for i in range(20):
@@ -294,14 +298,15 @@ class ScaleOut(unittest.TestCase):
                 interest(1, "B's last subscriber left")
                 wait_until(lambda: b.metric(Expect.CHANNELS) == 0, "B's channels gauge back to 0",
                            Expect.INTEREST_WAIT)
-                # One of A's two leaves: A keeps listening for the other.
-                await on_a[0].close()
+                # Five of A's six leave: A keeps listening for the last.
+                for s in on_a[:5]:
+                    await s.close()
                 wait_until(lambda: a.metric('ringcast_connections_active{kind="websocket"}') == 1,
-                           "A closed one subscriber", 10)
+                           "A closed five subscribers", 10)
                 self.assertEqual(c.redis.numsub(chan), 1)
                 self.assertEqual(a.publish(t, json.dumps({"n": 30}))[0], 200)
-                await on_a[1].read_seq(t, 31)
-                await on_a[1].close()
+                await on_a[5].read_seq(t, 31)
+                await on_a[5].close()
                 interest(0, "no subscriber left anywhere")
                 self.assertEqual([nd.metric(Expect.CHANNELS) for nd in c.nodes], [0, 0, 0])
 
