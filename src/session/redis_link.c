@@ -39,6 +39,10 @@ extern const size_t rc_redis_publish_lua_len, rc_redis_sync_lua_len, rc_redis_co
 #define COUNT_CHECK_MS 1000
 #define COUNT_RENEW_MS 3000
 #define COUNT_TTL_MS 10000
+/* A Redis that keeps its connections open but answers nothing (stopped, swapping,
+ * a network that drops without a reset) is taken for gone after this long, so
+ * publishers get their answer and subscribers their refill or gap. */
+#define REPLY_TIMEOUT_MS 5000
 
 enum { CMD = 0, SUB = 1 };
 enum { SCRIPT_PUBLISH = 0, SCRIPT_SYNC, SCRIPT_COUNT, SCRIPT_NR };
@@ -56,6 +60,7 @@ struct pending {
   uint8_t kind;
   uint32_t gen;
   void *p;
+  uint64_t sent_ms;             /* the loop's clock when it was queued */
 };
 
 /* A GET /topics/<name> waiting for Redis. */
@@ -199,7 +204,8 @@ static int expect(struct rc_redis_link *k, uint8_t kind, void *p, uint32_t gen) 
     k->fifo_cap = cap;
     k->fifo_head = 0;
   }
-  k->fifo[(k->fifo_head + k->fifo_n++) % k->fifo_cap] = (struct pending){kind, gen, p};
+  k->fifo[(k->fifo_head + k->fifo_n++) % k->fifo_cap] =
+      (struct pending){kind, gen, p, rc_loop_now_ms(k->l)};
   return 0;
 }
 
@@ -272,11 +278,15 @@ static void write_count(struct rc_redis_link *k, struct chan *ch, uint32_t n) {
   ch->count_due_ms = rc_loop_now_ms(k->l) + COUNT_RENEW_MS;
 }
 
+static void link_down(struct rc_redis_link *k, const char *why);
+
 static void count_fired(struct rc_loop *l, struct rc_loop_timer *lt) {
   struct rc_redis_link *k = (struct rc_redis_link *)((char *)lt - offsetof(struct rc_redis_link, count_timer));
   if (k->stopped) return;
   uint64_t now = rc_loop_now_ms(l);
-  if (k->up) {
+  if (k->up && k->fifo_n && now - k->fifo[k->fifo_head].sent_ms > REPLY_TIMEOUT_MS) {
+    link_down(k, "Redis answered nothing for 5 s");
+  } else if (k->up) {
     for (struct chan *ch = k->chans; ch; ch = ch->next) {
       uint32_t n = atomic_load_explicit(&ch->tp->nsubs, memory_order_relaxed);
       if (n != ch->counted || now >= ch->count_due_ms) write_count(k, ch, n);

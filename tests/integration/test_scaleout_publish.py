@@ -2,7 +2,9 @@
 """HTTP publishes through Redis (--redis): POST /publish/<topic> is answered once
 Redis answered, with the message's seq; the batch form once Redis answered every
 message; requests pipelined behind a publish wait for it and are answered in
-order; with Redis away both get 503 naming Redis and nothing is published."""
+order; with Redis away both get 503 naming Redis and nothing is published; a
+Redis that keeps its connections but answers nothing (stopped) is taken for gone
+after 5 s, so a waiting publisher gets its answer."""
 import asyncio
 import json
 import os
@@ -81,6 +83,22 @@ class PublishThroughRedis(unittest.TestCase):
                 (status, body), = raw_requests(a.port, data, 1)
                 self.assertEqual(status, 503, body)
                 self.assertIn("redis", body.lower())
+
+    def test_a_silent_redis_is_taken_for_gone(self):
+        with Cluster(1) as c:
+            a = c.nodes[0]
+            self.assertEqual(a.publish("p.s", "before")[0], 200)
+            c.redis.pause()
+            try:
+                # Waits for Redis, then for the link's 5 s reply deadline.
+                (status, body), = raw_requests(a.port, post("p.s", "while stopped"), 1, timeout=20)
+                self.assertEqual(status, 503, body)
+                self.assertIn("may or may not", body)
+                self.assertEqual(a.metric("ringcast_redis_up"), 0)
+            finally:
+                c.redis.resume()
+            c.wait_redis_up(True)
+            self.assertEqual(a.publish("p.s", "after")[0], 200)
 
 
 if __name__ == "__main__":
