@@ -946,7 +946,8 @@ void rc_pubsub_tick(struct rc_pubsub_shard *pss) {
       remote_forget(pss, tp);
     /* A topic nobody follows and nothing remembers is let go (a pending
      * subscriber's join holds a reference of its own and tracks it again). */
-    if (!interest && !tp->history) untrack(pss, tp);
+    if (!interest && !tp->history && !tp->waiting && tp->remote == RC_TOPIC_REMOTE_NONE)
+      untrack(pss, tp);
   }
   if (pss->pattern_sweep) sweep(pss);
 }

@@ -81,6 +81,7 @@ struct held {
   struct held *next;
   uint64_t epoch, seq;
   uint32_t len;
+  uint32_t synced;              /* syncs it has waited for already */
   uint8_t data[];
 };
 
@@ -217,11 +218,26 @@ static bool pop_expected(struct rc_redis_link *k, struct pending *out) {
   return true;
 }
 
+static void link_down(struct rc_redis_link *k, const char *why);
+
+/* A command on CMD with the reply it expects, both or neither: a reply with
+ * no waiter (or a waiter with no command) would hand every later reply to the
+ * wrong one. */
+static int request(struct rc_redis_link *k, uint8_t kind, void *p, uint32_t gen, int argc,
+                   const char **argv, const size_t *argvlen) {
+  if (expect(k, kind, p, gen) < 0) return -ENOMEM;
+  if (command(k, CMD, argc, argv, argvlen) < 0) {
+    k->fifo_n--;
+    return -ENOMEM;
+  }
+  return 0;
+}
+
 /* A command whose reply only has to be no error. */
 static void command_checked(struct rc_redis_link *k, int argc, const char **argv,
                             const size_t *argvlen) {
-  if (expect(k, R_CHECK, NULL, 0) < 0 || command(k, CMD, argc, argv, argvlen) < 0) {
-    rc_err("redis: out of memory queueing a command");
+  if (request(k, R_CHECK, NULL, 0, argc, argv, argvlen) < 0) {
+    link_down(k, "out of memory queueing a command");
     return;
   }
   k->setup_pending++;
@@ -260,8 +276,9 @@ static void start_sync(struct rc_redis_link *k, struct chan *ch) {
                        (size_t)snprintf(known, sizeof known, "%" PRIu64, live ? tp->seq : 0),
                        RC_EPOCH_TEXT_LEN};
   rc_topic_ref(k->topics, tp); /* the reply's */
-  if (expect(k, R_SYNC, tp, ch->gen) < 0 || command(k, CMD, live ? 9 : 7, argv, argvlen) < 0) {
-    rc_err("redis: out of memory syncing %s", tp->name);
+  if (request(k, R_SYNC, tp, ch->gen, live ? 9 : 7, argv, argvlen) < 0) {
+    rc_topic_release(k->topics, tp);
+    link_down(k, "out of memory syncing a topic"); /* the reconnect syncs it again */
   }
 }
 
@@ -273,12 +290,10 @@ static void write_count(struct rc_redis_link *k, struct chan *ch, uint32_t n) {
   size_t argvlen[7] = {7, 40, 1, topic_key(key, ch->tp, ":nodes"), strlen(node),
                        (size_t)snprintf(num, sizeof num, "%" PRIu32, n),
                        (size_t)snprintf(ttl, sizeof ttl, "%u", COUNT_TTL_MS)};
-  if (expect(k, R_COUNT, NULL, 0) < 0 || command(k, CMD, 7, argv, argvlen) < 0) return;
+  if (request(k, R_COUNT, NULL, 0, 7, argv, argvlen) < 0) return; /* tried again next second */
   ch->counted = n;
   ch->count_due_ms = rc_loop_now_ms(k->l) + COUNT_RENEW_MS;
 }
-
-static void link_down(struct rc_redis_link *k, const char *why);
 
 static void count_fired(struct rc_loop *l, struct rc_loop_timer *lt) {
   struct rc_redis_link *k = (struct rc_redis_link *)((char *)lt - offsetof(struct rc_redis_link, count_timer));
@@ -309,7 +324,7 @@ static void drop_held(struct chan *ch) {
 }
 
 static void hold(struct rc_redis_link *k, struct chan *ch, uint64_t epoch, uint64_t seq,
-                 const uint8_t *p, size_t n) {
+                 const uint8_t *p, size_t n, uint32_t synced) {
   if (ch->overflow) return;
   struct held *h = NULL;
   if (ch->nheld < HELD_MAX_MSGS && ch->held_bytes + n <= HELD_MAX_BYTES)
@@ -321,7 +336,7 @@ static void hold(struct rc_redis_link *k, struct chan *ch, uint64_t epoch, uint6
     drop_held(ch);
     return;
   }
-  *h = (struct held){.epoch = epoch, .seq = seq, .len = (uint32_t)n};
+  *h = (struct held){.epoch = epoch, .seq = seq, .len = (uint32_t)n, .synced = synced};
   memcpy(h->data, p, n);
   if (ch->tail) ch->tail->next = h;
   else ch->head = h;
@@ -331,14 +346,24 @@ static void hold(struct rc_redis_link *k, struct chan *ch, uint64_t epoch, uint6
 }
 
 /* Hands tp a live message; a hole or a new epoch syncs the topic again,
- * holding the message for after. */
+ * holding the message for after. One that still does not fit after a sync
+ * (another epoch, or a seq Redis has not given) is not ringcast's to deliver:
+ * dropped and counted, never synced for again. */
 static void deliver(struct rc_redis_link *k, struct chan *ch, uint64_t epoch, uint64_t seq,
-                    const uint8_t *p, size_t n) {
+                    const uint8_t *p, size_t n, uint32_t synced) {
   int r = rc_pubsub_remote_message(k->ps, ch->tp, epoch, seq, p, n);
-  if (r == -ERANGE || r == -ESTALE || r == -ENOMEM) {
-    hold(k, ch, epoch, seq, p, n);
-    start_sync(k, ch);
+  if (r != -ERANGE && r != -ESTALE && r != -ENOMEM) return;
+  if (synced && r != -ENOMEM) {
+    rc_counter_add(&k->stats.foreign, 1);
+    if (!k->foreign_logged)
+      rc_warn("redis: a message on %s's channel fits neither its epoch nor its seq after a sync; "
+              "dropped, and others like it without a word (ringcast_redis_foreign_total)",
+              ch->tp->name);
+    k->foreign_logged = true;
+    return;
   }
+  hold(k, ch, epoch, seq, p, n, synced + 1);
+  start_sync(k, ch);
 }
 
 static void release_held(struct rc_redis_link *k, struct chan *ch) {
@@ -348,7 +373,7 @@ static void release_held(struct rc_redis_link *k, struct chan *ch) {
     if (!ch->head) ch->tail = NULL;
     ch->nheld--;
     ch->held_bytes -= h->len;
-    deliver(k, ch, h->epoch, h->seq, h->data, h->len);
+    deliver(k, ch, h->epoch, h->seq, h->data, h->len, h->synced);
     free(h);
   }
 }
@@ -726,6 +751,10 @@ static void on_command_reply(struct rc_redis_link *k, redisReply *r) {
     link_down(k, "an answer from Redis that nothing asked for");
     return;
   }
+  /* Someone flushed the scripts (SCRIPT FLUSH, a failover to a replica that
+   * never loaded them): whatever this answers failed; a new connection loads
+   * them all again. */
+  bool noscript = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
   switch (p.kind) {
   case R_CHECK:
     if (r->type == REDIS_REPLY_ERROR) {
@@ -755,12 +784,6 @@ static void on_command_reply(struct rc_redis_link *k, redisReply *r) {
     rc_counter_add(&k->stats.publishes_error, 1);
     rc_warn("redis: a publish was refused: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
     rc_pubsub_remote_done(k->ps, ticket, -EIO);
-    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-      /* Someone flushed the scripts (SCRIPT FLUSH, a failover): load them again. */
-      const char *argv[3] = {"SCRIPT", "LOAD", (const char *)rc_redis_publish_lua};
-      size_t argvlen[3] = {6, 4, rc_redis_publish_lua_len};
-      command_checked(k, 3, argv, argvlen);
-    }
     break;
   }
   case R_SYNC:
@@ -771,12 +794,13 @@ static void on_command_reply(struct rc_redis_link *k, redisReply *r) {
     count_read(k, p.p, r);
     break;
   case R_COUNT:
-    if (r->type == REDIS_REPLY_ERROR && !k->count_error_logged) {
+    if (r->type == REDIS_REPLY_ERROR && !k->count_error_logged && !noscript) {
       rc_warn("redis: writing a subscriber count failed: %s (logged once)", r->str);
       k->count_error_logged = true;
     }
     break;
   }
+  if (noscript && k->up) link_down(k, "Redis lost ringcast's scripts (SCRIPT FLUSH or a failover)");
 }
 
 static void on_subscriber_reply(struct rc_redis_link *k, redisReply *r) {
@@ -803,8 +827,9 @@ static void on_subscriber_reply(struct rc_redis_link *k, redisReply *r) {
     const redisReply *d = r->element[2];
     if (ch && d->type == REDIS_REPLY_STRING &&
         parse_message(d->str, d->len, &epoch, &seq, &payload, &len)) {
-      if (ch->state == CH_LIVE) deliver(k, ch, epoch, seq, payload, len);
-      else if (ch->state == CH_SUBSCRIBING || ch->state == CH_SYNCING) hold(k, ch, epoch, seq, payload, len);
+      if (ch->state == CH_LIVE) deliver(k, ch, epoch, seq, payload, len, 0);
+      else if (ch->state == CH_SUBSCRIBING || ch->state == CH_SYNCING)
+        hold(k, ch, epoch, seq, payload, len, 1); /* the sync on its way is its one */
     } else if (ch) {
       /* Someone else publishes on our channel: counted, said once. */
       rc_counter_add(&k->stats.foreign, 1);

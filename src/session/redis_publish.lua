@@ -19,6 +19,9 @@ if not epoch then
   -- name no earlier run had, from the server's clock and the topic.
   local t = redis.call('TIME')
   epoch = string.sub(redis.sha1hex(t[1] .. '.' .. t[2] .. KEYS[1]), 1, 16)
+  -- A stream left from a run whose meta was lost (evicted, deleted) holds
+  -- other messages under the seqs this run will give: it goes.
+  redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch)
 end
 local keep = tonumber(ARGV[3])

@@ -17,8 +17,10 @@ if not epoch then
   -- Fixed now, so every node that asks before the first publish agrees.
   local t = redis.call('TIME')
   epoch = string.sub(redis.sha1hex(t[1] .. '.' .. t[2] .. KEYS[1]), 1, 16)
-  redis.call('HSETNX', KEYS[1], 'epoch', epoch)
-  epoch = redis.call('HGET', KEYS[1], 'epoch')
+  -- A stream left from a run whose meta was lost holds other messages under
+  -- the seqs this run will give: it goes.
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
 end
 -- A node that follows the topic says where it is (ARGV[3], ARGV[4]). Past
 -- Redis' seq in Redis' own epoch means Redis came back from an older copy of
@@ -28,9 +30,12 @@ local known = tonumber(ARGV[3] or '0')
 if ARGV[4] == epoch and known > seq then
   local t = redis.call('TIME')
   epoch = string.sub(redis.sha1hex(t[1] .. '.' .. t[2] .. KEYS[1] .. ':' .. known), 1, 16)
+  redis.call('DEL', KEYS[2]) -- its seqs belong to the run that ended
   redis.call('HSET', KEYS[1], 'epoch', epoch)
 end
 local from = tonumber(ARGV[1])
+-- A node that knew another epoch missed this one from its start.
+if ARGV[4] and ARGV[4] ~= epoch then from = 1 end
 local count = tonumber(ARGV[2] or '-1')
 if from > 0 and count >= 0 and from < seq - count + 1 then from = seq - count + 1 end
 local out = {}

@@ -571,6 +571,12 @@ static void route_publish_one(struct rc_loop *l, struct rc_session *s, const str
   rc_request_respond(l, s, 200, "application/json", NULL, ok, sizeof ok - 1, close_after);
 }
 
+/* Requests that came behind an answer given late (through Redis) are served now. */
+static void serve_waiting(struct rc_loop *l, struct rc_session *s) {
+  static uint8_t no_bytes;
+  if (rc_conn_is_open(&s->conn) && s->kind == RC_SESSION_HTTP && s->rx) rc_request_on_data(l, s, &no_bytes, 0);
+}
+
 void rc_request_publish_answered(struct rc_loop *l, struct rc_session *s,
                                  const struct rc_publish_result *r) {
   bool close_after = s->awaiting == RC_AWAIT_CLOSE;
@@ -601,9 +607,7 @@ void rc_request_publish_answered(struct rc_loop *l, struct rc_session *s,
     rc_request_respond(l, s, 200, "application/json", NULL, ok, (size_t)n, close_after);
   }
 next:
-  /* Requests that came behind it meanwhile are served now. */
-  static uint8_t none;
-  if (rc_conn_is_open(&s->conn) && s->kind == RC_SESSION_HTTP && s->rx) rc_request_on_data(l, s, &none, 0);
+  serve_waiting(l, s);
 }
 
 static void respond_count(struct rc_loop *l, struct rc_session *s, const char *topic,
@@ -671,8 +675,7 @@ void rc_request_count_answered(struct rc_loop *l, struct rc_session *s, const st
                                     : "the connection to Redis was lost; retry");
   else
     respond_count(l, s, c->topic, c, 0, close_after);
-  static uint8_t none;
-  if (rc_conn_is_open(&s->conn) && s->kind == RC_SESSION_HTTP && s->rx) rc_request_on_data(l, s, &none, 0);
+  serve_waiting(l, s);
 }
 
 static void route_publish_batch(struct rc_loop *l, struct rc_session *s,

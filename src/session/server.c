@@ -51,7 +51,9 @@ static void on_timer(struct rc_loop *l, struct rc_conn *c) {
   struct rc_session_shard *ss = rc_session_shard_of(l);
   uint32_t now = rc_session_now(l);
   char peer[64];
-  if (ss->handshake_ticks && rc_session_awaits_request(s) && now - s->req_tick >= ss->handshake_ticks) {
+  /* A request answered late (through Redis) is complete: no 408 for it. */
+  if (ss->handshake_ticks && rc_session_awaits_request(s) && !s->awaiting &&
+      now - s->req_tick >= ss->handshake_ticks) {
     rc_conn_peer_text(c, peer, sizeof peer);
     rc_info("%s: no complete request within --handshake-timeout %us; closing with 408", peer,
             ss->handshake_ticks / TICKS_PER_S);

@@ -100,6 +100,48 @@ class PublishThroughRedis(unittest.TestCase):
             c.wait_redis_up(True)
             self.assertEqual(a.publish("p.s", "after")[0], 200)
 
+    def test_foreign_messages_and_a_lost_meta(self):
+        """Someone else publishing on a topic's channel costs one sync, not a
+        loop; a topic whose meta Redis lost (evicted, deleted) starts a new epoch
+        without its old stream, announced, and publishing goes on."""
+        with Cluster(1, args=["--history", "100"]) as c:
+            a = c.nodes[0]
+
+            async def run():
+                ws = await websockets.connect(f"ws://127.0.0.1:{a.port}/ws?topics=p.f")
+                ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                self.assertEqual(a.publish("p.f", "one")[0], 200)
+                self.assertEqual(json.loads(await asyncio.wait_for(ws.recv(), 5))["data"], "one")
+                syncs = a.metric("ringcast_redis_syncs_total")
+                c.redis.call("PUBLISH", "rc:{p.f}", "0123456789abcdef:2:bogus")
+                c.redis.call("PUBLISH", "rc:{p.f}", f"{ack['epoch']}:999:bogus")
+                await asyncio.sleep(1.5)
+                self.assertLessEqual(a.metric("ringcast_redis_syncs_total") - syncs, 2, "one sync each at most")
+                self.assertGreaterEqual(a.metric("ringcast_redis_foreign_total"), 2)
+                self.assertEqual(a.publish("p.f", "two")[0], 200)
+                m = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                self.assertEqual((m["seq"], m["data"]), (2, "two"), "the bogus ones were not delivered")
+
+                c.redis.call("DEL", "rc:{p.f}:meta")
+                status, body = a.publish("p.f", "three")
+                self.assertEqual(status, 200, body)
+                gap = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                self.assertEqual((gap["type"], gap["reason"], gap["from"], gap["to"]), ("gap", "epoch", 1, 0),
+                                 "a new run, nothing of it missed")
+                self.assertNotEqual(gap["epoch"], ack["epoch"])
+                m = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                self.assertEqual((m["seq"], m["data"]), (1, "three"))
+                await ws.close()
+                # A resume from the new epoch's start sees only the new run.
+                ws = await websockets.connect(f"ws://127.0.0.1:{a.port}/ws?topics=p.f&since=p.f:{gap['epoch']}:0")
+                ack2 = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                self.assertTrue(ack2.get("recovered"), ack2)
+                m = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                self.assertEqual((m["seq"], m["data"]), (1, "three"))
+                await ws.close()
+
+            asyncio.run(run())
+
 
 if __name__ == "__main__":
     unittest.main()
