@@ -518,6 +518,9 @@ class Cluster:
             for i in range(n):
                 node = Node(f"node{i + 1}", self.url, args, threads=threads)
                 self.nodes.append(node)
+            # A node listens before its links to Redis are up (its publishes get
+            # 503 until then): tests start from linked nodes.
+            self.wait_redis_up(True)
             if nginx:
                 self.nginx = Nginx([nd.port for nd in self.nodes], max_clients=max_clients)
         except BaseException:
