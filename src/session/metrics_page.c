@@ -402,14 +402,16 @@ static void render_redis(struct out *o, const struct rc_server *srv, const struc
   const void *of[RC_MAX_SHARDS];
   uint64_t up = 1;
   for (unsigned s = 0; s < srv->nshards; s++) {
-    of[s] = rc_redis_link_stats(srv->shards[s]->redis);
-    up &= rc_counter_get(&rc_redis_link_stats(srv->shards[s]->redis)->up); /* another shard's */
+    const struct rc_redis_link_stats *st = rc_redis_link_stats(srv->shards[s]->redis);
+    of[s] = st;
+    up &= rc_counter_get(&st->up); /* another shard's: its atomic, not its state */
   }
-  put(o, "# HELP ringcast_redis_up 1 when every shard's link to Redis (--redis) is up.\n"
-         "# TYPE ringcast_redis_up gauge\nringcast_redis_up %" PRIu64 "\n", up);
-  for (size_t i = 0; i < sizeof link / sizeof link[0]; i++)
-    put(o, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", link[i].name, link[i].help, link[i].name,
-        link[i].type, link[i].name, rc_counter_sum(of, srv->nshards, link[i].off));
+  put_head(o, "ringcast_redis_up", "gauge", "1 when every shard's link to Redis (--redis) is up.");
+  put(o, "ringcast_redis_up %" PRIu64 "\n", up);
+  for (size_t i = 0; i < sizeof link / sizeof link[0]; i++) {
+    put_head(o, link[i].name, link[i].type, link[i].help);
+    put(o, "%s %" PRIu64 "\n", link[i].name, rc_counter_sum(of, srv->nshards, link[i].off));
+  }
   put(o, "# HELP ringcast_redis_publishes_total Publishes through Redis by result: ok, error "
          "(refused by Redis or lost with its connection), refused (the link was down).\n"
          "# TYPE ringcast_redis_publishes_total counter\n"
@@ -432,9 +434,10 @@ static void render_redis(struct out *o, const struct rc_server *srv, const struc
       {"ringcast_redis_epochs_total", "Times Redis' epoch of a followed topic changed (it lost its data).",
        offsetof(struct rc_pubsub_stats, remote_epochs)},
   };
-  for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++)
-    put(o, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", seq[i].name, seq[i].help, seq[i].name,
-        seq[i].name, rc_counter_sum(src->of[PUBSUB], srv->nshards, seq[i].off));
+  for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+    put_head(o, seq[i].name, "counter", seq[i].help);
+    put(o, "%s %" PRIu64 "\n", seq[i].name, rc_counter_sum(src->of[PUBSUB], srv->nshards, seq[i].off));
+  }
 }
 
 long rc_metrics_page_render(const struct rc_server *srv, char **out_p) {

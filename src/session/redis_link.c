@@ -172,8 +172,6 @@ struct rc_redis_link *rc_redis_link_create(const struct rc_redis_link_config *cf
   return k;
 }
 
-bool rc_redis_link_is_up(const struct rc_redis_link *k) { return k->up; }
-
 bool rc_redis_link_admit(struct rc_redis_link *k) {
   if (!k->up) rc_counter_add(&k->stats.publishes_refused, 1);
   return k->up;
@@ -445,7 +443,7 @@ static void link_down(struct rc_redis_link *k, const char *why) {
             k->cfg.url->host, k->cfg.url->port, why);
     k->down_logged = true;
   }
-  if (k->ready) rc_counter_add(&k->stats.disconnects, 1);
+  if (k->ready && !k->stopped) rc_counter_add(&k->stats.disconnects, 1); /* a stop is no failure */
   k->up = k->ready = false;
   k->setup_pending = 0;
   atomic_store_explicit(&k->stats.up, 0, memory_order_relaxed);
@@ -513,6 +511,12 @@ static void link_up(struct rc_redis_link *k) {
   }
 }
 
+static void connect_failed(struct rc_redis_link *k, int err) {
+  char why[96];
+  snprintf(why, sizeof why, "cannot connect: %s", strerror(-err));
+  link_down(k, why);
+}
+
 static void connected(struct rc_loop *l, struct rc_conn *c, int res, void *arg) {
   struct side *s = arg;
   struct rc_redis_link *k = s->k;
@@ -522,9 +526,7 @@ static void connected(struct rc_loop *l, struct rc_conn *c, int res, void *arg) 
     return;
   }
   if (res < 0) {
-    char why[96];
-    snprintf(why, sizeof why, "cannot connect: %s", strerror(-res));
-    link_down(k, why);
+    connect_failed(k, res);
     return;
   }
   s->c = c;
@@ -541,9 +543,7 @@ static void connect_side(struct rc_redis_link *k, struct side *s) {
   int ret = rc_loop_connect(k->l, (const struct sockaddr *)&k->cfg.addr, k->cfg.addr_len,
                             CONNECT_TIMEOUT_MS, &link_ops, s, connected, s);
   if (ret < 0) {
-    char why[96];
-    snprintf(why, sizeof why, "cannot connect: %s", strerror(-ret));
-    link_down(k, why);
+    connect_failed(k, ret);
     return;
   }
   s->connecting = true;
@@ -595,12 +595,7 @@ void rc_redis_link_stop(struct rc_redis_link *k) {
     rc_loop_timer_cancel(k->l, &k->count_timer);
   }
   if (k->up) rc_info("redis: closing the link (server stopping)");
-  bool was_up = k->ready;
   link_down(k, "server stopping");
-  if (was_up) {
-    /* Not a failure of Redis: undo the count. */
-    atomic_fetch_sub_explicit(&k->stats.disconnects, 1, memory_order_relaxed);
-  }
 }
 
 void rc_redis_link_destroy(struct rc_redis_link *k) {

@@ -79,7 +79,6 @@ void rc_redis_link_start(struct rc_redis_link *k, struct rc_loop *l);
 void rc_redis_link_flush(struct rc_redis_link *k);
 void rc_redis_link_stop(struct rc_redis_link *k);
 void rc_redis_link_destroy(struct rc_redis_link *k);
-bool rc_redis_link_is_up(const struct rc_redis_link *k);
 /* A publish about to be accepted on this shard: whether the link is up (the
  * refusal counted when not), so an HTTP publisher hears 503 now rather than a
  * 200 for a message that cannot reach Redis. */

@@ -238,7 +238,8 @@ void rc_config_usage(FILE *out) {
           "  --version            show the version\n\n"
           "Routes: GET /ws?topics=a,b,quotes.*[&format=raw][&since=TOPIC:EPOCH:SEQ,...]\n"
           "[&snapshot=1][&policy=conflate], POST /publish/<topic>, POST /publish (batch),\n"
-          "GET /metrics, GET /healthz, GET /readyz, GET / (the status page). See docs/protocol.md;\n"
+          "GET /topics/<name>, GET /metrics, GET /healthz, GET /readyz, GET / (the status page).\n"
+          "See docs/protocol.md; several nodes: docs/deploy/redis.md;\n"
           "restarts and draining: docs/operations.md.\n",
           DEFAULT_LISTEN, RC_CONFIG_MAX_JWT_KEYS, DEFAULT_JWT_LEEWAY, sysconf(_SC_NPROCESSORS_ONLN),
           default_max_conns(),
