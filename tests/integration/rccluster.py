@@ -89,6 +89,17 @@ class Expect:
     INTEREST_WAIT = 10
     COUNT_WAIT = 15
 
+    # Wildcards across nodes (--redis): a NATS pattern is followed through one
+    # Redis pattern subscription (PSUBSCRIBE) per node and glob: each `*` or
+    # `>` segment becomes Redis' `*`, in the channels' braces.
+    @staticmethod
+    def glob(pattern):
+        return "rc:{" + ".".join("*" if seg in ("*", ">") else seg for seg in pattern.split(".")) + "}"
+
+    PATTERNS = "ringcast_redis_patterns"  # gauge: Redis pattern subscriptions the node holds
+    PATTERN_MESSAGES = "ringcast_redis_pattern_messages_total"  # pattern messages received from Redis
+    PATTERN_MISSES = "ringcast_redis_pattern_misses_total"  # ... that no local pattern wanted (dropped)
+
 
 class RedisError(Exception):
     pass
@@ -342,6 +353,25 @@ class Redis:
 
     def __exit__(self, *exc):
         self.close()
+
+    def numpat(self):
+        """PUBSUB NUMPAT: distinct patterns subscribed at Redis, all clients
+        together (Redis 7 counts each pattern once however many clients hold
+        it; pattern_subscriptions() counts them per client)."""
+        return int(self.call("PUBSUB", "NUMPAT"))
+
+    def clients(self):
+        """CLIENT LIST as [{field: value}] (values as text)."""
+        out = []
+        for line in self.call("CLIENT", "LIST").decode().splitlines():
+            out.append(dict(part.split("=", 1) for part in line.split(" ") if "=" in part))
+        return out
+
+    def pattern_subscriptions(self):
+        """Pattern subscriptions held at Redis, client by client, summed
+        (CLIENT LIST's psub): one per node and glob when each node holds each
+        of its globs once."""
+        return sum(int(cl.get("psub", 0)) for cl in self.clients())
 
 
 def port_is_free(port):
