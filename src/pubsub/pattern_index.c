@@ -401,3 +401,19 @@ size_t rc_pattern_index_match(const struct rc_pattern_index *ix, const char *nam
 size_t rc_pattern_index_count(const struct rc_pattern_index *ix) { return ix->count; }
 
 size_t rc_pattern_index_bytes(const struct rc_pattern_index *ix) { return ix->bytes; }
+
+/* Depth-first; the trie's depth is bounded by MAX_SEGS, so is the recursion. */
+static void each_under(const struct pi_node *n,
+                       void (*fn)(void *ctx, const char *p, size_t plen, void *value), void *ctx) {
+  if (n->exact) fn(ctx, n->exact->text, n->exact->len, n->exact->value);
+  if (n->tail) fn(ctx, n->tail->text, n->tail->len, n->tail->value);
+  for (uint32_t i = 0; i < n->kcap; i++)
+    if (n->kids[i]) each_under(n->kids[i], fn, ctx);
+  if (n->star) each_under(n->star, fn, ctx);
+}
+
+void rc_pattern_index_foreach(const struct rc_pattern_index *ix,
+                              void (*fn)(void *ctx, const char *p, size_t plen, void *value),
+                              void *ctx) {
+  if (ix->root) each_under(ix->root, fn, ctx);
+}

@@ -29,6 +29,7 @@ enum inbox_kind {
   INBOX_RELEASE,      /* struct release: back from the home, no more of its messages follow */
   INBOX_JOIN,         /* struct join: to the home, a subscription waits for its start */
   INBOX_JOINED,       /* struct join: back from the home, answered */
+  INBOX_ARRIVE,       /* struct arrive: to the home, a sequencer's message met by a wildcard */
 };
 
 struct inbox_item {
@@ -87,6 +88,17 @@ struct join {
   uint8_t note[];
 };
 
+/* A live message the remote received through a pattern subscription on
+ * another shard, on its way to its topic's home (rc_pubsub_remote_route). */
+struct arrive {
+  struct inbox_item item;
+  struct rc_topic *topic;      /* a reference of its own */
+  uint64_t epoch, seq;
+  uint32_t len;
+  uint32_t charge;             /* held against the home's backlog and the budget */
+  uint8_t data[];
+};
+
 struct batch_entry {
   struct rc_frame *frame;
   struct rc_topic *topic;
@@ -125,6 +137,9 @@ struct rc_pubsub_shard {
   /* Bytes of forwarded publishes in the inbox: added by the shards that push
    * them, taken off here as they are published. */
   alignas(64) _Atomic uint64_t backlog;
+  /* Scale-out: the set of patterns this shard is home of changed (set by any
+   * shard under pat_lock, taken here before the next drain). */
+  alignas(64) _Atomic bool patterns_dirty;
 };
 
 struct rc_pubsub {
@@ -454,8 +469,9 @@ static void fan_out(struct rc_pubsub_shard *pss, struct rc_topic *tp, struct rc_
  * admitted, i.e. already accepted and charged for) -ENOBUFS when the encoded
  * message does not fit the memory budget. accepted_ns: when the publish was
  * accepted, on whichever shard took it. */
-static int64_t stamp(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t seq,
-                     const uint8_t *payload, size_t len, bool admitted, uint64_t accepted_ns) {
+static int64_t stamp_as(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t seq,
+                        const uint8_t *payload, size_t len, bool admitted, uint64_t accepted_ns,
+                        bool fan) {
   enum rc_payload_class cls = rc_message_classify(payload, len);
   struct rc_frame *f =
       rc_message_encode((uint16_t)pss->id, tp->name, tp->name_len, seq, payload, len, cls);
@@ -473,7 +489,7 @@ static int64_t stamp(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t 
   rc_counter_add(&pss->stats.published, 1);
   rc_hist_observe(&pss->stats.message_size, &rc_hist_size_bytes, len);
   f->stamp_ns = accepted_ns; /* before any other shard can see f */
-  uint64_t others = fanout_mask(tp) & ~(1ull << pss->id);
+  uint64_t others = fan ? fanout_mask(tp) & ~(1ull << pss->id) : 0;
   bool keep = pss->ps->lim.history.msgs > 0;
   /* All references exist before any other shard can see the frame: one per
    * shard it goes to, one for this shard's subscribers, one for history. */
@@ -489,8 +505,14 @@ static int64_t stamp(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t 
     rc_history_append(&tp->history, f, pss->now_s, &hl, &cx);
     history_over_memory(pss);
   }
-  fan_out(pss, tp, f, others);
+  if (fan) fan_out(pss, tp, f, others);
+  else rc_frame_release(pss->arena, f); /* history only: nobody here is to see it live */
   return (int64_t)seq;
+}
+
+static int64_t stamp(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t seq,
+                     const uint8_t *payload, size_t len, bool admitted, uint64_t accepted_ns) {
+  return stamp_as(pss, tp, seq, payload, len, admitted, accepted_ns, true);
 }
 
 static int64_t home_publish(struct rc_pubsub_shard *pss, struct rc_topic *tp,
@@ -830,7 +852,8 @@ static void announce_gap(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint6
 }
 
 void rc_pubsub_remote_synced(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t epoch,
-                             uint64_t seq, const struct rc_remote_entry *e, size_t n) {
+                             uint64_t seq, const struct rc_remote_entry *e, size_t n,
+                             uint64_t live_from) {
   struct rc_history_ctx cx = history_ctx(pss);
   bool live = tp->remote == RC_TOPIC_REMOTE_LIVE; /* subscribers are following it */
   const char *reason = "redis";
@@ -847,11 +870,18 @@ void rc_pubsub_remote_synced(struct rc_pubsub_shard *pss, struct rc_topic *tp, u
     tp->epoch = epoch;
     tp->seq = 0;
   }
-  if (!live) tp->seq = n ? e[0].seq - 1 : seq; /* nobody to tell: start where it stands */
+  if (!live) {
+    /* Nobody to tell: it starts where it stands, what came before is history.
+     * Only wildcard subscribers, who met the topic at live_from, see it live
+     * from there (and a gap if the stream no longer reaches back that far). */
+    tp->seq = n ? e[0].seq - 1 : seq;
+    if (live_from && live_from - 1 < tp->seq) tp->seq = live_from - 1;
+  }
   for (size_t i = 0; i < n; i++) {
     if (e[i].seq <= tp->seq) continue;
+    bool fan = live || (live_from && e[i].seq >= live_from);
     if (e[i].seq > tp->seq + 1) {
-      announce_gap(pss, tp, tp->seq + 1, e[i].seq - 1, reason);
+      if (fan) announce_gap(pss, tp, tp->seq + 1, e[i].seq - 1, reason);
       told = true;
       tp->seq = e[i].seq - 1;
     }
@@ -859,15 +889,15 @@ void rc_pubsub_remote_synced(struct rc_pubsub_shard *pss, struct rc_topic *tp, u
       announce_gap(pss, tp, 1, 0, reason); /* nothing of the new run is missed */
       told = true;
     }
-    if (stamp(pss, tp, e[i].seq, e[i].payload, e[i].len, true, pss->now_ns) < 0) {
-      announce_gap(pss, tp, e[i].seq, e[i].seq, "memory");
+    if (stamp_as(pss, tp, e[i].seq, e[i].payload, e[i].len, true, pss->now_ns, fan) < 0) {
+      if (fan) announce_gap(pss, tp, e[i].seq, e[i].seq, "memory");
       tp->seq = e[i].seq;
     } else if (live) {
       rc_counter_add(&pss->stats.remote_refilled, 1);
     }
   }
   if (seq > tp->seq) {
-    if (live) announce_gap(pss, tp, tp->seq + 1, seq, reason);
+    if (live || (live_from && seq >= live_from)) announce_gap(pss, tp, tp->seq + 1, seq, reason);
     told = true;
     tp->seq = seq;
   }
@@ -901,8 +931,134 @@ static void remote_forget(struct rc_pubsub_shard *pss, struct rc_topic *tp) {
   struct rc_history_ctx cx = history_ctx(pss);
   pss->cb.remote_interest(pss->cb.ctx, tp, false);
   tp->remote = RC_TOPIC_REMOTE_NONE;
+  tp->remote_pattern = false;
   rc_history_clear(&tp->history, &cx);
   tp->seq = 0;
+}
+
+/* On tp's home: a sequencer's message that a wildcard of this node met. A
+ * topic not followed yet is followed from now on for its pattern subscribers
+ * (the remote syncs it, then delivers from this message on). */
+static void remote_arrive(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t epoch,
+                          uint64_t seq, const uint8_t *payload, size_t len) {
+  if (!remote_topic(pss->ps, tp) || !pss->cb.remote_arrived) return;
+  if (tp->remote == RC_TOPIC_REMOTE_NONE) {
+    if (!atomic_load_explicit(&tp->pattern_interest, memory_order_relaxed))
+      return; /* its wildcards went meanwhile */
+    track(pss, tp);
+    tp->remote = RC_TOPIC_REMOTE_SYNCING;
+    tp->remote_pattern = true;
+  }
+  pss->cb.remote_arrived(pss->cb.ctx, tp, epoch, seq, payload, len);
+}
+
+static bool pattern_known(struct rc_pubsub *ps, const char *name, size_t len) {
+  if (!atomic_load_explicit(&ps->npatterns, memory_order_relaxed)) return false;
+  pthread_mutex_lock(&ps->pat_lock);
+  size_t n = rc_pattern_index_match(ps->patterns, name, len, NULL, NULL);
+  pthread_mutex_unlock(&ps->pat_lock);
+  return n > 0;
+}
+
+int rc_pubsub_remote_route(struct rc_pubsub_shard *pss, const char *name, size_t len,
+                           uint64_t epoch, uint64_t seq, const uint8_t *payload, size_t plen) {
+  struct rc_pubsub *ps = pss->ps;
+  if (!ps->remote || !rc_topic_name_is_valid(name, len) || rc_topic_name_is_reserved(name, len) ||
+      !pattern_known(ps, name, len))
+    return -ENOENT;
+  struct rc_topic *tp;
+  int ret = rc_topic_acquire(ps->topics, name, len, true, &tp); /* created: pinned by its wildcards */
+  if (ret < 0) return ret;
+  if (tp->home == pss->id) {
+    remote_arrive(pss, tp, epoch, seq, payload, plen);
+    rc_topic_release(ps->topics, tp);
+    return 0;
+  }
+  size_t size = sizeof(struct arrive) + plen;
+  struct arrive *a = NULL;
+  if (!backlog_take(pss, tp->home, size)) {
+    ret = -EAGAIN;
+  } else if (!rc_budget_try(ps->lim.budget, size)) {
+    backlog_give(pss, tp->home, size);
+    ret = -ENOBUFS;
+  } else if (!(a = malloc(size))) {
+    backlog_give(pss, tp->home, size);
+    rc_budget_release(ps->lim.budget, size);
+    ret = -ENOMEM;
+  }
+  if (!a) {
+    /* The home syncs the topic at its next tick: what is dropped here is
+     * refilled from the sequencer's history, not lost in silence. */
+    atomic_store_explicit(&tp->remote_hole, true, memory_order_relaxed);
+    rc_topic_release(ps->topics, tp);
+    return ret;
+  }
+  *a = (struct arrive){.item.kind = INBOX_ARRIVE, .topic = tp, .epoch = epoch, .seq = seq,
+                       .len = (uint32_t)plen, .charge = (uint32_t)size};
+  if (plen) memcpy(a->data, payload, plen);
+  push(pss, tp->home, &a->item);
+  return 0;
+}
+
+/* The node's patterns ('$' ones aside), handed to the remote whole: it keeps
+ * its pattern subscriptions equal to them. One shard holds them all, so that
+ * the remote can leave out those another covers and a message crosses once
+ * per node however its patterns overlap. */
+#define PATTERNS_SHARD 0
+
+struct pattern_copy {
+  char *text;            /* every pattern, one after another */
+  const char **p;
+  size_t *len;
+  size_t n, used;
+  bool failed;
+};
+
+static void copy_pattern(void *ctx, const char *p, size_t plen, void *value) {
+  (void)value;
+  struct pattern_copy *c = ctx;
+  if (c->failed || rc_topic_name_is_reserved(p, plen)) return;
+  memcpy(c->text + c->used, p, plen);
+  c->len[c->n++] = plen;
+  c->used += plen;
+}
+
+/* Copied under the lock, handed over outside it: the remote's work on them
+ * must not hold up other shards' topic creations. */
+static void tell_patterns(struct rc_pubsub_shard *pss) {
+  struct rc_pubsub *ps = pss->ps;
+  struct pattern_copy c = {0};
+  pthread_mutex_lock(&ps->pat_lock);
+  size_t n = rc_pattern_index_count(ps->patterns);
+  c.text = malloc(n * RC_TOPIC_PATTERN_MAX + 1);
+  c.p = malloc((n + 1) * sizeof *c.p);
+  c.len = malloc((n + 1) * sizeof *c.len);
+  c.failed = !c.text || !c.p || !c.len;
+  rc_pattern_index_foreach(ps->patterns, copy_pattern, &c);
+  pthread_mutex_unlock(&ps->pat_lock);
+  if (c.failed) {
+    rc_err("out of memory listing wildcard patterns for the remote; trying again");
+    atomic_store_explicit(&pss->patterns_dirty, true, memory_order_relaxed);
+  } else {
+    size_t off = 0;
+    for (size_t i = 0; i < c.n; i++) {
+      c.p[i] = c.text + off;
+      off += c.len[i];
+    }
+    pss->cb.remote_patterns(pss->cb.ctx, c.p, c.len, c.n);
+  }
+  free(c.text);
+  free(c.p);
+  free(c.len);
+}
+
+/* Under pat_lock: pattern p came to the server or left it. */
+static void patterns_changed(struct rc_pubsub_shard *pss, const char *p, size_t len) {
+  struct rc_pubsub *ps = pss->ps;
+  if (!ps->remote || !pss->cb.remote_patterns || rc_topic_name_is_reserved(p, len)) return;
+  if (!ps->shards[PATTERNS_SHARD]) return; /* shutting down */
+  atomic_store_explicit(&ps->shards[PATTERNS_SHARD]->patterns_dirty, true, memory_order_seq_cst);
+  pss->wake_mask |= 1ull << PATTERNS_SHARD;
 }
 
 /* ---- heartbeats and aging ---- */
@@ -938,8 +1094,18 @@ void rc_pubsub_tick(struct rc_pubsub_shard *pss) {
   for (struct rc_topic *tp = pss->tracked_head; tp; tp = next) {
     next = tp->tracked_next;
     rc_history_expire(&tp->history, pss->now_s, &hl, &cx);
-    uint64_t interest = atomic_load_explicit(&tp->interest, memory_order_relaxed) |
-                        atomic_load_explicit(&tp->pattern_interest, memory_order_relaxed);
+    uint64_t exact = atomic_load_explicit(&tp->interest, memory_order_relaxed);
+    uint64_t pat = atomic_load_explicit(&tp->pattern_interest, memory_order_relaxed);
+    uint64_t interest = exact | pat;
+    if (tp->remote_pattern && !pat && tp->remote != RC_TOPIC_REMOTE_NONE) {
+      /* Its wildcards went: exact subscribers keep it through its own channel. */
+      tp->remote_pattern = false;
+      if (exact || tp->waiting) pss->cb.remote_interest(pss->cb.ctx, tp, true);
+    }
+    if (atomic_load_explicit(&tp->remote_hole, memory_order_relaxed)) {
+      atomic_store_explicit(&tp->remote_hole, false, memory_order_relaxed);
+      if (tp->remote == RC_TOPIC_REMOTE_LIVE && pss->cb.remote_lost) pss->cb.remote_lost(pss->cb.ctx, tp);
+    }
     if (hb && interest && pss->now_s - tp->last_s >= hb && tp->remote != RC_TOPIC_REMOTE_SYNCING)
       heartbeat(pss, tp, interest);
     if (pss->ps->remote && !interest && tp->remote != RC_TOPIC_REMOTE_NONE && !tp->waiting)
@@ -961,6 +1127,9 @@ bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work, size_t max_
   struct rc_mpsc_node *n;
   unsigned work = 0;
   size_t bytes = 0;
+  if (atomic_load_explicit(&pss->patterns_dirty, memory_order_relaxed) &&
+      atomic_exchange_explicit(&pss->patterns_dirty, false, memory_order_seq_cst))
+    tell_patterns(pss);
   for (;;) {
     if (pss->cur) {
       /* Sends start only at the end of the turn: what one turn queues to each
@@ -1046,6 +1215,17 @@ bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work, size_t max_
       pss->cur = (struct batch *)it;
       pss->cur_i = 0;
       break;
+    case INBOX_ARRIVE: {
+      struct arrive *a = (struct arrive *)it;
+      bytes += local_bytes(pss, a->topic, a->len);
+      remote_arrive(pss, a->topic, a->epoch, a->seq, a->data, a->len);
+      atomic_fetch_sub_explicit(&pss->backlog, a->charge, memory_order_relaxed);
+      rc_budget_release(pss->ps->lim.budget, a->charge);
+      rc_topic_release(pss->ps->topics, a->topic);
+      free(a);
+      work++;
+      break;
+    }
     case INBOX_RESULT: {
       struct result *res = (struct result *)it;
       pss->cb.published(pss->cb.ctx, &res->r);
@@ -1072,7 +1252,8 @@ void rc_pubsub_flush(struct rc_pubsub_shard *pss) {
 bool rc_pubsub_has_work(struct rc_pubsub_shard *pss) {
   /* Pushes made after this turn's flush (a closing subscriber's release) still
    * need their wake-up. */
-  return pss->wake_mask || pss->cur || !rc_mpsc_is_empty(&pss->inbox);
+  return pss->wake_mask || pss->cur || !rc_mpsc_is_empty(&pss->inbox) ||
+         atomic_load_explicit(&pss->patterns_dirty, memory_order_seq_cst);
 }
 
 /* What one subscription holds, both sides' entries with their arrays' slack,
@@ -1213,6 +1394,7 @@ static int global_mark(struct rc_pubsub_shard *pss, const char *p, size_t len, b
         ret = -ENOMEM;
       } else {
         atomic_fetch_add_explicit(&ps->npatterns, 1, memory_order_relaxed);
+        patterns_changed(pss, p, len);
       }
     }
     if (slot) *slot = (void *)(uintptr_t)((uint64_t)(uintptr_t)*slot | bit);
@@ -1222,6 +1404,7 @@ static int global_mark(struct rc_pubsub_shard *pss, const char *p, size_t len, b
     if (!mask) {
       rc_pattern_index_remove(ps->patterns, p, len);
       atomic_fetch_sub_explicit(&ps->npatterns, 1, memory_order_relaxed);
+      patterns_changed(pss, p, len);
     }
   }
   pthread_mutex_unlock(&ps->pat_lock);
@@ -1405,6 +1588,7 @@ void rc_pubsub_shard_destroy(struct rc_pubsub_shard *pss) {
       join_free(pss, j);
     } else {
       if (it->kind == INBOX_PUBLISH) rc_budget_release(pss->ps->lim.budget, ((struct pubreq *)it)->charge);
+      if (it->kind == INBOX_ARRIVE) rc_budget_release(pss->ps->lim.budget, ((struct arrive *)it)->charge);
       free(it);
     }
   }

@@ -397,6 +397,15 @@ static void render_redis(struct out *o, const struct rc_server *srv, const struc
          "Live messages dropped while their topic synced (past the bound); refilled by a second sync."),
       RL(foreign, "ringcast_redis_foreign_total", "counter",
          "Messages on ringcast's channels not in its epoch:seq:payload form (another publisher); dropped."),
+      RL(patterns, "ringcast_redis_patterns", "gauge",
+         "Redis pattern subscriptions this node holds now for its wildcards (one per glob no other covers)."),
+      RL(pattern_messages, "ringcast_redis_pattern_messages_total", "counter",
+         "Messages received through pattern subscriptions: one per message per node whose wildcards match it."),
+      RL(pattern_misses, "ringcast_redis_pattern_misses_total", "counter",
+         "Messages a pattern subscription brought that no wildcard here matches (Redis' glob is broader); dropped."),
+      RL(pattern_dropped, "ringcast_redis_pattern_dropped_total", "counter",
+         "Pattern messages dropped on the way to their topic's home shard (--max-backlog, --max-memory, "
+         "--max-topics); refilled from Redis' stream."),
 #undef RL
   };
   const void *of[RC_MAX_SHARDS];

@@ -15,6 +15,7 @@
 #include <wolfssl/wolfcrypt/hash.h>
 
 #include "ringcast/proto/position.h"
+#include "ringcast/proto/redis_glob.h"
 #include "ringcast/util/bytebuf.h"
 #include "ringcast/util/counter.h"
 #include "ringcast/util/log.h"
@@ -43,6 +44,11 @@ extern const size_t rc_redis_publish_lua_len, rc_redis_sync_lua_len, rc_redis_co
  * a network that drops without a reset) is taken for gone after this long, so
  * publishers get their answer and subscribers their refill or gap. */
 #define REPLY_TIMEOUT_MS 5000
+
+#define NAME_MAX_LEN (RC_TOPIC_NAME_MAX + 16)
+/* Past this many globs a shard subscribes each one as it is, rather than
+ * leaving out those another covers: the cover check is quadratic. */
+#define GLOB_COVER_MAX 256
 
 enum { CMD = 0, SUB = 1 };
 enum { SCRIPT_PUBLISH = 0, SCRIPT_SYNC, SCRIPT_COUNT, SCRIPT_NR };
@@ -97,6 +103,18 @@ struct chan {
   uint64_t held_bytes;
   uint32_t counted;             /* the count Redis has from this node; UINT32_MAX: none */
   uint64_t count_due_ms;        /* when it is renewed */
+  /* Followed for wildcard subscribers only: its messages come through a
+   * pattern subscription (on whichever shard is home of the pattern), not
+   * through a SUBSCRIBE of its own. */
+  bool pattern;
+  uint64_t live_from;           /* the seq at which a wildcard met it, until its first sync */
+};
+
+/* A Redis glob this shard holds for the wildcard patterns it is home of. */
+struct glob {
+  uint8_t len;
+  bool sub;                     /* PSUBSCRIBE sent on this connection */
+  char text[RC_REDIS_GLOB_MAX + 1];
 };
 
 struct side {
@@ -117,13 +135,17 @@ struct rc_redis_link {
   uint32_t fifo_cap, fifo_head, fifo_n;
   struct chan *chans;
   uint32_t gen;
+  struct glob *globs;           /* sorted by text, no two alike */
+  size_t nglobs;
+  uint32_t resubscribing;       /* PSUBSCRIBEs of a new connection not yet confirmed */
+  uint64_t pattern_gen_seen;    /* of cfg.pattern_gen */
   bool up, stopped, down_logged;
   bool ready;                   /* up, and Redis accepted the set-up (AUTH, SELECT, scripts) */
   unsigned setup_pending;       /* set-up answers still to come */
   unsigned backoff_ms;
   struct rc_loop_timer retry;
   struct rc_loop_timer count_timer;
-  bool count_error_logged, foreign_logged;
+  bool count_error_logged, foreign_logged, drop_logged;
   char sha[SCRIPT_NR][41];
   struct rc_redis_link_stats stats;
 };
@@ -243,7 +265,6 @@ static void command_checked(struct rc_redis_link *k, int argc, const char **argv
 
 /* "rc:{T}" and the keys "rc:{T}:meta", "rc:{T}:log": the hash tag keeps a
  * topic's keys and channel in one Redis Cluster slot. */
-#define NAME_MAX_LEN (RC_TOPIC_NAME_MAX + 16)
 static size_t topic_key(char *out, const struct rc_topic *tp, const char *suffix) {
   return (size_t)snprintf(out, NAME_MAX_LEN, "rc:{%s}%s", tp->name, suffix);
 }
@@ -293,6 +314,8 @@ static void write_count(struct rc_redis_link *k, struct chan *ch, uint32_t n) {
   ch->count_due_ms = rc_loop_now_ms(k->l) + COUNT_RENEW_MS;
 }
 
+static void pattern_resync(struct rc_redis_link *k);
+
 static void count_fired(struct rc_loop *l, struct rc_loop_timer *lt) {
   struct rc_redis_link *k = (struct rc_redis_link *)((char *)lt - offsetof(struct rc_redis_link, count_timer));
   if (k->stopped) return;
@@ -302,8 +325,12 @@ static void count_fired(struct rc_loop *l, struct rc_loop_timer *lt) {
   } else if (k->up) {
     for (struct chan *ch = k->chans; ch; ch = ch->next) {
       uint32_t n = atomic_load_explicit(&ch->tp->nsubs, memory_order_relaxed);
+      /* Wildcard subscribers are not counted: a topic followed for them alone
+       * has nothing to write. */
+      if (ch->pattern && !n && (ch->counted == 0 || ch->counted == UINT32_MAX)) continue;
       if (n != ch->counted || now >= ch->count_due_ms) write_count(k, ch, n);
     }
+    pattern_resync(k);
   }
   rc_loop_timer_set(l, &k->count_timer, now + COUNT_CHECK_MS);
 }
@@ -319,6 +346,24 @@ static void drop_held(struct chan *ch) {
   ch->tail = NULL;
   ch->nheld = 0;
   ch->held_bytes = 0;
+}
+
+/* Lets go of held messages a sync covered. */
+static void drop_held_upto(struct chan *ch, uint64_t epoch, uint64_t seq) {
+  struct held **pp = &ch->head;
+  ch->tail = NULL;
+  while (*pp) {
+    struct held *h = *pp;
+    if (h->epoch == epoch && h->seq <= seq) {
+      *pp = h->next;
+      ch->nheld--;
+      ch->held_bytes -= h->len;
+      free(h);
+    } else {
+      ch->tail = h;
+      pp = &h->next;
+    }
+  }
 }
 
 static void hold(struct rc_redis_link *k, struct chan *ch, uint64_t epoch, uint64_t seq,
@@ -386,23 +431,33 @@ static struct chan *chan_of(struct rc_redis_link *k, const char *name, size_t le
   return tp->remote_data;
 }
 
+static struct chan *chan_new(struct rc_redis_link *k, struct rc_topic *tp) {
+  struct chan *ch = calloc(1, sizeof *ch);
+  if (!ch) return NULL;
+  rc_topic_ref(k->topics, tp);
+  ch->tp = tp;
+  ch->counted = UINT32_MAX;
+  ch->next = k->chans;
+  if (k->chans) k->chans->prev = ch;
+  k->chans = ch;
+  tp->remote_data = ch;
+  return ch;
+}
+
 void rc_redis_link_interest(struct rc_redis_link *k, struct rc_topic *tp, bool on) {
   struct chan *ch = tp->remote_data;
   if (on) {
-    if (ch) return;
-    ch = calloc(1, sizeof *ch);
-    if (!ch) {
+    if (ch && !ch->pattern) return;
+    if (ch) {
+      /* Its wildcards went, its exact subscribers stay: its own channel from
+       * now on, and a sync once subscribed fills what fell between. */
+      ch->pattern = false;
+      ch->live_from = 0;
+    } else if (!(ch = chan_new(k, tp))) {
       /* The subscription waits; the next join asks again. */
       rc_err("redis: out of memory following %s; its subscribers wait", tp->name);
       return;
     }
-    rc_topic_ref(k->topics, tp);
-    ch->tp = tp;
-    ch->counted = UINT32_MAX;
-    ch->next = k->chans;
-    if (k->chans) k->chans->prev = ch;
-    k->chans = ch;
-    tp->remote_data = ch;
     if (k->up) {
       ch->state = CH_SUBSCRIBING;
       subscribe(k, ch, "SUBSCRIBE");
@@ -410,7 +465,7 @@ void rc_redis_link_interest(struct rc_redis_link *k, struct rc_topic *tp, bool o
     return;
   }
   if (!ch) return;
-  if (k->up && ch->state != CH_IDLE) subscribe(k, ch, "UNSUBSCRIBE");
+  if (k->up && ch->state != CH_IDLE && !ch->pattern) subscribe(k, ch, "UNSUBSCRIBE");
   if (k->up && ch->counted && ch->counted != UINT32_MAX) write_count(k, ch, 0);
   drop_held(ch);
   if (ch->prev) ch->prev->next = ch->next;
@@ -419,6 +474,147 @@ void rc_redis_link_interest(struct rc_redis_link *k, struct rc_topic *tp, bool o
   tp->remote_data = NULL;
   rc_topic_release(k->topics, tp);
   free(ch);
+}
+
+/* ---- wildcards ---- */
+
+static bool parse_message(const char *p, size_t n, uint64_t *epoch, uint64_t *seq,
+                          const uint8_t **payload, size_t *len);
+
+static int glob_cmp(const void *a, const void *b) {
+  const struct glob *x = a, *y = b;
+  int c = memcmp(x->text, y->text, x->len < y->len ? x->len : y->len);
+  return c ? c : (int)x->len - (int)y->len;
+}
+
+static void psubscribe(struct rc_redis_link *k, struct glob *g, const char *verb) {
+  const char *argv[2] = {verb, g->text};
+  size_t argvlen[2] = {strlen(verb), g->len};
+  if (command(k, SUB, 2, argv, argvlen) < 0) rc_err("redis: out of memory on %s %s", verb, g->text);
+}
+
+/* Which globs to hold: each one no other covers (with no two alike, two that
+ * cover each other are equal), so a message crosses Redis once per node
+ * however its patterns overlap. */
+static void want_globs(struct glob *v, size_t n, bool *want) {
+  for (size_t i = 0; i < n; i++) {
+    want[i] = true;
+    for (size_t j = 0; j < n && n <= GLOB_COVER_MAX; j++)
+      if (j != i && rc_redis_glob_covers(v[j].text, v[j].len, v[i].text, v[i].len)) {
+        want[i] = false;
+        break;
+      }
+  }
+}
+
+static void count_globs(struct rc_redis_link *k) {
+  uint64_t n = 0;
+  for (size_t i = 0; i < k->nglobs; i++) n += k->globs[i].sub;
+  atomic_store_explicit(&k->stats.patterns, n, memory_order_relaxed);
+}
+
+void rc_redis_link_patterns(struct rc_redis_link *k, const char *const *p, const size_t *len, size_t n) {
+  struct glob *v = n ? malloc(n * sizeof *v) : NULL;
+  bool *want = n ? malloc(n) : NULL;
+  if (n && (!v || !want)) {
+    free(v);
+    free(want);
+    rc_err("redis: out of memory updating the wildcard patterns followed; they stay as they were");
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    v[i].len = (uint8_t)rc_redis_glob_of(p[i], len[i], v[i].text);
+    v[i].text[v[i].len] = 0;
+    v[i].sub = false;
+  }
+  qsort(v, n, sizeof *v, glob_cmp);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!m || glob_cmp(&v[m - 1], &v[i]) != 0) v[m++] = v[i];
+  want_globs(v, m, want);
+  /* New ones first, then the old ones go: on one connection, in that order,
+   * no message falls between them. */
+  size_t o = 0;
+  for (size_t i = 0; i < m; i++) {
+    while (o < k->nglobs && glob_cmp(&k->globs[o], &v[i]) < 0) o++;
+    bool had = o < k->nglobs && glob_cmp(&k->globs[o], &v[i]) == 0 && k->globs[o].sub;
+    if (want[i] && k->up) {
+      if (had) k->globs[o].sub = false; /* carried over, not unsubscribed below */
+      else psubscribe(k, &v[i], "PSUBSCRIBE");
+      v[i].sub = true;
+    }
+  }
+  for (size_t i = 0; i < k->nglobs; i++)
+    if (k->globs[i].sub && k->up) psubscribe(k, &k->globs[i], "PUNSUBSCRIBE");
+  free(k->globs);
+  free(want);
+  k->globs = v;
+  k->nglobs = m;
+  count_globs(k);
+}
+
+/* A message through a pattern subscription: to its topic's home, which
+ * follows it for its wildcard subscribers. */
+static void pattern_message(struct rc_redis_link *k, const redisReply *chan, const redisReply *d) {
+  rc_counter_add(&k->stats.pattern_messages, 1);
+  uint64_t epoch, seq;
+  const uint8_t *payload;
+  size_t len;
+  const char *name = chan->str;
+  if (chan->len < 6 || memcmp(name, "rc:{", 4) != 0 || name[chan->len - 1] != '}' ||
+      d->type != REDIS_REPLY_STRING || !parse_message(d->str, d->len, &epoch, &seq, &payload, &len)) {
+    rc_counter_add(&k->stats.foreign, 1);
+    return;
+  }
+  int r = rc_pubsub_remote_route(k->ps, name + 4, chan->len - 5, epoch, seq, payload, len);
+  if (r == -ENOENT) {
+    rc_counter_add(&k->stats.pattern_misses, 1);
+  } else if (r < 0) {
+    rc_counter_add(&k->stats.pattern_dropped, 1);
+    if (!k->drop_logged)
+      rc_warn("redis: a message of %.*s for wildcard subscribers was dropped on the way to its "
+              "home shard (%s); it is refilled from Redis' stream (logged once)",
+              (int)(chan->len - 5), name + 4, strerror(-r));
+    k->drop_logged = true;
+  }
+}
+
+void rc_redis_link_arrived(struct rc_redis_link *k, struct rc_topic *tp, uint64_t epoch,
+                           uint64_t seq, const uint8_t *payload, size_t len) {
+  struct chan *ch = tp->remote_data;
+  if (!ch) {
+    if (!(ch = chan_new(k, tp))) {
+      rc_err("redis: out of memory following %s for wildcard subscribers; its next message tries again",
+             tp->name);
+      return;
+    }
+    ch->pattern = true;
+    ch->live_from = seq;
+    if (!k->up) return; /* synced once the link is back, from live_from */
+    hold(k, ch, epoch, seq, payload, len, 1);
+    start_sync(k, ch);
+    return;
+  }
+  if (ch->state == CH_LIVE) deliver(k, ch, epoch, seq, payload, len, 0);
+  else if (ch->state == CH_SUBSCRIBING || ch->state == CH_SYNCING) hold(k, ch, epoch, seq, payload, len, 1);
+  /* CH_IDLE: this shard's link is down; its sync once up fills the message in. */
+}
+
+void rc_redis_link_lost(struct rc_redis_link *k, struct rc_topic *tp) {
+  struct chan *ch = tp->remote_data;
+  if (ch && ch->state == CH_LIVE && k->up) start_sync(k, ch);
+}
+
+/* A pattern subscription came back (a home of patterns reconnected): topics
+ * followed through patterns may have missed messages meanwhile, on any shard. */
+static void pattern_resync(struct rc_redis_link *k) {
+  if (!k->cfg.pattern_gen) return;
+  uint64_t g = atomic_load_explicit(k->cfg.pattern_gen, memory_order_relaxed);
+  if (g == k->pattern_gen_seen) return;
+  k->pattern_gen_seen = g;
+  if (!k->up) return; /* its own reconnect syncs everything */
+  for (struct chan *ch = k->chans; ch; ch = ch->next)
+    if (ch->pattern && ch->state == CH_LIVE) start_sync(k, ch);
 }
 
 /* ---- up and down ---- */
@@ -466,6 +662,9 @@ static void link_down(struct rc_redis_link *k, const char *why) {
     ch->overflow = false;
     drop_held(ch);
   }
+  for (size_t i = 0; i < k->nglobs; i++) k->globs[i].sub = false;
+  k->resubscribing = 0;
+  atomic_store_explicit(&k->stats.patterns, 0, memory_order_relaxed);
   for (int i = 0; i < 2; i++) detach(k, &k->side[i]);
   if (k->stopped) return;
   rc_loop_timer_set(k->l, &k->retry, rc_loop_now_ms(k->l) + k->backoff_ms);
@@ -505,10 +704,31 @@ static void link_up(struct rc_redis_link *k) {
    * connected once Redis has accepted it (a wrong password is no connect). */
   k->up = true;
   for (struct chan *ch = k->chans; ch; ch = ch->next) {
-    ch->state = CH_SUBSCRIBING;
     ch->counted = UINT32_MAX; /* Redis may have lost it: written again */
+    if (ch->pattern) {
+      start_sync(k, ch); /* its messages come through a pattern subscription */
+      continue;
+    }
+    ch->state = CH_SUBSCRIBING;
     subscribe(k, ch, "SUBSCRIBE");
   }
+  bool *want = k->nglobs ? malloc(k->nglobs) : NULL;
+  if (k->nglobs && !want) {
+    link_down(k, "out of memory subscribing to patterns");
+    return;
+  }
+  want_globs(k->globs, k->nglobs, want);
+  for (size_t i = 0; i < k->nglobs; i++)
+    if (want[i]) {
+      psubscribe(k, &k->globs[i], "PSUBSCRIBE");
+      k->globs[i].sub = true;
+      k->resubscribing++;
+    }
+  free(want);
+  count_globs(k);
+  /* Pattern messages were missed while this was down, for topics whose homes
+   * are other shards too: once these are back, every shard syncs those. */
+  k->pattern_gen_seen = k->cfg.pattern_gen ? atomic_load(k->cfg.pattern_gen) : 0;
 }
 
 static void connect_failed(struct rc_redis_link *k, int err) {
@@ -607,7 +827,11 @@ void rc_redis_link_destroy(struct rc_redis_link *k) {
     else if (p.kind == R_SYNC) rc_topic_release(k->topics, p.p);
     else if (p.kind == R_COUNT_READ) free(p.p); /* the loop is gone: nobody to answer */
   }
-  while (k->chans) rc_redis_link_interest(k, k->chans->tp, false);
+  while (k->chans) {
+    k->chans->pattern = false;
+    rc_redis_link_interest(k, k->chans->tp, false);
+  }
+  free(k->globs);
   for (int i = 0; i < 2; i++) {
     if (k->side[i].rd) redisReaderFree(k->side[i].rd);
     rc_bytebuf_free(&k->side[i].out);
@@ -720,8 +944,9 @@ static void synced(struct rc_redis_link *k, struct rc_topic *tp, uint32_t gen, r
     return;
   }
   size_t n = r->element[2]->elements / 2;
-  struct rc_remote_entry *e = n ? malloc(n * sizeof *e) : NULL;
-  if (n && !e) {
+  uint64_t seq = (uint64_t)r->element[0]->integer;
+  struct rc_remote_entry *e = n + ch->nheld ? malloc((n + ch->nheld) * sizeof *e) : NULL;
+  if (n + ch->nheld && !e) {
     link_down(k, "out of memory syncing");
     return;
   }
@@ -731,8 +956,20 @@ static void synced(struct rc_redis_link *k, struct rc_topic *tp, uint32_t gen, r
     if (s->type != REDIS_REPLY_INTEGER || s->integer <= 0 || p->type != REDIS_REPLY_STRING) continue;
     e[m++] = (struct rc_remote_entry){(uint64_t)s->integer, (const uint8_t *)p->str, p->len};
   }
-  rc_pubsub_remote_synced(k->ps, tp, epoch, (uint64_t)r->element[0]->integer, e, m);
+  /* Messages held meanwhile are Redis' too: those up to where it stands
+   * extend its history (which --history 0 keeps empty, and which may have
+   * been trimmed), rather than be announced as a gap and then dropped. */
+  uint64_t last = m ? e[m - 1].seq : 0;
+  for (struct held *h = ch->head; h; h = h->next)
+    if (h->epoch == epoch && h->seq > last && h->seq <= seq) {
+      e[m++] = (struct rc_remote_entry){h->seq, h->data, h->len};
+      last = h->seq;
+    }
+  uint64_t live_from = ch->pattern && tp->remote != RC_TOPIC_REMOTE_LIVE ? ch->live_from : 0;
+  rc_pubsub_remote_synced(k->ps, tp, epoch, seq, e, m, live_from);
+  ch->live_from = 0;
   free(e);
+  drop_held_upto(ch, epoch, seq);
   ch->state = CH_LIVE;
   bool again = ch->overflow;
   ch->overflow = false;
@@ -805,12 +1042,23 @@ static void on_subscriber_reply(struct rc_redis_link *k, redisReply *r) {
     link_down(k, "Redis refused the subscriber connection");
     return;
   }
+  if (r->type == REDIS_REPLY_ARRAY && r->elements == 4 && r->element[0]->type == REDIS_REPLY_STRING &&
+      strcmp(r->element[0]->str, "pmessage") == 0 && r->element[2]->type == REDIS_REPLY_STRING) {
+    pattern_message(k, r->element[2], r->element[3]);
+    return;
+  }
   if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING ||
       r->element[1]->type != REDIS_REPLY_STRING) {
     link_down(k, "an unexpected message on the subscriber connection");
     return;
   }
   const char *kind = r->element[0]->str;
+  if (strcmp(kind, "psubscribe") == 0 || strcmp(kind, "punsubscribe") == 0) {
+    if (kind[0] == 'p' && kind[1] == 's' && k->resubscribing && --k->resubscribing == 0 &&
+        k->cfg.pattern_gen)
+      atomic_fetch_add(k->cfg.pattern_gen, 1);
+    return;
+  }
   const redisReply *name = r->element[1];
   struct rc_topic *tp = NULL;
   struct chan *ch = chan_of(k, name->str, name->len, &tp);
@@ -835,8 +1083,11 @@ static void on_subscriber_reply(struct rc_redis_link *k, redisReply *r) {
       k->foreign_logged = true;
     }
   } else if (strcmp(kind, "subscribe") == 0 || strcmp(kind, "unsubscribe") == 0) {
-    if (r->element[2]->type == REDIS_REPLY_INTEGER)
-      atomic_store_explicit(&k->stats.channels, (uint64_t)r->element[2]->integer, memory_order_relaxed);
+    if (r->element[2]->type == REDIS_REPLY_INTEGER) {
+      /* Redis counts the connection's patterns with its channels. */
+      uint64_t n = (uint64_t)r->element[2]->integer, p = rc_counter_get(&k->stats.patterns);
+      atomic_store_explicit(&k->stats.channels, n > p ? n - p : 0, memory_order_relaxed);
+    }
     if (kind[0] == 's' && ch && ch->state == CH_SUBSCRIBING) start_sync(k, ch);
   }
   if (tp) rc_topic_release(k->topics, tp);

@@ -39,6 +39,10 @@ struct rc_redis_link_stats {
   _Atomic uint64_t channels;        /* channels subscribed now */
   _Atomic uint64_t buffer_overflows; /* messages held during a sync past the bound: synced again */
   _Atomic uint64_t foreign;         /* channel messages not in ringcast's form (dropped) */
+  _Atomic uint64_t patterns;        /* pattern subscriptions held now (PSUBSCRIBE) */
+  _Atomic uint64_t pattern_messages; /* messages received through them */
+  _Atomic uint64_t pattern_misses;  /* ... that no wildcard of this node wanted (dropped) */
+  _Atomic uint64_t pattern_dropped; /* ... dropped on the way to their home shard (refilled) */
 };
 
 /* A topic's subscribers across nodes, as Redis counts them (redis_count.lua). */
@@ -59,6 +63,10 @@ struct rc_redis_link_config {
   socklen_t addr_len;
   uint32_t history;                 /* --history: what Redis' stream of a topic keeps */
   const char *node_id;
+  /* Shared by every shard's link: moved when a shard's pattern subscriptions
+   * are back after a reconnect, so all shards sync the topics they follow
+   * through patterns. */
+  _Atomic uint64_t *pattern_gen;
   /* The answer to rc_redis_link_read_count, on the shard that asked. */
   void (*counted)(struct rc_loop *l, uint64_t token, const struct rc_redis_count *c);
 };
@@ -89,6 +97,16 @@ const struct rc_redis_link_stats *rc_redis_link_stats(const struct rc_redis_link
 int rc_redis_link_publish(struct rc_redis_link *k, struct rc_topic *tp, const uint8_t *payload,
                           size_t len, uint64_t ticket);
 void rc_redis_link_interest(struct rc_redis_link *k, struct rc_topic *tp, bool on);
+/* pub/sub's remote_patterns, remote_arrived and remote_lost (pubsub.h): the
+ * node's patterns become Redis pattern subscriptions on shard 0's subscriber
+ * connection, one per glob that no other covers, so a message crosses Redis
+ * once per node; what they bring goes to the topic's home shard, which
+ * follows the topic from there without a SUBSCRIBE of its own. */
+void rc_redis_link_patterns(struct rc_redis_link *k, const char *const *p, const size_t *len,
+                            size_t n);
+void rc_redis_link_arrived(struct rc_redis_link *k, struct rc_topic *tp, uint64_t epoch,
+                           uint64_t seq, const uint8_t *payload, size_t len);
+void rc_redis_link_lost(struct rc_redis_link *k, struct rc_topic *tp);
 /* Asks Redis for the topic's subscriber counts on every node; cfg->counted
  * gets the answer with token (also when the link fails first). 0, -ENOTCONN
  * (the link is down: no answer follows) or -ENOMEM. */

@@ -477,10 +477,7 @@ static void route_upgrade(struct rc_loop *l, struct rc_session *s, const struct 
                          ss->srv->cfg->max_patterns
                              ? "the server's limit of distinct wildcard patterns (--max-patterns) "
                                "is reached at '%.*s'"
-                         : ss->srv->cfg->has_redis
-                             ? "wildcards are not shared between --redis nodes yet: '%.*s'; "
-                               "subscribe to exact topics"
-                             : "wildcards are off on this server (--max-patterns 0): '%.*s'",
+                         : "wildcards are off on this server (--max-patterns 0): '%.*s'",
                          (int)pats[i].len, pats[i].p);
       else
         rc_request_error(l, s, 503, true, "Retry-After: 1\r\n", "could not subscribe to '%.*s': %s",

@@ -327,6 +327,19 @@ static void remote_interest(void *ctx, struct rc_topic *tp, bool on) {
   rc_redis_link_interest(((struct rc_session_shard *)ctx)->redis, tp, on);
 }
 
+static void remote_patterns(void *ctx, const char *const *p, const size_t *len, size_t n) {
+  rc_redis_link_patterns(((struct rc_session_shard *)ctx)->redis, p, len, n);
+}
+
+static void remote_arrived(void *ctx, struct rc_topic *tp, uint64_t epoch, uint64_t seq,
+                           const uint8_t *payload, size_t len) {
+  rc_redis_link_arrived(((struct rc_session_shard *)ctx)->redis, tp, epoch, seq, payload, len);
+}
+
+static void remote_lost(void *ctx, struct rc_topic *tp) {
+  rc_redis_link_lost(((struct rc_session_shard *)ctx)->redis, tp);
+}
+
 static const struct rc_loop_hooks hooks = {
     .on_start = on_start,
     .on_accept = on_accept,
@@ -487,7 +500,8 @@ int rc_server_create(const struct rc_config *cfg, const struct rc_server_adopted
   }
   struct rc_redis_link_config rcfg = {.url = &cfg->redis, .history = cfg->history,
                                       .node_id = cfg->node_id ? cfg->node_id : node_id,
-                                      .counted = topic_counted};
+                                      .counted = topic_counted,
+                                      .pattern_gen = &srv->redis_pattern_gen};
   if (cfg->has_redis && (ret = rc_redis_link_resolve(&cfg->redis, &rcfg.addr, &rcfg.addr_len)) < 0) {
     close_untaken(adopted, taken);
     rc_server_destroy(srv);
@@ -504,6 +518,9 @@ int rc_server_create(const struct rc_config *cfg, const struct rc_server_adopted
         .wake = wake,
         .remote_publish = cfg->has_redis ? remote_publish : NULL,
         .remote_interest = cfg->has_redis ? remote_interest : NULL,
+        .remote_patterns = cfg->has_redis ? remote_patterns : NULL,
+        .remote_arrived = cfg->has_redis ? remote_arrived : NULL,
+        .remote_lost = cfg->has_redis ? remote_lost : NULL,
     };
     struct rc_pubsub_shard *ps;
     if ((ret = rc_pubsub_shard_create(srv->pubsub, i, rc_loop_arena(srv->loops[i]), &cb, &ps)) < 0)

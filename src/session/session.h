@@ -253,6 +253,7 @@ struct rc_server {
   struct rc_session_shard *shards[RC_MAX_SHARDS];
   unsigned started;
   _Atomic int phase;         /* enum rc_server_phase; only ever moves forward */
+  _Atomic uint64_t redis_pattern_gen; /* the Redis links' (rc_redis_link_config.pattern_gen) */
 };
 
 static inline enum rc_server_phase rc_session_phase(const struct rc_session_shard *ss) {

@@ -167,9 +167,6 @@ static void pattern_error(struct rc_loop *l, struct rc_session *s, const struct 
     snprintf(err, sizeof err,
              "subscription limit of %d per connection reached at '%.140s'; nothing subscribed",
              RC_SESSION_MAX_SUBS, p);
-  else if (ret == -ENOSPC && !max && ss->srv->cfg->has_redis)
-    snprintf(err, sizeof err, "wildcards are not shared between --redis nodes yet: '%.140s'; "
-             "subscribe to exact topics; nothing subscribed", p);
   else if (ret == -ENOSPC && !max)
     snprintf(err, sizeof err, "wildcards are off on this server (--max-patterns 0): '%.140s'; "
              "nothing subscribed", p);

@@ -398,7 +398,6 @@ static int bad(FILE *err, const char *flag, const char *value, const char *want)
 
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FILE *err) {
   memset(cfg, 0, sizeof *cfg);
-  bool patterns_set = false;
   long online = sysconf(_SC_NPROCESSORS_ONLN);
   cfg->threads = online > 0 ? (unsigned)(online > RC_MAX_SHARDS ? RC_MAX_SHARDS : online) : 1;
   cfg->pin = true;
@@ -550,7 +549,6 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
       if (parse_uint(optarg, 1u << 20, &v) < 0)
         return bad(err, "--max-patterns", optarg, "expected 0 (no wildcards) to 1048576");
       cfg->max_patterns = (uint32_t)v;
-      patterns_set = true;
       break;
     case OPT_HISTORY:
       if (parse_uint(optarg, 1u << 24, &v) < 0)
@@ -655,16 +653,6 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
     return -EINVAL;
   }
   if (cfg->max_backlog > cfg->max_memory) cfg->max_backlog = cfg->max_memory;
-  if (cfg->has_redis && cfg->max_patterns) {
-    /* A node follows a topic's channel for its exact subscribers only. */
-    if (patterns_set) {
-      fprintf(err, "ringcast: --max-patterns %u with --redis: wildcard subscriptions are not shared "
-                   "through Redis yet; leave --max-patterns out (or 0) with --redis\n",
-              cfg->max_patterns);
-      return -EINVAL;
-    }
-    cfg->max_patterns = 0;
-  }
   if (cfg->n_listen == 0) rc_config_parse_listen(DEFAULT_LISTEN, &cfg->listen[cfg->n_listen++]);
   if (check_tls(cfg, err) < 0) return -EINVAL;
   if (cfg->n_cpus && cfg->n_cpus < cfg->threads) {

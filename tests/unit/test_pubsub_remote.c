@@ -143,7 +143,7 @@ static void follow(struct rc_topic *tp, const struct rc_join_request *req, uint6
   struct rc_remote_entry e[16];
   size_t n = 0;
   for (uint64_t q = first; first && q <= seq; q++) e[n++] = entry(q);
-  rc_pubsub_remote_synced(sh[1], tp, EPOCH, seq, e, n);
+  rc_pubsub_remote_synced(sh[1], tp, EPOCH, seq, e, n, 0);
   turns();
   cr_assert_eq(njoined, 1);
   cr_assert(last_join.live);
@@ -211,7 +211,7 @@ Test(pubsub_remote, live_messages_duplicates_holes_and_epochs, .init = setup, .f
 
   /* The sync after the hole: 8 is in Redis' history, so is 10; 9 is not. */
   struct rc_remote_entry e[] = {entry(8), entry(10)};
-  rc_pubsub_remote_synced(sh[1], tp, EPOCH, 10, e, 2);
+  rc_pubsub_remote_synced(sh[1], tp, EPOCH, 10, e, 2, 0);
   turns();
   cr_assert_eq(ngot, 4);
   cr_assert_eq(got[1], 8, "filled");
@@ -223,7 +223,7 @@ Test(pubsub_remote, live_messages_duplicates_holes_and_epochs, .init = setup, .f
 
   /* Redis lost its data: a new epoch, told before its first message. */
   struct rc_remote_entry e2[] = {entry(1), entry(2)};
-  rc_pubsub_remote_synced(sh[1], tp, EPOCH + 2, 2, e2, 2);
+  rc_pubsub_remote_synced(sh[1], tp, EPOCH + 2, 2, e2, 2, 0);
   turns();
   cr_assert_eq(ngot, 7);
   cr_assert_eq(got[4], 1000000 + 0, "the epoch notice comes first");

@@ -43,6 +43,12 @@ size_t rc_pattern_index_match(const struct rc_pattern_index *ix, const char *nam
                               void (*fn)(void *ctx, const char *p, size_t plen, void *value),
                               void *ctx);
 
+/* Calls fn once for each pattern the index holds, in no set order; fn must not
+ * change ix. Work is proportional to the index's size. */
+void rc_pattern_index_foreach(const struct rc_pattern_index *ix,
+                              void (*fn)(void *ctx, const char *p, size_t plen, void *value),
+                              void *ctx);
+
 /* How many patterns the index holds. */
 size_t rc_pattern_index_count(const struct rc_pattern_index *ix);
 /* Bytes the index has asked the allocator for (nodes, child tables, pattern

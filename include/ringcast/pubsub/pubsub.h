@@ -127,6 +127,22 @@ struct rc_pubsub_callbacks {
   int (*remote_publish)(void *ctx, struct rc_topic *tp, const uint8_t *payload, size_t len,
                         uint64_t ticket);
   void (*remote_interest)(void *ctx, struct rc_topic *tp, bool on);
+  /* Wildcards with scale-out (all three NULL: wildcards stay on this node).
+   * remote_patterns, on shard 0 only: the node's patterns changed; p/len is
+   * the whole set now ('$' ones left out, they stay local), the texts valid
+   * during the call only. */
+  void (*remote_patterns)(void *ctx, const char *const *p, const size_t *len, size_t n);
+  /* On tp's home: a live message the remote received through a pattern
+   * subscription (rc_pubsub_remote_route). tp->remote_pattern set: the home
+   * follows tp for its wildcards only, and the remote follows it through its
+   * pattern subscription rather than tp's own channel; when those wildcards
+   * go and exact subscribers stay, remote_interest(tp, true) is called again
+   * to switch to the channel. */
+  void (*remote_arrived)(void *ctx, struct rc_topic *tp, uint64_t epoch, uint64_t seq,
+                         const uint8_t *payload, size_t len);
+  /* On tp's home, at a tick: a message routed to it was dropped on the way
+   * (limits): the remote syncs tp to refill it. */
+  void (*remote_lost)(void *ctx, struct rc_topic *tp);
 };
 
 struct rc_pubsub_stats {
@@ -274,9 +290,22 @@ struct rc_remote_entry {
  * its history, oldest first (entries up to seq): after remote_interest(tp, true),
  * or again whenever the remote lost messages (its link went down, a hole). The
  * home fills what it misses from the entries, announces as a gap what they do
- * not cover to subscribers already live, then answers waiting subscriptions. */
+ * not cover to subscribers already live, then answers waiting subscriptions.
+ * A topic followed only now keeps the entries as history without delivering
+ * them, except from live_from on (when not 0: the seq at which a wildcard met
+ * it, remote_arrived), which its pattern subscribers get live. */
 void rc_pubsub_remote_synced(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t epoch,
-                             uint64_t seq, const struct rc_remote_entry *e, size_t n);
+                             uint64_t seq, const struct rc_remote_entry *e, size_t n,
+                             uint64_t live_from);
+/* A live message the remote received through a pattern subscription, on any
+ * shard, for topic name[0..len): handed to the topic's home (created when new,
+ * so its wildcards pin it), where cb->remote_arrived gets it. 0; -ENOENT no
+ * wildcard of this node matches the name (a broader remote pattern, or one
+ * that just went), or it is invalid or reserved; -ENOSPC (--max-topics),
+ * -EAGAIN (the home's --max-backlog), -ENOBUFS, -ENOMEM: dropped, and the home
+ * has the remote refill it (cb->remote_lost). */
+int rc_pubsub_remote_route(struct rc_pubsub_shard *pss, const char *name, size_t len,
+                           uint64_t epoch, uint64_t seq, const uint8_t *payload, size_t plen);
 /* A live message from the sequencer: 0 stamped and delivered; 1 a duplicate
  * (dropped); -ERANGE it is ahead of the next one expected (the remote fills the
  * hole through rc_pubsub_remote_synced, then hands it again); -ESTALE another
