@@ -15,11 +15,15 @@ nodes with two shards each). Checked here:
   pattern is in place at Redis, never a topic's older history, with Redis'
   seqs, and the same interleaving of two publishing nodes as an exact
   subscriber elsewhere;
-- an exact and a wildcard subscriber of one topic on one node: each message
+- a wildcard and an exact subscriber of one topic on one node: each message
   once to each, crossing Redis once; the wildcard gone, the exact one goes on
-  with every seq (the node back on the topic's channel);
+  with every seq (the node on the topic's channel); the other order (exact
+  first) is an expected failure: the node keeps the channel beside the pattern;
 - a broader glob takes over a narrower one on a node, and gives it back, with
-  nothing lost or repeated;
+  nothing lost or repeated; globs that overlap without either covering the
+  other still deliver each message once;
+- a node whose pattern subscription Redis dropped refills what it missed from
+  the stream, or announces what the stream lost as a gap;
 - the last wildcard subscriber of a glob leaving a node drops its pattern at
   Redis; `$sys.>` stays local (no pattern at Redis);
 - --max-patterns with --redis is accepted and enforced;
@@ -29,6 +33,7 @@ nodes with two shards each). Checked here:
 What the tests expect of names and metrics is rccluster.Expect."""
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -37,7 +42,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rccluster import Cluster, Expect, Publisher, Stream  # noqa: E402
+from rccluster import Cluster, Expect, Publisher, Resp, Stream, script  # noqa: E402
 
 import websockets  # noqa: E402
 import websockets.exceptions  # noqa: E402
@@ -898,6 +903,109 @@ class ScaleOutWildcards(unittest.TestCase):
                     await cn_.close()
 
             asyncio.run(run())
+
+    def lose_pattern_subscriptions(self, c, topics, first, n, keep):
+        """Redis drops every subscribed connection (CLIENT KILL TYPE pubsub)
+        and, in the same pipeline (run before any node can reconnect), n
+        messages per topic are published through the script as a node would:
+        every node misses them live. Payloads {"n": first..}; returns when
+        every node is linked again."""
+        connects = {nd.name: nd.metric(Expect.CONNECTS) for nd in c.nodes}
+        sha = hashlib.sha1(script("publish")).hexdigest()
+        with c.redis.connect() as r:
+            r.sock.sendall(b"".join(
+                [Resp.encode(["CLIENT", "KILL", "TYPE", "pubsub"])]
+                + [Resp.encode(["EVALSHA", sha, 2, Expect.meta(t), Expect.log(t), Expect.channel(t),
+                                json.dumps({"n": i}), keep, "PUBLISH"])
+                   for i in range(first, first + n) for t in topics]))
+            killed = r.reply()
+            seqs = [r.reply()[0] for _ in range(n * len(topics))]
+        self.assertGreaterEqual(killed, len(c.nodes), "each node's pattern subscriptions")
+        self.assertEqual(seqs[-1], first + n)
+        c.wait_all(lambda nd: nd.metric(Expect.CONNECTS) > connects[nd.name] and nd.metric(Expect.UP) == 1,
+                   "nodes linked again", Expect.RECONNECT_WAIT)
+
+    def test_a_node_that_lost_its_pattern_subscription_refills_from_the_stream(self):
+        """What a node missed while Redis had dropped its pattern subscription
+        is filled from Redis' stream once it is back: wildcard subscribers get
+        every message, in order, with no gap."""
+        with Cluster(2, args=HISTORY, threads=2) as c:
+            a, b = c.nodes
+            topics = ["rf.x", "rf.y"]
+
+            async def run():
+                on_a = await Conn(a, "A/rf.*").open(["rf.*"])
+                on_b = await Conn(b, "B/rf.>").open(["rf.>"])
+                await wait_patterns(c, 2, "A and B hold rc:{rf.*}", gauges=[1, 1])
+                for i in range(5):
+                    for t in topics:
+                        self.assertEqual(publish(c.nodes[i % 2], t, {"n": i}), i + 1)
+                for cn in (on_a, on_b):
+                    for t in topics:
+                        await cn.wait_seq(t, 5)
+                await in_thread(self.lose_pattern_subscriptions, c, topics, 5, 50, 1000)
+                await wait_patterns(c, 2, "A and B hold their pattern again", gauges=[1, 1])
+                for i in range(55, 60):
+                    for t in topics:
+                        self.assertEqual(publish(c.nodes[i % 2], t, {"n": i}), i + 1)
+                for cn in (on_a, on_b):
+                    for t in topics:
+                        await cn.wait_seq(t, 60)
+                await asyncio.sleep(0.5)
+                for cn in (on_a, on_b):
+                    for t in topics:
+                        v = cn.view(t)
+                        self.assertEqual((v.errors, v.gaps), ([], []), f"{cn.name} {t}")
+                        self.assertEqual(v.pairs(), [(i + 1, {"n": i}) for i in range(60)], f"{cn.name} {t}")
+                    await cn.close()
+
+            asyncio.run(run())
+            for nd in c.nodes:
+                self.assertGreaterEqual(nd.metric(Expect.REFILLED), 1, f"{nd.name} filled nothing from the stream")
+                self.assertEqual(nd.metric(Expect.GAPS), 0, nd.name)
+
+    def test_what_the_stream_no_longer_holds_is_an_explicit_gap_for_wildcards(self):
+        """As above, but Redis' stream keeps only the newest 5 (--history 5,
+        trimmed exactly): the hole is announced to wildcard subscribers as a
+        gap (reason Expect.GAP_REASON, the topic's epoch, from 6), in order
+        with the messages, never silently."""
+        with Cluster(2, args=["--history", "5"], threads=2) as c:
+            a, b = c.nodes
+            t = "rg.x"
+            c.redis.call("CONFIG", "SET", "stream-node-max-entries", 1)  # MAXLEN ~ trims to the entry
+
+            async def run():
+                on_a = await Conn(a, "A/rg.*").open(["rg.*"])
+                on_b = await Conn(b, "B/rg.>").open(["rg.>"])
+                await wait_patterns(c, 2, "A and B hold rc:{rg.*}", gauges=[1, 1])
+                for i in range(5):
+                    self.assertEqual(publish(c.nodes[i % 2], t, {"n": i}), i + 1)
+                for cn in (on_a, on_b):
+                    await cn.wait_seq(t, 5)
+                epoch = c.redis.meta(t)[0]
+                await in_thread(self.lose_pattern_subscriptions, c, [t], 5, 50, 5)
+                self.assertLessEqual(c.redis.call("XLEN", Expect.log(t)), 10)
+                await wait_patterns(c, 2, "A and B hold their pattern again", gauges=[1, 1])
+                for i in range(55, 60):
+                    self.assertEqual(publish(c.nodes[i % 2], t, {"n": i}), i + 1)
+                for cn in (on_a, on_b):
+                    await cn.wait_seq(t, 60)
+                await asyncio.sleep(0.5)
+                for cn in (on_a, on_b):
+                    v = cn.view(t)
+                    self.assertEqual(v.errors, [], f"{cn.name}: every seq received or in a gap, once, in order")
+                    self.assertTrue(v.gaps, f"{cn.name}: seqs 6 on were missed and the stream lost some")
+                    self.assertEqual((v.gaps[0]["from"], v.gaps[0]["recovered"]), (6, False), v.gaps)
+                    self.assertEqual({(g["epoch"], g["reason"]) for g in v.gaps}, {(epoch, Expect.GAP_REASON)})
+                    self.assertEqual([d["n"] for _, q, d in v.got if q <= 5], list(range(5)))
+                    self.assertEqual([d["n"] for _, q, d in v.got if q > 55], list(range(55, 60)))
+                    for _, q, d in v.got:
+                        self.assertEqual(d, {"n": q - 1})
+                    await cn.close()
+
+            asyncio.run(run())
+            for nd in c.nodes:
+                self.assertGreaterEqual(nd.metric(Expect.GAPS), 1, nd.name)
 
     def test_redis_restarted_with_its_data_under_load(self):
         """Redis killed (-9) and started again with its data (appendfsync always)
