@@ -287,6 +287,12 @@ static void remote_lost(void *ctx, struct rc_topic *tp) {
   (void)ctx, (void)tp;
   nlost++;
 }
+static unsigned nvia;
+static bool remote_via_patterns(void *ctx, struct rc_topic *tp) {
+  (void)ctx, (void)tp;
+  nvia++;
+  return true;
+}
 
 static void setup_wild(void) {
   struct rc_pubsub_limits lim = {.history = {.msgs = 10}, .max_patterns = 16, .max_backlog = 1};
@@ -298,14 +304,15 @@ static void setup_wild(void) {
                                      .remote_publish = remote_publish,
                                      .remote_interest = remote_interest,
                                      .remote_patterns = remote_patterns,
-                                     .remote_arrived = remote_arrived, .remote_lost = remote_lost};
+                                     .remote_arrived = remote_arrived, .remote_lost = remote_lost,
+                                     .remote_via_patterns = remote_via_patterns};
     rc_frame_arena_init(&ar[i], i, all);
     cr_assert_eq(rc_pubsub_shard_create(ps, i, &ar[i], &cb, &sh[i]), 0);
   }
   memset(&sub, 0, sizeof sub);
   ngot = njoined = nresults = ntickets = 0;
   interest_calls[0] = interest_calls[1] = 0;
-  pattern_calls = narrived = nlost = 0;
+  pattern_calls = narrived = nlost = nvia = 0;
   npatterns_told = 0;
 }
 
@@ -422,16 +429,46 @@ Test(pubsub_remote, exact_subscribers_keep_a_topic_its_wildcards_leave,
   memset(&exact, 0, sizeof exact);
   cr_assert_eq(rc_pubsub_subscribe(sh[1], &exact, tp, 8, &(struct rc_join_request){.token = 2}), 0);
   turns();
-  cr_assert_eq(interest_calls[1], 0, "followed already, through the wildcard");
+  cr_assert_eq(interest_calls[1], 1, "an exact subscriber gets the topic's own channel at once");
+  cr_assert_not(tp->remote_pattern);
   cr_assert_eq(rc_pubsub_unsubscribe_pattern(sh[1], &sub, "w.*", 3), 0);
   turns();
   rc_pubsub_tick(sh[1]);
   turns();
   rc_pubsub_tick(sh[1]);
-  cr_assert_eq(interest_calls[1], 1, "switched to its own channel");
+  cr_assert_eq(interest_calls[1], 1, "nothing to switch when the wildcard goes");
   cr_assert_eq(interest_calls[0], 0, "not let go");
   cr_assert_eq(tp->remote, RC_TOPIC_REMOTE_LIVE);
   cr_assert_not(tp->remote_pattern);
   rc_pubsub_unsubscribe_all(sh[1], &exact);
   turns();
+}
+
+Test(pubsub_remote, a_topic_only_wildcards_want_leaves_its_own_channel,
+     .init = setup_wild, .fini = teardown_wild) {
+  char name[16];
+  name_homed_on(1, name, sizeof name);
+  struct rc_topic *tp;
+  cr_assert_eq(rc_topic_acquire(rc_pubsub_topics(ps), name, strlen(name), true, &tp), 0);
+  static struct rc_subscriber exact;
+  memset(&exact, 0, sizeof exact);
+  cr_assert_eq(rc_pubsub_subscribe(sh[0], &exact, tp, 8, &(struct rc_join_request){.token = 2}), 0);
+  turns();
+  cr_assert_eq(interest_calls[1], 1, "followed through its own channel");
+  rc_pubsub_remote_synced(sh[1], tp, EPOCH, 0, NULL, 0, 0);
+  turns();
+  cr_assert_eq(rc_pubsub_subscribe_pattern(sh[1], &sub, "w.*", 3, 8, 8), 0);
+  turns();
+  rc_pubsub_tick(sh[1]);
+  cr_assert_eq(nvia, 0, "exact subscribers still want it");
+  rc_pubsub_unsubscribe_all(sh[0], &exact);
+  turns();
+  rc_pubsub_tick(sh[1]);
+  cr_assert_eq(nvia, 1);
+  cr_assert(tp->remote_pattern);
+  cr_assert_eq(tp->remote, RC_TOPIC_REMOTE_LIVE, "still followed, for its wildcards");
+  cr_assert_eq(interest_calls[0], 0);
+  rc_pubsub_tick(sh[1]);
+  cr_assert_eq(nvia, 1, "once");
+  rc_topic_release(rc_pubsub_topics(ps), tp);
 }
