@@ -213,7 +213,8 @@ NODE_COUNTERS = ["ringcast_messages_published_total", "ringcast_messages_deliver
                  'ringcast_redis_publishes_total{result="refused"}', "ringcast_redis_messages_total",
                  "ringcast_publish_refused_backlog_total", "ringcast_redis_gaps_total",
                  "ringcast_redis_disconnects_total", "ringcast_redis_held_overflows_total",
-                 "ringcast_slow_consumer_disconnects_total"]
+                 "ringcast_slow_consumer_disconnects_total", "ringcast_redis_pattern_messages_total",
+                 "ringcast_redis_duplicates_total"]
 
 
 class Sampler:
@@ -393,8 +394,11 @@ def ceiling_run(args, out, tmp, name, redis_on, threads, mode, pubs, rate=0, fol
 
 # ---- scenario 2: W1, one node against three through Redis -----------------------------
 
-def w1_run(args, out, tmp, name, nodes_n):
+def w1_run(args, out, tmp, name, nodes_n, wild=False):
+    """wild: the subscribers on the other nodes subscribe to the pattern w1.> (topic w1.q), so the
+    message reaches them through each node's Redis pattern subscription."""
     n, rate, d = args.conns, args.rate, args.w1_duration
+    topic = "w1.q" if wild else "w1"
     redis = Redis(tmp, 1) if nodes_n > 1 else None
     nodes = [Node(tmp, chr(ord("a") + k), cpus="0", redis=redis, history=args.history) for k in range(nodes_n)]
     pids = {f"node-{x.name}": x.pid for x in nodes}
@@ -407,20 +411,21 @@ def w1_run(args, out, tmp, name, nodes_n):
     # publisher, so theirs publishes one message at its start (a rate of one a
     # million seconds) and nothing after; they listen until A's publisher is done.
     for x in nodes[1:]:
-        cmds.append(bench_cmd(1, f"ws://127.0.0.1:{x.port}/ws?topics={{topic}}",
-                              f"http://127.0.0.1:{x.port}/publish", "batch", per, 0.000001, d + 6, "w1",
+        cmds.append(bench_cmd(1, f"ws://127.0.0.1:{x.port}/ws?topics=" + ("w1.>" if wild else "{topic}"),
+                              f"http://127.0.0.1:{x.port}/publish", "batch", per, 0.000001, d + 6, topic,
                               os.path.join(out, f"{name}-bench-{x.name}.json"), ["--max-loss", "1000000000"]))
         delays.append(0)
     a = nodes[0]
     cmds.append(bench_cmd(1, f"ws://127.0.0.1:{a.port}/ws?topics={{topic}}", f"http://127.0.0.1:{a.port}/publish",
-                          "batch", n - per * (nodes_n - 1), rate, d, "w1",
+                          "batch", n - per * (nodes_n - 1), rate, d, topic,
                           os.path.join(out, f"{name}-bench-{a.name}.json"), ["--server-pid", str(a.pid)]))
     delays.append(3 if nodes_n > 1 else 0)
     procs = run_bench(cmds, out, name, delays)
-    numsub = None
+    numsub = numpat = None
     if redis:
         time.sleep(d / 2)
-        numsub = redis.cmd("PUBSUB", "NUMSUB", "rc:{w1}")[1]
+        numsub = redis.cmd("PUBSUB", "NUMSUB", "rc:{%s}" % topic)[1]
+        numpat = redis.cmd("PUBSUB", "NUMPAT")
     rcs = wait_bench(procs, d + 40)
     samples = samp.finish()
     # The steady window is A's publishing: A's subscribers connect with its
@@ -430,7 +435,7 @@ def w1_run(args, out, tmp, name, nodes_n):
     dt = s1["t"] - s0["t"]
     res = {"run": name, "nodes": nodes_n, "conns": n, "rate": rate, "window_s": round(dt, 2), "bench_exit": rcs,
            "cpus_busy_pct": busy_pct(s0, s1),
-           "per_node": {}, "numsub": numsub}
+           "per_node": {}, "numsub": numsub, "numpat": numpat, "wildcards": wild}
     tot_cpu = tot_del = 0.0
     for x in nodes:
         da = s1["nodes"][x.name]["ringcast_messages_delivered_total"] - s0["nodes"][x.name][
@@ -442,7 +447,8 @@ def w1_run(args, out, tmp, name, nodes_n):
         res["per_node"][x.name] = {"subscribers": per if x is not a else n - per * (nodes_n - 1),
                                    "deliveries_per_s": da / dt, "cpu_pct": 100 * cpu / dt,
                                    "cpu_ns_per_delivery": 1e9 * cpu / da if da else None,
-                                   "redis_messages_total": last["ringcast_redis_messages_total"],
+                                   "redis_messages_total": last["ringcast_redis_messages_total"] +
+                                   last.get("ringcast_redis_pattern_messages_total", 0),
                                    "delivered_total": last["ringcast_messages_delivered_total"],
                                    "redis_publishes_ok_total": last['ringcast_redis_publishes_total{result="ok"}'],
                                    "gaps_total": last["ringcast_redis_gaps_total"],
@@ -534,9 +540,10 @@ def summarize(out, results, commit):
             lines += [f'Redis in {r["run"]}: {fmt(x["evalsha_per_s"])} EVALSHA/s ({fmt(x["evalsha_usec_per_call"], 2)} '
                       f'µs/call), {fmt(x["publish_per_s"])} PUBLISH/s ({fmt(x["publish_usec_per_call"], 2)} µs/call), '
                       f'{fmt(x["commands_per_s"])} commands/s, CPU {fmt(x["cpu_pct"], 1)}% of one core '
-                      f'({fmt(x["cpu_ns_per_message"])} ns per message); PUBSUB NUMSUB rc:{{w1}} = {r["numsub"]}.',
+                      f'({fmt(x["cpu_ns_per_message"])} ns per message); PUBSUB NUMSUB of the topic = {r["numsub"]}, '
+                      f'NUMPAT = {r.get("numpat")}.',
                       f'Over the run: {fmt(x["publishes_total"])} PUBLISH, the nodes received '
-                      f'{fmt(x["node_messages_total"])} channel messages '
+                      f'{fmt(x["node_messages_total"])} channel and pattern messages '
                       f'({x["node_messages_total"] / x["publishes_total"]:.3f} per publish for {r["nodes"]} nodes, '
                       f'{r["conns"]:,} subscribers); Redis wrote {fmt(x["net_output_bytes_run"])} bytes, '
                       f'{fmt(x["net_output_bytes_per_publish"])} per publish.', ""]
@@ -547,7 +554,8 @@ def summarize(out, results, commit):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--name", default=time.strftime("redis-%Y%m%d-%H%M%S"))
-    ap.add_argument("--only", default="ceiling,w1", help="ceiling, w1 or both")
+    ap.add_argument("--only", default="ceiling,w1,w1wild",
+                    help="any of ceiling, w1, w1wild (W1 with the other nodes' subscribers on a wildcard)")
     ap.add_argument("--ceiling-duration", type=float, default=8)
     ap.add_argument("--w1-duration", type=float, default=20)
     ap.add_argument("--conns", type=int, default=3000)
@@ -584,6 +592,9 @@ def main():
             if "w1" in only:
                 runs += [("w1-one-node", lambda: w1_run(args, out, tmp, "w1-one-node", 1)),
                          ("w1-three-nodes", lambda: w1_run(args, out, tmp, "w1-three-nodes", 3))]
+            if "w1wild" in only:
+                runs += [("w1-three-nodes-wildcards",
+                          lambda: w1_run(args, out, tmp, "w1-three-nodes-wildcards", 3, wild=True))]
             for name, fn in runs:
                 log("==", name)
                 r = fn()

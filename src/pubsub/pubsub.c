@@ -802,6 +802,12 @@ static void answer_join(struct rc_pubsub_shard *pss, struct join *j) {
 static void home_join(struct rc_pubsub_shard *pss, struct join *j) {
   struct rc_topic *tp = j->topic;
   if (tracking(pss->ps)) track(pss, tp);
+  if (tp->remote_pattern) {
+    /* Exact subscribers get the topic's own channel even while a wildcard
+     * brings its messages too: when the wildcard goes, nothing falls between. */
+    tp->remote_pattern = false;
+    pss->cb.remote_interest(pss->cb.ctx, tp, true);
+  }
   if (remote_topic(pss->ps, tp) && tp->remote != RC_TOPIC_REMOTE_LIVE) {
     /* Its seq and history are the sequencer's: answered once they are known. */
     j->next_wait = tp->waiting;
@@ -1101,6 +1107,10 @@ void rc_pubsub_tick(struct rc_pubsub_shard *pss) {
       /* Its wildcards went: exact subscribers keep it through its own channel. */
       tp->remote_pattern = false;
       if (exact || tp->waiting) pss->cb.remote_interest(pss->cb.ctx, tp, true);
+    } else if (pat && !exact && !tp->waiting && !tp->remote_pattern &&
+               tp->remote == RC_TOPIC_REMOTE_LIVE && pss->cb.remote_via_patterns) {
+      /* Its exact subscribers went, its wildcards stay: one way in is enough. */
+      tp->remote_pattern = pss->cb.remote_via_patterns(pss->cb.ctx, tp);
     }
     if (atomic_load_explicit(&tp->remote_hole, memory_order_relaxed)) {
       atomic_store_explicit(&tp->remote_hole, false, memory_order_relaxed);

@@ -107,6 +107,7 @@ struct chan {
    * pattern subscription (on whichever shard is home of the pattern), not
    * through a SUBSCRIBE of its own. */
   bool pattern;
+  bool met;                     /* a pattern subscription brought one of its messages */
   uint64_t live_from;           /* the seq at which a wildcard met it, until its first sync */
 };
 
@@ -595,9 +596,20 @@ void rc_redis_link_arrived(struct rc_redis_link *k, struct rc_topic *tp, uint64_
     start_sync(k, ch);
     return;
   }
+  ch->met = true;
   if (ch->state == CH_LIVE) deliver(k, ch, epoch, seq, payload, len, 0);
   else if (ch->state == CH_SUBSCRIBING || ch->state == CH_SYNCING) hold(k, ch, epoch, seq, payload, len, 1);
   /* CH_IDLE: this shard's link is down; its sync once up fills the message in. */
+}
+
+bool rc_redis_link_via_patterns(struct rc_redis_link *k, struct rc_topic *tp) {
+  struct chan *ch = tp->remote_data;
+  /* Only once a pattern subscription is known to bring its messages: then
+   * leaving the channel loses nothing. */
+  if (!ch || ch->pattern || !ch->met || ch->state != CH_LIVE) return false;
+  if (k->up) subscribe(k, ch, "UNSUBSCRIBE");
+  ch->pattern = true;
+  return true;
 }
 
 void rc_redis_link_lost(struct rc_redis_link *k, struct rc_topic *tp) {

@@ -107,6 +107,7 @@ void rc_redis_link_patterns(struct rc_redis_link *k, const char *const *p, const
 void rc_redis_link_arrived(struct rc_redis_link *k, struct rc_topic *tp, uint64_t epoch,
                            uint64_t seq, const uint8_t *payload, size_t len);
 void rc_redis_link_lost(struct rc_redis_link *k, struct rc_topic *tp);
+bool rc_redis_link_via_patterns(struct rc_redis_link *k, struct rc_topic *tp);
 /* Asks Redis for the topic's subscriber counts on every node; cfg->counted
  * gets the answer with token (also when the link fails first). 0, -ENOTCONN
  * (the link is down: no answer follows) or -ENOMEM. */

@@ -336,6 +336,10 @@ static void remote_arrived(void *ctx, struct rc_topic *tp, uint64_t epoch, uint6
   rc_redis_link_arrived(((struct rc_session_shard *)ctx)->redis, tp, epoch, seq, payload, len);
 }
 
+static bool remote_via_patterns(void *ctx, struct rc_topic *tp) {
+  return rc_redis_link_via_patterns(((struct rc_session_shard *)ctx)->redis, tp);
+}
+
 static void remote_lost(void *ctx, struct rc_topic *tp) {
   rc_redis_link_lost(((struct rc_session_shard *)ctx)->redis, tp);
 }
@@ -521,6 +525,7 @@ int rc_server_create(const struct rc_config *cfg, const struct rc_server_adopted
         .remote_patterns = cfg->has_redis ? remote_patterns : NULL,
         .remote_arrived = cfg->has_redis ? remote_arrived : NULL,
         .remote_lost = cfg->has_redis ? remote_lost : NULL,
+        .remote_via_patterns = cfg->has_redis ? remote_via_patterns : NULL,
     };
     struct rc_pubsub_shard *ps;
     if ((ret = rc_pubsub_shard_create(srv->pubsub, i, rc_loop_arena(srv->loops[i]), &cb, &ps)) < 0)

@@ -257,3 +257,218 @@ Test(pubsub_remote, the_servers_own_topics_stay_local, .init = setup, .fini = te
   cr_assert_eq(ntickets, 0);
   rc_topic_release(rc_pubsub_topics(ps), tp);
 }
+
+/* ---- wildcards through the sequencer ---- */
+
+static unsigned pattern_calls, pattern_shard;
+static char patterns_told[8][32];
+static size_t npatterns_told;
+static struct rc_topic *arrived_tp;
+static unsigned arrived_shard;
+static uint64_t arrived_seq;
+static unsigned narrived, nlost;
+static unsigned shard_ids[SHARDS] = {0, 1};
+
+static void remote_patterns(void *ctx, const char *const *p, const size_t *len, size_t n) {
+  pattern_calls++;
+  pattern_shard = *(unsigned *)ctx;
+  npatterns_told = n < 8 ? n : 8;
+  for (size_t i = 0; i < npatterns_told; i++) snprintf(patterns_told[i], 32, "%.*s", (int)len[i], p[i]);
+}
+static void remote_arrived(void *ctx, struct rc_topic *tp, uint64_t epoch, uint64_t seq,
+                           const uint8_t *p, size_t len) {
+  (void)epoch, (void)p, (void)len;
+  arrived_shard = *(unsigned *)ctx;
+  arrived_tp = tp;
+  arrived_seq = seq;
+  narrived++;
+}
+static void remote_lost(void *ctx, struct rc_topic *tp) {
+  (void)ctx, (void)tp;
+  nlost++;
+}
+static unsigned nvia;
+static bool remote_via_patterns(void *ctx, struct rc_topic *tp) {
+  (void)ctx, (void)tp;
+  nvia++;
+  return true;
+}
+
+static void setup_wild(void) {
+  struct rc_pubsub_limits lim = {.history = {.msgs = 10}, .max_patterns = 16, .max_backlog = 1};
+  ps = rc_pubsub_create(SHARDS, 64, &lim);
+  cr_assert_not_null(ps);
+  for (unsigned i = 0; i < SHARDS; i++) {
+    struct rc_pubsub_callbacks cb = {.ctx = &shard_ids[i], .resolve = resolve, .joined = joined,
+                                     .deliver = deliver, .published = published, .wake = wake,
+                                     .remote_publish = remote_publish,
+                                     .remote_interest = remote_interest,
+                                     .remote_patterns = remote_patterns,
+                                     .remote_arrived = remote_arrived, .remote_lost = remote_lost,
+                                     .remote_via_patterns = remote_via_patterns};
+    rc_frame_arena_init(&ar[i], i, all);
+    cr_assert_eq(rc_pubsub_shard_create(ps, i, &ar[i], &cb, &sh[i]), 0);
+  }
+  memset(&sub, 0, sizeof sub);
+  ngot = njoined = nresults = ntickets = 0;
+  interest_calls[0] = interest_calls[1] = 0;
+  pattern_calls = narrived = nlost = nvia = 0;
+  npatterns_told = 0;
+}
+
+static void teardown_wild(void) {
+  rc_pubsub_unsubscribe_all(sh[1], &sub);
+  turns();
+  for (unsigned i = 0; i < SHARDS; i++) rc_pubsub_shard_destroy(sh[i]);
+  rc_pubsub_destroy(ps);
+  for (unsigned i = 0; i < SHARDS; i++) rc_frame_arena_fini(&ar[i]);
+}
+
+/* A name under "w." whose home is shard `home`. */
+static void name_homed_on(unsigned home, char *name, size_t cap) {
+  for (int i = 0;; i++) {
+    snprintf(name, cap, "w.n%d", i);
+    if (rc_topic_hash(rc_pubsub_topics(ps), name, strlen(name)) % SHARDS == home) return;
+  }
+}
+
+Test(pubsub_remote, wildcards_are_told_to_shard_0_and_their_messages_go_home,
+     .init = setup_wild, .fini = teardown_wild) {
+  cr_assert_eq(rc_pubsub_subscribe_pattern(sh[1], &sub, "w.*", 3, 8, 8), 0);
+  cr_assert_eq(rc_pubsub_subscribe_pattern(sh[1], &sub, "$sys.>", 6, 8, 8), 0);
+  turns();
+  cr_assert_geq(pattern_calls, 1);
+  cr_assert_eq(pattern_shard, 0, "one shard holds the node's pattern subscriptions");
+  cr_assert_eq(npatterns_told, 1, "'$' patterns stay local");
+  cr_assert_str_eq(patterns_told[0], "w.*");
+
+  /* Routed from shard 0 to the topic's home, shard 1. */
+  char name[16];
+  name_homed_on(1, name, sizeof name);
+  const uint8_t *m = (const uint8_t *)"{}";
+  cr_assert_eq(rc_pubsub_remote_route(sh[0], "x.y", 3, EPOCH, 1, m, 2), -ENOENT, "no wildcard of ours");
+  cr_assert_eq(rc_pubsub_remote_route(sh[0], "w.a.b", 5, EPOCH, 1, m, 2), -ENOENT,
+               "the glob is broader than the pattern");
+  cr_assert_eq(rc_pubsub_remote_route(sh[0], "$sys.x", 6, EPOCH, 1, m, 2), -ENOENT);
+  cr_assert_eq(rc_pubsub_remote_route(sh[0], name, strlen(name), EPOCH, 5, m, 2), 0);
+  cr_assert_eq(narrived, 0, "not on the routing shard");
+  turns();
+  cr_assert_eq(narrived, 1);
+  cr_assert_eq(arrived_shard, 1);
+  cr_assert_eq(arrived_seq, 5);
+  struct rc_topic *tp = arrived_tp;
+  cr_assert_eq(tp->remote, RC_TOPIC_REMOTE_SYNCING);
+  cr_assert(tp->remote_pattern, "followed for its wildcards, not its own channel");
+  cr_assert_eq(interest_calls[1], 0, "no SUBSCRIBE of its own");
+
+  /* The sync keeps 1..4 as history; the wildcard subscriber gets 5 on. */
+  struct rc_remote_entry e[6];
+  for (uint64_t q = 1; q <= 6; q++) e[q - 1] = entry(q);
+  rc_pubsub_remote_synced(sh[1], tp, EPOCH, 6, e, 6, 5);
+  turns();
+  cr_assert_eq(ngot, 2, "got %u", ngot);
+  cr_assert_eq(got[0], 5);
+  cr_assert_eq(got[1], 6);
+  cr_assert_eq(rc_pubsub_remote_message(sh[1], tp, EPOCH, 7, m, 2), 0);
+  turns();
+  cr_assert_eq(ngot, 3);
+  cr_assert_eq(got[2], 7);
+
+  /* The wildcard goes: the patterns are told again, and the topic is let go. */
+  rc_topic_ref(rc_pubsub_topics(ps), tp);
+  cr_assert_eq(rc_pubsub_unsubscribe_pattern(sh[1], &sub, "w.*", 3), 0);
+  turns();
+  cr_assert_eq(npatterns_told, 0);
+  for (int k = 0; k < 2; k++) {
+    rc_pubsub_tick(sh[1]);
+    turns();
+  }
+  cr_assert_eq(tp->remote, RC_TOPIC_REMOTE_NONE);
+  cr_assert_not(tp->remote_pattern);
+  cr_assert_eq(interest_calls[0], 1, "the remote lets go of it");
+  rc_topic_release(rc_pubsub_topics(ps), tp);
+}
+
+Test(pubsub_remote, a_routed_message_dropped_on_the_way_is_refilled,
+     .init = setup_wild, .fini = teardown_wild) {
+  cr_assert_eq(rc_pubsub_subscribe_pattern(sh[1], &sub, "w.*", 3, 8, 8), 0);
+  turns();
+  char name[16];
+  name_homed_on(1, name, sizeof name);
+  const uint8_t *m = (const uint8_t *)"{}";
+  cr_assert_eq(rc_pubsub_remote_route(sh[0], name, strlen(name), EPOCH, 1, m, 2), 0);
+  turns();
+  struct rc_topic *tp = arrived_tp;
+  rc_pubsub_remote_synced(sh[1], tp, EPOCH, 1, NULL, 0, 1);
+  turns();
+  cr_assert_eq(tp->remote, RC_TOPIC_REMOTE_LIVE);
+  /* --max-backlog of 1 byte: the first waits in the inbox, the second is refused. */
+  cr_assert_eq(rc_pubsub_remote_route(sh[0], name, strlen(name), EPOCH, 2, m, 2), 0);
+  cr_assert_eq(rc_pubsub_remote_route(sh[0], name, strlen(name), EPOCH, 3, m, 2), -EAGAIN);
+  turns();
+  cr_assert_eq(nlost, 0, "told at the home's tick");
+  rc_pubsub_tick(sh[1]);
+  cr_assert_eq(nlost, 1, "the remote syncs it to refill 3");
+  rc_pubsub_tick(sh[1]);
+  cr_assert_eq(nlost, 1, "once");
+}
+
+Test(pubsub_remote, exact_subscribers_keep_a_topic_its_wildcards_leave,
+     .init = setup_wild, .fini = teardown_wild) {
+  cr_assert_eq(rc_pubsub_subscribe_pattern(sh[1], &sub, "w.*", 3, 8, 8), 0);
+  turns();
+  char name[16];
+  name_homed_on(1, name, sizeof name);
+  const uint8_t *m = (const uint8_t *)"{}";
+  cr_assert_eq(rc_pubsub_remote_route(sh[1], name, strlen(name), EPOCH, 1, m, 2), 0);
+  struct rc_topic *tp = arrived_tp;
+  cr_assert_eq(narrived, 1, "its own home: at once");
+  rc_pubsub_remote_synced(sh[1], tp, EPOCH, 1, NULL, 0, 1);
+  turns();
+  static struct rc_subscriber exact;
+  memset(&exact, 0, sizeof exact);
+  cr_assert_eq(rc_pubsub_subscribe(sh[1], &exact, tp, 8, &(struct rc_join_request){.token = 2}), 0);
+  turns();
+  cr_assert_eq(interest_calls[1], 1, "an exact subscriber gets the topic's own channel at once");
+  cr_assert_not(tp->remote_pattern);
+  cr_assert_eq(rc_pubsub_unsubscribe_pattern(sh[1], &sub, "w.*", 3), 0);
+  turns();
+  rc_pubsub_tick(sh[1]);
+  turns();
+  rc_pubsub_tick(sh[1]);
+  cr_assert_eq(interest_calls[1], 1, "nothing to switch when the wildcard goes");
+  cr_assert_eq(interest_calls[0], 0, "not let go");
+  cr_assert_eq(tp->remote, RC_TOPIC_REMOTE_LIVE);
+  cr_assert_not(tp->remote_pattern);
+  rc_pubsub_unsubscribe_all(sh[1], &exact);
+  turns();
+}
+
+Test(pubsub_remote, a_topic_only_wildcards_want_leaves_its_own_channel,
+     .init = setup_wild, .fini = teardown_wild) {
+  char name[16];
+  name_homed_on(1, name, sizeof name);
+  struct rc_topic *tp;
+  cr_assert_eq(rc_topic_acquire(rc_pubsub_topics(ps), name, strlen(name), true, &tp), 0);
+  static struct rc_subscriber exact;
+  memset(&exact, 0, sizeof exact);
+  cr_assert_eq(rc_pubsub_subscribe(sh[0], &exact, tp, 8, &(struct rc_join_request){.token = 2}), 0);
+  turns();
+  cr_assert_eq(interest_calls[1], 1, "followed through its own channel");
+  rc_pubsub_remote_synced(sh[1], tp, EPOCH, 0, NULL, 0, 0);
+  turns();
+  cr_assert_eq(rc_pubsub_subscribe_pattern(sh[1], &sub, "w.*", 3, 8, 8), 0);
+  turns();
+  rc_pubsub_tick(sh[1]);
+  cr_assert_eq(nvia, 0, "exact subscribers still want it");
+  rc_pubsub_unsubscribe_all(sh[0], &exact);
+  turns();
+  rc_pubsub_tick(sh[1]);
+  cr_assert_eq(nvia, 1);
+  cr_assert(tp->remote_pattern);
+  cr_assert_eq(tp->remote, RC_TOPIC_REMOTE_LIVE, "still followed, for its wildcards");
+  cr_assert_eq(interest_calls[0], 0);
+  rc_pubsub_tick(sh[1]);
+  cr_assert_eq(nvia, 1, "once");
+  rc_topic_release(rc_pubsub_topics(ps), tp);
+}

@@ -143,6 +143,11 @@ struct rc_pubsub_callbacks {
   /* On tp's home, at a tick: a message routed to it was dropped on the way
    * (limits): the remote syncs tp to refill it. */
   void (*remote_lost)(void *ctx, struct rc_topic *tp);
+  /* On tp's home, at a tick: tp is followed through its own channel, but only
+   * wildcards want it now. Returns whether the remote let go of the channel
+   * (its pattern subscription brings the messages): tp->remote_pattern is set
+   * then. */
+  bool (*remote_via_patterns)(void *ctx, struct rc_topic *tp);
 };
 
 struct rc_pubsub_stats {
