@@ -767,7 +767,7 @@ class RedisCluster:
 
     def __init__(self, n=3):
         self.tmp = tempfile.mkdtemp(prefix="rc-rcluster-")
-        self.ports = [free_port() for _ in range(n)]
+        self.ports = [self._cluster_port() for _ in range(n)]
         self.procs = [None] * n
         try:
             for i in range(n):
@@ -790,6 +790,14 @@ class RedisCluster:
              "--cluster-config-file", os.path.join(self.tmp, f"nodes-{p}.conf"), "--dir", self.tmp,
              "--save", "", "--appendonly", "no"], stdout=log, stderr=subprocess.STDOUT)
         log.close()
+
+    @staticmethod
+    def _cluster_port():
+        """A free port whose cluster bus port (port + 10000) is valid and free."""
+        while True:
+            p = free_port()
+            if p + 10000 <= 65535 and port_is_free(p + 10000):
+                return p
 
     @staticmethod
     def _pings(port):
