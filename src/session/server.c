@@ -505,7 +505,8 @@ int rc_server_create(const struct rc_config *cfg, const struct rc_server_adopted
   struct rc_redis_link_config rcfg = {.url = &cfg->redis, .history = cfg->history,
                                       .node_id = cfg->node_id ? cfg->node_id : node_id,
                                       .counted = topic_counted,
-                                      .pattern_gen = &srv->redis_pattern_gen};
+                                      .pattern_gen = &srv->redis_pattern_gen,
+                                      .cluster_masters = &srv->redis_cluster_masters};
   if (cfg->has_redis && (ret = rc_redis_link_resolve(&cfg->redis, &rcfg.addr, &rcfg.addr_len)) < 0) {
     close_untaken(adopted, taken);
     rc_server_destroy(srv);
