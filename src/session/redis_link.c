@@ -48,9 +48,6 @@ extern const size_t rc_redis_publish_lua_len, rc_redis_sync_lua_len, rc_redis_co
 #define REPLY_TIMEOUT_MS 5000
 
 #define NAME_MAX_LEN (RC_TOPIC_NAME_MAX + 16)
-/* Past this many globs a shard subscribes each one as it is, rather than
- * leaving out those another covers: the cover check is quadratic. */
-#define GLOB_COVER_MAX 256
 /* Redis Cluster: one endpoint (two connections) per master, so a shard holds
  * 2 x masters connections; past this many masters the link refuses to come
  * up rather than open hundreds of connections per shard. */
@@ -120,9 +117,8 @@ struct chan {
 
 /* A Redis glob this shard holds for the wildcard patterns it is home of. */
 struct glob {
-  uint8_t len;
+  struct rc_redis_glob g;       /* the prefix; the subscription adds the '*' */
   bool sub;                     /* PSUBSCRIBE sent on this connection */
-  char text[RC_REDIS_GLOB_MAX + 1];
 };
 
 struct endpoint;
@@ -175,6 +171,8 @@ struct rc_redis_link {
   size_t nglobs;
   uint32_t resubscribing;       /* PSUBSCRIBEs of a new connection not yet confirmed */
   uint64_t pattern_gen_seen;    /* of cfg.pattern_gen */
+  size_t glob_cut;              /* what rc_redis_glob_reduce cut the globs to last (SIZE_MAX: none) */
+  uint64_t patterns_confirmed;  /* PSUBSCRIBEs Redis answered, less PUNSUBSCRIBEs */
   bool up, stopped, down_logged;
   bool ready;                   /* up, and Redis accepted the set-up (AUTH, SELECT, scripts) */
   unsigned backoff_ms;
@@ -220,6 +218,7 @@ struct rc_redis_link *rc_redis_link_create(const struct rc_redis_link_config *cf
   k->ps = ps;
   k->topics = topics;
   k->backoff_ms = BACKOFF_MIN_MS;
+  k->glob_cut = SIZE_MAX;
   k->slot_ep = calloc(RC_REDIS_SLOTS, 1);
   if (!k->slot_ep) {
     free(k);
@@ -552,30 +551,19 @@ void rc_redis_link_interest(struct rc_redis_link *k, struct rc_topic *tp, bool o
 static bool parse_message(const char *p, size_t n, uint64_t *epoch, uint64_t *seq,
                           const uint8_t **payload, size_t *len);
 
-static int glob_cmp(const void *a, const void *b) {
-  const struct glob *x = a, *y = b;
-  int c = memcmp(x->text, y->text, x->len < y->len ? x->len : y->len);
-  return c ? c : (int)x->len - (int)y->len;
+static int glob_cmp(const struct glob *x, const struct glob *y) {
+  int c = memcmp(x->g.text, y->g.text, x->g.len < y->g.len ? x->g.len : y->g.len);
+  return c ? c : (int)x->g.len - (int)y->g.len;
 }
 
 static void psubscribe(struct rc_redis_link *k, struct glob *g, const char *verb) {
-  const char *argv[2] = {verb, g->text};
-  size_t argvlen[2] = {strlen(verb), g->len};
-  if (command(&k->ep[0], SUB, 2, argv, argvlen) < 0) rc_err("redis: out of memory on %s %s", verb, g->text);
-}
-
-/* Which globs to hold: each one no other covers (with no two alike, two that
- * cover each other are equal), so a message crosses Redis once per node
- * however its patterns overlap. */
-static void want_globs(struct glob *v, size_t n, bool *want) {
-  for (size_t i = 0; i < n; i++) {
-    want[i] = true;
-    for (size_t j = 0; j < n && n <= GLOB_COVER_MAX; j++)
-      if (j != i && rc_redis_glob_covers(v[j].text, v[j].len, v[i].text, v[i].len)) {
-        want[i] = false;
-        break;
-      }
-  }
+  char text[RC_REDIS_GLOB_MAX + 1];
+  memcpy(text, g->g.text, g->g.len);
+  text[g->g.len] = '*';
+  const char *argv[2] = {verb, text};
+  size_t argvlen[2] = {strlen(verb), (size_t)g->g.len + 1};
+  if (command(&k->ep[0], SUB, 2, argv, argvlen) < 0)
+    rc_err("redis: out of memory on %s %.*s*", verb, (int)g->g.len, g->g.text);
 }
 
 static void count_globs(struct rc_redis_link *k) {
@@ -585,33 +573,37 @@ static void count_globs(struct rc_redis_link *k) {
 }
 
 void rc_redis_link_patterns(struct rc_redis_link *k, const char *const *p, const size_t *len, size_t n) {
+  struct rc_redis_glob *r = n ? malloc(n * sizeof *r) : NULL;
   struct glob *v = n ? malloc(n * sizeof *v) : NULL;
-  bool *want = n ? malloc(n) : NULL;
-  if (n && (!v || !want)) {
+  if (n && (!r || !v)) {
+    free(r);
     free(v);
-    free(want);
     rc_err("redis: out of memory updating the wildcard patterns followed; they stay as they were");
     return;
   }
-  for (size_t i = 0; i < n; i++) {
-    v[i].len = (uint8_t)rc_redis_glob_of(p[i], len[i], v[i].text);
-    v[i].text[v[i].len] = 0;
-    v[i].sub = false;
+  for (size_t i = 0; i < n; i++) rc_redis_glob_of(p[i], len[i], &r[i]);
+  size_t cut, max = k->cfg.max_globs ? k->cfg.max_globs : 1;
+  size_t m = rc_redis_glob_reduce(r, n, max, &cut);
+  if (cut != k->glob_cut) {
+    if (cut == SIZE_MAX)
+      rc_info("redis: this node's wildcards fit %zu pattern subscriptions again (--redis-patterns %zu)", m, max);
+    else
+      rc_warn("redis: this node's wildcards need more than --redis-patterns %zu pattern subscriptions; "
+              "their prefixes are cut to %zu characters, so more messages cross to this node and are "
+              "dropped here (ringcast_redis_pattern_misses_total)", max, cut);
+    k->glob_cut = cut;
   }
-  qsort(v, n, sizeof *v, glob_cmp);
-  size_t m = 0;
-  for (size_t i = 0; i < n; i++)
-    if (!m || glob_cmp(&v[m - 1], &v[i]) != 0) v[m++] = v[i];
-  want_globs(v, m, want);
+  for (size_t i = 0; i < m; i++) v[i] = (struct glob){.g = r[i]};
+  free(r);
   /* New ones first, then the old ones go: on one connection, in that order,
-   * no message falls between them. */
+   * no message falls between them. Both lists are sorted. */
   size_t o = 0;
   for (size_t i = 0; i < m; i++) {
     while (o < k->nglobs && glob_cmp(&k->globs[o], &v[i]) < 0) o++;
     bool had = o < k->nglobs && glob_cmp(&k->globs[o], &v[i]) == 0 && k->globs[o].sub;
     /* A Cluster's SPUBLISH reaches no pattern subscription: the session
      * refuses wildcards there (rc_redis_link_config.cluster_masters). */
-    if (want[i] && k->up && !k->cluster) {
+    if (k->up && !k->cluster) {
       if (had) k->globs[o].sub = false; /* carried over, not unsubscribed below */
       else psubscribe(k, &v[i], "PSUBSCRIBE");
       v[i].sub = true;
@@ -620,7 +612,6 @@ void rc_redis_link_patterns(struct rc_redis_link *k, const char *const *p, const
   for (size_t i = 0; i < k->nglobs; i++)
     if (k->globs[i].sub && k->up && !k->cluster) psubscribe(k, &k->globs[i], "PUNSUBSCRIBE");
   free(k->globs);
-  free(want);
   k->globs = v;
   k->nglobs = m;
   count_globs(k);
@@ -644,7 +635,11 @@ static void pattern_message(struct rc_redis_link *k, const redisReply *chan, con
     rc_counter_add(&k->stats.pattern_misses, 1);
   } else if (r < 0) {
     rc_counter_add(&k->stats.pattern_dropped, 1);
-    if (!k->drop_logged)
+    if (!k->drop_logged && r == -ENOSPC)
+      rc_warn("redis: %.*s is new here and --max-topics is reached: this node's wildcard "
+              "subscribers miss its messages (ringcast_redis_pattern_dropped_total; logged once)",
+              (int)(chan->len - 5), name + 4);
+    else if (!k->drop_logged)
       rc_warn("redis: a message of %.*s for wildcard subscribers was dropped on the way to its "
               "home shard (%s); it is refilled from Redis' stream (logged once)",
               (int)(chan->len - 5), name + 4, strerror(-r));
@@ -684,9 +679,22 @@ bool rc_redis_link_via_patterns(struct rc_redis_link *k, struct rc_topic *tp) {
   return true;
 }
 
-void rc_redis_link_lost(struct rc_redis_link *k, struct rc_topic *tp) {
+void rc_redis_link_lost(struct rc_redis_link *k, struct rc_topic *tp, uint64_t from) {
   struct chan *ch = tp->remote_data;
-  if (ch && ch->state == CH_LIVE && k->up) start_sync(k, ch);
+  if (!ch) {
+    /* Followed from the first message dropped: its sync delivers from there. */
+    if (!(ch = chan_new(k, tp))) {
+      rc_err("redis: out of memory following %s for wildcard subscribers", tp->name);
+      return;
+    }
+    ch->pattern = true;
+    ch->live_from = from;
+    if (k->up) start_sync(k, ch);
+    return;
+  }
+  if (ch->live_from && from < ch->live_from) ch->live_from = from; /* its first sync reaches back */
+  if (ch->state == CH_LIVE && k->up) start_sync(k, ch);
+  else if (ch->state == CH_SYNCING || ch->state == CH_SUBSCRIBING) ch->overflow = true; /* once more after */
 }
 
 /* A pattern subscription came back (a home of patterns reconnected): topics
@@ -765,6 +773,7 @@ static void link_down(struct rc_redis_link *k, const char *why) {
   }
   for (size_t i = 0; i < k->nglobs; i++) k->globs[i].sub = false;
   k->resubscribing = 0;
+  k->patterns_confirmed = 0;
   atomic_store_explicit(&k->stats.patterns, 0, memory_order_relaxed);
   for (unsigned e = 0; e < k->nep; e++)
     for (int i = 0; i < 2; i++) detach(k, &k->ep[e].side[i]);
@@ -836,19 +845,11 @@ static void go_live(struct rc_redis_link *k) {
     subscribe(k, ch, "SUBSCRIBE");
   }
   if (!k->cluster) {
-    bool *want = k->nglobs ? malloc(k->nglobs) : NULL;
-    if (k->nglobs && !want) {
-      link_down(k, "out of memory subscribing to patterns");
-      return;
+    for (size_t i = 0; i < k->nglobs; i++) {
+      psubscribe(k, &k->globs[i], "PSUBSCRIBE");
+      k->globs[i].sub = true;
+      k->resubscribing++;
     }
-    want_globs(k->globs, k->nglobs, want);
-    for (size_t i = 0; i < k->nglobs; i++)
-      if (want[i]) {
-        psubscribe(k, &k->globs[i], "PSUBSCRIBE");
-        k->globs[i].sub = true;
-        k->resubscribing++;
-      }
-    free(want);
   } else if (k->nglobs) {
     rc_warn("redis: Redis Cluster has no pattern subscriptions for sharded pub/sub; this shard's "
             "%zu wildcard glob(s) get local messages only", k->nglobs);
@@ -1319,9 +1320,10 @@ static void on_command_reply(struct rc_redis_link *k, struct endpoint *ep, redis
 }
 
 /* The sum of every endpoint's channels, less the patterns Redis counts
- * with them on a standalone connection. */
+ * with them on a standalone connection (those it confirmed: what was sent
+ * and not yet answered is in neither count). */
 static void count_channels(struct rc_redis_link *k) {
-  uint64_t n = 0, p = rc_counter_get(&k->stats.patterns);
+  uint64_t n = 0, p = k->patterns_confirmed;
   for (unsigned e = 0; e < k->nep; e++) n += k->ep[e].channels;
   atomic_store_explicit(&k->stats.channels, n > p ? n - p : 0, memory_order_relaxed);
 }
@@ -1347,8 +1349,14 @@ static void on_subscriber_reply(struct rc_redis_link *k, struct endpoint *ep, re
   }
   const char *kind = r->element[0]->str;
   if (strcmp(kind, "psubscribe") == 0 || strcmp(kind, "punsubscribe") == 0) {
-    if (kind[0] == 'p' && kind[1] == 's' && k->resubscribing && --k->resubscribing == 0 &&
-        k->cfg.pattern_gen)
+    bool on = kind[1] == 's';
+    if (on) k->patterns_confirmed++;
+    else if (k->patterns_confirmed) k->patterns_confirmed--;
+    if (r->element[2]->type == REDIS_REPLY_INTEGER) {
+      ep->channels = (uint64_t)r->element[2]->integer;
+      count_channels(k);
+    }
+    if (on && k->resubscribing && --k->resubscribing == 0 && k->cfg.pattern_gen)
       atomic_fetch_add(k->cfg.pattern_gen, 1);
     return;
   }

@@ -74,6 +74,9 @@ struct rc_redis_link_config {
    * are back after a reconnect, so all shards sync the topics they follow
    * through patterns. */
   _Atomic uint64_t *pattern_gen;
+  /* --redis-patterns: the most pattern subscriptions a node holds at Redis,
+   * which matches each of them against every PUBLISH. */
+  size_t max_globs;
   /* Shared by every shard's link: the masters of the Redis Cluster found
    * behind --redis, 0 for a standalone Redis (or none found yet). Sessions
    * read it to refuse wildcards, which sharded pub/sub cannot carry. May be
@@ -123,7 +126,7 @@ void rc_redis_link_patterns(struct rc_redis_link *k, const char *const *p, const
                             size_t n);
 void rc_redis_link_arrived(struct rc_redis_link *k, struct rc_topic *tp, uint64_t epoch,
                            uint64_t seq, const uint8_t *payload, size_t len);
-void rc_redis_link_lost(struct rc_redis_link *k, struct rc_topic *tp);
+void rc_redis_link_lost(struct rc_redis_link *k, struct rc_topic *tp, uint64_t from);
 bool rc_redis_link_via_patterns(struct rc_redis_link *k, struct rc_topic *tp);
 /* Asks Redis for the topic's subscriber counts on every node; cfg->counted
  * gets the answer with token (also when the link fails first). 0, -ENOTCONN

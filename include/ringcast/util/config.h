@@ -97,6 +97,7 @@ struct rc_config {
   bool has_redis;            /* --redis given */
   struct rc_redis_url redis;
   const char *node_id;       /* --node-id: this node's name in Redis; NULL: HOST:PORT of --listen */
+  uint32_t redis_patterns;   /* --redis-patterns: pattern subscriptions a node's wildcards hold at Redis */
 };
 
 /* Fills cfg from argv. Returns 0 to run, 1 when --help or --version was printed
