@@ -5,8 +5,9 @@
 #   1. release build with -Werror: unit and integration tests;
 #   (clang build with -Werror: unit tests;)
 #   2. ASan+UBSan build: unit and integration tests;
-#   3. TSan build: the cross-thread unit tests and the multi-shard fan-out, shutdown
-#      and history (joins across shards) tests;
+#   3. TSan build: the cross-thread unit tests and the multi-shard fan-out, shutdown,
+#      history (joins across shards) and scale-out (Redis links, wildcards routed
+#      between shards, Redis Cluster) tests;
 #   4. libFuzzer (clang-14) build: each fuzz target for FUZZ_SECONDS (default 30);
 #      a crash, leak or sanitizer report fails the run.
 # RC_QUICK=1 runs only step 1.
@@ -37,7 +38,7 @@ if [ "${RC_QUICK:-0}" != 1 ]; then
   scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DRC_TSAN=ON -DRC_WERROR=ON
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     run_ctest build-tsan -L threads
-  TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan -R 'integration_(fanout|shutdown|history|scaleout)$'
+  TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan -R 'integration_(fanout|shutdown|history|scaleout|scaleout_wildcards|scaleout_cluster)$'
   CC=clang-14 scripts/build.sh build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRC_FUZZ=ON \
     -DRC_FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
   run_ctest build-fuzz -j "$jobs"

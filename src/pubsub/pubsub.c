@@ -942,6 +942,46 @@ static void remote_forget(struct rc_pubsub_shard *pss, struct rc_topic *tp) {
   tp->seq = 0;
 }
 
+/* On tp's home: messages routed here from the hole's seq on may have been
+ * dropped; the remote refills them (following the topic first if need be). */
+static void remote_hole_seen(struct rc_pubsub_shard *pss, struct rc_topic *tp) {
+  uint64_t from = atomic_exchange_explicit(&tp->remote_hole, 0, memory_order_relaxed);
+  if (!from || !remote_topic(pss->ps, tp) || !pss->cb.remote_lost) return;
+  if (tp->remote == RC_TOPIC_REMOTE_NONE) {
+    if (!atomic_load_explicit(&tp->pattern_interest, memory_order_relaxed)) return;
+    track(pss, tp);
+    tp->remote = RC_TOPIC_REMOTE_SYNCING;
+    tp->remote_pattern = true;
+  }
+  pss->cb.remote_lost(pss->cb.ctx, tp, from);
+}
+
+/* A routed message was dropped (limits): what is dropped is refilled from the
+ * sequencer's history, not lost in silence. The first drop since the home
+ * last looked sends it a small marker, charged whatever the budget says: one
+ * per topic at a time, so they are bounded by --max-topics. Takes the caller's
+ * reference on tp. */
+static void note_hole(struct rc_pubsub_shard *pss, struct rc_topic *tp, uint64_t seq) {
+  struct rc_pubsub *ps = pss->ps;
+  uint64_t cur = 0;
+  if (!atomic_compare_exchange_strong_explicit(&tp->remote_hole, &cur, seq, memory_order_relaxed,
+                                               memory_order_relaxed)) {
+    while (cur > seq && !atomic_compare_exchange_weak_explicit(&tp->remote_hole, &cur, seq,
+                                                              memory_order_relaxed, memory_order_relaxed)) {
+    }
+    rc_topic_release(ps->topics, tp);
+    return;
+  }
+  struct arrive *a = malloc(sizeof *a);
+  if (!a) {
+    rc_topic_release(ps->topics, tp); /* the home's tick finds it if it tracks the topic */
+    return;
+  }
+  rc_budget_force(ps->lim.budget, sizeof *a);
+  *a = (struct arrive){.item.kind = INBOX_ARRIVE, .topic = tp, .charge = (uint32_t)sizeof *a};
+  push(pss, tp->home, &a->item);
+}
+
 /* On tp's home: a sequencer's message that a wildcard of this node met. A
  * topic not followed yet is followed from now on for its pattern subscribers
  * (the remote syncs it, then delivers from this message on). */
@@ -993,10 +1033,7 @@ int rc_pubsub_remote_route(struct rc_pubsub_shard *pss, const char *name, size_t
     ret = -ENOMEM;
   }
   if (!a) {
-    /* The home syncs the topic at its next tick: what is dropped here is
-     * refilled from the sequencer's history, not lost in silence. */
-    atomic_store_explicit(&tp->remote_hole, true, memory_order_relaxed);
-    rc_topic_release(ps->topics, tp);
+    note_hole(pss, tp, seq); /* takes the reference */
     return ret;
   }
   *a = (struct arrive){.item.kind = INBOX_ARRIVE, .topic = tp, .epoch = epoch, .seq = seq,
@@ -1112,10 +1149,7 @@ void rc_pubsub_tick(struct rc_pubsub_shard *pss) {
       /* Its exact subscribers went, its wildcards stay: one way in is enough. */
       tp->remote_pattern = pss->cb.remote_via_patterns(pss->cb.ctx, tp);
     }
-    if (atomic_load_explicit(&tp->remote_hole, memory_order_relaxed)) {
-      atomic_store_explicit(&tp->remote_hole, false, memory_order_relaxed);
-      if (tp->remote == RC_TOPIC_REMOTE_LIVE && pss->cb.remote_lost) pss->cb.remote_lost(pss->cb.ctx, tp);
-    }
+    if (atomic_load_explicit(&tp->remote_hole, memory_order_relaxed)) remote_hole_seen(pss, tp);
     if (hb && interest && pss->now_s - tp->last_s >= hb && tp->remote != RC_TOPIC_REMOTE_SYNCING)
       heartbeat(pss, tp, interest);
     if (pss->ps->remote && !interest && tp->remote != RC_TOPIC_REMOTE_NONE && !tp->waiting)
@@ -1227,9 +1261,13 @@ bool rc_pubsub_drain(struct rc_pubsub_shard *pss, unsigned max_work, size_t max_
       break;
     case INBOX_ARRIVE: {
       struct arrive *a = (struct arrive *)it;
-      bytes += local_bytes(pss, a->topic, a->len);
-      remote_arrive(pss, a->topic, a->epoch, a->seq, a->data, a->len);
-      atomic_fetch_sub_explicit(&pss->backlog, a->charge, memory_order_relaxed);
+      if (a->seq) {
+        bytes += local_bytes(pss, a->topic, a->len);
+        remote_arrive(pss, a->topic, a->epoch, a->seq, a->data, a->len);
+        atomic_fetch_sub_explicit(&pss->backlog, a->charge, memory_order_relaxed);
+      } else {
+        remote_hole_seen(pss, a->topic); /* a marker: messages were dropped on the way */
+      }
       rc_budget_release(pss->ps->lim.budget, a->charge);
       rc_topic_release(pss->ps->topics, a->topic);
       free(a);

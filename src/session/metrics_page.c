@@ -417,6 +417,15 @@ static void render_redis(struct out *o, const struct rc_server *srv, const struc
   }
   put_head(o, "ringcast_redis_up", "gauge", "1 when every shard's link to Redis (--redis) is up.");
   put(o, "ringcast_redis_up %" PRIu64 "\n", up);
+  /* Every shard links to every master: the masters, not a sum over shards. */
+  uint64_t masters = 0;
+  for (unsigned s = 0; s < srv->nshards; s++) {
+    uint64_t m = rc_counter_get(&rc_redis_link_stats(srv->shards[s]->redis)->cluster_masters);
+    masters = m > masters ? m : masters;
+  }
+  put_head(o, "ringcast_redis_cluster_masters", "gauge",
+           "Redis Cluster masters the links speak to (0: a standalone Redis).");
+  put(o, "ringcast_redis_cluster_masters %" PRIu64 "\n", masters);
   for (size_t i = 0; i < sizeof link / sizeof link[0]; i++) {
     put_head(o, link[i].name, link[i].type, link[i].help);
     put(o, "%s %" PRIu64 "\n", link[i].name, rc_counter_sum(of, srv->nshards, link[i].off));

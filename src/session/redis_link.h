@@ -11,7 +11,13 @@
  * once per interested node; its seq, epoch and history are Redis'. When Redis
  * goes, publishes fail with a reason, subscribers stay, and once it is back
  * every followed topic is synced again: the hole is refilled from Redis'
- * stream or announced as a gap. Shard thread only. */
+ * stream or announced as a gap.
+ *
+ * Pointed at a Redis Cluster (7.0+), it finds the slot map (CLUSTER SLOTS)
+ * and keeps the two connections per master (at most 16), each topic's
+ * commands on the master of its slot and its channel in sharded pub/sub
+ * (SPUBLISH, SSUBSCRIBE). Any failure or redirection takes the whole link
+ * down and its reconnect finds the map again. Shard thread only. */
 #ifndef RINGCAST_SESSION_REDIS_LINK_H
 #define RINGCAST_SESSION_REDIS_LINK_H
 
@@ -43,6 +49,7 @@ struct rc_redis_link_stats {
   _Atomic uint64_t pattern_messages; /* messages received through them */
   _Atomic uint64_t pattern_misses;  /* ... that no wildcard of this node wanted (dropped) */
   _Atomic uint64_t pattern_dropped; /* ... dropped on the way to their home shard (refilled) */
+  _Atomic uint64_t cluster_masters; /* Redis Cluster masters linked to (0: a standalone Redis) */
 };
 
 /* A topic's subscribers across nodes, as Redis counts them (redis_count.lua). */
@@ -67,11 +74,24 @@ struct rc_redis_link_config {
    * are back after a reconnect, so all shards sync the topics they follow
    * through patterns. */
   _Atomic uint64_t *pattern_gen;
+  /* --redis-patterns: the most pattern subscriptions a node holds at Redis,
+   * which matches each of them against every PUBLISH. */
+  size_t max_globs;
+  /* Shared by every shard's link: the masters of the Redis Cluster found
+   * behind --redis, 0 for a standalone Redis (or none found yet). Sessions
+   * read it to refuse wildcards, which sharded pub/sub cannot carry. May be
+   * NULL. */
+  _Atomic uint64_t *cluster_masters;
   /* The answer to rc_redis_link_read_count, on the shard that asked. */
   void (*counted)(struct rc_loop *l, uint64_t token, const struct rc_redis_count *c);
 };
 
 struct rc_redis_link;
+
+/* Why a wildcard subscribe is refused while --redis is a Redis Cluster. */
+#define RC_REDIS_LINK_NO_WILDCARDS                                                       \
+  "wildcards need classic pub/sub; with Redis Cluster ringcast uses sharded pub/sub, " \
+  "which has no patterns"
 
 /* Main thread: resolves url's host (blocking, once at start-up). 0 or -EINVAL
  * after logging why. */
@@ -106,7 +126,7 @@ void rc_redis_link_patterns(struct rc_redis_link *k, const char *const *p, const
                             size_t n);
 void rc_redis_link_arrived(struct rc_redis_link *k, struct rc_topic *tp, uint64_t epoch,
                            uint64_t seq, const uint8_t *payload, size_t len);
-void rc_redis_link_lost(struct rc_redis_link *k, struct rc_topic *tp);
+void rc_redis_link_lost(struct rc_redis_link *k, struct rc_topic *tp, uint64_t from);
 bool rc_redis_link_via_patterns(struct rc_redis_link *k, struct rc_topic *tp);
 /* Asks Redis for the topic's subscriber counts on every node; cfg->counted
  * gets the answer with token (also when the link fails first). 0, -ENOTCONN

@@ -268,6 +268,9 @@ static bool url_pattern_ok(struct rc_loop *l, struct rc_session *s, const char *
                      "snapshot=1 does not apply to pattern '%.*s' (no one topic to take it from)", pl, p);
   else if (held == RC_SESSION_MAX_PATTERNS)
     rc_request_error(l, s, 400, true, NULL, "more than %d patterns in topics=", RC_SESSION_MAX_PATTERNS);
+  else if (atomic_load_explicit(&rc_session_shard_of(l)->srv->redis_cluster_masters, memory_order_relaxed))
+    /* Relaxed: a flag the links set once they know, ordering nothing else. */
+    rc_request_error(l, s, 400, true, NULL, "pattern '%.*s' refused: " RC_REDIS_LINK_NO_WILDCARDS, pl, p);
   else
     return true;
   return false;

@@ -340,8 +340,8 @@ static bool remote_via_patterns(void *ctx, struct rc_topic *tp) {
   return rc_redis_link_via_patterns(((struct rc_session_shard *)ctx)->redis, tp);
 }
 
-static void remote_lost(void *ctx, struct rc_topic *tp) {
-  rc_redis_link_lost(((struct rc_session_shard *)ctx)->redis, tp);
+static void remote_lost(void *ctx, struct rc_topic *tp, uint64_t from) {
+  rc_redis_link_lost(((struct rc_session_shard *)ctx)->redis, tp, from);
 }
 
 static const struct rc_loop_hooks hooks = {
@@ -505,7 +505,9 @@ int rc_server_create(const struct rc_config *cfg, const struct rc_server_adopted
   struct rc_redis_link_config rcfg = {.url = &cfg->redis, .history = cfg->history,
                                       .node_id = cfg->node_id ? cfg->node_id : node_id,
                                       .counted = topic_counted,
-                                      .pattern_gen = &srv->redis_pattern_gen};
+                                      .pattern_gen = &srv->redis_pattern_gen,
+                                      .max_globs = cfg->redis_patterns,
+                                      .cluster_masters = &srv->redis_cluster_masters};
   if (cfg->has_redis && (ret = rc_redis_link_resolve(&cfg->redis, &rcfg.addr, &rcfg.addr_len)) < 0) {
     close_untaken(adopted, taken);
     rc_server_destroy(srv);

@@ -254,6 +254,9 @@ struct rc_server {
   unsigned started;
   _Atomic int phase;         /* enum rc_server_phase; only ever moves forward */
   _Atomic uint64_t redis_pattern_gen; /* the Redis links' (rc_redis_link_config.pattern_gen) */
+  /* The Redis links' (rc_redis_link_config.cluster_masters): nonzero once --redis
+   * is found to be a Redis Cluster, where wildcards are refused. */
+  _Atomic uint64_t redis_cluster_masters;
 };
 
 static inline enum rc_server_phase rc_session_phase(const struct rc_session_shard *ss) {

@@ -20,6 +20,7 @@
 _Static_assert(RC_COMMAND_MAX_TOPICS <= RC_SESSION_MAX_SUBS, "a command fits the per-connection list");
 #include "conflate.h"
 #include "delivery.h"
+#include "redis_link.h"
 
 static void send_text(struct rc_loop *l, struct rc_session *s, const char *t, size_t len) {
   struct rc_frame *f = rc_frame_create_ws((uint16_t)rc_loop_id(l), RC_WS_OP_TEXT, t, len);
@@ -148,6 +149,10 @@ static bool pattern_ok(struct rc_loop *l, struct rc_session *s, const struct rc_
   else if (rc_command_since(cmd, p, &e, &q) == 0)
     snprintf(err, sizeof err, "since does not apply to pattern '%.140s' (positions are per "
              "topic); nothing subscribed", p);
+  else if (atomic_load_explicit(&rc_session_shard_of(l)->srv->redis_cluster_masters,
+                                memory_order_relaxed)) /* a flag the links set; orders nothing */
+    snprintf(err, sizeof err, "pattern '%.140s' refused: " RC_REDIS_LINK_NO_WILDCARDS
+             "; nothing subscribed", p);
   else
     return true;
   send_error(l, s, cmd, err);

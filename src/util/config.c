@@ -25,6 +25,7 @@
 #define DEFAULT_MAX_COMMANDS 20000u
 #define DEFAULT_MAX_TOPICS (4u << 20)
 #define DEFAULT_MAX_PATTERNS 10000u
+#define DEFAULT_REDIS_PATTERNS 64u
 #define DEFAULT_MAX_COMMAND_BYTES (256u << 10)
 #define DEFAULT_MAX_CONNS_PER_IP 4096u
 #define DEFAULT_MAX_HANDSHAKES_PER_IP 128u
@@ -40,7 +41,7 @@ enum {
   OPT_TLS_KEY, OPT_JWT_KEY, OPT_JWT_LEEWAY, OPT_JWT_AUDIENCE, OPT_JWT_ISSUER, OPT_JWT_COOKIE,
   OPT_PUBLISH_KEY_FILE, OPT_ALLOW_ORIGIN, OPT_TRUST_PROXY, OPT_HISTORY, OPT_HISTORY_BYTES,
   OPT_HISTORY_TTL, OPT_TOPIC_HEARTBEAT, OPT_SLOW_POLICY, OPT_LOG_FORMAT, OPT_STATS_INTERVAL,
-  OPT_DRAIN_SECONDS, OPT_TAKEOVER, OPT_CONTROL_SOCKET, OPT_PID_FILE, OPT_REDIS, OPT_NODE_ID,
+  OPT_DRAIN_SECONDS, OPT_TAKEOVER, OPT_CONTROL_SOCKET, OPT_PID_FILE, OPT_REDIS, OPT_NODE_ID, OPT_REDIS_PATTERNS,
 };
 #define DEFAULT_STATS_INTERVAL_MS 1000u
 #define DEFAULT_HISTORY_BYTES (1ull << 20)
@@ -95,6 +96,7 @@ static const struct option long_opts[] = {
     {"pid-file", required_argument, NULL, OPT_PID_FILE},
     {"redis", required_argument, NULL, OPT_REDIS},
     {"node-id", required_argument, NULL, OPT_NODE_ID},
+    {"redis-patterns", required_argument, NULL, OPT_REDIS_PATTERNS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -234,6 +236,9 @@ void rc_config_usage(FILE *out) {
           "                       resumes are served from Redis' history (default: none, one node)\n"
           "  --node-id NAME       this node's name in Redis' subscriber counts (default: the\n"
           "                       first --listen address)\n"
+          "  --redis-patterns N   Redis pattern subscriptions this node's wildcards may hold\n"
+          "                       (Redis matches each against every publish); past it they\n"
+          "                       are made broader, not refused (default %u)\n"
           "  --help               show this text\n"
           "  --version            show the version\n\n"
           "Routes: GET /ws?topics=a,b,quotes.*[&format=raw][&since=TOPIC:EPOCH:SEQ,...]\n"
@@ -248,7 +253,7 @@ void rc_config_usage(FILE *out) {
           (unsigned long long)rc_config_default_max_memory(), (unsigned long long)DEFAULT_MAX_BACKLOG, DEFAULT_MAX_TOPICS,
           DEFAULT_MAX_PATTERNS, (unsigned long long)DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_TTL, DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_COMMANDS,
           DEFAULT_STATS_INTERVAL_MS, DEFAULT_HANDSHAKE_TIMEOUT,
-          DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL, DEFAULT_DRAIN_SECONDS);
+          DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL, DEFAULT_DRAIN_SECONDS, DEFAULT_REDIS_PATTERNS);
 }
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out) {
@@ -411,6 +416,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
   cfg->max_commands = DEFAULT_MAX_COMMANDS;
   cfg->max_topics = DEFAULT_MAX_TOPICS;
   cfg->max_patterns = DEFAULT_MAX_PATTERNS;
+  cfg->redis_patterns = DEFAULT_REDIS_PATTERNS;
   cfg->max_command_bytes = DEFAULT_MAX_COMMAND_BYTES;
   cfg->max_conns_per_ip = DEFAULT_MAX_CONNS_PER_IP;
   cfg->max_handshakes_per_ip = DEFAULT_MAX_HANDSHAKES_PER_IP;
@@ -617,6 +623,11 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, FILE *out, FIL
       cfg->has_redis = true;
       break;
     }
+    case OPT_REDIS_PATTERNS:
+      if (parse_uint(optarg, 4096, &v) < 0 || v < 1)
+        return bad(err, "--redis-patterns", optarg, "expected 1 to 4096");
+      cfg->redis_patterns = (uint32_t)v;
+      break;
     case OPT_NODE_ID:
       /* It is a field name in Redis and a label in logs: printable, no spaces. */
       if (!*optarg || strlen(optarg) > 64 || strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") != strlen(optarg))

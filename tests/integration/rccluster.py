@@ -787,3 +787,102 @@ def wait_until(pred, what, timeout):
         if time.time() > deadline:
             raise AssertionError(f"{what}: not within {timeout} s")
         time.sleep(0.05)
+
+
+class RedisCluster:
+    """A real Redis Cluster of n masters, no replicas (test_scaleout_cluster):
+    each redis-server on a free port with its nodes-P.conf in one temp dir;
+    kill(i) is kill -9 and restart(i) brings master i back on its port with its
+    nodes.conf (so with its slots, without its data: no persistence)."""
+
+    def __init__(self, n=3):
+        self.tmp = tempfile.mkdtemp(prefix="rc-rcluster-")
+        self.ports = [self._cluster_port() for _ in range(n)]
+        self.procs = [None] * n
+        try:
+            for i in range(n):
+                self.start(i)
+            for p in self.ports:
+                wait_until(lambda p=p: self._pings(p), f"redis {p} up", 10)
+            subprocess.run([REDIS_CLI, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
+                            "--cluster-replicas", "0", "--cluster-yes"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+            wait_until(self.ok, "cluster_state:ok on every master", 20)
+        except BaseException:
+            self.close()
+            raise
+
+    def start(self, i):
+        p = self.ports[i]
+        log = open(os.path.join(self.tmp, f"redis-{p}.log"), "ab")
+        self.procs[i] = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(p), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+             "--cluster-config-file", os.path.join(self.tmp, f"nodes-{p}.conf"), "--dir", self.tmp,
+             "--save", "", "--appendonly", "no"], stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    @staticmethod
+    def _cluster_port():
+        """A free port whose cluster bus port (port + 10000) is valid and free."""
+        while True:
+            p = free_port()
+            if p + 10000 <= 65535 and port_is_free(p + 10000):
+                return p
+
+    @staticmethod
+    def _pings(port):
+        try:
+            with Resp(port, timeout=1) as r:
+                return r.call("PING") == b"PONG"
+        except OSError:
+            return False
+
+    def call(self, i, *args):
+        with Resp(self.ports[i]) as r:
+            return r.call(*args)
+
+    def ok(self):
+        try:
+            return all(b"cluster_state:ok" in self.call(i, "CLUSTER", "INFO") for i in range(len(self.ports)))
+        except (OSError, RedisError):
+            return False
+
+    def url(self, i=0):
+        return f"redis://127.0.0.1:{self.ports[i]}"
+
+    def owner(self, key):
+        """The index of the master that serves key's slot."""
+        slot = self.call(0, "CLUSTER", "KEYSLOT", key)
+        for first, last, master, *_ in self.call(0, "CLUSTER", "SLOTS"):
+            if first <= slot <= last:
+                return self.ports.index(master[1])
+        raise AssertionError(f"no master for slot {slot}")
+
+    def calls(self, i, command):
+        """INFO commandstats calls= of command (lower case) on master i."""
+        for line in self.call(i, "INFO", "commandstats").decode().splitlines():
+            if line.startswith(f"cmdstat_{command}:"):
+                return int(line.split("calls=")[1].split(",")[0])
+        return 0
+
+    def kill(self, i):
+        self.procs[i].kill()
+        self.procs[i].wait()
+
+    def restart(self, i):
+        wait_until(lambda: port_is_free(self.ports[i]), f"redis {self.ports[i]} port free", 10)
+        self.start(i)
+        wait_until(lambda: self._pings(self.ports[i]), f"redis {self.ports[i]} back", 10)
+
+    def close(self):
+        for p in self.procs:
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

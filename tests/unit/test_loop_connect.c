@@ -394,7 +394,7 @@ Test(loop_connect, refusals_never_call_done) {
  * still within the limit and the second past it. */
 Test(loop_connect, links_are_outside_max_conns) {
   reset_seen();
-  int lfd = local_socket(16);
+  int lfd = local_socket(RC_LINK_SLOTS + 16); /* a backlog for every link slot */
   seen.n_connects = RC_LINK_SLOTS;
   seen.timeout_ms = 2000;
   struct rc_listen_addr la;

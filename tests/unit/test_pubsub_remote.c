@@ -283,8 +283,10 @@ static void remote_arrived(void *ctx, struct rc_topic *tp, uint64_t epoch, uint6
   arrived_seq = seq;
   narrived++;
 }
-static void remote_lost(void *ctx, struct rc_topic *tp) {
+static uint64_t lost_from;
+static void remote_lost(void *ctx, struct rc_topic *tp, uint64_t from) {
   (void)ctx, (void)tp;
+  lost_from = from;
   nlost++;
 }
 static unsigned nvia;
@@ -404,13 +406,46 @@ Test(pubsub_remote, a_routed_message_dropped_on_the_way_is_refilled,
   cr_assert_eq(tp->remote, RC_TOPIC_REMOTE_LIVE);
   /* --max-backlog of 1 byte: the first waits in the inbox, the second is refused. */
   cr_assert_eq(rc_pubsub_remote_route(sh[0], name, strlen(name), EPOCH, 2, m, 2), 0);
+  cr_assert_eq(rc_pubsub_remote_route(sh[0], name, strlen(name), EPOCH, 4, m, 2), -EAGAIN);
   cr_assert_eq(rc_pubsub_remote_route(sh[0], name, strlen(name), EPOCH, 3, m, 2), -EAGAIN);
+  cr_assert_eq(nlost, 0);
   turns();
-  cr_assert_eq(nlost, 0, "told at the home's tick");
-  rc_pubsub_tick(sh[1]);
-  cr_assert_eq(nlost, 1, "the remote syncs it to refill 3");
+  cr_assert_eq(nlost, 1, "a marker tells the home");
+  cr_assert_eq(lost_from, 3, "from the lowest dropped");
   rc_pubsub_tick(sh[1]);
   cr_assert_eq(nlost, 1, "once");
+}
+
+Test(pubsub_remote, a_first_message_dropped_still_gets_the_topic_followed,
+     .init = setup_wild, .fini = teardown_wild) {
+  cr_assert_eq(rc_pubsub_subscribe_pattern(sh[1], &sub, "w.*", 3, 8, 8), 0);
+  turns();
+  char name[16];
+  name_homed_on(1, name, sizeof name);
+  const uint8_t *m = (const uint8_t *)"{}";
+  /* Fill the home's backlog with one routed message of another topic. */
+  char other[16];
+  for (int i = 100;; i++) {
+    snprintf(other, sizeof other, "w.n%d", i);
+    if (strcmp(other, name) && rc_topic_hash(rc_pubsub_topics(ps), other, strlen(other)) % SHARDS == 1) break;
+  }
+  cr_assert_eq(rc_pubsub_remote_route(sh[0], other, strlen(other), EPOCH, 1, m, 2), 0);
+  cr_assert_eq(rc_pubsub_remote_route(sh[0], name, strlen(name), EPOCH, 7, m, 2), -EAGAIN);
+  turns();
+  cr_assert_eq(nlost, 1);
+  cr_assert_eq(lost_from, 7);
+  struct rc_topic *tp;
+  cr_assert_eq(rc_topic_acquire(rc_pubsub_topics(ps), name, strlen(name), false, &tp), 0);
+  cr_assert_eq(tp->remote, RC_TOPIC_REMOTE_SYNCING, "followed for its wildcards from 7");
+  cr_assert(tp->remote_pattern);
+  struct rc_remote_entry e[8];
+  for (uint64_t q = 1; q <= 8; q++) e[q - 1] = entry(q);
+  rc_pubsub_remote_synced(sh[1], tp, EPOCH, 8, e, 8, 7);
+  turns();
+  cr_assert_eq(ngot, 2, "7 and 8: nothing lost in silence (got %u)", ngot);
+  cr_assert_eq(got[0], 7);
+  cr_assert_eq(got[1], 8);
+  rc_topic_release(rc_pubsub_topics(ps), tp);
 }
 
 Test(pubsub_remote, exact_subscribers_keep_a_topic_its_wildcards_leave,

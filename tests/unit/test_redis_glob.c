@@ -1,95 +1,114 @@
 /* SPDX-License-Identifier: MIT */
-/* The globs wildcards cross Redis with: what a pattern becomes, and which glob
- * makes another needless (checked against every filling of the stars). */
+/* The prefix globs wildcards cross Redis with: what a pattern becomes, and
+ * that the reduced set, cut or not, brings every name some pattern matches
+ * exactly once. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ringcast/proto/redis_glob.h"
 
-static bool covers(const char *g, const char *h) {
-  return rc_redis_glob_covers(g, strlen(g), h, strlen(h));
+static struct rc_redis_glob of(const char *p) {
+  struct rc_redis_glob g;
+  rc_redis_glob_of(p, strlen(p), &g);
+  return g;
 }
 
-Test(redis_glob, pattern_to_glob) {
-  char out[RC_REDIS_GLOB_MAX];
-  size_t n = rc_redis_glob_of("quotes.*", 8, out);
-  cr_assert_eq(n, 13);
-  cr_assert_eq(memcmp(out, "rc:{quotes.*}", n), 0);
-  n = rc_redis_glob_of("quotes.>", 8, out);
-  cr_assert_eq(memcmp(out, "rc:{quotes.*}", n), 0, "* and > share a glob");
-  n = rc_redis_glob_of("a.*.c.>", 7, out);
-  cr_assert_eq(memcmp(out, "rc:{a.*.c.*}", n), 0);
-  n = rc_redis_glob_of(">", 1, out);
-  cr_assert_eq(memcmp(out, "rc:{*}", n), 0);
-  char longp[RC_TOPIC_PATTERN_MAX];
+static bool is(const struct rc_redis_glob *g, const char *text) {
+  return g->len == strlen(text) && memcmp(g->text, text, g->len) == 0;
+}
+
+Test(redis_glob, a_pattern_is_its_literal_prefix) {
+  struct rc_redis_glob g = of("quotes.*");
+  cr_assert(is(&g, "rc:{quotes."));
+  g = of("quotes.>");
+  cr_assert(is(&g, "rc:{quotes."), "* and > share a glob");
+  g = of("quotes.*.bid");
+  cr_assert(is(&g, "rc:{quotes."), "up to the first wildcard");
+  g = of("*.AAPL");
+  cr_assert(is(&g, "rc:{"), "a leading wildcard takes every channel");
+  char longp[RC_TOPIC_PATTERN_MAX + 1];
   memset(longp, 'q', sizeof longp);
-  cr_assert_eq(rc_redis_glob_of(longp, sizeof longp, out), RC_REDIS_GLOB_MAX);
+  longp[RC_TOPIC_PATTERN_MAX - 1] = '>';
+  longp[RC_TOPIC_PATTERN_MAX - 2] = '.';
+  g = of(longp);
+  cr_assert_eq(g.len, 4 + RC_TOPIC_PATTERN_MAX - 1);
+  cr_assert(rc_redis_glob_matches(&g, "rc:{quotes.AAPL}", 16) == false);
+  g = of("quotes.>");
+  cr_assert(rc_redis_glob_matches(&g, "rc:{quotes.AAPL}", 16));
+  cr_assert_not(rc_redis_glob_matches(&g, "rc:{quote}", 10));
 }
 
-Test(redis_glob, covers_the_obvious) {
-  cr_assert(covers("rc:{quotes.*}", "rc:{quotes.*}"));
-  cr_assert(covers("rc:{quotes.*}", "rc:{quotes.AAPL.*}"));
-  cr_assert(covers("rc:{*}", "rc:{a.*.c}"));
-  cr_assert(covers("rc:{a.*}", "rc:{a.*.c.*}"));
-  cr_assert(!covers("rc:{quotes.AAPL.*}", "rc:{quotes.*}"));
-  cr_assert(!covers("rc:{a.*.c}", "rc:{a.*}"));
-  cr_assert(!covers("rc:{a.b}", "rc:{a.*}"), "a literal never covers a star");
-  cr_assert(!covers("rc:{*ab*}", "rc:{*a*b*}"));
-  cr_assert(covers("rc:{*a*b*}", "rc:{*ab*}"));
-  cr_assert(covers("rc:{a*}", "rc:{a*a}"));
-  cr_assert(!covers("rc:{quotes.*}", "rc:{trades.*}"));
+Test(redis_glob, repeats_and_covered_prefixes_go) {
+  struct rc_redis_glob v[] = {of("quotes.AAPL.*"), of("trades.>"), of("quotes.*"), of("quotes.>"),
+                              of("quotes.*.bid"), of("trades.x.*")};
+  size_t cut;
+  size_t n = rc_redis_glob_reduce(v, 6, 64, &cut);
+  cr_assert_eq(n, 2);
+  cr_assert_eq(cut, SIZE_MAX);
+  cr_assert(is(&v[0], "rc:{quotes."));
+  cr_assert(is(&v[1], "rc:{trades."));
+  cr_assert_eq(rc_redis_glob_reduce(v, 0, 64, &cut), 0, "none, and no sort of nothing");
 }
 
-/* A plain glob matcher over '*' only, as Redis' for these. */
-static bool match(const char *g, const char *s) {
-  if (!*g) return !*s;
-  if (*g == '*') {
-    for (const char *t = s;; t++) {
-      if (match(g + 1, t)) return true;
-      if (!*t) return false;
+Test(redis_glob, past_the_limit_the_prefixes_are_cut) {
+  struct rc_redis_glob v[300];
+  char p[32];
+  for (int i = 0; i < 300; i++) {
+    snprintf(p, sizeof p, "sym%03d.*", i);
+    v[i] = of(p);
+  }
+  size_t cut;
+  size_t n = rc_redis_glob_reduce(v, 300, 64, &cut);
+  cr_assert_leq(n, 64);
+  cr_assert_eq(cut, 5, "'sym' and two digits: 30 of them");
+  cr_assert_eq(n, 30);
+  cr_assert(is(&v[0], "rc:{sym00"));
+  n = rc_redis_glob_reduce(v, n, 1, &cut);
+  cr_assert_eq(n, 1);
+  cr_assert(is(&v[0], "rc:{sym"), "the common prefix is kept");
+}
+
+/* Random patterns and names: every name some pattern matches is brought by
+ * exactly one kept glob (so it crosses once), whatever the limit. */
+static void random_name(char *out, unsigned *seed, bool pattern) {
+  static const char *const seg[] = {"a", "b", "ab", "q"};
+  int n = 1 + rand_r(seed) % 3;
+  out[0] = 0;
+  for (int i = 0; i < n; i++) {
+    if (i) strcat(out, ".");
+    int r = rand_r(seed) % 6;
+    strcat(out, pattern && r == 4 ? "*" : pattern && r == 5 && i == n - 1 ? ">" : seg[r % 4]);
+  }
+  if (pattern && !strchr(out, '*') && !strchr(out, '>')) strcat(out, ".*");
+}
+
+Test(redis_glob, every_matched_name_is_brought_exactly_once) {
+  unsigned seed = 4242;
+  for (int round = 0; round < 300; round++) {
+    char pats[12][48];
+    struct rc_redis_glob v[12];
+    size_t np = 1 + (size_t)(rand_r(&seed) % 12);
+    for (size_t i = 0; i < np; i++) {
+      random_name(pats[i], &seed, true);
+      cr_assert(rc_topic_pattern_is_valid(pats[i], strlen(pats[i])), "%s", pats[i]);
+      v[i] = of(pats[i]);
+    }
+    size_t cut, max = 1 + (size_t)(rand_r(&seed) % 4);
+    size_t n = rc_redis_glob_reduce(v, np, max, &cut);
+    cr_assert_leq(n, max);
+    for (int k = 0; k < 40; k++) {
+      char name[48], chan[64];
+      random_name(name, &seed, false);
+      int cl = snprintf(chan, sizeof chan, "rc:{%s}", name);
+      bool wanted = false;
+      for (size_t i = 0; i < np; i++)
+        wanted |= rc_topic_pattern_match(pats[i], strlen(pats[i]), name, strlen(name));
+      unsigned brought = 0;
+      for (size_t i = 0; i < n; i++) brought += rc_redis_glob_matches(&v[i], chan, (size_t)cl);
+      cr_assert_leq(brought, 1, "%s brought %u times", name, brought);
+      if (wanted) cr_assert_eq(brought, 1, "%s is wanted but not brought", name);
     }
   }
-  return *s == *g && match(g + 1, s + 1);
-}
-
-/* Every way to fill h's stars from `fill` (including the character no glob
- * spells, 'x'); whether g matches them all. */
-static const char *const fill[] = {"", "a", "x", "a.x", "b"};
-static bool all_match(const char *g, const char *h, char *buf, size_t at) {
-  if (!*h) {
-    buf[at] = 0;
-    return match(g, buf);
-  }
-  if (*h != '*') {
-    buf[at] = *h;
-    return all_match(g, h + 1, buf, at + 1);
-  }
-  for (size_t i = 0; i < sizeof fill / sizeof fill[0]; i++) {
-    size_t n = strlen(fill[i]);
-    memcpy(buf + at, fill[i], n);
-    if (!all_match(g, h + 1, buf, at + n)) return false;
-  }
-  return true;
-}
-
-static void random_glob(char *out, unsigned *seed) {
-  static const char alpha[] = "ab.*";
-  size_t n = (size_t)(rand_r(seed) % 6);
-  for (size_t i = 0; i < n; i++) out[i] = alpha[rand_r(seed) % 4];
-  out[n] = 0;
-}
-
-Test(redis_glob, covers_exactly_what_every_filling_shows) {
-  unsigned seed = 12345;
-  char g[8], h[8], buf[64];
-  unsigned yes = 0;
-  for (int k = 0; k < 20000; k++) {
-    random_glob(g, &seed);
-    random_glob(h, &seed);
-    bool c = covers(g, h);
-    yes += c;
-    cr_assert_eq(c, all_match(g, h, buf, 0), "covers(\"%s\", \"%s\") says %d", g, h, c);
-  }
-  cr_assert_gt(yes, 100, "the sample has covering pairs");
 }

@@ -140,9 +140,11 @@ struct rc_pubsub_callbacks {
    * to switch to the channel. */
   void (*remote_arrived)(void *ctx, struct rc_topic *tp, uint64_t epoch, uint64_t seq,
                          const uint8_t *payload, size_t len);
-  /* On tp's home, at a tick: a message routed to it was dropped on the way
-   * (limits): the remote syncs tp to refill it. */
-  void (*remote_lost)(void *ctx, struct rc_topic *tp);
+  /* On tp's home: messages routed to it from seq `from` on may have been
+   * dropped on the way (limits): the remote syncs tp to refill them. A topic
+   * not followed yet is followed for its wildcards from `from` (as by
+   * remote_arrived). */
+  void (*remote_lost)(void *ctx, struct rc_topic *tp, uint64_t from);
   /* On tp's home, at a tick: tp is followed through its own channel, but only
    * wildcards want it now. Returns whether the remote let go of the channel
    * (its pattern subscription brings the messages): tp->remote_pattern is set
@@ -306,9 +308,10 @@ void rc_pubsub_remote_synced(struct rc_pubsub_shard *pss, struct rc_topic *tp, u
  * shard, for topic name[0..len): handed to the topic's home (created when new,
  * so its wildcards pin it), where cb->remote_arrived gets it. 0; -ENOENT no
  * wildcard of this node matches the name (a broader remote pattern, or one
- * that just went), or it is invalid or reserved; -ENOSPC (--max-topics),
- * -EAGAIN (the home's --max-backlog), -ENOBUFS, -ENOMEM: dropped, and the home
- * has the remote refill it (cb->remote_lost). */
+ * that just went), or it is invalid or reserved; -ENOSPC (--max-topics: not
+ * kept, this node's wildcards miss the topic); -EAGAIN (the home's
+ * --max-backlog), -ENOBUFS, -ENOMEM: dropped, and the home has the remote
+ * refill it (cb->remote_lost). */
 int rc_pubsub_remote_route(struct rc_pubsub_shard *pss, const char *name, size_t len,
                            uint64_t epoch, uint64_t seq, const uint8_t *payload, size_t plen);
 /* A live message from the sequencer: 0 stamped and delivered; 1 a duplicate

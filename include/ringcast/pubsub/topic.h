@@ -98,9 +98,10 @@ struct rc_topic {
    * the subscriptions waiting for it, and the remote's own state for the topic. */
   uint8_t remote;          /* enum rc_topic_remote */
   bool remote_pattern;     /* followed for wildcard subscribers only (pubsub.h, remote_arrived) */
-  /* A message routed here through a wildcard was dropped on the way: the home
-   * has the remote refill it at its next tick. Set by any shard. */
-  _Atomic bool remote_hole;
+  /* The lowest seq of the messages routed here through a wildcard that were
+   * dropped on the way (0: none): the home has the remote refill from there.
+   * Lowered by any shard, taken by the home. */
+  _Atomic uint64_t remote_hole;
   void *waiting;           /* joins answered once synced (pub/sub's) */
   void *remote_data;       /* the remote's (the Redis link's channel) */
   struct rc_sublist local[]; /* one per shard; local[s] touched only by shard s */

@@ -25,8 +25,10 @@
 #define RC_ADMIN_SLOTS 16
 /* Slots of every shard's own for the connections it opens (rc_loop_connect: the
  * Redis link), outside --max-conns like the admin slots, so a full table of
- * clients never keeps a shard from its link. */
-#define RC_LINK_SLOTS 4
+ * clients never keeps a shard from its link: two per Redis Cluster master (at
+ * most 16, redis_link.c), and two more for the seed connections that a new
+ * link's slot map replaces while they close. */
+#define RC_LINK_SLOTS 34
 /* What --max-queue counts for each queued frame beyond its wire bytes: the queue
  * entry, the frame's header and its holder (a 2-byte pong costs ~100 bytes). */
 #define RC_QUEUE_ENTRY_COST 96
@@ -95,6 +97,7 @@ struct rc_config {
   bool has_redis;            /* --redis given */
   struct rc_redis_url redis;
   const char *node_id;       /* --node-id: this node's name in Redis; NULL: HOST:PORT of --listen */
+  uint32_t redis_patterns;   /* --redis-patterns: pattern subscriptions a node's wildcards hold at Redis */
 };
 
 /* Fills cfg from argv. Returns 0 to run, 1 when --help or --version was printed
