@@ -90,11 +90,13 @@ class Expect:
     COUNT_WAIT = 15
 
     # Wildcards across nodes (--redis): a NATS pattern is followed through one
-    # Redis pattern subscription (PSUBSCRIBE) per node and glob: each `*` or
-    # `>` segment becomes Redis' `*`, in the channels' braces.
+    # Redis pattern subscription (PSUBSCRIBE) per node and glob; the glob is
+    # the pattern's literal prefix up to its first wildcard, then `*`
+    # (`quotes.*`, `quotes.>`, `quotes.*.bid`: `rc:{quotes.*`; `*.AAPL`: `rc:{*`).
     @staticmethod
     def glob(pattern):
-        return "rc:{" + ".".join("*" if seg in ("*", ">") else seg for seg in pattern.split(".")) + "}"
+        cut = min(i for i in (pattern.find("*"), pattern.find(">"), len(pattern)) if i >= 0)
+        return "rc:{" + pattern[:cut] + "*"
 
     PATTERNS = "ringcast_redis_patterns"  # gauge: Redis pattern subscriptions the node holds
     PATTERN_MESSAGES = "ringcast_redis_pattern_messages_total"  # pattern messages received from Redis

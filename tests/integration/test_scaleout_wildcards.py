@@ -4,13 +4,15 @@ through Redis (--redis), against real processes (rccluster.py: redis-server and
 nodes with two shards each). Checked here:
 
 - each node holds one Redis pattern subscription per distinct glob it needs
-  (`quotes.*` and `quotes.>` are both `rc:{quotes.*}`; a glob under one the
-  node holds is not subscribed again), however many wildcard subscribers it has
-  and on whichever shards (CLIENT LIST's psub at Redis, PUBSUB NUMPAT, the
-  node's ringcast_redis_patterns); a message crosses Redis once per node with a
-  matching pattern (ringcast_redis_pattern_messages_total), the node filters
-  exactly (`quotes.*` never delivers `quotes.AAPL.bid`) and counts what no local
-  pattern wanted (ringcast_redis_pattern_misses_total);
+  (a pattern's literal prefix: `quotes.*` and `quotes.>` are both
+  `rc:{quotes.*`; a glob under one the node holds is not subscribed again),
+  however many wildcard subscribers it has and on whichever shards (CLIENT
+  LIST's psub at Redis, PUBSUB NUMPAT, the node's ringcast_redis_patterns); a
+  message crosses Redis once per node with a matching pattern
+  (ringcast_redis_pattern_messages_total), the node filters exactly
+  (`quotes.*` never delivers `quotes.AAPL.bid`) and counts what no local
+  pattern wanted (ringcast_redis_pattern_misses_total); --redis-patterns
+  bounds a node's globs by cutting prefixes, nothing refused;
 - a wildcard subscriber gets what is published (on any node) once its node's
   pattern is in place at Redis, never a topic's older history, with Redis'
   seqs, and the same interleaving of two publishing nodes as an exact
@@ -21,8 +23,8 @@ nodes with two shards each). Checked here:
   only wildcards want the topic, its own channel for exact subscribers, so
   twice, one copy dropped by seq, while both are there);
 - a broader glob takes over a narrower one on a node, and gives it back, with
-  nothing lost or repeated; globs that overlap without either covering the
-  other still deliver each message once;
+  nothing lost or repeated; overlapping patterns (`ov.*`, `*.AAPL`) cross
+  once and deliver once;
 - a node whose pattern subscription Redis dropped refills what it missed from
   the stream, or announces what the stream lost as a gap;
 - the last wildcard subscriber of a glob leaving a node drops its pattern at
@@ -414,7 +416,7 @@ class ScaleOutWildcards(unittest.TestCase):
 
             async def run():
                 # A: quotes.* on each of its shards, quotes.> and quotes.AAPL.*
-                # (under rc:{quotes.*}) beside them. B: quotes.>. C: quotes.*
+                # (under rc:{quotes.*) beside them. B: quotes.>. C: quotes.*
                 # and news.*.
                 stars = await on_every_shard(a, "quotes.*")
                 a_gt = await Conn(a, "A/quotes.>").open()
@@ -430,7 +432,7 @@ class ScaleOutWildcards(unittest.TestCase):
                 globs = {Expect.glob(p) for p in ("quotes.*", "quotes.>", "quotes.AAPL.*", "news.*")}
                 self.assertEqual(len(globs), 3)
                 self.assertEqual(c.redis.numpat(), 2, f"of the globs {sorted(globs)} Redis holds two: "
-                                 f"{Expect.glob('quotes.AAPL.*')} is covered by {Expect.glob('quotes.*')}")
+                                 f"{Expect.glob('quotes.AAPL.*')} is under {Expect.glob('quotes.*')}")
                 before = {nd.name: nd.metrics() for nd in c.nodes}
                 # Published on C and A in turn, after every pattern is in place.
                 for i in range(n):
@@ -457,8 +459,8 @@ class ScaleOutWildcards(unittest.TestCase):
 
                 # Once per node with a matching glob, whatever its subscribers and
                 # shards: A and B match quotes.AAPL and quotes.AAPL.bid; C
-                # quotes.AAPL, quotes.AAPL.bid (rc:{quotes.*} is a Redis glob:
-                # it crosses dots) and news.x, and drops quotes.AAPL.bid.
+                # quotes.AAPL, quotes.AAPL.bid (rc:{quotes.* is a prefix: it
+                # crosses dots) and news.x, and drops quotes.AAPL.bid.
                 self.assertEqual([delta(nd, Expect.PATTERN_MESSAGES) for nd in c.nodes], [2 * n, 2 * n, 3 * n],
                                  Expect.PATTERN_MESSAGES)
                 self.assertEqual([delta(nd, Expect.PATTERN_MISSES) for nd in c.nodes], [0, 0, n],
@@ -474,28 +476,30 @@ class ScaleOutWildcards(unittest.TestCase):
 
             asyncio.run(run())
 
-    def test_globs_that_overlap_without_covering_deliver_once(self):
-        """ov.* (rc:{ov.*}) and *.AAPL (rc:{*.AAPL}) on one node: neither glob
-        covers the other, so Redis sends ov.AAPL's messages to the node through
-        both; each subscriber still gets each message once, in Redis' order,
-        while two nodes publish at once."""
+    def test_overlapping_patterns_cross_once_and_deliver_once(self):
+        """ov.*, ov.> and *.AAPL on one node: *.AAPL's glob is rc:{* (every
+        channel), which covers ov.*'s: one pattern subscription, each message
+        of the deployment crosses to the node once, and each subscriber gets
+        exactly its topics' messages, once, in Redis' order, while two nodes
+        publish at once."""
         with Cluster(2, args=HISTORY, threads=2) as c:
             a, b = c.nodes
-            both, left, right = "ov.AAPL", "ov.MSFT", "x.AAPL"
+            both, left, right, other = "ov.AAPL", "ov.MSFT", "x.AAPL", "x.MSFT"
             n = 30
 
             async def run():
                 ov = await Conn(a, "A/ov.*").open(["ov.*"])
                 aapl = await Conn(a, "A/*.AAPL").open(["*.AAPL"])
                 gt = await Conn(a, "A/ov.>").open(["ov.>"])
-                await wait_patterns(c, 2, "A holds rc:{ov.*} and rc:{*.AAPL}", gauges=[2, 0])
-                self.assertEqual(c.redis.numpat(), 2)
+                await wait_patterns(c, 1, f"A holds {Expect.glob('*.AAPL')} alone", gauges=[1, 0])
+                self.assertEqual(c.redis.numpat(), 1)
+                before = a.metrics()
                 failed = []
 
                 def publish_on(nd):
                     try:
                         for i in range(n):
-                            for t in (both, left, right):
+                            for t in (both, left, right, other):
                                 publish(nd, t, {"src": nd.name, "i": i})
                     except Exception as e:
                         failed.append(e)
@@ -510,7 +514,9 @@ class ScaleOutWildcards(unittest.TestCase):
                 for cn, topics in want.items():
                     for t in topics:
                         await cn.wait_seq(t, 2 * n)
-                await asyncio.sleep(0.5)
+                await settle(lambda: a.metric(Expect.PATTERN_MESSAGES) - before[Expect.PATTERN_MESSAGES], 8 * n,
+                             "pattern messages to A")
+                after = a.metrics()
                 log = {}
                 for t in (both, left, right):
                     log[t] = [(int(eid.split(b"-")[0]), json.loads(dict(zip(f[::2], f[1::2]))[b"p"]))
@@ -521,8 +527,47 @@ class ScaleOutWildcards(unittest.TestCase):
                     self.assertEqual(set(t for t, v in cn.views.items() if v.got), topics, cn.name)
                     for t in topics:
                         self.assertEqual(cn.view(t).pairs(), log[t], f"{cn.name} {t}: once each, Redis' order")
-                self.assertEqual(a.metric(Expect.PATTERN_MISSES), 0)
+                delta = {k: after.get(k, 0) - before.get(k, 0)
+                         for k in (Expect.PATTERN_MESSAGES, Expect.PATTERN_MISSES, Expect.DUPLICATES)}
+                self.assertEqual(delta, {Expect.PATTERN_MESSAGES: 8 * n, Expect.PATTERN_MISSES: 2 * n,
+                                         Expect.DUPLICATES: 0},
+                                 f"{8 * n} messages, each once to A; x.MSFT's {2 * n} wanted by none")
                 for cn in want:
+                    await cn.close()
+
+            asyncio.run(run())
+
+    def test_redis_patterns_bounds_a_nodes_globs_by_cutting_prefixes(self):
+        """--redis-patterns 2 and three unrelated patterns: nothing refused, the
+        node cuts their prefixes until they fit (rc:{rp.a.*, rc:{rp.b.*,
+        rc:{rp.c.* become rc:{rp.*), so a topic none wants crosses and is
+        dropped (a miss); each subscriber still gets exactly its messages."""
+        with Cluster(2, args=HISTORY + ["--redis-patterns", "2"], threads=2) as c:
+            a, b = c.nodes
+            n = 5
+
+            async def run():
+                subs = {p: await Conn(a, f"A/{p}").open([p]) for p in ("rp.a.*", "rp.b.>", "rp.c.*")}
+                await wait_patterns(c, 1, "A's three patterns cut to one glob, rc:{rp.*", gauges=[1, 0])
+                before = a.metrics()
+                topics = ["rp.a.x", "rp.b.x.y", "rp.c.x", "rp.d.x"]
+                for i in range(n):
+                    for t in topics:
+                        self.assertEqual(publish(b, t, {"i": i}), i + 1)
+                for p, cn in subs.items():
+                    for t in topics:
+                        if match(p, t):
+                            await cn.wait_seq(t, n)
+                await settle(lambda: a.metric(Expect.PATTERN_MESSAGES) - before[Expect.PATTERN_MESSAGES],
+                             len(topics) * n, "pattern messages to A")
+                for p, cn in subs.items():
+                    self.assertEqual(cn.errors(), {}, p)
+                    self.assertEqual({t: v.seqs() for t, v in cn.views.items() if v.got},
+                                     {t: list(range(1, n + 1)) for t in topics if match(p, t)}, p)
+                self.assertEqual(a.metric(Expect.PATTERN_MISSES) - before[Expect.PATTERN_MISSES], n,
+                                 "rp.d.x: brought by the cut glob, wanted by none")
+                self.assertIn("--redis-patterns", a.log_text(), "the node logs that it cut its globs")
+                for cn in subs.values():
                     await cn.close()
 
             asyncio.run(run())
@@ -547,7 +592,7 @@ class ScaleOutWildcards(unittest.TestCase):
                 await on_b.subscribe("px.*")
                 on_c = await Conn(cc, "C/px.>").open()
                 await on_c.subscribe("px.>")
-                await wait_patterns(c, 2, "B and C each hold rc:{px.*}", gauges=[0, 1, 1])
+                await wait_patterns(c, 2, "B and C each hold rc:{px.*", gauges=[0, 1, 1])
                 await asyncio.sleep(0.5)
                 for cn in (on_b, on_c):
                     self.assertEqual(cn.frames, [], f"{cn.name}: older history replayed")
@@ -629,7 +674,7 @@ class ScaleOutWildcards(unittest.TestCase):
             async def run():
                 wild = await Conn(a, "A/mx.*").open()
                 await wild.subscribe("mx.*")
-                await wait_patterns(c, 1, "A holds rc:{mx.*}", gauges=[1, 0])
+                await wait_patterns(c, 1, "A holds rc:{mx.*", gauges=[1, 0])
                 exact = await Conn(a, "A/mx.AAPL").open()
                 again = await Conn(a, "A/mx.* again").open()
                 try:
@@ -659,7 +704,7 @@ class ScaleOutWildcards(unittest.TestCase):
                     # A wildcard again, then the exact one goes: A leaves the
                     # channel, and the pattern brings each message once.
                     await again.subscribe("mx.*")
-                    await wait_patterns(c, 1, "A holds rc:{mx.*} again", gauges=[1, 0])
+                    await wait_patterns(c, 1, "A holds rc:{mx.* again", gauges=[1, 0])
                     await in_thread(pub.wait_acked, pub.counts()[0] + 20)
                     exact_ack = await exact.unsubscribe(t)
                     await wait_numsub(c, t, 0, "the exact subscriber gone: only the wildcard wants the topic")
@@ -697,8 +742,8 @@ class ScaleOutWildcards(unittest.TestCase):
                 pub.stop_event.set()
 
     def test_a_broader_glob_takes_over_a_narrower_one_and_gives_it_back(self):
-        """On A: cv.AAPL.* first (rc:{cv.AAPL.*}), then cv.* and cv.> beside it
-        (rc:{cv.*}, which covers it), then those gone again, while B publishes
+        """On A: cv.AAPL.* first (rc:{cv.AAPL.*), then cv.* and cv.> beside it
+        (rc:{cv.*, which covers it), then those gone again, while B publishes
         cv.AAPL.bid all along: one pattern at Redis once things settle, each
         message crossing to A once, and cv.AAPL.*'s subscriber misses nothing
         and gets nothing twice."""
@@ -737,7 +782,7 @@ class ScaleOutWildcards(unittest.TestCase):
             async def run():
                 narrow = await Conn(a, "A/cv.AAPL.*").open()
                 await narrow.subscribe("cv.AAPL.*")
-                await wait_patterns(c, 1, "A holds rc:{cv.AAPL.*}", gauges=[1, 0])
+                await wait_patterns(c, 1, "A holds rc:{cv.AAPL.*", gauges=[1, 0])
                 broad = await Conn(a, "A/cv.*").open()
                 gt = await Conn(a, "A/cv.>").open()
                 try:
@@ -747,13 +792,13 @@ class ScaleOutWildcards(unittest.TestCase):
                     calls = pattern_calls(c.redis)
                     await broad.subscribe("cv.*")
                     await gt.subscribe("cv.>")
-                    await settled(calls, "A swaps rc:{cv.AAPL.*} for rc:{cv.*}, which covers it")
+                    await settled(calls, "A swaps rc:{cv.AAPL.* for rc:{cv.*, which covers it")
                     await in_thread(pub.wait_acked, pub.counts()[0] + 30)
                     await crossings_per_message([narrow, gt], "cv.*, cv.> and cv.AAPL.*")
                     calls = pattern_calls(c.redis)
                     await broad.unsubscribe("cv.*")
                     await gt.unsubscribe("cv.>")
-                    await settled(calls, "A back on rc:{cv.AAPL.*} alone")
+                    await settled(calls, "A back on rc:{cv.AAPL.* alone")
                     await in_thread(pub.wait_acked, pub.counts()[0] + 60)
                     await crossings_per_message([narrow], "cv.AAPL.* alone again")
                 finally:
@@ -847,10 +892,10 @@ class ScaleOutWildcards(unittest.TestCase):
                 self.assertEqual((c.redis.numpat(), c.redis.pattern_subscriptions()), (0, 0),
                                  "$sys.> needs nothing from Redis")
                 self.assertEqual(pattern_gauges(c), [0, 0])
-                # > (rc:{*} at Redis) on B: other nodes' topics, never a $ topic.
+                # > (rc:{* at Redis) on B: other nodes' topics, never a $ topic.
                 all_b = await Conn(b, "B/>").open()
                 await all_b.subscribe(">")
-                await wait_patterns(c, 1, "B holds rc:{*}", gauges=[0, 1])
+                await wait_patterns(c, 1, "B holds rc:{*", gauges=[0, 1])
                 self.assertEqual(publish(a, "any.topic", {"i": 1}), 1)
                 await all_b.wait_seq("any.topic", 1)
                 await asyncio.sleep(1.5)  # a $sys.stats or two more on A
@@ -916,7 +961,7 @@ class ScaleOutWildcards(unittest.TestCase):
             async def run():
                 on_a = await Conn(a, "A/rf.*").open(["rf.*"])
                 on_b = await Conn(b, "B/rf.>").open(["rf.>"])
-                await wait_patterns(c, 2, "A and B hold rc:{rf.*}", gauges=[1, 1])
+                await wait_patterns(c, 2, "A and B hold rc:{rf.*", gauges=[1, 1])
                 for i in range(5):
                     for t in topics:
                         self.assertEqual(publish(c.nodes[i % 2], t, {"n": i}), i + 1)
@@ -957,7 +1002,7 @@ class ScaleOutWildcards(unittest.TestCase):
             async def run():
                 on_a = await Conn(a, "A/rg.*").open(["rg.*"])
                 on_b = await Conn(b, "B/rg.>").open(["rg.>"])
-                await wait_patterns(c, 2, "A and B hold rc:{rg.*}", gauges=[1, 1])
+                await wait_patterns(c, 2, "A and B hold rc:{rg.*", gauges=[1, 1])
                 for i in range(5):
                     self.assertEqual(publish(c.nodes[i % 2], t, {"n": i}), i + 1)
                 for cn in (on_a, on_b):
@@ -1001,7 +1046,7 @@ class ScaleOutWildcards(unittest.TestCase):
                 await on_b.subscribe("ld.*")
                 on_c = await Conn(cc, "C/ld.>").open()
                 await on_c.subscribe("ld.>")
-                await wait_patterns(c, 2, "B and C hold rc:{ld.*}", gauges=[0, 1, 1])
+                await wait_patterns(c, 2, "B and C hold rc:{ld.*", gauges=[0, 1, 1])
                 pub = Publisher([a.port, cc.port], topics, rate=200)
                 try:
                     pub.start()
