@@ -32,6 +32,7 @@ Test(redis_glob, a_pattern_is_its_literal_prefix) {
   memset(longp, 'q', sizeof longp);
   longp[RC_TOPIC_PATTERN_MAX - 1] = '>';
   longp[RC_TOPIC_PATTERN_MAX - 2] = '.';
+  longp[RC_TOPIC_PATTERN_MAX] = 0;
   g = of(longp);
   cr_assert_eq(g.len, 4 + RC_TOPIC_PATTERN_MAX - 1);
   cr_assert(rc_redis_glob_matches(&g, "rc:{quotes.AAPL}", 16) == false);
