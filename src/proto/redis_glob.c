@@ -17,11 +17,12 @@ void rc_redis_glob_of(const char *p, size_t len, struct rc_redis_glob *g) {
   g->len = (uint8_t)n;
 }
 
-static int cmp(const void *a, const void *b) {
-  const struct rc_redis_glob *x = a, *y = b;
+int rc_redis_glob_cmp(const struct rc_redis_glob *x, const struct rc_redis_glob *y) {
   int c = memcmp(x->text, y->text, x->len < y->len ? x->len : y->len);
   return c ? c : (int)x->len - (int)y->len;
 }
+
+static int cmp(const void *a, const void *b) { return rc_redis_glob_cmp(a, b); }
 
 static bool has_prefix(const struct rc_redis_glob *s, const struct rc_redis_glob *p) {
   return s->len >= p->len && memcmp(s->text, p->text, p->len) == 0;

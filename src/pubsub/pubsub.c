@@ -1009,12 +1009,21 @@ static bool pattern_known(struct rc_pubsub *ps, const char *name, size_t len) {
 int rc_pubsub_remote_route(struct rc_pubsub_shard *pss, const char *name, size_t len,
                            uint64_t epoch, uint64_t seq, const uint8_t *payload, size_t plen) {
   struct rc_pubsub *ps = pss->ps;
-  if (!ps->remote || !rc_topic_name_is_valid(name, len) || rc_topic_name_is_reserved(name, len) ||
-      !pattern_known(ps, name, len))
+  if (!ps->remote || !rc_topic_name_is_valid(name, len) || rc_topic_name_is_reserved(name, len))
     return -ENOENT;
+  /* A topic its wildcards pin already needs no look at the patterns: the
+   * global pattern lock stays off the per-message path. */
   struct rc_topic *tp;
-  int ret = rc_topic_acquire(ps->topics, name, len, true, &tp); /* created: pinned by its wildcards */
-  if (ret < 0) return ret;
+  int ret = rc_topic_acquire(ps->topics, name, len, false, &tp);
+  if (ret == 0 && !atomic_load_explicit(&tp->pattern_interest, memory_order_relaxed)) {
+    rc_topic_release(ps->topics, tp);
+    ret = -ENOENT;
+  }
+  if (ret < 0) {
+    if (!pattern_known(ps, name, len)) return -ENOENT;
+    ret = rc_topic_acquire(ps->topics, name, len, true, &tp); /* created: pinned by its wildcards */
+    if (ret < 0) return ret;
+  }
   if (tp->home == pss->id) {
     remote_arrive(pss, tp, epoch, seq, payload, plen);
     rc_topic_release(ps->topics, tp);

@@ -551,10 +551,7 @@ void rc_redis_link_interest(struct rc_redis_link *k, struct rc_topic *tp, bool o
 static bool parse_message(const char *p, size_t n, uint64_t *epoch, uint64_t *seq,
                           const uint8_t **payload, size_t *len);
 
-static int glob_cmp(const struct glob *x, const struct glob *y) {
-  int c = memcmp(x->g.text, y->g.text, x->g.len < y->g.len ? x->g.len : y->g.len);
-  return c ? c : (int)x->g.len - (int)y->g.len;
-}
+static int glob_cmp(const struct glob *x, const struct glob *y) { return rc_redis_glob_cmp(&x->g, &y->g); }
 
 static void psubscribe(struct rc_redis_link *k, struct glob *g, const char *verb) {
   char text[RC_REDIS_GLOB_MAX + 1];

@@ -113,6 +113,7 @@ Test(config, bad_values_name_the_flag) {
       {"--slow-policy", "drop", "--slow-policy"}, {"--log-format", "yaml", "--log-format"},
       {"--redis", "localhost:6379", "--redis"}, {"--redis", "rediss://h", "--redis"},
       {"--node-id", "a b", "--node-id"},
+      {"--redis-patterns", "0", "--redis-patterns"}, {"--redis-patterns", "5000", "--redis-patterns"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct rc_config c;
@@ -258,6 +259,7 @@ Test(config, redis_scale_out) {
   cr_assert_eq(c.redis.db, 1);
   cr_assert_str_eq(c.node_id, "node-a");
   cr_assert_eq(c.max_patterns, 10000, "wildcards are shared through Redis: on as without it");
+  cr_assert_eq(c.redis_patterns, 64, "the default --redis-patterns");
   char *argv2[] = {"ringcast", "--redis", "redis://h", "--max-patterns", "10", NULL};
   cr_assert_eq(run(&c, e, sizeof e, 5, argv2), 0, "%s", e);
   cr_assert_eq(c.max_patterns, 10);

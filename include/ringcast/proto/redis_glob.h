@@ -35,6 +35,9 @@ void rc_redis_glob_of(const char *p, size_t len, struct rc_redis_glob *g);
  * length the prefixes were cut to past "rc:{", or SIZE_MAX when none was cut. */
 size_t rc_redis_glob_reduce(struct rc_redis_glob *v, size_t n, size_t max, size_t *cut_to);
 
+/* The order rc_redis_glob_reduce sorts by: bytes, then length. */
+int rc_redis_glob_cmp(const struct rc_redis_glob *a, const struct rc_redis_glob *b);
+
 /* Whether glob g's subscription brings channel c[0..len). */
 bool rc_redis_glob_matches(const struct rc_redis_glob *g, const char *c, size_t len);
 
